@@ -1,0 +1,1 @@
+//! CryptnetUrlCache, OCSP CertID decoding and crt.sh client for certhist

@@ -1,0 +1,1 @@
+//! Certificate Transparency clients (RFC 6962 and static-ct-api) for certhist

@@ -1,0 +1,1 @@
+//! Certificate normalisation (DER to record) and file imports for certhist

@@ -1,0 +1,17 @@
+//! Shared record types of certhist.
+//!
+//! `ingest` produces these records from sources, `store` writes and reads them, `query-api` and the
+//! CLI present them. Nothing here talks SQL or parses DER; this crate only holds the vocabulary the
+//! other crates share (and small, pure helpers on it: hash and serial notation).
+
+mod hash;
+mod observation;
+mod record;
+mod serial;
+mod time;
+
+pub use hash::{parse_cert_hash, CertHash, HashParseError, Sha1, Sha256};
+pub use observation::{ObservationRow, PORT_UNKNOWN};
+pub use record::{CertName, CertRecord, DistinguishedName, NameKind};
+pub use serial::{Serial, SerialParseError};
+pub use time::{parse_timestamp, TimestampParseError};

@@ -1,0 +1,67 @@
+//! Timestamps as users and files write them.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+use crate::hash::truncate_for_error;
+
+/// Why a text is not a timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a timestamp: use RFC 3339 (2024-02-29T07:14:00Z), a date (2024-02-29) or epoch seconds")]
+pub struct TimestampParseError(String);
+
+/// Parses RFC 3339 (`2024-02-29T07:14:00Z`, with offset or fraction), `YYYY-MM-DD HH:MM:SS`
+/// (taken as UTC), a bare date (midnight UTC), or epoch seconds (integer or with a fraction;
+/// values above 10^11 are taken as epoch milliseconds).
+pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, TimestampParseError> {
+    let t = text.trim();
+    let err = || TimestampParseError(truncate_for_error(text));
+    if t.is_empty() {
+        return Err(err());
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Ok(dt.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(t, fmt) {
+            return Ok(Utc.from_utc_datetime(&naive));
+        }
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).ok_or_else(err)?));
+    }
+    if t.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-') {
+        if let Ok(secs) = t.parse::<f64>() {
+            if !secs.is_finite() {
+                return Err(err());
+            }
+            let ms = if secs.abs() > 1e11 { secs } else { secs * 1000.0 };
+            if ms.abs() > 1e16 {
+                return Err(err());
+            }
+            return DateTime::from_timestamp_millis(ms.round() as i64).ok_or_else(err);
+        }
+    }
+    Err(err())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        let want = Utc.with_ymd_and_hms(2024, 2, 29, 7, 14, 0).unwrap();
+        assert_eq!(parse_timestamp("2024-02-29T07:14:00Z").unwrap(), want);
+        assert_eq!(parse_timestamp("2024-02-29T08:14:00+01:00").unwrap(), want);
+        assert_eq!(parse_timestamp("2024-02-29 07:14:00").unwrap(), want);
+        assert_eq!(parse_timestamp("1709190840").unwrap(), want);
+        assert_eq!(parse_timestamp("1709190840000").unwrap(), want);
+        assert_eq!(
+            parse_timestamp("2024-02-29").unwrap(),
+            Utc.with_ymd_and_hms(2024, 2, 29, 0, 0, 0).unwrap()
+        );
+        assert!(parse_timestamp("yesterday").is_err());
+        assert!(parse_timestamp("").is_err());
+        assert!(parse_timestamp("1e400").is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! HTTP query API and web UI of certhist

@@ -1,0 +1,52 @@
+//! Errors of the store.
+
+use crate::cluster::ClusterError;
+
+/// What went wrong talking to the database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The connection string does not parse.
+    #[error("invalid database URL: {0}")]
+    BadUrl(String),
+    /// The managed local cluster could not be set up or started.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// No connection could be taken from the pool (server down, authentication, timeout).
+    #[error("cannot connect to the database: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// A statement failed.
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// A migration failed to apply; the database is left at the previous version.
+    #[error("migration V{version}__{name} failed: {source}")]
+    Migration {
+        /// Version number of the failing migration.
+        version: u32,
+        /// Its name.
+        name: String,
+        /// The database error.
+        source: tokio_postgres::Error,
+    },
+    /// The database has migrations this binary does not know (a newer certhist wrote it).
+    #[error("database schema version {0} is newer than this certhist knows ({1}); upgrade certhist")]
+    SchemaTooNew(u32, u32),
+    /// A query parameter is invalid (the message says which and why).
+    #[error("{0}")]
+    InvalidInput(String),
+}
+
+impl StoreError {
+    /// The SQLSTATE of a database error, if it is one.
+    pub fn code(&self) -> Option<&tokio_postgres::error::SqlState> {
+        match self {
+            StoreError::Postgres(e) | StoreError::Migration { source: e, .. } => e.code(),
+            _ => None,
+        }
+    }
+
+    /// True when the statement was cancelled by `statement_timeout` (SQLSTATE 57014).
+    pub fn is_timeout(&self) -> bool {
+        self.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+    }
+}

@@ -1,0 +1,164 @@
+//! Postgres store of certhist.
+//!
+//! This crate owns every SQL statement. It opens the database (a managed local cluster or a
+//! server given by URL), applies the embedded migrations, writes batches with `COPY … (FORMAT
+//! binary)` into staging tables merged by one statement each, and answers the read queries used
+//! by the CLI and the HTTP API.
+//!
+//! Writing: get a [`Conn`] from [`Store::conn`], open a [`StoreTx`] with [`Conn::begin`], call the
+//! `write_*` methods and the cursor setters, then [`StoreTx::commit`]. Data and cursor commit
+//! together; dropping a `StoreTx` without committing rolls everything back.
+
+pub mod cluster;
+mod error;
+mod migrate;
+pub mod read;
+pub mod testing;
+mod write;
+
+use std::path::PathBuf;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+pub use error::StoreError;
+pub use migrate::applied_versions;
+pub use write::{CacheEntryRow, CertWriteStats, CtEntryRow, CtLogState, ImportState, StoreTx};
+
+/// Where the database is.
+#[derive(Clone, Debug)]
+pub struct DbConfig {
+    /// A PostgreSQL connection string (`postgres://…` or `host=… dbname=…`). `None` means the
+    /// managed local cluster under `home`.
+    pub url: Option<String>,
+    /// Data directory of the managed local cluster (`$CERTHIST_HOME`, default `./certhist-data`).
+    pub home: PathBuf,
+    /// Connections kept in the pool.
+    pub max_connections: usize,
+}
+
+impl DbConfig {
+    /// The managed cluster under `home`.
+    pub fn managed(home: impl Into<PathBuf>) -> Self {
+        DbConfig {
+            url: None,
+            home: home.into(),
+            max_connections: 8,
+        }
+    }
+}
+
+/// A pool of connections to a migrated certhist database.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("pool", &self.pool.status()).finish()
+    }
+}
+
+/// One pooled connection.
+pub struct Conn {
+    client: deadpool_postgres::Object,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database described by `config` (starting the managed cluster when no URL is
+    /// given) and applies pending migrations.
+    pub async fn open(config: &DbConfig) -> Result<Store, StoreError> {
+        let pg_config = match &config.url {
+            Some(url) => url
+                .parse::<tokio_postgres::Config>()
+                .map_err(|e| StoreError::BadUrl(e.to_string()))?,
+            None => {
+                let home = config.home.clone();
+                let cluster = tokio::task::spawn_blocking(move || cluster::ensure_running(&home))
+                    .await
+                    .map_err(|e| StoreError::Cluster(cluster::ClusterError::Other(e.to_string())))??;
+                cluster.pg_config("certhist")
+            }
+        };
+        if config.url.is_none() {
+            ensure_database(&pg_config).await?;
+        }
+        Self::open_with(pg_config, config.max_connections).await
+    }
+
+    /// Opens a pool on an explicit connection config and applies pending migrations.
+    pub async fn open_with(pg_config: tokio_postgres::Config, max_connections: usize) -> Result<Store, StoreError> {
+        let store = Self::connect_only(pg_config, max_connections)?;
+        let mut conn = store.conn().await?;
+        migrate::run(&mut conn.client).await?;
+        Ok(store)
+    }
+
+    /// A pool without running migrations (tests that check the migration runner itself).
+    pub fn connect_only(pg_config: tokio_postgres::Config, max_connections: usize) -> Result<Store, StoreError> {
+        let manager = Manager::from_config(
+            pg_config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections.max(1))
+            .build()
+            .map_err(|e| StoreError::BadUrl(e.to_string()))?;
+        Ok(Store { pool })
+    }
+
+    /// Takes a connection from the pool.
+    pub async fn conn(&self) -> Result<Conn, StoreError> {
+        Ok(Conn {
+            client: self.pool.get().await?,
+        })
+    }
+}
+
+/// Creates the database named in `pg_config` when it does not exist (connecting to the `postgres`
+/// maintenance database of the same server). Safe when two processes race.
+pub async fn ensure_database(pg_config: &tokio_postgres::Config) -> Result<(), StoreError> {
+    let dbname = pg_config.get_dbname().unwrap_or("certhist").to_owned();
+    let mut admin = pg_config.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin.connect(NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&dbname])
+        .await?
+        .is_some();
+    if !exists {
+        let quoted = format!("\"{}\"", dbname.replace('"', "\"\""));
+        if let Err(e) = client.batch_execute(&format!("CREATE DATABASE {quoted}")).await {
+            if e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) {
+                return Err(e.into());
+            }
+        }
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}
+
+impl Conn {
+    /// Starts a transaction. Dropping it without [`StoreTx::commit`] rolls back.
+    pub async fn begin(&mut self) -> Result<StoreTx<'_>, StoreError> {
+        let tx = self.client.transaction().await?;
+        Ok(StoreTx::new(tx))
+    }
+
+    /// The underlying client, for read queries in this crate.
+    pub(crate) fn client(&self) -> &tokio_postgres::Client {
+        &self.client
+    }
+}

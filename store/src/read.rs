@@ -1,0 +1,1 @@
+//! Read queries shared by the CLI and the HTTP API.

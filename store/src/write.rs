@@ -1,0 +1,530 @@
+//! Bulk writes: `COPY … FROM STDIN (FORMAT binary)` into per-connection temporary staging tables,
+//! then one merge statement per table and batch, all inside the caller's transaction together
+//! with the source's cursor.
+
+use std::net::IpAddr;
+use std::pin::pin;
+
+use certhist_model::{CertRecord, ObservationRow, Sha1, Sha256};
+use chrono::{DateTime, Utc};
+use postgres_types::{ToSql, Type};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use deadpool_postgres::Transaction;
+
+use crate::StoreError;
+
+/// An open transaction on which batches are written. Commit with [`StoreTx::commit`].
+pub struct StoreTx<'a> {
+    tx: Transaction<'a>,
+    staging_ready: bool,
+}
+
+impl std::fmt::Debug for StoreTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreTx").finish_non_exhaustive()
+    }
+}
+
+/// What [`StoreTx::write_certs`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CertWriteStats {
+    /// Certificates that were not in the database before.
+    pub new: u64,
+    /// Certificates already stored (or repeated within the batch).
+    pub known: u64,
+    /// Of the new ones, how many are stored with a parse error.
+    pub unparsable: u64,
+}
+
+/// Bookkeeping of one imported file (by content hash and importer kind).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportState {
+    /// Rows of the file already committed.
+    pub rows_done: i64,
+    /// The whole file was imported.
+    pub complete: bool,
+}
+
+/// One CT log entry's provenance row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtEntryRow {
+    /// `ct_logs.id`.
+    pub log_id: i32,
+    /// Index of the entry in the log.
+    pub entry_index: i64,
+    /// SHA-1 of the certificate or precertificate DER.
+    pub sha1: Sha1,
+    /// The SCT timestamp of the entry.
+    pub entry_timestamp: DateTime<Utc>,
+    /// `x509` or `precert`.
+    pub entry_type: &'static str,
+    /// RFC 6962 leaf hash, when computed.
+    pub leaf_hash: Option<Sha256>,
+}
+
+/// A CT log's stored state (cursors and the latest verified tree head).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtLogState {
+    /// `ct_logs.id`.
+    pub id: i32,
+    /// Base URL as given.
+    pub url: String,
+    /// `rfc6962` or `static`.
+    pub kind: String,
+    /// SHA-256 of the log's public key.
+    pub log_id: Option<Vec<u8>>,
+    /// DER SubjectPublicKeyInfo.
+    pub public_key: Option<Vec<u8>>,
+    /// Checkpoint origin line (static CT).
+    pub origin: Option<String>,
+    /// Verified tree size.
+    pub tree_size: Option<i64>,
+    /// Verified root hash.
+    pub root_hash: Option<Vec<u8>>,
+    /// Entries [0, downloaded_position) are stored.
+    pub downloaded_position: i64,
+    /// Entries [0, verified_position) are verified against a tree head.
+    pub verified_position: i64,
+}
+
+/// One CryptnetUrlCache / certutil / URL-list entry (one row per OCSP CertID).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheEntryRow {
+    /// Host or case label.
+    pub collection: String,
+    /// Where the entry was read (MetaData file path, dump line).
+    pub source_path: Option<String>,
+    /// The URL fetched.
+    pub url: String,
+    /// Index of the CertID within a multi-request OCSP URL; 0 otherwise.
+    pub cert_index: i32,
+    /// `ocsp`, `crl`, `cert`, `cab` or `other`.
+    pub kind: String,
+    /// LastDownloadTime.
+    pub downloaded_at: Option<DateTime<Utc>>,
+    /// HTTP Last-Modified.
+    pub last_modified: Option<DateTime<Utc>>,
+    /// HTTP ETag as stored (quotes included).
+    pub etag: Option<String>,
+    /// Content size.
+    pub size_bytes: Option<i64>,
+    /// SHA-256 of the Content file.
+    pub content_sha256: Option<Sha256>,
+    /// What the Content holds (`ocsp_response`, `crl`, `certificate`, `cab`, `empty`, `other`, `missing`).
+    pub content_kind: Option<String>,
+    /// CertID hash algorithm (`sha1`, `sha256`).
+    pub hash_algorithm: Option<String>,
+    /// CertID issuerNameHash.
+    pub issuer_name_hash: Option<Vec<u8>>,
+    /// CertID issuerKeyHash.
+    pub issuer_key_hash: Option<Vec<u8>>,
+    /// CertID serial, normalised.
+    pub serial: Option<Vec<u8>>,
+    /// OCSP cert status for this serial in the cached response (`good`, `revoked`, `unknown`).
+    pub ocsp_status: Option<String>,
+    /// thisUpdate of the cached response or CRL.
+    pub this_update: Option<DateTime<Utc>>,
+    /// nextUpdate of the cached response or CRL.
+    pub next_update: Option<DateTime<Utc>>,
+}
+
+const STAGING_DDL: &str = include_str!("write/staging.sql");
+const MERGE_CERTS: &str = include_str!("write/merge_certs.sql");
+const LINK_ISSUERS: &str = include_str!("write/link_issuers.sql");
+const MERGE_OBSERVATIONS: &str = include_str!("write/merge_observations.sql");
+
+impl<'a> StoreTx<'a> {
+    pub(crate) fn new(tx: Transaction<'a>) -> Self {
+        StoreTx {
+            tx,
+            staging_ready: false,
+        }
+    }
+
+    /// Commits data and cursors together.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit().await?)
+    }
+
+    /// The transaction, for statements of other modules of this crate.
+    pub(crate) fn tx(&self) -> &Transaction<'a> {
+        &self.tx
+    }
+
+    async fn ensure_staging(&mut self) -> Result<(), StoreError> {
+        if !self.staging_ready {
+            self.tx.batch_execute(STAGING_DDL).await?;
+            self.staging_ready = true;
+        }
+        Ok(())
+    }
+
+    /// Stores certificates (new ones inserted with their names; known ones left as they are) and
+    /// fills `issuer_key_hash` where the issuer is now known, in both directions.
+    pub async fn write_certs(&mut self, certs: &[CertRecord]) -> Result<CertWriteStats, StoreError> {
+        if certs.is_empty() {
+            return Ok(CertWriteStats::default());
+        }
+        self.ensure_staging().await?;
+        self.copy_cert_rows(certs).await?;
+        self.copy_name_rows(certs).await?;
+        let row = self.tx.query_one(MERGE_CERTS, &[]).await?;
+        let new: i64 = row.get(0);
+        let unparsable: i64 = row.get(1);
+        self.tx.batch_execute(LINK_ISSUERS).await?;
+        self.tx
+            .batch_execute("TRUNCATE stage_certificates, stage_names")
+            .await?;
+        Ok(CertWriteStats {
+            new: new as u64,
+            known: certs.len() as u64 - new as u64,
+            unparsable: unparsable as u64,
+        })
+    }
+
+    async fn copy_cert_rows(&mut self, certs: &[CertRecord]) -> Result<(), StoreError> {
+        let types = [
+            Type::BYTEA,       // sha1
+            Type::BYTEA,       // sha256
+            Type::BYTEA,       // der
+            Type::TEXT,        // parse_error
+            Type::BYTEA,       // serial
+            Type::BOOL,        // serial_negative
+            Type::TEXT,        // subject_dn
+            Type::TEXT,        // subject_cn
+            Type::TEXT,        // subject_o
+            Type::TEXT,        // subject_ou
+            Type::TEXT,        // subject_c
+            Type::TEXT,        // subject_l
+            Type::TEXT,        // subject_st
+            Type::TEXT,        // subject_email
+            Type::TEXT,        // issuer_dn
+            Type::TEXT,        // issuer_cn
+            Type::TEXT,        // issuer_o
+            Type::TEXT,        // issuer_ou
+            Type::TEXT,        // issuer_c
+            Type::TEXT,        // issuer_l
+            Type::TEXT,        // issuer_st
+            Type::TEXT,        // issuer_email
+            Type::TIMESTAMPTZ, // not_before
+            Type::TIMESTAMPTZ, // not_after
+            Type::BYTEA,       // spki_sha256
+            Type::BYTEA,       // key_sha1
+            Type::TEXT,        // key_algorithm
+            Type::INT4,        // key_bits
+            Type::TEXT,        // signature_algorithm
+            Type::BOOL,        // is_ca
+            Type::BOOL,        // is_precert
+            Type::BYTEA,       // issuer_name_hash
+            Type::BYTEA,       // subject_name_hash
+            Type::BYTEA,       // issuer_key_hash
+            Type::BYTEA,       // authority_key_id
+            Type::BYTEA,       // subject_key_id
+            Type::BYTEA,       // tbs_noct_sha256
+        ];
+        let sink = self
+            .tx
+            .copy_in("COPY stage_certificates FROM STDIN (FORMAT binary)")
+            .await?;
+        let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
+        for c in certs {
+            let s = &c.subject;
+            let i = &c.issuer;
+            let serial = c.serial.as_ref().map(|s| s.as_bytes());
+            let spki = c.spki_sha256.as_ref().map(|h| &h[..]);
+            let key_sha1 = c.key_sha1.as_ref().map(|h| &h[..]);
+            let inh = c.issuer_name_hash.as_ref().map(|h| &h[..]);
+            let snh = c.subject_name_hash.as_ref().map(|h| &h[..]);
+            let ikh = c.issuer_key_hash.as_ref().map(|h| &h[..]);
+            let tbs = c.tbs_noct_sha256.as_ref().map(|h| &h[..]);
+            let row: [&(dyn ToSql + Sync); 37] = [
+                &&c.sha1[..],
+                &&c.sha256[..],
+                &c.der.as_slice(),
+                &c.parse_error,
+                &serial,
+                &c.serial_negative,
+                &s.dn,
+                &s.cn,
+                &s.o,
+                &s.ou,
+                &s.c,
+                &s.l,
+                &s.st,
+                &s.email,
+                &i.dn,
+                &i.cn,
+                &i.o,
+                &i.ou,
+                &i.c,
+                &i.l,
+                &i.st,
+                &i.email,
+                &c.not_before,
+                &c.not_after,
+                &spki,
+                &key_sha1,
+                &c.key_algorithm,
+                &c.key_bits,
+                &c.signature_algorithm,
+                &c.is_ca,
+                &c.is_precert,
+                &inh,
+                &snh,
+                &ikh,
+                &c.authority_key_id,
+                &c.subject_key_id,
+                &tbs,
+            ];
+            writer.as_mut().write(&row).await?;
+        }
+        writer.finish().await?;
+        Ok(())
+    }
+
+    async fn copy_name_rows(&mut self, certs: &[CertRecord]) -> Result<(), StoreError> {
+        let types = [Type::BYTEA, Type::TEXT, Type::TEXT, Type::TEXT];
+        let sink = self
+            .tx
+            .copy_in("COPY stage_names FROM STDIN (FORMAT binary)")
+            .await?;
+        let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
+        for c in certs {
+            for n in &c.names {
+                let kind = n.kind.as_str();
+                let row: [&(dyn ToSql + Sync); 4] =
+                    [&&c.sha1[..], &kind, &n.name, &n.registered_domain];
+                writer.as_mut().write(&row).await?;
+            }
+        }
+        writer.finish().await?;
+        Ok(())
+    }
+
+    /// Merges sightings: first_seen = least, last_seen = greatest, times_seen summed, sources
+    /// united. Rows with the same (ip, port, sha1) within the batch are combined first.
+    /// Returns the number of distinct (ip, port, sha1) keys written.
+    pub async fn write_observations(&mut self, rows: &[ObservationRow]) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.ensure_staging().await?;
+        let types = [
+            Type::INET,
+            Type::INT4,
+            Type::BYTEA,
+            Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ,
+            Type::INT8,
+            Type::TEXT,
+        ];
+        let sink = self
+            .tx
+            .copy_in("COPY stage_observations FROM STDIN (FORMAT binary)")
+            .await?;
+        let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
+        for r in rows {
+            let ip: IpAddr = r.ip;
+            let port = i32::from(r.port);
+            let row: [&(dyn ToSql + Sync); 7] = [
+                &ip,
+                &port,
+                &&r.sha1[..],
+                &r.first_seen,
+                &r.last_seen,
+                &r.times_seen,
+                &r.source,
+            ];
+            writer.as_mut().write(&row).await?;
+        }
+        writer.finish().await?;
+        let merged = self.tx.execute(MERGE_OBSERVATIONS, &[]).await?;
+        self.tx.batch_execute("TRUNCATE stage_observations").await?;
+        Ok(merged)
+    }
+
+    /// The state of an import of the file with this content hash by this importer, if any.
+    pub async fn import_state(&self, content_sha256: &Sha256, kind: &str) -> Result<Option<ImportState>, StoreError> {
+        let row = self
+            .tx
+            .query_opt(
+                "SELECT rows_done, complete FROM imported_files WHERE content_sha256 = $1 AND kind = $2 FOR UPDATE",
+                &[&&content_sha256[..], &kind],
+            )
+            .await?;
+        Ok(row.map(|r| ImportState {
+            rows_done: r.get(0),
+            complete: r.get(1),
+        }))
+    }
+
+    /// Records that the first `rows_done` rows of the file are stored (and whether that is all).
+    pub async fn set_import_state(
+        &mut self,
+        content_sha256: &Sha256,
+        kind: &str,
+        path: &str,
+        state: &ImportState,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO imported_files (content_sha256, kind, path, rows_done, complete, finished_at)
+                 VALUES ($1, $2, $3, $4, $5, CASE WHEN $5 THEN now() END)
+                 ON CONFLICT (content_sha256, kind) DO UPDATE
+                 SET rows_done = excluded.rows_done, complete = excluded.complete,
+                     finished_at = excluded.finished_at, path = excluded.path",
+                &[&&content_sha256[..], &kind, &path, &state.rows_done, &state.complete],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Registers a CT log (or returns the stored one) by URL.
+    pub async fn ct_log_register(
+        &mut self,
+        url: &str,
+        kind: &str,
+        log_id: Option<&[u8]>,
+        public_key: Option<&[u8]>,
+        origin: Option<&str>,
+    ) -> Result<CtLogState, StoreError> {
+        let row = self
+            .tx
+            .query_one(
+                "INSERT INTO ct_logs (url, kind, log_id, public_key, origin) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (url) DO UPDATE SET
+                    log_id = coalesce(ct_logs.log_id, excluded.log_id),
+                    public_key = coalesce(ct_logs.public_key, excluded.public_key),
+                    origin = coalesce(ct_logs.origin, excluded.origin)
+                 RETURNING id, url, kind, log_id, public_key, origin, tree_size, root_hash,
+                           downloaded_position, verified_position",
+                &[&url, &kind, &log_id, &public_key, &origin],
+            )
+            .await?;
+        Ok(CtLogState {
+            id: row.get(0),
+            url: row.get(1),
+            kind: row.get(2),
+            log_id: row.get(3),
+            public_key: row.get(4),
+            origin: row.get(5),
+            tree_size: row.get(6),
+            root_hash: row.get(7),
+            downloaded_position: row.get(8),
+            verified_position: row.get(9),
+        })
+    }
+
+    /// Stores CT provenance rows (idempotent on (log, index)).
+    pub async fn write_ct_entries(&mut self, rows: &[CtEntryRow]) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.ensure_staging().await?;
+        let types = [
+            Type::INT4,
+            Type::INT8,
+            Type::BYTEA,
+            Type::TIMESTAMPTZ,
+            Type::TEXT,
+            Type::BYTEA,
+        ];
+        let sink = self
+            .tx
+            .copy_in("COPY stage_ct_entries FROM STDIN (FORMAT binary)")
+            .await?;
+        let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
+        for r in rows {
+            let leaf = r.leaf_hash.as_ref().map(|h| &h[..]);
+            let row: [&(dyn ToSql + Sync); 6] = [
+                &r.log_id,
+                &r.entry_index,
+                &&r.sha1[..],
+                &r.entry_timestamp,
+                &r.entry_type,
+                &leaf,
+            ];
+            writer.as_mut().write(&row).await?;
+        }
+        writer.finish().await?;
+        let n = self
+            .tx
+            .execute(
+                "INSERT INTO ct_entries SELECT DISTINCT ON (log_id, entry_index) * FROM stage_ct_entries
+                 ORDER BY log_id, entry_index ON CONFLICT DO NOTHING",
+                &[],
+            )
+            .await?;
+        self.tx.batch_execute("TRUNCATE stage_ct_entries").await?;
+        Ok(n)
+    }
+
+    /// Moves a log's cursors (in the same transaction as the entries they cover).
+    pub async fn set_ct_positions(&mut self, log_id: i32, downloaded: i64, verified: i64) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "UPDATE ct_logs SET downloaded_position = $2, verified_position = $3, updated_at = now() WHERE id = $1",
+                &[&log_id, &downloaded, &verified],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Records the latest verified tree head of a log.
+    pub async fn set_ct_tree_head(
+        &mut self,
+        log_id: i32,
+        tree_size: i64,
+        root_hash: &[u8],
+        timestamp: DateTime<Utc>,
+        signature: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "UPDATE ct_logs SET tree_size = $2, root_hash = $3, tree_head_timestamp = $4,
+                        tree_head_signature = $5, updated_at = now() WHERE id = $1",
+                &[&log_id, &tree_size, &root_hash, &timestamp, &signature],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Stores cache entries (idempotent on (collection, url, cert_index): a re-run updates them).
+    pub async fn write_cache_entries(&mut self, rows: &[CacheEntryRow]) -> Result<u64, StoreError> {
+        let mut n = 0;
+        let stmt = self
+            .tx
+            .prepare(include_str!("write/upsert_cache_entry.sql"))
+            .await?;
+        for r in rows {
+            let content = r.content_sha256.as_ref().map(|h| &h[..]);
+            n += self
+                .tx
+                .execute(
+                    &stmt,
+                    &[
+                        &r.collection,
+                        &r.source_path,
+                        &r.url,
+                        &r.cert_index,
+                        &r.kind,
+                        &r.downloaded_at,
+                        &r.last_modified,
+                        &r.etag,
+                        &r.size_bytes,
+                        &content,
+                        &r.content_kind,
+                        &r.hash_algorithm,
+                        &r.issuer_name_hash,
+                        &r.issuer_key_hash,
+                        &r.serial,
+                        &r.ocsp_status,
+                        &r.this_update,
+                        &r.next_update,
+                    ],
+                )
+                .await?;
+        }
+        Ok(n)
+    }
+}
