@@ -1,1 +1,7 @@
-//! Certificate normalisation (DER to record) and file imports for certhist
+//! Certificate normalisation and file imports for certhist.
+//!
+//! Sources become records of `certhist-model`; this crate never talks SQL.
+
+pub mod certfile;
+pub mod observations;
+pub mod x509;

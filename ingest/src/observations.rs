@@ -1,0 +1,1 @@
+//! Observation files: CSV / TSV / NDJSON sightings.
