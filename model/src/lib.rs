@@ -8,6 +8,7 @@ mod hash;
 mod observation;
 mod record;
 mod serial;
+pub mod serde_hex;
 mod time;
 
 pub use hash::{parse_cert_hash, CertHash, HashParseError, Sha1, Sha256};

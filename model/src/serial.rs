@@ -155,6 +155,13 @@ impl fmt::Display for Serial {
     }
 }
 
+impl serde::Serialize for Serial {
+    /// Upper-case hex of the magnitude, as crt.sh and OpenSSL print it without separators.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode_upper(&self.0))
+    }
+}
+
 impl fmt::Debug for Serial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Serial({})", hex::encode_upper(&self.0))

@@ -146,11 +146,6 @@ impl<'a> StoreTx<'a> {
         Ok(self.tx.commit().await?)
     }
 
-    /// The transaction, for statements of other modules of this crate.
-    pub(crate) fn tx(&self) -> &Transaction<'a> {
-        &self.tx
-    }
-
     async fn ensure_staging(&mut self) -> Result<(), StoreError> {
         if !self.staging_ready {
             self.tx.batch_execute(STAGING_DDL).await?;
