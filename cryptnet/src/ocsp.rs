@@ -1,0 +1,584 @@
+//! OCSP structures (RFC 6960 §4): CertIDs, requests carried in GET URLs (Appendix A.1) and
+//! responses (`BasicOCSPResponse`, §4.2.1).
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use certhist_model::Serial;
+
+use crate::der::{self, tag, DerError, Reader, Tlv};
+
+/// id-sha1 (RFC 3279 §2.2.1).
+const OID_SHA1: &str = "1.3.14.3.2.26";
+/// id-sha256 (RFC 5754 §2).
+const OID_SHA256: &str = "2.16.840.1.101.3.4.2.1";
+/// id-sha384.
+const OID_SHA384: &str = "2.16.840.1.101.3.4.2.2";
+/// id-sha512.
+const OID_SHA512: &str = "2.16.840.1.101.3.4.2.3";
+/// id-pkix-ocsp-basic (RFC 6960 §4.2.1).
+const OID_OCSP_BASIC: &str = "1.3.6.1.5.5.7.48.1.1";
+
+/// The hash algorithm of a CertID.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum HashAlgorithm {
+    /// SHA-1 (20-byte hashes).
+    Sha1,
+    /// SHA-256 (32-byte hashes).
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+    /// Anything else, as a dotted OID.
+    Other(String),
+}
+
+impl HashAlgorithm {
+    /// Name stored in `cache_entries.hash_algorithm`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            HashAlgorithm::Sha1 => "sha1",
+            HashAlgorithm::Sha256 => "sha256",
+            HashAlgorithm::Sha384 => "sha384",
+            HashAlgorithm::Sha512 => "sha512",
+            HashAlgorithm::Other(oid) => oid,
+        }
+    }
+
+    fn from_oid(oid: &str) -> Self {
+        match oid {
+            OID_SHA1 => HashAlgorithm::Sha1,
+            OID_SHA256 => HashAlgorithm::Sha256,
+            OID_SHA384 => HashAlgorithm::Sha384,
+            OID_SHA512 => HashAlgorithm::Sha512,
+            other => HashAlgorithm::Other(other.to_owned()),
+        }
+    }
+
+    /// Encoded OID content bytes for the algorithms we build requests with.
+    fn oid_der(&self) -> Option<&'static [u8]> {
+        match self {
+            HashAlgorithm::Sha1 => Some(&[0x2b, 0x0e, 0x03, 0x02, 0x1a]),
+            HashAlgorithm::Sha256 => Some(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01]),
+            _ => None,
+        }
+    }
+}
+
+/// `CertID` (RFC 6960 §4.1.1): identifies a certificate by its issuer and serial.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CertId {
+    /// Hash algorithm of both hashes.
+    pub hash_algorithm: HashAlgorithm,
+    /// Hash of the issuer's distinguished name (DER).
+    pub issuer_name_hash: Vec<u8>,
+    /// Hash of the issuer's public key (the subjectPublicKey BIT STRING contents).
+    pub issuer_key_hash: Vec<u8>,
+    /// Serial number, normalised (big-endian magnitude).
+    pub serial: Serial,
+}
+
+impl CertId {
+    fn parse(t: &Tlv<'_>) -> Result<Self, DerError> {
+        let mut r = Reader::inside(t);
+        let alg = r.expect(tag::SEQUENCE, "AlgorithmIdentifier")?;
+        let mut ar = Reader::inside(&alg);
+        let oid = ar.expect(tag::OID, "hash algorithm OID")?;
+        let hash_algorithm = HashAlgorithm::from_oid(&der::oid_to_string(oid.value)?);
+        let name = r.expect(tag::OCTET_STRING, "issuerNameHash")?;
+        let key = r.expect(tag::OCTET_STRING, "issuerKeyHash")?;
+        let serial = r.expect(tag::INTEGER, "serialNumber")?;
+        if serial.value.is_empty() {
+            return Err(DerError::Invalid("empty serialNumber"));
+        }
+        Ok(CertId {
+            hash_algorithm,
+            issuer_name_hash: name.value.to_vec(),
+            issuer_key_hash: key.value.to_vec(),
+            serial: Serial::from_be_bytes(serial.value),
+        })
+    }
+
+    /// DER encoding (the hash algorithm must be SHA-1 or SHA-256; parameters NULL as
+    /// Windows and OpenSSL send them).
+    pub fn to_der(&self) -> Option<Vec<u8>> {
+        let oid = self.hash_algorithm.oid_der()?;
+        let mut alg = der::encode(tag::OID, oid);
+        alg.extend_from_slice(&[tag::NULL, 0]);
+        let mut body = der::encode(tag::SEQUENCE, &alg);
+        body.extend(der::encode(tag::OCTET_STRING, &self.issuer_name_hash));
+        body.extend(der::encode(tag::OCTET_STRING, &self.issuer_key_hash));
+        // INTEGER: positive, so prefix 00 when the high bit is set (X.690 §8.3).
+        let mut serial = self.serial.as_bytes().to_vec();
+        if serial.first().is_some_and(|b| b & 0x80 != 0) {
+            serial.insert(0, 0);
+        }
+        body.extend(der::encode(tag::INTEGER, &serial));
+        Some(der::encode(tag::SEQUENCE, &body))
+    }
+}
+
+/// Parses a DER `OCSPRequest` (RFC 6960 §4.1.1) and returns the CertID of every `Request`.
+pub fn parse_ocsp_request(data: &[u8]) -> Result<Vec<CertId>, DerError> {
+    let outer = der::single(data, tag::SEQUENCE, "OCSPRequest")?;
+    let mut r = Reader::inside(&outer);
+    let tbs = r.expect(tag::SEQUENCE, "TBSRequest")?;
+    let _signature = r.optional(0xa0)?;
+    if !r.is_empty() {
+        return Err(DerError::Invalid("OCSPRequest has trailing elements"));
+    }
+    let mut tr = Reader::inside(&tbs);
+    let _version = tr.optional(0xa0)?;
+    let _requestor = tr.optional(0xa1)?;
+    let list = tr.expect(tag::SEQUENCE, "requestList")?;
+    let mut lr = Reader::inside(&list);
+    let mut ids = Vec::new();
+    while !lr.is_empty() {
+        let req = lr.expect(tag::SEQUENCE, "Request")?;
+        let mut rr = Reader::inside(&req);
+        let cid = rr.expect(tag::SEQUENCE, "CertID")?;
+        ids.push(CertId::parse(&cid)?);
+    }
+    if ids.is_empty() {
+        return Err(DerError::Invalid("OCSPRequest without any Request"));
+    }
+    Ok(ids)
+}
+
+/// Builds a DER `OCSPRequest` with one `Request` per CertID, no extensions, no signature.
+pub fn build_ocsp_request(ids: &[CertId]) -> Option<Vec<u8>> {
+    let mut list = Vec::new();
+    for id in ids {
+        list.extend(der::encode(tag::SEQUENCE, &id.to_der()?));
+    }
+    let tbs = der::encode(tag::SEQUENCE, &der::encode(tag::SEQUENCE, &list));
+    Some(der::encode(tag::SEQUENCE, &tbs))
+}
+
+/// The OCSP GET URL for `ids` at `responder` (RFC 6960 Appendix A.1): the base64 of the DER
+/// request, with `+`, `/` and `=` percent-encoded as Windows does.
+pub fn build_get_url(responder: &str, ids: &[CertId]) -> Option<String> {
+    let der = build_ocsp_request(ids)?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let enc = b64.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+    Some(format!("{}/{}", responder.trim_end_matches('/'), enc))
+}
+
+/// Why a URL does not carry an OCSP request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UrlDecodeError {
+    /// Not an `http(s)://host/path` URL.
+    #[error("not an http(s) URL with a path")]
+    NotHttp,
+    /// No part of the path is base64 of a DER OCSPRequest.
+    #[error("no base64 OCSPRequest in the URL path")]
+    NoRequest,
+}
+
+/// An OCSP GET URL taken apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodedUrl {
+    /// Scheme, host and any path prefix before the request (`http://ocsp.example/ocsp`).
+    pub responder: String,
+    /// Every CertID in the request, in order.
+    pub cert_ids: Vec<CertId>,
+}
+
+/// Percent-decoding (RFC 3986 §2.1); invalid escapes are kept as they are.
+pub fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b.get(i).copied().unwrap_or_default();
+        if c == b'%' {
+            let hi = b.get(i + 1).and_then(|h| (*h as char).to_digit(16));
+            let lo = b.get(i + 2).and_then(|h| (*h as char).to_digit(16));
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// Decodes standard or url-safe base64, padded or not, ignoring whitespace (a `+` turned into a
+/// space by form decoding is put back).
+pub fn lenient_base64(bytes: &[u8]) -> Option<Vec<u8>> {
+    let cleaned: Vec<u8> = bytes
+        .iter()
+        .filter(|b| !matches!(b, b'\r' | b'\n' | b'\t'))
+        .map(|b| match b {
+            b'-' => b'+',
+            b'_' => b'/',
+            b' ' => b'+',
+            other => *other,
+        })
+        .collect();
+    let trimmed: &[u8] = {
+        let end = cleaned.iter().rposition(|b| *b != b'=').map_or(0, |p| p + 1);
+        cleaned.get(..end).unwrap_or_default()
+    };
+    if trimmed.is_empty() {
+        return None;
+    }
+    LENIENT.decode(trimmed).ok()
+}
+
+/// Finds and decodes the OCSPRequest in an OCSP GET URL.
+///
+/// Tries, in order: the last raw path segment; the last 2, 3, … raw segments joined by `/` (for
+/// clients that leave `/` of the base64 unescaped); the whole path. Each candidate is
+/// percent-decoded and read as base64 (standard or url-safe, padding optional); the first one
+/// that is a complete DER `OCSPRequest` wins, and everything before it is the responder.
+pub fn decode_get_url(url: &str) -> Result<DecodedUrl, UrlDecodeError> {
+    let url = url.trim();
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let after_scheme = if lower.starts_with("http://") {
+        url.get(7..)
+    } else if lower.starts_with("https://") {
+        url.get(8..)
+    } else {
+        None
+    }
+    .ok_or(UrlDecodeError::NotHttp)?;
+    let scheme_len = url.len() - after_scheme.len();
+    let slash = after_scheme.find('/').ok_or(UrlDecodeError::NotHttp)?;
+    let path_start = scheme_len + slash + 1;
+    let path = url.get(path_start..).unwrap_or_default();
+    // Query and fragment are never part of the base64 alphabet.
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let segments: Vec<&str> = path.split('/').collect();
+    let n = segments.len();
+    for k in 1..=n {
+        let first = n - k;
+        let joined = segments.get(first..).unwrap_or_default().join("/");
+        if joined.is_empty() {
+            continue;
+        }
+        let Some(der) = lenient_base64(&percent_decode(&joined)) else {
+            continue;
+        };
+        if let Ok(cert_ids) = parse_ocsp_request(&der) {
+            let prefix = segments.get(..first).unwrap_or_default().join("/");
+            let host = url.get(..path_start - 1).unwrap_or_default();
+            let responder = if prefix.is_empty() {
+                host.to_owned()
+            } else {
+                format!("{host}/{prefix}")
+            };
+            return Ok(DecodedUrl { responder, cert_ids });
+        }
+    }
+    Err(UrlDecodeError::NoRequest)
+}
+
+/// `CertStatus` of one SingleResponse (RFC 6960 §4.2.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum CertStatus {
+    /// Not revoked.
+    Good,
+    /// Revoked at `revocation_time`.
+    Revoked {
+        /// When.
+        revocation_time: DateTime<Utc>,
+        /// CRLReason code (RFC 5280 §5.3.1) when given.
+        reason: Option<u8>,
+    },
+    /// The responder does not know the certificate.
+    Unknown,
+}
+
+impl CertStatus {
+    /// `good`, `revoked` or `unknown`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CertStatus::Good => "good",
+            CertStatus::Revoked { .. } => "revoked",
+            CertStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// One `SingleResponse`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SingleResponse {
+    /// Which certificate.
+    pub cert_id: CertId,
+    /// Its status.
+    pub status: CertStatus,
+    /// thisUpdate.
+    pub this_update: DateTime<Utc>,
+    /// nextUpdate, when given.
+    pub next_update: Option<DateTime<Utc>>,
+}
+
+/// `ResponderID` (RFC 6960 §4.2.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResponderId {
+    /// byName: the Name as RFC 4514 text.
+    ByName(String),
+    /// byKey: SHA-1 of the responder's public key.
+    ByKey(Vec<u8>),
+}
+
+impl std::fmt::Display for ResponderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResponderId::ByName(n) => write!(f, "{n}"),
+            ResponderId::ByKey(k) => write!(f, "key:{}", hex::encode(k)),
+        }
+    }
+}
+
+/// `OCSPResponseStatus` (RFC 6960 §4.2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResponseStatus {
+    /// 0: response has valid confirmations.
+    Successful,
+    /// 1: illegal confirmation request.
+    MalformedRequest,
+    /// 2: internal error in issuer.
+    InternalError,
+    /// 3: try again later.
+    TryLater,
+    /// 5: must sign the request.
+    SigRequired,
+    /// 6: request unauthorized.
+    Unauthorized,
+    /// Any other value.
+    Other(u8),
+}
+
+impl ResponseStatus {
+    fn from_code(c: u8) -> Self {
+        match c {
+            0 => Self::Successful,
+            1 => Self::MalformedRequest,
+            2 => Self::InternalError,
+            3 => Self::TryLater,
+            5 => Self::SigRequired,
+            6 => Self::Unauthorized,
+            o => Self::Other(o),
+        }
+    }
+}
+
+/// A parsed `OCSPResponse`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OcspResponse {
+    /// responseStatus.
+    pub status: ResponseStatus,
+    /// responderID (successful basic responses only).
+    pub responder: Option<ResponderId>,
+    /// producedAt.
+    pub produced_at: Option<DateTime<Utc>>,
+    /// Every SingleResponse, in order.
+    pub responses: Vec<SingleResponse>,
+    /// DER certificates carried in the `certs` field (responder certificates).
+    pub certs: Vec<Vec<u8>>,
+}
+
+/// Parses a DER `OCSPResponse` with a `BasicOCSPResponse` (RFC 6960 §4.2.1).
+pub fn parse_ocsp_response(data: &[u8]) -> Result<OcspResponse, DerError> {
+    let outer = der::single(data, tag::SEQUENCE, "OCSPResponse")?;
+    let mut r = Reader::inside(&outer);
+    let st = r.expect(tag::ENUMERATED, "responseStatus")?;
+    let code = match st.value {
+        [c] => *c,
+        _ => return Err(DerError::Invalid("responseStatus")),
+    };
+    let status = ResponseStatus::from_code(code);
+    let mut resp = OcspResponse {
+        status,
+        responder: None,
+        produced_at: None,
+        responses: Vec::new(),
+        certs: Vec::new(),
+    };
+    let Some(bytes) = r.optional(0xa0)? else {
+        return Ok(resp);
+    };
+    let mut br = Reader::inside(&bytes);
+    let rb = br.expect(tag::SEQUENCE, "ResponseBytes")?;
+    let mut rbr = Reader::inside(&rb);
+    let oid = rbr.expect(tag::OID, "responseType")?;
+    if der::oid_to_string(oid.value)? != OID_OCSP_BASIC {
+        return Err(DerError::Invalid("responseType is not id-pkix-ocsp-basic"));
+    }
+    let inner = rbr.expect(tag::OCTET_STRING, "response")?;
+    let basic = der::single(inner.value, tag::SEQUENCE, "BasicOCSPResponse")?;
+    let mut bar = Reader::inside(&basic);
+    let tbs = bar.expect(tag::SEQUENCE, "ResponseData")?;
+    let _sig_alg = bar.expect(tag::SEQUENCE, "signatureAlgorithm")?;
+    let _sig = bar.expect(tag::BIT_STRING, "signature")?;
+    if let Some(certs) = bar.optional(0xa0)? {
+        let mut cr = Reader::inside(&certs);
+        let seq = cr.expect(tag::SEQUENCE, "certs")?;
+        let mut sr = Reader::inside(&seq);
+        while !sr.is_empty() {
+            resp.certs.push(sr.expect(tag::SEQUENCE, "Certificate")?.raw.to_vec());
+        }
+    }
+    let mut tr = Reader::inside(&tbs);
+    let _version = tr.optional(0xa0)?;
+    let rid = tr.next_tlv()?;
+    resp.responder = Some(match rid.tag {
+        0xa1 => {
+            let mut nr = Reader::inside(&rid);
+            let name = nr.expect(tag::SEQUENCE, "responder Name")?;
+            ResponderId::ByName(name_to_string(name.raw))
+        }
+        0xa2 => {
+            let mut kr = Reader::inside(&rid);
+            ResponderId::ByKey(kr.expect(tag::OCTET_STRING, "responder KeyHash")?.value.to_vec())
+        }
+        found => {
+            return Err(DerError::UnexpectedTag {
+                expected: "ResponderID",
+                found,
+                offset: rid.offset,
+            })
+        }
+    });
+    let produced = tr.expect(tag::GENERALIZED_TIME, "producedAt")?;
+    resp.produced_at = Some(der::parse_time(&produced)?);
+    let list = tr.expect(tag::SEQUENCE, "responses")?;
+    let mut lr = Reader::inside(&list);
+    while !lr.is_empty() {
+        let single = lr.expect(tag::SEQUENCE, "SingleResponse")?;
+        let mut sr = Reader::inside(&single);
+        let cid = sr.expect(tag::SEQUENCE, "CertID")?;
+        let cert_id = CertId::parse(&cid)?;
+        let cs = sr.next_tlv()?;
+        let status = match cs.tag {
+            0x80 => CertStatus::Good,
+            0x82 => CertStatus::Unknown,
+            0xa1 => {
+                let mut rr = Reader::inside(&cs);
+                let t = rr.expect(tag::GENERALIZED_TIME, "revocationTime")?;
+                let revocation_time = der::parse_time(&t)?;
+                let reason = match rr.optional(0xa0)? {
+                    Some(rt) => {
+                        let mut er = Reader::inside(&rt);
+                        er.expect(tag::ENUMERATED, "CRLReason")?.value.first().copied()
+                    }
+                    None => None,
+                };
+                CertStatus::Revoked { revocation_time, reason }
+            }
+            found => {
+                return Err(DerError::UnexpectedTag {
+                    expected: "CertStatus",
+                    found,
+                    offset: cs.offset,
+                })
+            }
+        };
+        let tu = sr.expect(tag::GENERALIZED_TIME, "thisUpdate")?;
+        let this_update = der::parse_time(&tu)?;
+        let next_update = match sr.optional(0xa0)? {
+            Some(nu) => {
+                let mut nr = Reader::inside(&nu);
+                Some(der::parse_time(&nr.expect(tag::GENERALIZED_TIME, "nextUpdate")?)?)
+            }
+            None => None,
+        };
+        resp.responses.push(SingleResponse {
+            cert_id,
+            status,
+            this_update,
+            next_update,
+        });
+    }
+    Ok(resp)
+}
+
+/// RFC 4514-style text of a DER Name (falls back to hex when x509-parser rejects it).
+pub fn name_to_string(der_name: &[u8]) -> String {
+    use x509_parser::prelude::FromDer;
+    match x509_parser::x509::X509Name::from_der(der_name) {
+        Ok((_, name)) => name.to_string(),
+        Err(_) => format!("hex:{}", hex::encode(der_name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = "http://r3.o.lencr.org/MFMwUTBPME0wSzAJBgUrDgMCGgUABBRI2smg%2ByvTLU%2Fw3mjS9We3NfmzxAQUFC6zF7dYVsuuUAlA5h%2BvnYsUwsYCEgNJysJh3kjaVPgcXCDHUNNWsA%3D%3D";
+
+    fn check_seed(d: &DecodedUrl) {
+        assert_eq!(d.cert_ids.len(), 1);
+        let id = &d.cert_ids[0];
+        assert_eq!(id.serial.to_hex(), "349CAC261DE48DA54F81C5C20C750D356B0");
+        assert_eq!(hex::encode(&id.issuer_name_hash), "48dac9a0fb2bd32d4ff0de68d2f567b735f9b3c4");
+        assert_eq!(hex::encode(&id.issuer_key_hash), "142eb317b75856cbae500940e61faf9d8b14c2c6");
+        assert_eq!(id.hash_algorithm, HashAlgorithm::Sha1);
+    }
+
+    #[test]
+    fn seed_url_decodes() {
+        let d = decode_get_url(SEED).unwrap();
+        assert_eq!(d.responder, "http://r3.o.lencr.org");
+        check_seed(&d);
+    }
+
+    #[test]
+    fn seed_url_variants() {
+        let b64 = String::from_utf8(percent_decode(SEED.trim_start_matches("http://r3.o.lencr.org/"))).unwrap();
+        // raw '/' inside the base64, with a path prefix
+        let raw = format!("http://r3.o.lencr.org/ocsp/{b64}");
+        let d = decode_get_url(&raw).unwrap();
+        check_seed(&d);
+        assert_eq!(d.responder, "http://r3.o.lencr.org/ocsp");
+        // url-safe, no padding
+        let safe = b64.replace('+', "-").replace('/', "_").replace('=', "");
+        check_seed(&decode_get_url(&format!("https://r3.o.lencr.org/{safe}")).unwrap());
+        // no padding, standard alphabet, percent-encoded
+        let nopad = b64.trim_end_matches('=').replace('+', "%2B").replace('/', "%2f");
+        check_seed(&decode_get_url(&format!("http://r3.o.lencr.org/we2/{nopad}")).unwrap());
+        assert_eq!(decode_get_url("http://x1.c.lencr.org/"), Err(UrlDecodeError::NoRequest));
+        assert_eq!(decode_get_url("ftp://x/y"), Err(UrlDecodeError::NotHttp));
+    }
+
+    #[test]
+    fn build_roundtrip_multi_and_sha256() {
+        let d = decode_get_url(SEED).unwrap();
+        let mut second = d.cert_ids[0].clone();
+        second.hash_algorithm = HashAlgorithm::Sha256;
+        second.issuer_name_hash = vec![0xAB; 32];
+        second.issuer_key_hash = vec![0xCD; 32];
+        second.serial = Serial::from_be_bytes(&[0x80, 0x01]);
+        let ids = vec![d.cert_ids[0].clone(), second];
+        let url = build_get_url("http://ocsp.example.com/", &ids).unwrap();
+        let back = decode_get_url(&url).unwrap();
+        assert_eq!(back.cert_ids, ids);
+        assert_eq!(back.responder, "http://ocsp.example.com");
+        // single request: same bytes as Windows produced
+        assert_eq!(build_get_url("http://r3.o.lencr.org", &d.cert_ids).unwrap(), SEED);
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests of certhist-cryptnet.
+
+mod corrupt;
+mod fixtures;
