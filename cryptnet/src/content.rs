@@ -135,10 +135,25 @@ pub fn classify(data: &[u8]) -> Content {
     }
     // DER: look at the outer SEQUENCE's first element to tell the structures apart.
     let mut r = Reader::new(data);
-    let Ok(outer) = r.expect(tag::SEQUENCE, "SEQUENCE") else {
+    let outer = r.expect(tag::SEQUENCE, "SEQUENCE");
+    let first = match &outer {
+        Ok(o) => Reader::inside(o).peek_tag(),
+        // Truncated DER: still tell what it was meant to be from the header bytes.
+        Err(_) => first_inner_tag(data),
+    };
+    if let Err(e) = &outer {
+        if first.is_some() {
+            c.error = Some(format!("truncated or corrupt DER: {e}"));
+        }
+    }
+    let Ok(outer) = outer else {
+        c.kind = match first {
+            Some(tag::ENUMERATED) => ContentKind::OcspResponse,
+            Some(tag::SEQUENCE) => ContentKind::Certificate,
+            _ => ContentKind::Other,
+        };
         return c;
     };
-    let first = Reader::inside(&outer).peek_tag();
     match first {
         // OCSPResponse starts with responseStatus ENUMERATED.
         Some(tag::ENUMERATED) => {
@@ -173,6 +188,16 @@ pub fn classify(data: &[u8]) -> Content {
         _ => {}
     }
     c
+}
+
+/// The tag of the first element inside a SEQUENCE whose length may overrun the data.
+fn first_inner_tag(data: &[u8]) -> Option<u8> {
+    if *data.first()? != tag::SEQUENCE {
+        return None;
+    }
+    let l = *data.get(1)?;
+    let header = if l < 0x80 { 2 } else { 2 + usize::from(l & 0x7f) };
+    data.get(header).copied().filter(|t| matches!(*t, tag::ENUMERATED | tag::SEQUENCE))
 }
 
 /// A TBSCertList has thisUpdate (a time) as its 3rd/4th element, a TBSCertificate has a
