@@ -130,7 +130,7 @@ pub async fn ip_history(
         "SELECT o.ip, o.port, o.sha1, o.first_seen, o.last_seen, o.times_seen, o.sources, c.sha1 IS NOT NULL, {SUMMARY_COLUMNS}
          FROM observations o
          LEFT JOIN certificates c ON c.sha1 = o.sha1
-         WHERE o.ip <<= $1::cidr
+         WHERE o.ip <<= $1::text::cidr
            AND ($2::timestamptz IS NULL OR o.last_seen >= $2)
            AND ($3::timestamptz IS NULL OR o.first_seen <= $3)
            AND ($4::inet IS NULL OR (o.ip, o.port, o.sha1) > ($4, $5, $6))

@@ -7,7 +7,7 @@
 UPDATE certificates c
 SET issuer_key_hash = x.key_sha1
 FROM (
-    SELECT s.sha1, min(i.key_sha1) AS key_sha1
+    SELECT s.sha1, (array_agg(i.key_sha1))[1] AS key_sha1
     FROM stage_certificates s
     JOIN certificates i
       ON i.is_ca

@@ -1,0 +1,141 @@
+//! `certhist demo`: starts the database, loads the bundled sample data and runs example queries.
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use super::{import, query, Failure};
+use crate::cli::{
+    Cli, DemoArgs, ImportCertsArgs, ImportObservationsArgs, QueryCertArgs, QueryIpArgs,
+    QuerySearchArgs,
+};
+use crate::exit;
+
+/// Real certificates (see tests/data/demo/README.md).
+const DEMO_CERTS: &[u8] = include_bytes!("../../tests/data/demo/certs.pem");
+/// Synthetic sightings of those certificates on documentation addresses.
+const DEMO_OBSERVATIONS: &[u8] = include_bytes!("../../tests/data/demo/observations.csv");
+
+pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "== certhist demo")?;
+    match &cli.database_url {
+        Some(_) => writeln!(out, "using the server given by DATABASE_URL")?,
+        None => writeln!(
+            out,
+            "starting the managed PostgreSQL in {} …",
+            cli.home.display()
+        )?,
+    }
+    let store = crate::open_store(cli).await?;
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let certs_path = dir.path().join("demo-certs.pem");
+    let obs_path = dir.path().join("demo-observations.csv");
+    std::fs::write(&certs_path, DEMO_CERTS).context("cannot write demo certificates")?;
+    std::fs::write(&obs_path, DEMO_OBSERVATIONS).context("cannot write demo observations")?;
+
+    writeln!(out, "\n$ certhist import certs demo-certs.pem")?;
+    let s = import::import_certs(
+        &store,
+        &ImportCertsArgs {
+            paths: vec![certs_path],
+            batch_size: 5000,
+        },
+    )
+    .await?;
+    writeln!(
+        out,
+        "read {} certificates: {} new, {} already known, {} unparsable (stored with their parse error)",
+        s.read, s.new, s.known, s.unparsable
+    )?;
+
+    writeln!(
+        out,
+        "\n$ certhist import observations demo-observations.csv"
+    )?;
+    let s = import::import_observations(
+        &store,
+        &ImportObservationsArgs {
+            file: obs_path,
+            source: Some("demo".to_owned()),
+            batch_size: 50_000,
+            force: false,
+        },
+    )
+    .await?;
+    if s.already_imported {
+        writeln!(out, "already imported (same content): nothing changed")?;
+    } else {
+        writeln!(
+            out,
+            "{} rows stored, {} invalid row(s) skipped (reported above)",
+            s.rows, s.invalid
+        )?;
+    }
+
+    let limit = 1000;
+    writeln!(out, "\n$ certhist query ip 198.51.100.0/24")?;
+    query::ip(
+        &store,
+        &QueryIpArgs {
+            target: "198.51.100.0/24".into(),
+            since: None,
+            until: None,
+            limit,
+        },
+        false,
+        &mut out,
+    )
+    .await?;
+    writeln!(
+        out,
+        "\n$ certhist query ip 198.51.100.21 --since 2026-03-02"
+    )?;
+    query::ip(
+        &store,
+        &QueryIpArgs {
+            target: "198.51.100.21".into(),
+            since: Some("2026-03-02".into()),
+            until: None,
+            limit,
+        },
+        false,
+        &mut out,
+    )
+    .await?;
+    writeln!(
+        out,
+        "\n$ certhist query cert 390917308a9acfd9af6fbe16586c31eaf62a3bd5   # reverse search"
+    )?;
+    query::cert(
+        &store,
+        &QueryCertArgs {
+            hash: "390917308a9acfd9af6fbe16586c31eaf62a3bd5".into(),
+            limit,
+        },
+        false,
+        &mut out,
+    )
+    .await?;
+    for (field, value) in [
+        ("name", "*.wikipedia.org"),
+        ("issuer-cn", "E8"),
+        ("name", "*google*"),
+        ("subject-o", "duck*"),
+    ] {
+        writeln!(out, "\n$ certhist query search {field} '{value}'")?;
+        query::search(
+            &store,
+            &QuerySearchArgs {
+                field: field.into(),
+                value: value.into(),
+                limit,
+            },
+            false,
+            &mut out,
+        )
+        .await?;
+    }
+    writeln!(out, "\nTry: certhist query ip 2001:db8::/32 · certhist query search serial <hex or decimal> · add --json for NDJSON")?;
+    Ok(exit::OK)
+}

@@ -1,0 +1,74 @@
+//! Command implementations. Each returns an exit code or a [`Failure`].
+
+mod db;
+mod demo;
+mod import;
+mod query;
+
+use std::fmt;
+
+use certhist_store::StoreError;
+
+use crate::cli::{Cli, Command};
+use crate::exit;
+
+/// Why a command failed, and so which exit code it ends with.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad input or usage (exit 2); the message says what to fix.
+    Usage(String),
+    /// Nothing found (exit 3).
+    NotFound(String),
+    /// Anything else (exit 1), with its context chain.
+    Other(anyhow::Error),
+}
+
+impl Failure {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => exit::USAGE,
+            Failure::NotFound(_) => exit::NOT_FOUND,
+            Failure::Other(_) => exit::FAILURE,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Usage(m) | Failure::NotFound(m) => f.write_str(m),
+            Failure::Other(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidInput(m) => Failure::Usage(m),
+            other => Failure::Other(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Other(anyhow::Error::new(e))
+    }
+}
+
+pub(crate) async fn dispatch(cli: Cli) -> Result<u8, Failure> {
+    match &cli.command {
+        Command::Db(c) => db::run(&cli, c).await,
+        Command::Import(c) => import::run(&cli, c).await,
+        Command::Query(c) => query::run(&cli, c).await,
+        Command::Demo(a) => demo::run(&cli, a).await,
+    }
+}

@@ -1,0 +1,49 @@
+//! The `certhist` command line: flags are parsed into [`cli::Cli`] by `main`, and [`run`] calls
+//! the libraries (`certhist-store`, `certhist-ingest`, …). Output formatting lives in [`output`].
+
+pub mod cli;
+mod commands;
+pub mod output;
+
+use std::process::ExitCode;
+
+use certhist_store::{DbConfig, Store};
+
+pub use commands::Failure;
+
+/// Exit codes: 0 success, 1 failure (database, I/O), 2 bad input or usage, 3 nothing found.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// Database, I/O or other runtime failure.
+    pub const FAILURE: u8 = 1;
+    /// Invalid input or usage.
+    pub const USAGE: u8 = 2;
+    /// The thing asked for is not in the database.
+    pub const NOT_FOUND: u8 = 3;
+}
+
+/// Runs one command.
+pub async fn run(cli: cli::Cli) -> ExitCode {
+    match commands::dispatch(cli).await {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("certhist: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+/// The database configuration from the global flags.
+pub fn db_config(cli: &cli::Cli) -> DbConfig {
+    DbConfig {
+        url: cli.database_url.clone(),
+        home: cli.home.clone(),
+        max_connections: 8,
+    }
+}
+
+/// Opens the store (starting the managed cluster when needed).
+pub async fn open_store(cli: &cli::Cli) -> Result<Store, Failure> {
+    Store::open(&db_config(cli)).await.map_err(Failure::from)
+}
