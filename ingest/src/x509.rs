@@ -60,6 +60,14 @@ pub fn parse_der(der: &[u8]) -> CertRecord {
     }
 }
 
+/// The TBSCertificate of a certificate, re-encoded without the CT poison (1.3.6.1.4.1.11129.2.4.3)
+/// and SCT-list (1.3.6.1.4.1.11129.2.4.2) extensions: the `tbs_certificate` a CT log puts in a
+/// precertificate's MerkleTreeLeaf (RFC 6962 §3.2), and what `tbs_noct_sha256` hashes. `None`
+/// when the DER is not a SEQUENCE holding a well-formed SEQUENCE.
+pub fn tbs_noct(der: &[u8]) -> Option<Vec<u8>> {
+    der::tbs_without_ct_extensions(der)
+}
+
 /// Length of the DER element at the start of `data` (tag, length and contents), if well-formed.
 pub(crate) fn der_element_len(data: &[u8]) -> Option<usize> {
     der::read_tlv(data).map(|(tlv, _)| tlv.raw.len())
@@ -273,7 +281,15 @@ impl NameSet {
         }
         let registered_domain = match kind {
             NameKind::Cn | NameKind::Dns => registered_domain(&name),
-            NameKind::Email => name.rsplit_once('@').and_then(|(_, d)| registered_domain(d)),
+            // Only a plain local@domain: `null@python.org␀user@example.org` is not example.org's.
+            NameKind::Email => match name.split_once('@') {
+                Some((local, domain))
+                    if !local.is_empty() && !local.contains(['\u{2400}', '@']) =>
+                {
+                    registered_domain(domain)
+                }
+                _ => None,
+            },
             NameKind::Ip | NameKind::Uri => None,
         };
         self.names.push(CertName {
