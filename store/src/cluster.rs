@@ -541,9 +541,16 @@ fn server_version(bindir: &Path) -> Option<(String, String)> {
 /// The first directory holding initdb, pg_ctl and postgres; with `wanted_major` (an existing
 /// cluster), the first one of that major version.
 fn find_binaries(wanted_major: Option<&str>, data_dir: &Path) -> Result<Binaries, ClusterError> {
-    let candidates = candidate_bindirs();
+    find_binaries_in(&candidate_bindirs(), wanted_major, data_dir)
+}
+
+fn find_binaries_in(
+    candidates: &[PathBuf],
+    wanted_major: Option<&str>,
+    data_dir: &Path,
+) -> Result<Binaries, ClusterError> {
     let mut found = Vec::new();
-    for dir in &candidates {
+    for dir in candidates {
         if !has_server_binaries(dir) {
             continue;
         }
@@ -1238,6 +1245,16 @@ mod tests {
     fn percent_encoding() {
         assert_eq!(percent_encode(b"/tmp/a b&c", true), "/tmp/a%20b%26c");
         assert_eq!(percent_encode(b"db/x", false), "db%2Fx");
+    }
+
+    #[test]
+    fn no_binaries_says_what_to_install() {
+        let empty = std::env::temp_dir();
+        let err = find_binaries_in(&[empty.clone()], None, Path::new("/nonexistent")).unwrap_err();
+        assert!(matches!(err, ClusterError::NoBinaries { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("apt-get install -y postgresql"), "{msg}");
+        assert!(msg.contains(&empty.display().to_string()), "{msg}");
     }
 
     #[test]
