@@ -1213,7 +1213,10 @@ mod tests {
         assert_eq!(short.socket_dir, PathBuf::from("/var/tmp/h/run"));
         let long_home = PathBuf::from(format!("/var/tmp/{}", "x".repeat(100)));
         let long = Layout::new(&long_home);
-        assert!(long.socket_dir.starts_with("/tmp/certhist-"));
+        assert!(long
+            .socket_dir
+            .to_string_lossy()
+            .starts_with("/tmp/certhist-"));
         assert_eq!(
             long.socket_dir,
             Layout::new(&long_home).socket_dir,
@@ -1250,7 +1253,12 @@ mod tests {
     #[test]
     fn no_binaries_says_what_to_install() {
         let empty = std::env::temp_dir();
-        let err = find_binaries_in(&[empty.clone()], None, Path::new("/nonexistent")).unwrap_err();
+        let err = find_binaries_in(
+            std::slice::from_ref(&empty),
+            None,
+            Path::new("/nonexistent"),
+        )
+        .unwrap_err();
         assert!(matches!(err, ClusterError::NoBinaries { .. }), "{err:?}");
         let msg = err.to_string();
         assert!(msg.contains("apt-get install -y postgresql"), "{msg}");

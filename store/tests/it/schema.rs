@@ -19,7 +19,6 @@ async fn client(db: &TestDb) -> Client {
 #[derive(Debug, Clone)]
 struct Index {
     table: String,
-    name: String,
     unique: bool,
     primary: bool,
     partial: bool,
@@ -31,7 +30,7 @@ struct Index {
 async fn indexes(client: &Client) -> Vec<Index> {
     let rows = client
         .query(
-            "SELECT t.relname::text, c.relname::text, i.indisunique, i.indisprimary,
+            "SELECT t.relname::text, i.indisunique, i.indisprimary,
                     i.indpred IS NOT NULL, am.amname::text,
                     array(SELECT pg_get_indexdef(i.indexrelid, k, true)
                           FROM generate_series(1, i.indnkeyatts::int) k ORDER BY k),
@@ -43,7 +42,7 @@ async fn indexes(client: &Client) -> Vec<Index> {
              JOIN pg_class t ON t.oid = i.indrelid
              JOIN pg_am am ON am.oid = c.relam
              WHERE t.relnamespace = 'public'::regnamespace AND i.indisvalid
-             ORDER BY 1, 2",
+             ORDER BY 1, c.relname",
             &[],
         )
         .await
@@ -51,13 +50,12 @@ async fn indexes(client: &Client) -> Vec<Index> {
     rows.iter()
         .map(|r| Index {
             table: r.get(0),
-            name: r.get(1),
-            unique: r.get(2),
-            primary: r.get(3),
-            partial: r.get(4),
-            method: r.get(5),
-            columns: r.get(6),
-            opclasses: r.get(7),
+            unique: r.get(1),
+            primary: r.get(2),
+            partial: r.get(3),
+            method: r.get(4),
+            columns: r.get(5),
+            opclasses: r.get(6),
         })
         .collect()
 }
