@@ -1,0 +1,47 @@
+//! Errors of the scanner and the importers.
+
+use std::path::PathBuf;
+
+/// What stopped an import or a scan. Bad records inside a file are not errors: they are
+/// reported as [`crate::Problem`]s with their line numbers and skipped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScanError {
+    /// A file could not be opened or read (also: a compressed stream that is corrupt or cut off).
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The database refused a batch; everything committed before it is kept.
+    #[error(transparent)]
+    Store(#[from] certhist_store::StoreError),
+    /// An argument is invalid (the message says which and how to fix it).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A target (IP, CIDR, range, host name or file line) cannot be used.
+    #[error("target {target:?}: {reason}")]
+    BadTarget {
+        /// The target as given.
+        target: String,
+        /// Why it cannot be scanned.
+        reason: String,
+    },
+    /// TLS set-up failed (certificate generation for the demo servers, configuration).
+    #[error("TLS set-up: {0}")]
+    Tls(String),
+    /// A background task panicked or was cancelled.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+impl ScanError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ScanError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
