@@ -1,4 +1,7 @@
 //! Integration tests of certhist-store, one module per area.
 
 mod cluster;
+mod read;
 mod schema;
+mod support;
+mod write;

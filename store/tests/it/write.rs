@@ -1,0 +1,191 @@
+//! Bulk write path: certificate inserts, issuer linking, observation merge semantics.
+
+use certhist_model::CertHash;
+use certhist_store::read::{self, TimeWindow};
+use certhist_store::testing::TestDb;
+
+use crate::support::{cert, certs, obs, sha1, t};
+
+const GOOGLE_SHA1: &str = "570fe2e3bfee986ed4a158aed8770f2e21614659";
+
+#[tokio::test]
+async fn certificates_insert_once_and_count_new_known_unparsable() {
+    let db = TestDb::new().await;
+    let store = db.store();
+    let mut batch = certs("certificate-transparency/python/ct/crypto/testdata/google_cert.pem");
+    // BER with indefinite lengths: stored with its parse error.
+    batch.extend(certs(
+        "certificate-transparency/python/ct/crypto/testdata/asn1_indefinite_length_encoding.pem",
+    ));
+    // The same certificate twice in one batch counts once.
+    batch.push(batch[0].clone());
+    let mut conn = store.conn().await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    let stats = tx.write_certs(&batch).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((stats.new, stats.known, stats.unparsable), (2, 1, 1));
+
+    let mut tx = conn.begin().await.unwrap();
+    let again = tx.write_certs(&batch).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((again.new, again.known), (0, 3));
+
+    let rec = read::cert_by_hash(&conn, &CertHash::Sha1(sha1(GOOGLE_SHA1)))
+        .await
+        .unwrap()
+        .expect("google cert stored");
+    assert_eq!(rec.summary.subject_cn.as_deref(), Some("*.google.com"));
+    assert_eq!(
+        rec.summary.serial.as_ref().unwrap().to_string(),
+        "605381F50001000088BD"
+    );
+    assert!(rec.names.iter().any(|n| n.name == "*.youtube.com"));
+    // 44 DNS SANs (fixture README) plus the CN.
+    assert_eq!(
+        rec.names
+            .iter()
+            .filter(|n| n.kind.as_str() == "dns")
+            .count(),
+        44
+    );
+
+    let bad = read::cert_by_hash(
+        &conn,
+        &CertHash::Sha1(sha1("6ce14224b0d012be388443df1b0dbb08cabc4424")),
+    )
+    .await
+    .unwrap()
+    .expect("unparsable cert stored");
+    assert!(bad.summary.parse_error.is_some());
+    assert!(!bad.der.is_empty());
+}
+
+#[tokio::test]
+async fn issuer_key_hash_is_filled_in_either_order() {
+    // certificate.der (x509-parser assets) is issued by Let's Encrypt Authority X3, whose
+    // public key SHA-1 (= its method-1 SKI) is a84a6a63047dddbae6d139b7a64565eff3a8eca1.
+    let leaf = cert("x509-parser/assets/certificate.der");
+    let x3 = cert("x509-parser/assets/lets-encrypt-x3-cross-signed.der");
+    let want = hex::decode("a84a6a63047dddbae6d139b7a64565eff3a8eca1").unwrap();
+    for order in [[leaf.clone(), x3.clone()], [x3.clone(), leaf.clone()]] {
+        let db = TestDb::new().await;
+        let store = db.store();
+        let mut conn = store.conn().await.unwrap();
+        for c in &order {
+            let mut tx = conn.begin().await.unwrap();
+            tx.write_certs(std::slice::from_ref(c)).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let rec = read::cert_by_hash(&conn, &CertHash::Sha1(leaf.sha1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            rec.issuer_key_hash.as_deref(),
+            Some(&want[..]),
+            "order {:?}",
+            order[0].subject.cn
+        );
+    }
+}
+
+#[tokio::test]
+async fn observations_merge_least_greatest_sum_union() {
+    let db = TestDb::new().await;
+    let store = db.store();
+    let mut conn = store.conn().await.unwrap();
+    let h = "7cf01be9117755a7268ddc2dbf2bace7752488a4";
+    let mut tx = conn.begin().await.unwrap();
+    let keys = tx
+        .write_observations(&[
+            obs(
+                "192.0.2.1",
+                443,
+                h,
+                "2024-02-01T00:00:00Z",
+                "2024-03-01T00:00:00Z",
+                2,
+                "scan",
+            ),
+            // Same key twice in one batch: combined before the merge.
+            obs(
+                "192.0.2.1",
+                443,
+                h,
+                "2024-02-10T00:00:00Z",
+                "2024-02-11T00:00:00Z",
+                1,
+                "scan",
+            ),
+        ])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(keys, 1);
+    // An older dataset arrives later (out of order) from another source.
+    let mut tx = conn.begin().await.unwrap();
+    tx.write_observations(&[obs(
+        "192.0.2.1",
+        443,
+        h,
+        "2023-12-01T00:00:00Z",
+        "2024-01-15T00:00:00Z",
+        4,
+        "sonar",
+    )])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // A newer sighting from a known source.
+    let mut tx = conn.begin().await.unwrap();
+    tx.write_observations(&[obs(
+        "192.0.2.1",
+        443,
+        h,
+        "2024-05-01T00:00:00Z",
+        "2024-05-01T00:00:00Z",
+        1,
+        "scan",
+    )])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let rows = read::ip_history(
+        &conn,
+        &"192.0.2.1/32".parse().unwrap(),
+        &TimeWindow::default(),
+        None,
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r.first_seen, t("2023-12-01T00:00:00Z"));
+    assert_eq!(r.last_seen, t("2024-05-01T00:00:00Z"));
+    assert_eq!(r.times_seen, 8);
+    assert_eq!(r.sources, vec!["scan".to_owned(), "sonar".to_owned()]);
+    assert!(
+        r.cert.is_none(),
+        "observation stored without its certificate"
+    );
+}
+
+#[tokio::test]
+async fn rollback_keeps_nothing() {
+    let db = TestDb::new().await;
+    let store = db.store();
+    let mut conn = store.conn().await.unwrap();
+    {
+        let mut tx = conn.begin().await.unwrap();
+        tx.write_certs(&certs(
+            "certificate-transparency/python/ct/crypto/testdata/google_cert.pem",
+        ))
+        .await
+        .unwrap();
+        // dropped without commit
+    }
+    let counts = read::counts(&conn).await.unwrap();
+    assert_eq!(counts.certificates, 0);
+}
