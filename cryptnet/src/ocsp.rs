@@ -525,6 +525,46 @@ pub fn name_to_string(der_name: &[u8]) -> String {
     }
 }
 
+fn digest(alg: &HashAlgorithm, data: &[u8]) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    Some(match alg {
+        HashAlgorithm::Sha1 => sha1::Sha1::digest(data).to_vec(),
+        HashAlgorithm::Sha256 => sha2::Sha256::digest(data).to_vec(),
+        HashAlgorithm::Sha384 => sha2::Sha384::digest(data).to_vec(),
+        HashAlgorithm::Sha512 => sha2::Sha512::digest(data).to_vec(),
+        HashAlgorithm::Other(_) => return None,
+    })
+}
+
+/// The hash of a certificate's issuer Name DER with `alg` (the CertID issuerNameHash it has).
+pub fn issuer_name_hash_of(cert_der: &[u8], alg: &HashAlgorithm) -> Option<Vec<u8>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+    digest(alg, cert.tbs_certificate.issuer.as_raw())
+}
+
+/// The CertID of `cert_der` issued by `issuer_der` (RFC 6960 §4.1.1): hash of the issuer Name
+/// as it appears in the certificate, hash of the issuer's subjectPublicKey bits, the serial.
+pub fn cert_id_of(cert_der: &[u8], issuer_der: &[u8], alg: HashAlgorithm) -> Option<CertId> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+    let (_, issuer) = x509_parser::parse_x509_certificate(issuer_der).ok()?;
+    Some(CertId {
+        issuer_name_hash: digest(&alg, cert.tbs_certificate.issuer.as_raw())?,
+        issuer_key_hash: digest(&alg, &issuer.tbs_certificate.subject_pki.subject_public_key.data)?,
+        serial: Serial::from_be_bytes(cert.tbs_certificate.raw_serial()),
+        hash_algorithm: alg,
+    })
+}
+
+/// True when `cert_der` has the serial and issuer name of `id` (the issuer key cannot be checked
+/// without the issuer certificate).
+pub fn cert_matches_id(cert_der: &[u8], id: &CertId) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(cert_der) else {
+        return false;
+    };
+    Serial::from_be_bytes(cert.tbs_certificate.raw_serial()) == id.serial
+        && digest(&id.hash_algorithm, cert.tbs_certificate.issuer.as_raw()).as_deref() == Some(&id.issuer_name_hash[..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

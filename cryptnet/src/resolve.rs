@@ -1,1 +1,244 @@
-//! todo
+//! CertID → certificates → names → IPs, against the certhist store.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use certhist_store::read_cryptnet::{self, HostPeriod};
+use certhist_store::{Conn, StoreError};
+
+use crate::ocsp::{issuer_name_hash_of, CertId, HashAlgorithm};
+
+/// How well a certificate matches a CertID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchKind {
+    /// Serial, issuer name hash and issuer key hash all equal.
+    Exact,
+    /// Serial and issuer name hash equal; the issuer key of the certificate is not known.
+    SerialAndIssuerName,
+    /// Only the serial is equal: a candidate, not a match.
+    SerialOnly,
+}
+
+impl MatchKind {
+    /// `exact`, `serial_and_issuer_name` or `serial_only`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchKind::Exact => "exact",
+            MatchKind::SerialAndIssuerName => "serial_and_issuer_name",
+            MatchKind::SerialOnly => "serial_only",
+        }
+    }
+}
+
+/// One IP that served a certificate, with its period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Host {
+    /// Address.
+    pub ip: std::net::IpAddr,
+    /// Port (0 = unknown).
+    pub port: u16,
+    /// First sighting.
+    pub first_seen: chrono::DateTime<chrono::Utc>,
+    /// Last sighting.
+    pub last_seen: chrono::DateTime<chrono::Utc>,
+    /// Sightings.
+    pub times_seen: i64,
+}
+
+/// A certificate that matches (or may match) a CertID.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MatchedCert {
+    /// SHA-1 of the certificate (hex).
+    pub sha1: String,
+    /// Match quality.
+    pub match_kind: MatchKind,
+    /// Subject DN.
+    pub subject: Option<String>,
+    /// Issuer DN (for serial-only candidates: the candidate issuer).
+    pub issuer: Option<String>,
+    /// Validity.
+    pub not_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Validity.
+    pub not_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// Names (CN, SAN), deduplicated.
+    pub names: Vec<String>,
+    /// IPs that served it.
+    pub hosts: Vec<Host>,
+}
+
+/// What the store knows about one CertID.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Resolution {
+    /// Matching certificates, best first. Serial-only candidates appear only when nothing better
+    /// matched.
+    pub certs: Vec<MatchedCert>,
+    /// Subject DN of the issuing CA, when a CA certificate with that name hash is known.
+    pub issuer: Option<String>,
+    /// Where the answer came from (`local`, `crtsh`).
+    pub source: Option<String>,
+}
+
+impl Resolution {
+    /// True when some certificate matches serial and issuer name.
+    pub fn resolved(&self) -> bool {
+        self.certs.iter().any(|c| c.match_kind != MatchKind::SerialOnly)
+    }
+}
+
+/// Rows per query round.
+pub const CHUNK: usize = 2000;
+/// Hosts listed per certificate.
+pub const HOSTS_PER_CERT: i64 = 50;
+
+/// Resolves CertIDs against the store, in order (one [`Resolution`] per id).
+pub async fn resolve_local(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        out.extend(resolve_chunk(conn, chunk).await?);
+    }
+    Ok(out)
+}
+
+async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, StoreError> {
+    let mut serials: Vec<Vec<u8>> = ids.iter().map(|i| i.serial.as_bytes().to_vec()).collect();
+    serials.sort();
+    serials.dedup();
+    let cands = read_cryptnet::certs_by_serials(conn, &serials).await?;
+    let mut by_serial: HashMap<&[u8], Vec<&read_cryptnet::SerialCandidate>> = HashMap::new();
+    for c in &cands {
+        by_serial.entry(c.serial.as_slice()).or_default().push(c);
+    }
+    // DER only for candidates of non-SHA-1 CertIDs (the store keeps SHA-1 name hashes).
+    let need_der: Vec<Vec<u8>> = ids
+        .iter()
+        .filter(|i| i.hash_algorithm != HashAlgorithm::Sha1)
+        .flat_map(|i| by_serial.get(i.serial.as_bytes()).into_iter().flatten())
+        .map(|c| c.sha1.clone())
+        .collect();
+    let ders: HashMap<Vec<u8>, Vec<u8>> = if need_der.is_empty() {
+        HashMap::new()
+    } else {
+        read_cryptnet::cert_ders(conn, &need_der).await?.into_iter().collect()
+    };
+    let mut name_hashes: Vec<Vec<u8>> = ids
+        .iter()
+        .filter(|i| i.hash_algorithm == HashAlgorithm::Sha1)
+        .map(|i| i.issuer_name_hash.clone())
+        .collect();
+    name_hashes.sort();
+    name_hashes.dedup();
+    let issuers = read_cryptnet::issuers_by_name_hash(conn, &name_hashes).await?;
+    let mut issuer_by_hash: HashMap<&[u8], Vec<_>> = HashMap::new();
+    for i in &issuers {
+        issuer_by_hash.entry(i.0.as_slice()).or_default().push(i);
+    }
+
+    let mut results: Vec<Resolution> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let mut res = Resolution::default();
+        if let Some(list) = issuer_by_hash.get(id.issuer_name_hash.as_slice()) {
+            // prefer the CA whose key hash is the CertID's
+            let best = list
+                .iter()
+                .find(|i| i.3.as_deref() == Some(&id.issuer_key_hash[..]))
+                .or(list.first());
+            res.issuer = best.and_then(|i| i.2.clone());
+        }
+        for c in by_serial.get(id.serial.as_bytes()).into_iter().flatten() {
+            let kind = if id.hash_algorithm == HashAlgorithm::Sha1 {
+                if c.issuer_name_hash.as_deref() != Some(&id.issuer_name_hash[..]) {
+                    MatchKind::SerialOnly
+                } else {
+                    match c.issuer_key_hash.as_deref() {
+                        Some(k) if k == &id.issuer_key_hash[..] => MatchKind::Exact,
+                        Some(_) => MatchKind::SerialOnly,
+                        None => {
+                            // the issuer key may be known from the CA certificate itself
+                            let key_known = issuer_by_hash
+                                .get(id.issuer_name_hash.as_slice())
+                                .is_some_and(|l| l.iter().any(|i| i.3.as_deref() == Some(&id.issuer_key_hash[..])));
+                            if key_known {
+                                MatchKind::Exact
+                            } else {
+                                MatchKind::SerialAndIssuerName
+                            }
+                        }
+                    }
+                }
+            } else {
+                let h = ders.get(&c.sha1).and_then(|d| issuer_name_hash_of(d, &id.hash_algorithm));
+                if h.as_deref() == Some(&id.issuer_name_hash[..]) {
+                    MatchKind::SerialAndIssuerName
+                } else {
+                    MatchKind::SerialOnly
+                }
+            };
+            res.certs.push(MatchedCert {
+                sha1: hex::encode(&c.sha1),
+                match_kind: kind,
+                subject: c.subject_dn.clone(),
+                issuer: c.issuer_dn.clone(),
+                not_before: c.not_before,
+                not_after: c.not_after,
+                names: Vec::new(),
+                hosts: Vec::new(),
+            });
+        }
+        res.certs.sort_by(|a, b| a.match_kind.cmp(&b.match_kind).then(a.sha1.cmp(&b.sha1)));
+        if res.certs.iter().any(|c| c.match_kind != MatchKind::SerialOnly) {
+            res.certs.retain(|c| c.match_kind != MatchKind::SerialOnly);
+        }
+        if !res.certs.is_empty() {
+            res.source = Some("local".into());
+        }
+        results.push(res);
+    }
+    fill_names_hosts(conn, &mut results).await?;
+    Ok(results)
+}
+
+/// Fills names and hosts of every matched certificate.
+pub async fn fill_names_hosts(conn: &Conn, results: &mut [Resolution]) -> Result<(), StoreError> {
+    let mut sha1s: Vec<Vec<u8>> = results
+        .iter()
+        .flat_map(|r| r.certs.iter())
+        .filter_map(|c| hex::decode(&c.sha1).ok())
+        .collect();
+    sha1s.sort();
+    sha1s.dedup();
+    if sha1s.is_empty() {
+        return Ok(());
+    }
+    let mut names: BTreeMap<Vec<u8>, Vec<String>> = BTreeMap::new();
+    for (sha1, _kind, name) in read_cryptnet::names_of(conn, &sha1s).await? {
+        let v = names.entry(sha1).or_default();
+        if !v.contains(&name) {
+            v.push(name);
+        }
+    }
+    let mut hosts: BTreeMap<Vec<u8>, Vec<HostPeriod>> = BTreeMap::new();
+    for h in read_cryptnet::hosts_of(conn, &sha1s, HOSTS_PER_CERT).await? {
+        hosts.entry(h.sha1.clone()).or_default().push(h);
+    }
+    for c in results.iter_mut().flat_map(|r| r.certs.iter_mut()) {
+        let key = hex::decode(&c.sha1).unwrap_or_default();
+        c.names = names.get(&key).cloned().unwrap_or_default();
+        c.hosts = hosts
+            .get(&key)
+            .map(|v| {
+                v.iter()
+                    .map(|h| Host {
+                        ip: h.ip,
+                        port: h.port,
+                        first_seen: h.first_seen,
+                        last_seen: h.last_seen,
+                        times_seen: h.times_seen,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+    Ok(())
+}
