@@ -195,8 +195,9 @@ impl CertReader {
                         .into_iter()
                         .filter(|e| {
                             // Do not follow symlinked directories (loops); symlinked files are read.
-                            let is_link_to_dir = e.file_type().map(|t| t.is_symlink()).unwrap_or(false)
-                                && e.path().is_dir();
+                            let is_link_to_dir =
+                                e.file_type().map(|t| t.is_symlink()).unwrap_or(false)
+                                    && e.path().is_dir();
                             !is_link_to_dir
                         })
                         .map(|e| e.path())

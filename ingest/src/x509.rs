@@ -83,8 +83,8 @@ fn parse_fields(der: &[u8]) -> Result<CertRecord, String> {
     if der.is_empty() {
         return Err("empty input: no certificate".to_owned());
     }
-    let (rest, cert) = X509Certificate::from_der(der)
-        .map_err(|e| format!("X.509 parse error: {e}"))?;
+    let (rest, cert) =
+        X509Certificate::from_der(der).map_err(|e| format!("X.509 parse error: {e}"))?;
     if !rest.is_empty() {
         return Err(format!(
             "{} bytes of trailing data after the certificate",
@@ -209,15 +209,15 @@ fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> (String, Option<i32>) {
                 .and_then(|p| p.as_oid().ok())
                 .map(|o| o.to_id_string());
             let bits = match curve.as_deref() {
-                Some("1.2.840.10045.3.1.1") => Some(192),         // secp192r1
-                Some("1.3.132.0.33") => Some(224),                // secp224r1
-                Some("1.2.840.10045.3.1.7") => Some(256),         // secp256r1
-                Some("1.3.132.0.10") => Some(256),                // secp256k1
-                Some("1.3.132.0.34") => Some(384),                // secp384r1
-                Some("1.3.132.0.35") => Some(521),                // secp521r1
-                Some("1.3.36.3.3.2.8.1.1.7") => Some(256),        // brainpoolP256r1
-                Some("1.3.36.3.3.2.8.1.1.11") => Some(384),       // brainpoolP384r1
-                Some("1.3.36.3.3.2.8.1.1.13") => Some(512),       // brainpoolP512r1
+                Some("1.2.840.10045.3.1.1") => Some(192),   // secp192r1
+                Some("1.3.132.0.33") => Some(224),          // secp224r1
+                Some("1.2.840.10045.3.1.7") => Some(256),   // secp256r1
+                Some("1.3.132.0.10") => Some(256),          // secp256k1
+                Some("1.3.132.0.34") => Some(384),          // secp384r1
+                Some("1.3.132.0.35") => Some(521),          // secp521r1
+                Some("1.3.36.3.3.2.8.1.1.7") => Some(256),  // brainpoolP256r1
+                Some("1.3.36.3.3.2.8.1.1.11") => Some(384), // brainpoolP384r1
+                Some("1.3.36.3.3.2.8.1.1.13") => Some(512), // brainpoolP512r1
                 _ => None,
             };
             ("ec".to_owned(), bits)
@@ -320,7 +320,9 @@ fn registered_domain(name: &str) -> Option<String> {
     if !domain.suffix().is_known() {
         return None;
     }
-    std::str::from_utf8(domain.as_bytes()).ok().map(str::to_owned)
+    std::str::from_utf8(domain.as_bytes())
+        .ok()
+        .map(str::to_owned)
 }
 
 /// A SAN entry as a name (RFC 5280 §4.2.1.6). Entries x509-parser could not decode as text
@@ -387,9 +389,18 @@ mod tests {
 
     #[test]
     fn registered_domains() {
-        assert_eq!(registered_domain("www.google.co.uk").as_deref(), Some("google.co.uk"));
-        assert_eq!(registered_domain("*.google.com").as_deref(), Some("google.com"));
-        assert_eq!(registered_domain("example.com.").as_deref(), Some("example.com"));
+        assert_eq!(
+            registered_domain("www.google.co.uk").as_deref(),
+            Some("google.co.uk")
+        );
+        assert_eq!(
+            registered_domain("*.google.com").as_deref(),
+            Some("google.com")
+        );
+        assert_eq!(
+            registered_domain("example.com.").as_deref(),
+            Some("example.com")
+        );
         assert_eq!(registered_domain("co.uk"), None);
         assert_eq!(registered_domain("192.0.2.1"), None);
         assert_eq!(registered_domain("localhost"), None);

@@ -119,9 +119,11 @@ pub(crate) fn push_tlv(out: &mut Vec<u8>, tag: &[u8], content: &[u8]) {
 }
 
 /// Content octets of the OID 1.3.6.1.4.1.11129.2.4.3 (CT precertificate poison, RFC 6962 §3.1).
-pub(crate) const OID_CT_POISON: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x03];
+pub(crate) const OID_CT_POISON: &[u8] =
+    &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x03];
 /// Content octets of the OID 1.3.6.1.4.1.11129.2.4.2 (embedded SCT list, RFC 6962 §3.3).
-pub(crate) const OID_CT_SCT_LIST: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x02];
+pub(crate) const OID_CT_SCT_LIST: &[u8] =
+    &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x02];
 
 /// The TBSCertificate of a certificate's DER, re-encoded without the CT poison and SCT-list
 /// extensions (RFC 6962 §3.2: the TBS a log signs for a precertificate equals the final

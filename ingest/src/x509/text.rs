@@ -41,7 +41,9 @@ fn utf16be(data: &[u8]) -> String {
 fn utf32be(data: &[u8]) -> String {
     data.chunks(4)
         .map(|c| match c {
-            [a, b, x, y] => char::from_u32(u32::from_be_bytes([*a, *b, *x, *y])).unwrap_or('\u{fffd}'),
+            [a, b, x, y] => {
+                char::from_u32(u32::from_be_bytes([*a, *b, *x, *y])).unwrap_or('\u{fffd}')
+            }
             _ => '\u{fffd}',
         })
         .collect()
@@ -82,7 +84,11 @@ pub(crate) fn any_to_text(value: &Any<'_>) -> String {
             Class::ContextSpecific => 0x80,
             Class::Private => 0xc0,
         };
-        let constructed: u8 = if value.header.is_constructed() { 0x20 } else { 0 };
+        let constructed: u8 = if value.header.is_constructed() {
+            0x20
+        } else {
+            0
+        };
         let mut enc = vec![class_bits | constructed | tag_num as u8];
         super::der::push_len(&mut enc, value.data.len());
         out.push_str(&hex::encode(enc));
@@ -172,16 +178,31 @@ mod tests {
 
     #[test]
     fn string_types() {
-        assert_eq!(decode_string(Tag::BmpString, &[0x00, 0x41, 0x00, 0xf1]).unwrap(), "Añ");
-        assert_eq!(decode_string(Tag::BmpString, &[0x00, 0x41, 0x00]).unwrap(), "A\u{fffd}");
+        assert_eq!(
+            decode_string(Tag::BmpString, &[0x00, 0x41, 0x00, 0xf1]).unwrap(),
+            "Añ"
+        );
+        assert_eq!(
+            decode_string(Tag::BmpString, &[0x00, 0x41, 0x00]).unwrap(),
+            "A\u{fffd}"
+        );
         assert_eq!(
             decode_string(Tag::UniversalString, &[0, 0, 0, 0x41, 0, 0x11, 0, 0]).unwrap(),
             "A\u{fffd}"
         );
         assert_eq!(decode_string(Tag::T61String, &[0x41, 0xe9]).unwrap(), "Aé");
-        assert_eq!(decode_string(Tag::T61String, "Aé".as_bytes()).unwrap(), "Aé");
-        assert_eq!(decode_string(Tag::Utf8String, &[0x41, 0xff]).unwrap(), "A\u{fffd}");
-        assert_eq!(decode_string(Tag::Ia5String, b"a\0b").unwrap(), "a\u{2400}b");
+        assert_eq!(
+            decode_string(Tag::T61String, "Aé".as_bytes()).unwrap(),
+            "Aé"
+        );
+        assert_eq!(
+            decode_string(Tag::Utf8String, &[0x41, 0xff]).unwrap(),
+            "A\u{fffd}"
+        );
+        assert_eq!(
+            decode_string(Tag::Ia5String, b"a\0b").unwrap(),
+            "a\u{2400}b"
+        );
         assert!(decode_string(Tag::Integer, &[1]).is_none());
     }
 

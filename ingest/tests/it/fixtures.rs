@@ -39,12 +39,18 @@ fn hex_upper(bytes: &[u8]) -> String {
 #[test]
 fn google_cert() {
     let rec = parse_file(&format!("{PY}/google_cert.pem"));
-    assert_eq!(hex::encode(rec.sha1), "570fe2e3bfee986ed4a158aed8770f2e21614659");
+    assert_eq!(
+        hex::encode(rec.sha1),
+        "570fe2e3bfee986ed4a158aed8770f2e21614659"
+    );
     assert_eq!(
         hex::encode(rec.sha256),
         "6d4106b4544e9e5e7a0924ee86a577ffefaadae8b8dad73413a7d874747a81d1"
     );
-    assert_eq!(rec.serial.as_ref().unwrap().to_string(), "605381F50001000088BD");
+    assert_eq!(
+        rec.serial.as_ref().unwrap().to_string(),
+        "605381F50001000088BD"
+    );
     assert_eq!(
         rec.serial,
         Some(Serial::parse_decimal("454887626504608315115709").unwrap())
@@ -61,7 +67,9 @@ fn google_cert() {
     assert_eq!(rd("*.google.com.au"), Some("google.com.au"));
     assert_eq!(rd("*.youtube.com"), Some("youtube.com"));
     assert_eq!(
-        name(&rec, NameKind::Cn, "*.google.com").registered_domain.as_deref(),
+        name(&rec, NameKind::Cn, "*.google.com")
+            .registered_domain
+            .as_deref(),
         Some("google.com")
     );
     assert!(!rec.is_ca);
@@ -84,7 +92,10 @@ fn negative_serial() {
 #[test]
 fn null_chars_are_made_visible() {
     let rec = parse_file(&format!("{PY}/null_chars.pem"));
-    assert_eq!(rec.subject.cn.as_deref(), Some("null.python.org\u{2400}example.org"));
+    assert_eq!(
+        rec.subject.cn.as_deref(),
+        Some("null.python.org\u{2400}example.org")
+    );
     assert_eq!(
         names_of(&rec, NameKind::Cn),
         ["null.python.org\u{2400}example.org"]
@@ -95,15 +106,24 @@ fn null_chars_are_made_visible() {
         None
     );
     assert_eq!(names_of(&rec, NameKind::Ip), ["192.0.2.1", "2001:db8::1"]);
-    assert_eq!(names_of(&rec, NameKind::Dns), ["altnull.python.org\u{2400}example.com"]);
+    assert_eq!(
+        names_of(&rec, NameKind::Dns),
+        ["altnull.python.org\u{2400}example.com"]
+    );
     assert_eq!(
         names_of(&rec, NameKind::Uri),
         ["http://null.python.org\u{2400}http://example.org"]
     );
-    let spoof = name(&rec, NameKind::Email, "null@python.org\u{2400}user@example.org");
+    let spoof = name(
+        &rec,
+        NameKind::Email,
+        "null@python.org\u{2400}user@example.org",
+    );
     assert_eq!(spoof.registered_domain, None);
     assert_eq!(
-        name(&rec, NameKind::Email, "python-dev@python.org").registered_domain.as_deref(),
+        name(&rec, NameKind::Email, "python-dev@python.org")
+            .registered_domain
+            .as_deref(),
         Some("python.org")
     );
     // No NUL anywhere in the stored text (PostgreSQL text cannot hold it).
@@ -124,12 +144,22 @@ fn multiple_alternative_names() {
     assert_eq!(names_of(&rec, NameKind::Dns), ["spires.wpafb.af.mil"]);
     assert_eq!(names_of(&rec, NameKind::Ip), ["129.48.105.104"]);
     assert_eq!(names_of(&rec, NameKind::Uri), ["spires.wpafb.af.mil"]);
-    assert_eq!(name(&rec, NameKind::Uri, "spires.wpafb.af.mil").registered_domain, None);
     assert_eq!(
-        name(&rec, NameKind::Dns, "spires.wpafb.af.mil").registered_domain.as_deref(),
+        name(&rec, NameKind::Uri, "spires.wpafb.af.mil").registered_domain,
+        None
+    );
+    assert_eq!(
+        name(&rec, NameKind::Dns, "spires.wpafb.af.mil")
+            .registered_domain
+            .as_deref(),
         Some("af.mil")
     );
-    assert_eq!(rec.names.len(), 4, "the DirName is not a name: {:?}", rec.names);
+    assert_eq!(
+        rec.names.len(),
+        4,
+        "the DirName is not a name: {:?}",
+        rec.names
+    );
 }
 
 #[test]
@@ -141,9 +171,18 @@ fn invalid_ip_san_is_skipped() {
 #[test]
 fn utf8_and_multiple_common_names() {
     let rec = parse_file(&format!("{PY}/cn_utf8.pem"));
-    assert_eq!(rec.subject.cn.as_deref(), Some("ñeco ñýáěšžěšžřěčíě+ščýáíéřáíÚ"));
-    assert_eq!(rec.subject.dn.as_deref(), Some("CN=ñeco ñýáěšžěšžřěčíě\\+ščýáíéřáíÚ"));
-    assert_eq!(names_of(&rec, NameKind::Cn), ["ñeco ñýáěšžěšžřěčíě+ščýáíéřáíú"]);
+    assert_eq!(
+        rec.subject.cn.as_deref(),
+        Some("ñeco ñýáěšžěšžřěčíě+ščýáíéřáíÚ")
+    );
+    assert_eq!(
+        rec.subject.dn.as_deref(),
+        Some("CN=ñeco ñýáěšžěšžřěčíě\\+ščýáíéřáíÚ")
+    );
+    assert_eq!(
+        names_of(&rec, NameKind::Cn),
+        ["ñeco ñýáěšžěšžřěčíě+ščýáíéřáíú"]
+    );
 
     let rec = parse_file(&format!("{PY}/multiple_cn.pem"));
     // Six CNs (OpenSSL, RFC 2253 order: CN=www.rdio.com,…,CN=www.rd.io). In certificate order
@@ -153,7 +192,14 @@ fn utf8_and_multiple_common_names() {
     cns.sort_unstable();
     assert_eq!(
         cns,
-        ["api.rd.io", "api.rdio.com", "rd.io", "rdio.com", "www.rd.io", "www.rdio.com"]
+        [
+            "api.rd.io",
+            "api.rdio.com",
+            "rd.io",
+            "rdio.com",
+            "www.rd.io",
+            "www.rdio.com"
+        ]
     );
     assert_eq!(rec.subject.o.as_deref(), Some("Rdio, Inc."));
 }
@@ -166,12 +212,18 @@ fn version_1_certificates() {
         rec.serial.as_ref().unwrap().to_string(),
         "70BAE41D10D92934B638CA7B03CCBABF"
     );
-    assert_eq!(rec.signature_algorithm.as_deref(), Some("md2WithRSAEncryption"));
+    assert_eq!(
+        rec.signature_algorithm.as_deref(),
+        Some("md2WithRSAEncryption")
+    );
     assert!(rec.names.is_empty());
     assert_eq!(rec.subject_key_id, None);
     assert_eq!(rec.authority_key_id, None);
     assert!(!rec.is_ca);
-    assert_eq!(rec.subject.ou.as_deref(), Some("Class 3 Public Primary Certification Authority"));
+    assert_eq!(
+        rec.subject.ou.as_deref(),
+        Some("Class 3 Public Primary Certification Authority")
+    );
     // Self-signed: subject and issuer Name DER are the same.
     assert_eq!(rec.subject_name_hash, rec.issuer_name_hash);
 
@@ -184,7 +236,10 @@ fn version_1_certificates() {
 fn igc_a() {
     let rec = parse_file("x509-parser/assets/IGC_A.der");
     // x509-parser's test: serial 39:11:45:10:94, CN IGC/A, 2002-12-13 .. 2020-10-17, sha1WithRSA.
-    assert_eq!(rec.serial, Some(Serial::parse_hex("39:11:45:10:94").unwrap()));
+    assert_eq!(
+        rec.serial,
+        Some(Serial::parse_hex("39:11:45:10:94").unwrap())
+    );
     assert_eq!(rec.subject.cn.as_deref(), Some("IGC/A"));
     assert_eq!(rec.subject.email.as_deref(), Some("igca@sgdn.pm.gouv.fr"));
     assert_eq!(rec.subject.c.as_deref(), Some("FR"));
@@ -192,11 +247,22 @@ fn igc_a() {
     assert_eq!(rec.subject.l.as_deref(), Some("Paris"));
     assert_eq!(rec.subject.o.as_deref(), Some("PM/SGDN"));
     assert_eq!(rec.subject.ou.as_deref(), Some("DCSSI"));
-    assert_eq!(rec.not_before.unwrap().to_rfc3339(), "2002-12-13T14:29:23+00:00");
-    assert_eq!(rec.not_after.unwrap().to_rfc3339(), "2020-10-17T14:29:22+00:00");
-    assert_eq!(rec.signature_algorithm.as_deref(), Some("sha1WithRSAEncryption"));
     assert_eq!(
-        name(&rec, NameKind::Email, "igca@sgdn.pm.gouv.fr").registered_domain.as_deref(),
+        rec.not_before.unwrap().to_rfc3339(),
+        "2002-12-13T14:29:23+00:00"
+    );
+    assert_eq!(
+        rec.not_after.unwrap().to_rfc3339(),
+        "2020-10-17T14:29:22+00:00"
+    );
+    assert_eq!(
+        rec.signature_algorithm.as_deref(),
+        Some("sha1WithRSAEncryption")
+    );
+    assert_eq!(
+        name(&rec, NameKind::Email, "igca@sgdn.pm.gouv.fr")
+            .registered_domain
+            .as_deref(),
         // The Public Suffix List has gouv.fr as a public suffix.
         Some("pm.gouv.fr")
     );
@@ -212,7 +278,10 @@ fn key_hashes_link_issuer_and_child() {
         hex_upper(x3.subject_key_id.as_deref().unwrap()),
         "A84A6A63047DDDBAE6D139B7A64565EFF3A8ECA1"
     );
-    assert_eq!(hex_upper(&x3.key_sha1.unwrap()), "A84A6A63047DDDBAE6D139B7A64565EFF3A8ECA1");
+    assert_eq!(
+        hex_upper(&x3.key_sha1.unwrap()),
+        "A84A6A63047DDDBAE6D139B7A64565EFF3A8ECA1"
+    );
     assert_eq!(
         hex_upper(x3.authority_key_id.as_deref().unwrap()),
         "C4A7B1A47B2C71FADBE14B9075FFC41560858910"
@@ -222,7 +291,10 @@ fn key_hashes_link_issuer_and_child() {
     // Name hash = the child's issuerNameHash.
     let root = parse_file("certificate-transparency-go/submission/testdata/another.cert");
     assert_eq!(root.subject.cn.as_deref(), Some("DST Root CA X3"));
-    assert_eq!(root.key_sha1.unwrap().as_slice(), x3.authority_key_id.as_deref().unwrap());
+    assert_eq!(
+        root.key_sha1.unwrap().as_slice(),
+        x3.authority_key_id.as_deref().unwrap()
+    );
     assert_eq!(root.subject_name_hash, x3.issuer_name_hash);
     assert_ne!(x3.subject_name_hash, x3.issuer_name_hash);
     assert_eq!(
@@ -251,28 +323,49 @@ fn key_and_signature_algorithms() {
 
     // OpenSSL: (521 bit), ecdsa-with-SHA512
     let p521 = parse_file("x509-parser/assets/p521-selfsigned.der");
-    assert_eq!((p521.key_algorithm.as_deref(), p521.key_bits), (Some("ec"), Some(521)));
-    assert_eq!(p521.signature_algorithm.as_deref(), Some("ecdsa-with-SHA512"));
+    assert_eq!(
+        (p521.key_algorithm.as_deref(), p521.key_bits),
+        (Some("ec"), Some(521))
+    );
+    assert_eq!(
+        p521.signature_algorithm.as_deref(),
+        Some("ecdsa-with-SHA512")
+    );
 
     // OpenSSL: prime256v1, ecdsa-with-SHA256
     let ec = parse_file(&format!("{PY}/ecdsa_cert.pem"));
-    assert_eq!((ec.key_algorithm.as_deref(), ec.key_bits), (Some("ec"), Some(256)));
+    assert_eq!(
+        (ec.key_algorithm.as_deref(), ec.key_bits),
+        (Some("ec"), Some(256))
+    );
     assert_eq!(ec.signature_algorithm.as_deref(), Some("ecdsa-with-SHA256"));
 
     // OpenSSL: DSA (2048 bit), dsa_with_SHA256
     let dsa = parse_file(&format!("{PY}/dsa_with_sha256.der"));
-    assert_eq!((dsa.key_algorithm.as_deref(), dsa.key_bits), (Some("dsa"), Some(2048)));
+    assert_eq!(
+        (dsa.key_algorithm.as_deref(), dsa.key_bits),
+        (Some("dsa"), Some(2048))
+    );
     assert_eq!(dsa.signature_algorithm.as_deref(), Some("dsa_with_SHA256"));
 
     // OpenSSL: rsaEncryption (2048 bit), rsassaPss
     let pss = parse_file("x509-parser/assets/rsa-pss/self_signed_sha256.der");
-    assert_eq!((pss.key_algorithm.as_deref(), pss.key_bits), (Some("rsa"), Some(2048)));
+    assert_eq!(
+        (pss.key_algorithm.as_deref(), pss.key_bits),
+        (Some("rsa"), Some(2048))
+    );
     assert_eq!(pss.signature_algorithm.as_deref(), Some("rsassaPss"));
 
     // OpenSSL: id-ecPublicKey (256 bit) signed with sha1WithRSAEncryption.
     let google = parse_file(&format!("{PY}/google_cert.pem"));
-    assert_eq!((google.key_algorithm.as_deref(), google.key_bits), (Some("ec"), Some(256)));
-    assert_eq!(google.signature_algorithm.as_deref(), Some("sha1WithRSAEncryption"));
+    assert_eq!(
+        (google.key_algorithm.as_deref(), google.key_bits),
+        (Some("ec"), Some(256))
+    );
+    assert_eq!(
+        google.signature_algorithm.as_deref(),
+        Some("sha1WithRSAEncryption")
+    );
 }
 
 #[test]
@@ -283,8 +376,14 @@ fn subject_alternative_name_kinds() {
     assert_eq!(names_of(&rec, NameKind::Uri), ["http://my.url.here/"]);
     assert_eq!(names_of(&rec, NameKind::Ip), ["192.168.7.1"]);
     assert_eq!(names_of(&rec, NameKind::Dns), ["localhost"]);
-    assert_eq!(name(&rec, NameKind::Dns, "localhost").registered_domain, None);
-    assert_eq!(name(&rec, NameKind::Ip, "192.168.7.1").registered_domain, None);
+    assert_eq!(
+        name(&rec, NameKind::Dns, "localhost").registered_domain,
+        None
+    );
+    assert_eq!(
+        name(&rec, NameKind::Ip, "192.168.7.1").registered_domain,
+        None
+    );
 }
 
 #[test]
@@ -300,7 +399,12 @@ fn precert_poison_flag() {
 }
 
 /// RFC 6962 §3.4 MerkleTreeLeaf of a precert entry, hashed as §2.1 asks (0x00 prefix).
-fn precert_leaf_hash(timestamp_ms: u64, issuer_key_hash: &[u8; 32], tbs: &[u8], exts: &[u8]) -> [u8; 32] {
+fn precert_leaf_hash(
+    timestamp_ms: u64,
+    issuer_key_hash: &[u8; 32],
+    tbs: &[u8],
+    exts: &[u8],
+) -> [u8; 32] {
     let mut leaf = vec![0u8, 0u8]; // version v1, leaf_type timestamped_entry
     leaf.extend_from_slice(&timestamp_ms.to_be_bytes());
     leaf.extend_from_slice(&1u16.to_be_bytes()); // precert_entry
@@ -339,7 +443,10 @@ fn tbs_noct_links_precert_and_final_certificate() {
         .unwrap();
     for der in [&pre_der, &fin_der] {
         let tbs = tbs_noct(der).unwrap();
-        assert_eq!(<[u8; 32]>::from(sha2::Sha256::digest(&tbs)), pre.tbs_noct_sha256.unwrap());
+        assert_eq!(
+            <[u8; 32]>::from(sha2::Sha256::digest(&tbs)),
+            pre.tbs_noct_sha256.unwrap()
+        );
         let leaf = precert_leaf_hash(ts, &ca.spki_sha256.unwrap(), &tbs, exts);
         assert_eq!(leaf.as_slice(), want.as_slice());
     }
@@ -380,7 +487,8 @@ fn tile_precerts(tile: &[u8]) -> Vec<(Vec<u8>, Vec<u8>, [u8; 32])> {
 fn tbs_noct_matches_real_static_ct_log_entries() {
     // navigli2025h2 tile/data/000: 256 real precert entries; README: removing the poison from each
     // pre_certificate's TBS gives exactly the logged tbs_certificate.
-    let tile = std::fs::read(data_dir().join("sunlight/testdata/navigli2025h2/tile/data/000")).unwrap();
+    let tile =
+        std::fs::read(data_dir().join("sunlight/testdata/navigli2025h2/tile/data/000")).unwrap();
     let entries = tile_precerts(&tile);
     assert_eq!(entries.len(), 256);
     let ders: Vec<Vec<u8>> = entries.iter().map(|(pre, _, _)| pre.clone()).collect();
@@ -390,26 +498,43 @@ fn tbs_noct_matches_real_static_ct_log_entries() {
         assert_eq!(rec.der, *pre, "entry {i}: parse_many keeps order");
         assert!(rec.is_precert, "entry {i}");
         assert_eq!(tbs_noct(pre).as_ref(), Some(tbs), "entry {i}");
-        assert_eq!(rec.tbs_noct_sha256, Some(sha2::Sha256::digest(tbs).into()), "entry {i}");
+        assert_eq!(
+            rec.tbs_noct_sha256,
+            Some(sha2::Sha256::digest(tbs).into()),
+            "entry {i}"
+        );
     }
     // README: entry 0.
     let first = &records[0];
-    assert_eq!(hex::encode(first.sha1), "7cf01be9117755a7268ddc2dbf2bace7752488a4");
+    assert_eq!(
+        hex::encode(first.sha1),
+        "7cf01be9117755a7268ddc2dbf2bace7752488a4"
+    );
     assert_eq!(
         hex::encode(first.sha256),
         "f404aa5dd1f97b07be342d17f6db14cd5a3c35bf7057d9431a9cd996f723aff6"
     );
-    assert_eq!(first.subject.cn.as_deref(), Some("*.gated.dev-euw1.x0a839b.drive-platform.io"));
-    assert_eq!(first.issuer.cn.as_deref(), Some("(STAGING) Counterfeit Cashew R10"));
+    assert_eq!(
+        first.subject.cn.as_deref(),
+        Some("*.gated.dev-euw1.x0a839b.drive-platform.io")
+    );
+    assert_eq!(
+        first.issuer.cn.as_deref(),
+        Some("(STAGING) Counterfeit Cashew R10")
+    );
     assert_eq!(
         first.serial.as_ref().unwrap().to_string(),
         "2CD9F1FA9D6BDF32183A294D63683152AA60"
     );
     assert_eq!(names_of(first, NameKind::Dns).len(), 8);
     assert_eq!(
-        name(first, NameKind::Cn, "*.gated.dev-euw1.x0a839b.drive-platform.io")
-            .registered_domain
-            .as_deref(),
+        name(
+            first,
+            NameKind::Cn,
+            "*.gated.dev-euw1.x0a839b.drive-platform.io"
+        )
+        .registered_domain
+        .as_deref(),
         // drive-platform.io is in the PSL's private section: each customer label is a domain.
         Some("x0a839b.drive-platform.io")
     );

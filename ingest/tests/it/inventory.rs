@@ -74,14 +74,23 @@ fn every_inventory_certificate_matches() {
     for row in &rows {
         let ders = &by_file[row.file.as_str()];
         let Some(der) = ders.get(row.idx) else {
-            failures.push(format!("{}#{}: only {} certificates read", row.file, row.idx, ders.len()));
+            failures.push(format!(
+                "{}#{}: only {} certificates read",
+                row.file,
+                row.idx,
+                ders.len()
+            ));
             continue;
         };
         let rec = parse_der(der);
         let at = format!("{}#{}", row.file, row.idx);
         // The raw bytes are what the reader found, whatever the parse.
         if hex::encode(rec.sha1) != row.sha1 {
-            failures.push(format!("{at}: sha1 {} != {}", hex::encode(rec.sha1), row.sha1));
+            failures.push(format!(
+                "{at}: sha1 {} != {}",
+                hex::encode(rec.sha1),
+                row.sha1
+            ));
         }
         if hex::encode(rec.sha256) != row.sha256 {
             failures.push(format!("{at}: sha256 differs"));
@@ -101,8 +110,12 @@ fn every_inventory_certificate_matches() {
                     };
                     if let Some(e) = &rec.parse_error {
                         failures.push(format!("{at}: expected a lenient parse, got {e}"));
-                    } else if rec.serial.as_ref() != Some(&want) || rec.serial_negative != negative {
-                        failures.push(format!("{at}: serial {:?} neg {}", rec.serial, rec.serial_negative));
+                    } else if rec.serial.as_ref() != Some(&want) || rec.serial_negative != negative
+                    {
+                        failures.push(format!(
+                            "{at}: serial {:?} neg {}",
+                            rec.serial, rec.serial_negative
+                        ));
                     }
                     let nb = rec.not_before.map(|t| t.to_rfc3339());
                     if not_before.is_some() && nb.as_deref() != not_before {
@@ -136,15 +149,24 @@ fn every_inventory_certificate_matches() {
                 failures.push(format!("{at}: subject {:?}", rec.subject.dn));
             }
         } else if rec.subject.dn.as_deref().unwrap_or("") != inventory_dn(&row.subject) {
-            failures.push(format!("{at}: subject {:?} != {:?}", rec.subject.dn, row.subject));
+            failures.push(format!(
+                "{at}: subject {:?} != {:?}",
+                rec.subject.dn, row.subject
+            ));
         }
         if rec.issuer.dn.as_deref().unwrap_or("") != inventory_dn(&row.issuer) {
-            failures.push(format!("{at}: issuer {:?} != {:?}", rec.issuer.dn, row.issuer));
+            failures.push(format!(
+                "{at}: issuer {:?} != {:?}",
+                rec.issuer.dn, row.issuer
+            ));
         }
         let nb = rec.not_before.map(|t| t.to_rfc3339()).unwrap_or_default();
         let na = rec.not_after.map(|t| t.to_rfc3339()).unwrap_or_default();
         if nb != row.not_before || na != row.not_after {
-            failures.push(format!("{at}: validity {nb}..{na} != {}..{}", row.not_before, row.not_after));
+            failures.push(format!(
+                "{at}: validity {nb}..{na} != {}..{}",
+                row.not_before, row.not_after
+            ));
         }
         let dns = rec.names.iter().filter(|n| n.kind == NameKind::Dns).count();
         let ips = rec.names.iter().filter(|n| n.kind == NameKind::Ip).count();
@@ -157,13 +179,21 @@ fn every_inventory_certificate_matches() {
             _ => (row.san_dns, row.san_ip),
         };
         if dns != want_dns || ips != want_ips {
-            failures.push(format!("{at}: SAN dns {dns} ip {ips} != {} {}", row.san_dns, row.san_ip));
+            failures.push(format!(
+                "{at}: SAN dns {dns} ip {ips} != {} {}",
+                row.san_dns, row.san_ip
+            ));
         }
         if rec.is_precert != row.precert {
             failures.push(format!("{at}: precert {}", rec.is_precert));
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 enum StrictFailure {
@@ -182,8 +212,12 @@ fn expected_strict_failure(file: &str) -> StrictFailure {
     match name {
         // INTEGER 00 00 12 34 (`openssl asn1parse`: "BAD INTEGER:[00001234]").
         "xf-der-invalid-nonminimal-int.pem" => Lenient("1234", false, None),
-        "xf-pubkey-rsa-param-nonnull.pem" => Lenient("016FEE6ED71A4945", false, Some("2016-07-28T09:01:11+00:00")),
-        "xf-subject-nonprintable.pem" => Lenient("019E7B2B405F9833", false, Some("2018-04-14T14:00:40+00:00")),
+        "xf-pubkey-rsa-param-nonnull.pem" => {
+            Lenient("016FEE6ED71A4945", false, Some("2016-07-28T09:01:11+00:00"))
+        }
+        "xf-subject-nonprintable.pem" => {
+            Lenient("019E7B2B405F9833", false, Some("2018-04-14T14:00:40+00:00"))
+        }
         // UTCTime without seconds.
         "marchnetworks_com.pem" => Lenient("01", false, Some("2000-01-01T00:00:00+00:00")),
         // Non-DER BOOLEAN.
@@ -191,10 +225,16 @@ fn expected_strict_failure(file: &str) -> StrictFailure {
         // upstream cert_test.py: serial -218943125988803304701934765446014018.
         "negative_serial.pem" => Lenient("dec:218943125988803304701934765446014018", true, None),
         // UTCTime with a -1200 offset: local 15:32:48-12:00 = 03:32:48Z next day (OpenSSL agrees).
-        "promise_com.pem" => Lenient("210000015535C43920110629153246", false, Some("2011-06-30T03:32:48+00:00")),
+        "promise_com.pem" => Lenient(
+            "210000015535C43920110629153246",
+            false,
+            Some("2011-06-30T03:32:48+00:00"),
+        ),
         "subrigo_net.pem" => Lenient("01", false, Some("2012-12-14T09:31:07+00:00")),
         // BER indefinite length, a corrupted PEM, a duplicate AIA value: not certificates we can read.
-        "asn1_indefinite_length_encoding.pem" | "test-corrupted.pem" | "duplicate_value_in_authority_info_access.der" => ParseError,
+        "asn1_indefinite_length_encoding.pem"
+        | "test-corrupted.pem"
+        | "duplicate_value_in_authority_info_access.der" => ParseError,
         other => panic!("no expectation for strictly malformed {other}"),
     }
 }
