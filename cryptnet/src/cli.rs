@@ -2,7 +2,6 @@
 //! part of `certhist demo`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use certhist_store::{CacheEntryRow, Store};
 
@@ -466,6 +465,5 @@ pub async fn demo(store: &Store, cache_dir: &std::path::Path) -> Result<usize, C
         crtsh_url: "https://crt.sh/".into(),
         crtsh_concurrency: 1,
     };
-    let _ = Duration::ZERO;
     run_cryptnet(&args, store).await
 }

@@ -1,4 +1,6 @@
 //! Integration tests of certhist-cryptnet.
 
 mod corrupt;
+mod crtsh;
+mod db;
 mod fixtures;
