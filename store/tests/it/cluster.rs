@@ -1,1 +1,422 @@
-//! Managed cluster tests.
+//! The managed local cluster (issue 2, item 2). Each test uses a home of its own (not the
+//! shared test cluster) and stops its server at the end, also when it fails.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use certhist_store::cluster::{self, ClusterError, ClusterInfo};
+use tokio_postgres::config::Host;
+use tokio_postgres::NoTls;
+
+/// A temporary cluster home (mode 0755, so that the unprivileged server account can reach it
+/// when the tests run as root); stops the cluster and removes everything on drop.
+struct Home {
+    dir: tempfile::TempDir,
+    home: PathBuf,
+}
+
+impl Home {
+    fn new() -> Home {
+        Self::with_subdir("home")
+    }
+
+    fn with_subdir(sub: &str) -> Home {
+        Self::with_mode(sub, 0o755)
+    }
+
+    fn with_mode(sub: &str, mode: u32) -> Home {
+        let dir = tempfile::Builder::new()
+            .prefix("certhist-cluster-test-")
+            .permissions(fs::Permissions::from_mode(mode))
+            .tempdir()
+            .unwrap();
+        let home = dir.path().join(sub);
+        Home { dir, home }
+    }
+
+    fn path(&self) -> &Path {
+        &self.home
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let socket_dir = cluster::status(&self.home).ok().map(|s| s.socket_dir);
+        if let Err(e) = cluster::stop(&self.home) {
+            eprintln!(
+                "warning: cannot stop test cluster in {}: {e}",
+                self.home.display()
+            );
+        }
+        // A socket directory outside the home (long paths) is ours to remove too.
+        if let Some(d) = socket_dir {
+            if !d.starts_with(self.dir.path()) {
+                let _ = fs::remove_dir_all(d);
+            }
+        }
+    }
+}
+
+/// Runs a query on `dbname` of the cluster and returns the first column of the first row.
+fn query_text(info: &ClusterInfo, dbname: &str, sql: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, connection) = info.pg_config(dbname).connect(NoTls).await.unwrap();
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let row = client.query_one(sql, &[]).await.unwrap();
+        row.get::<_, String>(0)
+    })
+}
+
+fn batch(info: &ClusterInfo, sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, connection) = info.pg_config("postgres").connect(NoTls).await.unwrap();
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        client.batch_execute(sql).await.unwrap();
+    })
+}
+
+fn process_gone(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // A zombie (not reaped by a container's init) is dead too.
+        Ok(stat) => {
+            stat.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next())
+                == Some("Z")
+        }
+    }
+}
+
+fn wait_gone(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !process_gone(pid) {
+        assert!(Instant::now() < deadline, "process {pid} did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn init_start_reuse_stop_start() {
+    let home = Home::new();
+    let before = cluster::status(home.path()).unwrap();
+    assert!(!before.initialised && !before.running && before.pid.is_none());
+
+    let info = cluster::ensure_running(home.path()).unwrap();
+    assert_eq!(info.user, "certhist");
+    assert_eq!(info.port, cluster::DEFAULT_PORT);
+    assert_eq!(
+        info.data_dir,
+        fs::canonicalize(home.path()).unwrap().join("pgdata")
+    );
+    assert_eq!(
+        info.socket_dir,
+        fs::canonicalize(home.path()).unwrap().join("run")
+    );
+    assert!(
+        info.socket_path().exists(),
+        "{}",
+        info.socket_path().display()
+    );
+    assert!(info.data_dir.join("PG_VERSION").is_file());
+    // Unix socket only: never TCP (the system server may own 127.0.0.1:5432).
+    assert_eq!(
+        query_text(
+            &info,
+            "postgres",
+            "SELECT current_setting('listen_addresses')"
+        ),
+        ""
+    );
+    assert_eq!(
+        query_text(&info, "postgres", "SELECT current_user::text"),
+        "certhist"
+    );
+    assert_eq!(
+        query_text(
+            &info,
+            "postgres",
+            "SELECT current_setting('server_encoding')"
+        ),
+        "UTF8"
+    );
+    assert_eq!(
+        query_text(
+            &info,
+            "postgres",
+            "SELECT current_setting('synchronous_commit')"
+        ),
+        "off"
+    );
+    assert_eq!(
+        query_text(
+            &info,
+            "postgres",
+            "SELECT current_setting('shared_buffers')"
+        ),
+        "512MB"
+    );
+
+    // A second call reuses the running server.
+    let again = cluster::ensure_running(home.path()).unwrap();
+    assert_eq!(again, info);
+
+    let st = cluster::status(home.path()).unwrap();
+    assert!(st.initialised && st.running);
+    assert_eq!(st.pid, Some(info.pid));
+    assert_eq!(st.socket_dir, info.socket_dir);
+    assert_eq!(st.data_dir, info.data_dir);
+    assert_eq!(st.port, info.port);
+    assert!(st.log_file.is_file());
+    let version = st.server_version.clone().unwrap();
+    assert!(version.contains("(PostgreSQL)"), "{version}");
+    let major = st.data_version.clone().unwrap();
+    assert!(
+        version.contains(&format!(") {major}.")),
+        "{version} vs PG_VERSION {major}"
+    );
+    let server_version_num = query_text(
+        &info,
+        "postgres",
+        "SELECT current_setting('server_version_num')",
+    );
+    assert!(
+        server_version_num.starts_with(&major),
+        "{server_version_num} vs {major}"
+    );
+
+    assert!(cluster::stop(home.path()).unwrap(), "was running");
+    wait_gone(info.pid);
+    let st = cluster::status(home.path()).unwrap();
+    assert!(st.initialised && !st.running && st.pid.is_none());
+    assert!(!cluster::stop(home.path()).unwrap(), "already stopped");
+
+    batch_after_restart(&home);
+}
+
+/// Data written before a stop is there after the next start.
+fn batch_after_restart(home: &Home) {
+    let info = cluster::ensure_running(home.path()).unwrap();
+    batch(
+        &info,
+        "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before stop')",
+    );
+    assert!(cluster::stop(home.path()).unwrap());
+    wait_gone(info.pid);
+    let info2 = cluster::ensure_running(home.path()).unwrap();
+    assert_ne!(info2.pid, info.pid);
+    assert_eq!(
+        query_text(&info2, "postgres", "SELECT v FROM kept"),
+        "before stop"
+    );
+}
+
+#[test]
+fn url_round_trips_through_tokio_postgres_and_psql() {
+    let home = Home::new();
+    let info = cluster::ensure_running(home.path()).unwrap();
+    let url = info.url("postgres");
+    assert_eq!(
+        url,
+        format!(
+            "postgresql://certhist@/postgres?host={}&port=5432",
+            info.socket_dir.display()
+        )
+    );
+    let parsed = tokio_postgres::Config::from_str(&url).unwrap();
+    assert_eq!(parsed.get_hosts(), &[Host::Unix(info.socket_dir.clone())]);
+    assert_eq!(parsed.get_ports(), &[5432]);
+    assert_eq!(parsed.get_user(), Some("certhist"));
+    assert_eq!(parsed.get_dbname(), Some("postgres"));
+
+    // Odd characters in the database name survive percent-encoding.
+    let odd = info.url("a b&c/d");
+    let parsed = tokio_postgres::Config::from_str(&odd).unwrap();
+    assert_eq!(parsed.get_dbname(), Some("a b&c/d"));
+
+    let psql = Path::new("/usr/bin/psql");
+    if psql.exists() {
+        let out = std::process::Command::new(psql)
+            .arg(&url)
+            .args(["-XAtc", "SELECT 40 + 2"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+    } else {
+        eprintln!("psql not installed: skipping the psql half of this test");
+    }
+}
+
+#[test]
+fn kill_9_of_the_postmaster_is_survived() {
+    let home = Home::new();
+    let info = cluster::ensure_running(home.path()).unwrap();
+    // synchronous_commit is off by default: make this commit durable before the crash.
+    batch(
+        &info,
+        "SET synchronous_commit = on; CREATE TABLE crash (v int); INSERT INTO crash VALUES (7)",
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(info.pid).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_gone(info.pid);
+    assert!(
+        info.data_dir.join("postmaster.pid").exists(),
+        "the crash leaves the pid file behind"
+    );
+    assert!(!cluster::status(home.path()).unwrap().running);
+
+    let after = cluster::ensure_running(home.path()).unwrap();
+    assert_ne!(after.pid, info.pid);
+    assert_eq!(after.socket_dir, info.socket_dir);
+    assert_eq!(
+        query_text(&after, "postgres", "SELECT v::text FROM crash"),
+        "7"
+    );
+}
+
+#[test]
+fn pid_file_naming_a_live_non_postgres_process_is_stale() {
+    let home = Home::new();
+    let info = cluster::ensure_running(home.path()).unwrap();
+    assert!(cluster::stop(home.path()).unwrap());
+    wait_gone(info.pid);
+    // After a crash the recorded PID may be reused by an unrelated live process: this one.
+    let fake = format!(
+        "{}\n{}\n1700000000\n5432\n{}\n\n  5432001         0\nready   \n",
+        std::process::id(),
+        info.data_dir.display(),
+        info.socket_dir.display()
+    );
+    fs::write(info.data_dir.join("postmaster.pid"), fake).unwrap();
+    // ... and the same for the socket lock file.
+    fs::write(
+        info.socket_dir.join(".s.PGSQL.5432.lock"),
+        format!("{}\n{}\n", std::process::id(), info.data_dir.display()),
+    )
+    .unwrap();
+    let st = cluster::status(home.path()).unwrap();
+    assert!(
+        !st.running,
+        "a pid file naming a non-postgres process is not a running server"
+    );
+
+    let after = cluster::ensure_running(home.path()).unwrap();
+    assert_ne!(after.pid, std::process::id());
+    assert_eq!(query_text(&after, "postgres", "SELECT 'up'::text"), "up");
+}
+
+#[test]
+fn concurrent_starts_make_one_cluster() {
+    let home = Home::new();
+    let path = home.path().to_owned();
+    let barrier = Arc::new(Barrier::new(3));
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let path = path.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                cluster::ensure_running(&path)
+            })
+        })
+        .collect();
+    let infos: Vec<ClusterInfo> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect();
+    assert!(infos.iter().all(|i| *i == infos[0]), "{infos:?}");
+    let canonical = fs::canonicalize(&path).unwrap();
+    assert!(!canonical.join("pgdata.initdb-tmp").exists());
+    let postmasters = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let p = e.path();
+            fs::read_link(p.join("cwd")).ok() == Some(canonical.join("pgdata"))
+                && fs::read(p.join("cmdline"))
+                    .map(|c| c.windows(2).any(|w| w == b"-D"))
+                    .unwrap_or(false)
+        })
+        .count();
+    assert_eq!(postmasters, 1, "exactly one postmaster serves the home");
+}
+
+#[test]
+fn too_long_home_path_uses_a_short_socket_directory() {
+    let home = Home::with_subdir(&format!("{}/{}", "a".repeat(60), "b".repeat(40)));
+    let info = cluster::ensure_running(home.path()).unwrap();
+    assert!(home.path().join("run/.s.PGSQL.5432").as_os_str().len() > 107);
+    assert!(
+        info.socket_dir
+            .to_string_lossy()
+            .starts_with("/tmp/certhist-"),
+        "{}",
+        info.socket_dir.display()
+    );
+    assert!(info.socket_path().as_os_str().len() <= 107);
+    let mode = fs::metadata(&info.socket_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "socket directory must be private");
+    assert_eq!(query_text(&info, "postgres", "SELECT 'long'::text"), "long");
+    let st = cluster::status(home.path()).unwrap();
+    assert_eq!(st.socket_dir, info.socket_dir);
+    // The same home maps to the same socket directory next time.
+    assert_eq!(cluster::ensure_running(home.path()).unwrap(), info);
+}
+
+#[test]
+fn root_needs_a_home_the_server_account_can_reach() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("not root: nothing to check");
+        return;
+    }
+    // A private (0700) parent directory: the unprivileged server account cannot enter it.
+    let home = Home::with_mode("home", 0o700);
+    let private = home.dir.path().to_owned();
+    assert_eq!(
+        fs::metadata(&private).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let err = cluster::ensure_running(home.path()).unwrap_err();
+    match &err {
+        ClusterError::NotTraversable { dir, .. } => assert_eq!(dir, &private),
+        other => panic!("expected NotTraversable, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("chmod o+x {}", private.display())),
+        "{msg}"
+    );
+    assert!(msg.contains("CERTHIST_HOME"), "{msg}");
+    assert!(!home.path().join("pgdata").exists(), "nothing initialised");
+
+    // Following the advice fixes it.
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o701)).unwrap();
+    let info = cluster::ensure_running(home.path()).unwrap();
+    assert_eq!(
+        query_text(&info, "postgres", "SELECT 'reachable'::text"),
+        "reachable"
+    );
+}
