@@ -420,3 +420,48 @@ fn root_needs_a_home_the_server_account_can_reach() {
         "reachable"
     );
 }
+
+#[test]
+fn optional_tcp_listener_and_extra_settings() {
+    let home = Home::new();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let options = cluster::StartOptions {
+        tcp: Some(addr),
+        settings: vec![("work_mem".into(), "7MB".into())],
+    };
+    let info = cluster::ensure_running_with(home.path(), &options).unwrap();
+    assert_eq!(info.tcp, Some(addr));
+    assert_eq!(info.port, port, "the TCP port names the socket too");
+    assert!(info.socket_path().exists());
+    assert_eq!(
+        query_text(&info, "postgres", "SELECT current_setting('work_mem')"),
+        "7MB"
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let over_tcp: String = rt.block_on(async {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(port)
+            .user("certhist")
+            .dbname("postgres");
+        let (client, connection) = config.connect(NoTls).await.unwrap();
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        client
+            .query_one("SELECT inet_server_addr()::text", &[])
+            .await
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(over_tcp, "127.0.0.1/32");
+}
