@@ -115,7 +115,7 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Clu
 }
 
 /// A running managed cluster and how to reach it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ClusterInfo {
     /// Directory holding the Unix socket.
     pub socket_dir: PathBuf,
@@ -182,7 +182,7 @@ fn percent_encode(bytes: &[u8], keep_slash: bool) -> String {
 }
 
 /// What [`status`] found.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct ClusterStatus {
     /// `initdb` has completed in `data_dir`.
     pub initialised: bool,

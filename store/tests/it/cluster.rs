@@ -465,3 +465,28 @@ fn optional_tcp_listener_and_extra_settings() {
     });
     assert_eq!(over_tcp, "127.0.0.1/32");
 }
+
+#[test]
+fn a_server_that_cannot_start_reports_the_log_tail() {
+    let home = Home::new();
+    let bad = cluster::StartOptions {
+        tcp: None,
+        settings: vec![("shared_buffers".into(), "plenty".into())],
+    };
+    let err = cluster::ensure_running_with(home.path(), &bad).unwrap_err();
+    match &err {
+        ClusterError::StartFailed { log_tail, .. } => {
+            assert!(log_tail.contains("shared_buffers"), "{log_tail}")
+        }
+        other => panic!("expected StartFailed, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains("postgres.log"), "{msg}");
+    assert!(!cluster::status(home.path()).unwrap().running);
+    // Fixing the settings is enough: the cluster itself was initialised fine.
+    let info = cluster::ensure_running(home.path()).unwrap();
+    assert_eq!(
+        query_text(&info, "postgres", "SELECT 'fixed'::text"),
+        "fixed"
+    );
+}
