@@ -199,7 +199,11 @@ pub async fn analyze(
             tx.write_cache_entries(chunk).await?;
         }
         tx.commit().await?;
-        tracing::info!(cryptnet.rows = rows.len(), cryptnet.certs = certs.len(), "cache entries stored");
+        tracing::info!(
+            cryptnet.rows = rows.len(),
+            cryptnet.certs = certs.len(),
+            "cache entries stored"
+        );
     }
     let ids: Vec<&CertId> = entries.iter().flat_map(|e| e.cert_ids.iter()).collect();
     let mut res: Vec<Option<Resolution>> = vec![None; ids.len()];
@@ -235,9 +239,14 @@ pub async fn resolve_crtsh(
     config: &CrtshConfig,
     store: &Store,
 ) -> Result<(), CryptnetError> {
-    let client = CrtshClient::new(config.clone()).map_err(|e| CryptnetError::Crtsh(e.to_string()))?;
+    let client =
+        CrtshClient::new(config.clone()).map_err(|e| CryptnetError::Crtsh(e.to_string()))?;
     let mut todo: Vec<usize> = (0..ids.len())
-        .filter(|i| !res.get(*i).and_then(Option::as_ref).is_some_and(Resolution::resolved))
+        .filter(|i| {
+            !res.get(*i)
+                .and_then(Option::as_ref)
+                .is_some_and(Resolution::resolved)
+        })
         .collect();
     todo.dedup_by_key(|i| ids.get(*i).map(|id| (*id).clone()));
     let mut found: Vec<certhist_model::CertRecord> = Vec::new();
@@ -266,7 +275,11 @@ pub async fn resolve_crtsh(
             Some((i, good))
         }
     });
-    for r in futures_util::future::join_all(futs).await.into_iter().flatten() {
+    for r in futures_util::future::join_all(futs)
+        .await
+        .into_iter()
+        .flatten()
+    {
         if !r.1.is_empty() {
             resolved_idx.push(r.0);
         }
@@ -282,7 +295,10 @@ pub async fn resolve_crtsh(
     // Resolve every id again (others may share the serial) and mark the source.
     let again = resolve_local(&conn, ids).await?;
     for (i, r) in again.into_iter().enumerate() {
-        let was = res.get(i).and_then(Option::as_ref).is_some_and(Resolution::resolved);
+        let was = res
+            .get(i)
+            .and_then(Option::as_ref)
+            .is_some_and(Resolution::resolved);
         if !was && r.resolved() {
             if let Some(slot) = res.get_mut(i) {
                 let mut r = r;
@@ -352,7 +368,11 @@ pub struct CrtshSummary {
 }
 
 /// `certhist ingest crtsh`: searches, downloads the PEMs, checks and stores them.
-pub async fn run_crtsh_with(args: &CrtshArgs, store: &Store, config: CrtshConfig) -> Result<CrtshSummary, CryptnetError> {
+pub async fn run_crtsh_with(
+    args: &CrtshArgs,
+    store: &Store,
+    config: CrtshConfig,
+) -> Result<CrtshSummary, CryptnetError> {
     let client = CrtshClient::new(config).map_err(|e| CryptnetError::Crtsh(e.to_string()))?;
     let query = if let Some(q) = &args.query {
         Some(Query::Name {
@@ -375,7 +395,10 @@ pub async fn run_crtsh_with(args: &CrtshArgs, store: &Store, config: CrtshConfig
     let mut summary = CrtshSummary::default();
     let mut ids: Vec<u64> = args.id.clone();
     if let Some(q) = &query {
-        let r = client.query(q).await.map_err(|e| CryptnetError::Crtsh(e.to_string()))?;
+        let r = client
+            .query(q)
+            .await
+            .map_err(|e| CryptnetError::Crtsh(e.to_string()))?;
         summary.rows = r.rows.len();
         summary.capped = r.capped;
         if r.capped {
@@ -385,27 +408,42 @@ pub async fn run_crtsh_with(args: &CrtshArgs, store: &Store, config: CrtshConfig
     }
     ids.sort_unstable();
     ids.dedup();
-    let want_serial = args.serial.as_deref().and_then(|s| certhist_model::Serial::parse_hex(s).ok());
+    let want_serial = args
+        .serial
+        .as_deref()
+        .and_then(|s| certhist_model::Serial::parse_hex(s).ok());
     let want_sha1 = args.sha1.as_deref().map(|s| s.trim().to_ascii_lowercase());
-    let want_sha256 = args.sha256.as_deref().map(|s| s.trim().to_ascii_lowercase());
+    let want_sha256 = args
+        .sha256
+        .as_deref()
+        .map(|s| s.trim().to_ascii_lowercase());
     let results = futures_util::future::join_all(ids.iter().map(|id| client.download(*id))).await;
     let mut records = Vec::new();
     for (id, r) in ids.iter().zip(results) {
         match r {
             Ok(der) => {
                 let rec = certhist_ingest::x509::parse_der(&der);
-                let ok = want_sha1.as_ref().is_none_or(|h| *h == hex::encode(rec.sha1))
-                    && want_sha256.as_ref().is_none_or(|h| *h == hex::encode(rec.sha256))
+                let ok = want_sha1
+                    .as_ref()
+                    .is_none_or(|h| *h == hex::encode(rec.sha1))
+                    && want_sha256
+                        .as_ref()
+                        .is_none_or(|h| *h == hex::encode(rec.sha256))
                     && want_serial.as_ref().is_none_or(|s| {
-                        x509_parser::parse_x509_certificate(&der)
-                            .is_ok_and(|(_, c)| certhist_model::Serial::from_be_bytes(c.tbs_certificate.raw_serial()) == *s)
+                        x509_parser::parse_x509_certificate(&der).is_ok_and(|(_, c)| {
+                            certhist_model::Serial::from_be_bytes(c.tbs_certificate.raw_serial())
+                                == *s
+                        })
                     });
                 if ok {
                     summary.downloaded += 1;
                     records.push(rec);
                 } else {
                     summary.mismatched += 1;
-                    tracing::warn!(crtsh.id = id, "downloaded certificate does not match the query");
+                    tracing::warn!(
+                        crtsh.id = id,
+                        "downloaded certificate does not match the query"
+                    );
                 }
             }
             Err(e) => {
@@ -436,12 +474,19 @@ pub async fn run_crtsh(args: &CrtshArgs, store: &Store) -> Result<CrtshSummary, 
     };
     let s = run_crtsh_with(args, store, config).await?;
     if args.json {
-        println!("{}", serde_json::to_string(&s).map_err(|e| CryptnetError::Output(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string(&s).map_err(|e| CryptnetError::Output(e.to_string()))?
+        );
     } else {
         println!(
             "crt.sh: {} rows{}, {} downloaded ({} new, {} known), {} mismatched, {} failed",
             s.rows,
-            if s.capped { " (10,000-row cap hit)" } else { "" },
+            if s.capped {
+                " (10,000-row cap hit)"
+            } else {
+                ""
+            },
             s.downloaded,
             s.new,
             s.known,

@@ -105,7 +105,11 @@ fn pem_certificate(data: &[u8]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(data).ok()?;
     let start = text.find("-----BEGIN CERTIFICATE-----")? + "-----BEGIN CERTIFICATE-----".len();
     let end = text.get(start..)?.find("-----END CERTIFICATE-----")? + start;
-    let b64: String = text.get(start..end)?.chars().filter(|c| !c.is_whitespace()).collect();
+    let b64: String = text
+        .get(start..end)?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
@@ -175,14 +179,16 @@ pub fn classify(data: &[u8]) -> Content {
                 });
             } else if x509_parser::parse_x509_certificate(data).is_ok() {
                 c.kind = ContentKind::Certificate;
-                c.detail = ContentDetail::Certificate(Box::new(certhist_ingest::x509::parse_der(data)));
+                c.detail =
+                    ContentDetail::Certificate(Box::new(certhist_ingest::x509::parse_der(data)));
             } else if looks_like_crl(&outer) {
                 c.kind = ContentKind::Crl;
                 c.error = Some("CRL does not parse".into());
             } else {
                 c.kind = ContentKind::Certificate;
                 c.error = Some("certificate does not parse".into());
-                c.detail = ContentDetail::Certificate(Box::new(certhist_ingest::x509::parse_der(data)));
+                c.detail =
+                    ContentDetail::Certificate(Box::new(certhist_ingest::x509::parse_der(data)));
             }
         }
         _ => {}
@@ -196,8 +202,14 @@ fn first_inner_tag(data: &[u8]) -> Option<u8> {
         return None;
     }
     let l = *data.get(1)?;
-    let header = if l < 0x80 { 2 } else { 2 + usize::from(l & 0x7f) };
-    data.get(header).copied().filter(|t| matches!(*t, tag::ENUMERATED | tag::SEQUENCE))
+    let header = if l < 0x80 {
+        2
+    } else {
+        2 + usize::from(l & 0x7f)
+    };
+    data.get(header)
+        .copied()
+        .filter(|t| matches!(*t, tag::ENUMERATED | tag::SEQUENCE))
 }
 
 /// A TBSCertList has thisUpdate (a time) as its 3rd/4th element, a TBSCertificate has a

@@ -170,7 +170,11 @@ impl CrtshClient {
                 message: e.to_string(),
             })?;
         let limit = Arc::new(Semaphore::new(config.concurrency.max(1)));
-        Ok(CrtshClient { config, http, limit })
+        Ok(CrtshClient {
+            config,
+            http,
+            limit,
+        })
     }
 
     fn url(&self, params: &[(&str, String)]) -> String {
@@ -179,7 +183,10 @@ impl CrtshClient {
             u.push('/');
         }
         u.push('?');
-        let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
+        let q: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
         u.push_str(&q.join("&"));
         u
     }
@@ -219,7 +226,11 @@ impl CrtshClient {
                             .and_then(|v| v.to_str().ok())
                             .and_then(|v| v.trim().parse::<u64>().ok())
                             .map(Duration::from_secs);
-                        tracing::warn!(crtsh.url = url, http.status = status, "crt.sh busy; retrying");
+                        tracing::warn!(
+                            crtsh.url = url,
+                            http.status = status,
+                            "crt.sh busy; retrying"
+                        );
                         retry_after.map_or(delay, |r| r.min(self.config.max_retry_after))
                     } else {
                         return Err(CrtshError::Status {
@@ -322,7 +333,11 @@ pub fn pem_to_der(body: &[u8]) -> Option<Vec<u8>> {
     let begin = "-----BEGIN CERTIFICATE-----";
     let start = text.find(begin)? + begin.len();
     let end = start + text.get(start..)?.find("-----END CERTIFICATE-----")?;
-    let b64: String = text.get(start..end)?.chars().filter(|c| !c.is_whitespace()).collect();
+    let b64: String = text
+        .get(start..end)?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 

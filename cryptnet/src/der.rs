@@ -61,7 +61,13 @@ pub struct Tlv<'a> {
 
 impl fmt::Debug for Tlv<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Tlv(tag=0x{:02x}, len={}, at {})", self.tag, self.value.len(), self.offset)
+        write!(
+            f,
+            "Tlv(tag=0x{:02x}, len={}, at {})",
+            self.tag,
+            self.value.len(),
+            self.offset
+        )
     }
 }
 
@@ -100,7 +106,11 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// Reads `data`, reporting offsets relative to its start.
     pub fn new(data: &'a [u8]) -> Self {
-        Reader { data, pos: 0, base: 0 }
+        Reader {
+            data,
+            pos: 0,
+            base: 0,
+        }
     }
 
     /// Reads the content of `tlv`, keeping offsets relative to the outermost input.
@@ -155,7 +165,9 @@ impl<'a> Reader<'a> {
                 .data
                 .get(start + 2..start + 2 + n)
                 .ok_or(DerError::Truncated { offset: offset + 2 })?;
-            let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            let len = bytes
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
             (len, 2 + n)
         };
         let available = self.data.len().saturating_sub(start + header);
@@ -167,10 +179,21 @@ impl<'a> Reader<'a> {
             });
         }
         let end = start + header + len;
-        let raw = self.data.get(start..end).ok_or(DerError::Truncated { offset })?;
-        let value = self.data.get(start + header..end).ok_or(DerError::Truncated { offset })?;
+        let raw = self
+            .data
+            .get(start..end)
+            .ok_or(DerError::Truncated { offset })?;
+        let value = self
+            .data
+            .get(start + header..end)
+            .ok_or(DerError::Truncated { offset })?;
         self.pos = end;
-        Ok(Tlv { tag, value, raw, offset })
+        Ok(Tlv {
+            tag,
+            value,
+            raw,
+            offset,
+        })
     }
 
     /// Reads the next element and checks its tag.
@@ -249,7 +272,10 @@ pub fn encode_len(len: usize, out: &mut Vec<u8>) {
         out.push(len as u8);
     } else {
         let bytes = len.to_be_bytes();
-        let skip = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len() - 1);
+        let skip = bytes
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(bytes.len() - 1);
         let used = bytes.get(skip..).unwrap_or_default();
         out.push(0x80 | used.len() as u8);
         out.extend_from_slice(used);
@@ -269,7 +295,9 @@ pub fn encode(tag: u8, value: &[u8]) -> Vec<u8> {
 pub fn parse_time(t: &Tlv<'_>) -> Result<chrono::DateTime<chrono::Utc>, DerError> {
     use chrono::NaiveDateTime;
     let text = std::str::from_utf8(t.value).map_err(|_| DerError::Invalid("time is not ASCII"))?;
-    let body = text.strip_suffix('Z').ok_or(DerError::Invalid("time without Z"))?;
+    let body = text
+        .strip_suffix('Z')
+        .ok_or(DerError::Invalid("time without Z"))?;
     let (main, frac) = match body.split_once('.') {
         Some((m, f)) => (m, Some(f)),
         None => (body, None),
@@ -287,8 +315,13 @@ pub fn parse_time(t: &Tlv<'_>) -> Result<chrono::DateTime<chrono::Utc>, DerError
         tag::GENERALIZED_TIME => main.to_owned(),
         _ => return Err(DerError::Invalid("time tag")),
     };
-    let fmt = if full.len() == 14 { "%Y%m%d%H%M%S" } else { "%Y%m%d%H%M" };
-    let naive = NaiveDateTime::parse_from_str(&full, fmt).map_err(|_| DerError::Invalid("time value"))?;
+    let fmt = if full.len() == 14 {
+        "%Y%m%d%H%M%S"
+    } else {
+        "%Y%m%d%H%M"
+    };
+    let naive =
+        NaiveDateTime::parse_from_str(&full, fmt).map_err(|_| DerError::Invalid("time value"))?;
     let mut dt = naive.and_utc();
     if let Some(f) = frac {
         if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) {
@@ -307,14 +340,24 @@ mod tests {
     fn lengths_are_checked() {
         assert!(matches!(
             Reader::new(&[0x30, 0x05, 0x01]).next_tlv(),
-            Err(DerError::LengthTooLong { claimed: 5, available: 1, .. })
+            Err(DerError::LengthTooLong {
+                claimed: 5,
+                available: 1,
+                ..
+            })
         ));
         assert!(matches!(
             Reader::new(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).next_tlv(),
             Err(DerError::LengthTooLong { .. })
         ));
-        assert!(matches!(Reader::new(&[0x30, 0x80]).next_tlv(), Err(DerError::BadLength { .. })));
-        assert!(matches!(Reader::new(&[0x30]).next_tlv(), Err(DerError::Truncated { .. })));
+        assert!(matches!(
+            Reader::new(&[0x30, 0x80]).next_tlv(),
+            Err(DerError::BadLength { .. })
+        ));
+        assert!(matches!(
+            Reader::new(&[0x30]).next_tlv(),
+            Err(DerError::Truncated { .. })
+        ));
         let enc = encode(0x04, &[7u8; 300]);
         let t = single(&enc, 0x04, "x").unwrap();
         assert_eq!(t.value.len(), 300);
@@ -323,7 +366,10 @@ mod tests {
     #[test]
     fn oids() {
         // 1.3.14.3.2.26 = SHA-1 (RFC 3279 §2.2.1)
-        assert_eq!(oid_to_string(&[0x2b, 0x0e, 0x03, 0x02, 0x1a]).unwrap(), "1.3.14.3.2.26");
+        assert_eq!(
+            oid_to_string(&[0x2b, 0x0e, 0x03, 0x02, 0x1a]).unwrap(),
+            "1.3.14.3.2.26"
+        );
         assert!(oid_to_string(&[0x2b, 0x8e]).is_err());
     }
 }

@@ -91,7 +91,12 @@ impl CacheEntry {
     }
 
     /// Entry from a MetaData file and its Content (`None` when the Content file is absent).
-    pub fn from_files(source: String, file_name: &str, metadata: &[u8], content: Option<&[u8]>) -> Self {
+    pub fn from_files(
+        source: String,
+        file_name: &str,
+        metadata: &[u8],
+        content: Option<&[u8]>,
+    ) -> Self {
         let mut e = CacheEntry {
             source,
             origin: Origin::Metadata,
@@ -108,7 +113,10 @@ impl CacheEntry {
                 e.name_check = Some(check_name(file_name, &m.url));
                 e.url = Some(m.url.clone());
                 if m.trailing_bytes > 0 {
-                    e.errors.push(format!("{} unexpected bytes after the ETag", m.trailing_bytes));
+                    e.errors.push(format!(
+                        "{} unexpected bytes after the ETag",
+                        m.trailing_bytes
+                    ));
                 }
                 e.metadata = Some(m);
             }
@@ -160,7 +168,8 @@ impl CacheEntry {
                     EntryKind::Crl
                 } else if t == Some(3) {
                     EntryKind::Ocsp
-                } else if path.ends_with(".crt") || path.ends_with(".cer") || path.ends_with(".p7c") {
+                } else if path.ends_with(".crt") || path.ends_with(".cer") || path.ends_with(".p7c")
+                {
                     EntryKind::Cert
                 } else {
                     EntryKind::Other

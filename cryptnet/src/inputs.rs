@@ -41,7 +41,9 @@ fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     f.take(MAX_FILE_BYTES + 1).read_to_end(&mut out)?;
     if out.len() as u64 > MAX_FILE_BYTES {
-        return Err(std::io::Error::other(format!("larger than {MAX_FILE_BYTES} bytes")));
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_FILE_BYTES} bytes"
+        )));
     }
     Ok(out)
 }
@@ -64,7 +66,12 @@ pub fn load_metadata_dir(metadata: &Path, content: Option<&Path>, out: &mut Load
         .and_then(|c| std::fs::read_dir(c).ok())
         .map(|rd| {
             rd.filter_map(Result::ok)
-                .map(|e| (e.file_name().to_string_lossy().to_ascii_uppercase(), e.path()))
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().to_ascii_uppercase(),
+                        e.path(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -80,7 +87,9 @@ pub fn load_metadata_dir(metadata: &Path, content: Option<&Path>, out: &mut Load
                     return entry;
                 }
             };
-            let content_bytes = content_files.get(&name.to_ascii_uppercase()).map(|p| read_limited(p));
+            let content_bytes = content_files
+                .get(&name.to_ascii_uppercase())
+                .map(|p| read_limited(p));
             match content_bytes {
                 Some(Ok(c)) => CacheEntry::from_files(source, name, &meta, Some(&c)),
                 Some(Err(e)) => {
@@ -148,8 +157,12 @@ pub fn load_path(path: &Path) -> Result<Loaded, CryptnetError> {
             for c in caches {
                 out.caches.push(c.display().to_string());
                 match child_ci(&c, "MetaData") {
-                    Some(md) => load_metadata_dir(&md, child_ci(&c, "Content").as_deref(), &mut out),
-                    None => out.warnings.push(format!("{}: no MetaData folder", c.display())),
+                    Some(md) => {
+                        load_metadata_dir(&md, child_ci(&c, "Content").as_deref(), &mut out)
+                    }
+                    None => out
+                        .warnings
+                        .push(format!("{}: no MetaData folder", c.display())),
                 }
             }
         }
@@ -169,7 +182,10 @@ pub fn load_path(path: &Path) -> Result<Loaded, CryptnetError> {
         .and_then(Path::file_name)
         .is_some_and(|n| eq_ci(n, "MetaData"))
     {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let content = path
             .parent()
             .and_then(Path::parent)
@@ -195,15 +211,26 @@ pub fn load_path(path: &Path) -> Result<Loaded, CryptnetError> {
 /// Extracts URLs from a `certutil -urlcache` dump or a URL list (one entry per URL found).
 pub fn urls_from_text(source: &str, text: &str) -> Vec<CacheEntry> {
     let text = text.trim_start_matches('\u{feff}');
-    let certutil = text.contains("WinHttp Cache") || text.contains("CertUtil:") || text.contains("-URLCache");
-    let origin = if certutil { Origin::CertutilDump } else { Origin::UrlList };
+    let certutil =
+        text.contains("WinHttp Cache") || text.contains("CertUtil:") || text.contains("-URLCache");
+    let origin = if certutil {
+        Origin::CertutilDump
+    } else {
+        Origin::UrlList
+    };
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         for token in line.split_whitespace() {
             let lower = token.get(..8).unwrap_or(token).to_ascii_lowercase();
             if lower.starts_with("http://") || lower.starts_with("https://") {
-                let url = token.trim_end_matches([',', ';', '"', '\'']).trim_start_matches(['"', '\'']);
-                out.push(CacheEntry::from_url(format!("{source}:{}", i + 1), origin, url));
+                let url = token
+                    .trim_end_matches([',', ';', '"', '\''])
+                    .trim_start_matches(['"', '\'']);
+                out.push(CacheEntry::from_url(
+                    format!("{source}:{}", i + 1),
+                    origin,
+                    url,
+                ));
             }
         }
     }
@@ -223,7 +250,8 @@ fn load_zip(path: &Path, bytes: &[u8], out: &mut Loaded) -> Result<(), CryptnetE
         let mut f = match archive.by_index(i) {
             Ok(f) => f,
             Err(e) => {
-                out.warnings.push(format!("{}: entry {i}: {e}", path.display()));
+                out.warnings
+                    .push(format!("{}: entry {i}: {e}", path.display()));
                 continue;
             }
         };
@@ -232,14 +260,24 @@ fn load_zip(path: &Path, bytes: &[u8], out: &mut Loaded) -> Result<(), CryptnetE
         }
         let name = f.name().replace('\\', "/");
         let parts: Vec<&str> = name.split('/').collect();
-        let Some(pos) = parts.iter().rposition(|p| p.eq_ignore_ascii_case("CryptnetUrlCache")) else {
+        let Some(pos) = parts
+            .iter()
+            .rposition(|p| p.eq_ignore_ascii_case("CryptnetUrlCache"))
+        else {
             continue;
         };
-        let (Some(sub), Some(file), true) = (parts.get(pos + 1), parts.get(pos + 2), parts.len() == pos + 3) else {
+        let (Some(sub), Some(file), true) = (
+            parts.get(pos + 1),
+            parts.get(pos + 2),
+            parts.len() == pos + 3,
+        ) else {
             continue;
         };
         if f.size() > MAX_FILE_BYTES {
-            out.warnings.push(format!("{}!{name}: larger than {MAX_FILE_BYTES} bytes", path.display()));
+            out.warnings.push(format!(
+                "{}!{name}: larger than {MAX_FILE_BYTES} bytes",
+                path.display()
+            ));
             continue;
         }
         let mut data = Vec::new();

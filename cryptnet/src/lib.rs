@@ -21,7 +21,7 @@ pub use content::{classify, Content, ContentDetail, ContentKind, CrlInfo};
 pub use entry::{CacheEntry, EntryKind, Origin};
 pub use inputs::{load_path, Loaded};
 pub use metadata::{parse_metadata, Metadata, MetadataError, NameCheck};
-pub use ocsp::{decode_get_url, build_get_url, CertId, CertStatus, HashAlgorithm, OcspResponse};
+pub use ocsp::{build_get_url, decode_get_url, CertId, CertStatus, HashAlgorithm, OcspResponse};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]

@@ -135,10 +135,16 @@ pub fn utc_to_filetime(t: DateTime<Utc>) -> u64 {
 fn utf16_field(bytes: &[u8], field: &'static str) -> Result<String, MetadataError> {
     let units: Vec<u16> = bytes
         .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c.first().copied().unwrap_or(0), c.get(1).copied().unwrap_or(0)]))
+        .map(|c| {
+            u16::from_le_bytes([
+                c.first().copied().unwrap_or(0),
+                c.get(1).copied().unwrap_or(0),
+            ])
+        })
         .collect();
     let end = units.iter().position(|u| *u == 0).unwrap_or(units.len());
-    String::from_utf16(units.get(..end).unwrap_or_default()).map_err(|_| MetadataError::BadUtf16 { field })
+    String::from_utf16(units.get(..end).unwrap_or_default())
+        .map_err(|_| MetadataError::BadUtf16 { field })
 }
 
 /// Parses a MetaData file.
@@ -181,7 +187,11 @@ pub fn parse_metadata(data: &[u8]) -> Result<Metadata, MetadataError> {
     let etag = if etag_len == 0 {
         None
     } else {
-        Some(utf16_field(data.get(url_end..etag_end).unwrap_or_default(), "etag")?).filter(|e| !e.is_empty())
+        Some(utf16_field(
+            data.get(url_end..etag_end).unwrap_or_default(),
+            "etag",
+        )?)
+        .filter(|e| !e.is_empty())
     };
     Ok(Metadata {
         url,
@@ -206,11 +216,21 @@ pub fn build_metadata(m: &Metadata) -> Vec<u8> {
             s.copy_from_slice(&v.to_le_bytes());
         }
     };
-    let url16: Vec<u8> = m.url.encode_utf16().chain([0]).flat_map(u16::to_le_bytes).collect();
+    let url16: Vec<u8> = m
+        .url
+        .encode_utf16()
+        .chain([0])
+        .flat_map(u16::to_le_bytes)
+        .collect();
     let etag16: Vec<u8> = m
         .etag
         .as_deref()
-        .map(|e| e.encode_utf16().chain([0]).flat_map(u16::to_le_bytes).collect())
+        .map(|e| {
+            e.encode_utf16()
+                .chain([0])
+                .flat_map(u16::to_le_bytes)
+                .collect()
+        })
         .unwrap_or_default();
     put32(&mut out, 0x00, 0x70);
     put32(&mut out, 0x04, 0x2002_0101);
@@ -265,9 +285,15 @@ mod tests {
 
     #[test]
     fn md5_name_from_readme() {
-        assert_eq!(url_md5_name("http://x1.c.lencr.org/"), "103621DE9CD5414CC2538780B4B75751");
         assert_eq!(
-            check_name("AB_103621DE9CD5414CC2538780B4B75751", "http://x1.c.lencr.org/"),
+            url_md5_name("http://x1.c.lencr.org/"),
+            "103621DE9CD5414CC2538780B4B75751"
+        );
+        assert_eq!(
+            check_name(
+                "AB_103621DE9CD5414CC2538780B4B75751",
+                "http://x1.c.lencr.org/"
+            ),
             NameCheck::Suffix
         );
     }
@@ -301,12 +327,21 @@ mod tests {
         ));
         let mut huge = bytes.clone();
         huge[0x0C..0x10].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(parse_metadata(&huge), Err(MetadataError::LengthMismatch { .. })));
+        assert!(matches!(
+            parse_metadata(&huge),
+            Err(MetadataError::LengthMismatch { .. })
+        ));
         let mut odd = bytes.clone();
         odd[0x0C..0x10].copy_from_slice(&3u32.to_le_bytes());
-        assert!(matches!(parse_metadata(&odd), Err(MetadataError::OddUtf16 { .. })));
+        assert!(matches!(
+            parse_metadata(&odd),
+            Err(MetadataError::OddUtf16 { .. })
+        ));
         let mut bad = bytes.clone();
         bad[HEADER_LEN..HEADER_LEN + 2].copy_from_slice(&0xD800u16.to_le_bytes());
-        assert!(matches!(parse_metadata(&bad), Err(MetadataError::BadUtf16 { .. })));
+        assert!(matches!(
+            parse_metadata(&bad),
+            Err(MetadataError::BadUtf16 { .. })
+        ));
     }
 }

@@ -166,7 +166,10 @@ pub fn build_ocsp_request(ids: &[CertId]) -> Option<Vec<u8>> {
 pub fn build_get_url(responder: &str, ids: &[CertId]) -> Option<String> {
     let der = build_ocsp_request(ids)?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let enc = b64.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+    let enc = b64
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
     Some(format!("{}/{}", responder.trim_end_matches('/'), enc))
 }
 
@@ -234,7 +237,10 @@ pub fn lenient_base64(bytes: &[u8]) -> Option<Vec<u8>> {
         })
         .collect();
     let trimmed: &[u8] = {
-        let end = cleaned.iter().rposition(|b| *b != b'=').map_or(0, |p| p + 1);
+        let end = cleaned
+            .iter()
+            .rposition(|b| *b != b'=')
+            .map_or(0, |p| p + 1);
         cleaned.get(..end).unwrap_or_default()
     };
     if trimmed.is_empty() {
@@ -285,7 +291,10 @@ pub fn decode_get_url(url: &str) -> Result<DecodedUrl, UrlDecodeError> {
             } else {
                 format!("{host}/{prefix}")
             };
-            return Ok(DecodedUrl { responder, cert_ids });
+            return Ok(DecodedUrl {
+                responder,
+                cert_ids,
+            });
         }
     }
     Err(UrlDecodeError::NoRequest)
@@ -439,7 +448,8 @@ pub fn parse_ocsp_response(data: &[u8]) -> Result<OcspResponse, DerError> {
         let seq = cr.expect(tag::SEQUENCE, "certs")?;
         let mut sr = Reader::inside(&seq);
         while !sr.is_empty() {
-            resp.certs.push(sr.expect(tag::SEQUENCE, "Certificate")?.raw.to_vec());
+            resp.certs
+                .push(sr.expect(tag::SEQUENCE, "Certificate")?.raw.to_vec());
         }
     }
     let mut tr = Reader::inside(&tbs);
@@ -453,7 +463,11 @@ pub fn parse_ocsp_response(data: &[u8]) -> Result<OcspResponse, DerError> {
         }
         0xa2 => {
             let mut kr = Reader::inside(&rid);
-            ResponderId::ByKey(kr.expect(tag::OCTET_STRING, "responder KeyHash")?.value.to_vec())
+            ResponderId::ByKey(
+                kr.expect(tag::OCTET_STRING, "responder KeyHash")?
+                    .value
+                    .to_vec(),
+            )
         }
         found => {
             return Err(DerError::UnexpectedTag {
@@ -483,11 +497,17 @@ pub fn parse_ocsp_response(data: &[u8]) -> Result<OcspResponse, DerError> {
                 let reason = match rr.optional(0xa0)? {
                     Some(rt) => {
                         let mut er = Reader::inside(&rt);
-                        er.expect(tag::ENUMERATED, "CRLReason")?.value.first().copied()
+                        er.expect(tag::ENUMERATED, "CRLReason")?
+                            .value
+                            .first()
+                            .copied()
                     }
                     None => None,
                 };
-                CertStatus::Revoked { revocation_time, reason }
+                CertStatus::Revoked {
+                    revocation_time,
+                    reason,
+                }
             }
             found => {
                 return Err(DerError::UnexpectedTag {
@@ -502,7 +522,9 @@ pub fn parse_ocsp_response(data: &[u8]) -> Result<OcspResponse, DerError> {
         let next_update = match sr.optional(0xa0)? {
             Some(nu) => {
                 let mut nr = Reader::inside(&nu);
-                Some(der::parse_time(&nr.expect(tag::GENERALIZED_TIME, "nextUpdate")?)?)
+                Some(der::parse_time(
+                    &nr.expect(tag::GENERALIZED_TIME, "nextUpdate")?,
+                )?)
             }
             None => None,
         };
@@ -549,7 +571,10 @@ pub fn cert_id_of(cert_der: &[u8], issuer_der: &[u8], alg: HashAlgorithm) -> Opt
     let (_, issuer) = x509_parser::parse_x509_certificate(issuer_der).ok()?;
     Some(CertId {
         issuer_name_hash: digest(&alg, cert.tbs_certificate.issuer.as_raw())?,
-        issuer_key_hash: digest(&alg, &issuer.tbs_certificate.subject_pki.subject_public_key.data)?,
+        issuer_key_hash: digest(
+            &alg,
+            &issuer.tbs_certificate.subject_pki.subject_public_key.data,
+        )?,
         serial: Serial::from_be_bytes(cert.tbs_certificate.raw_serial()),
         hash_algorithm: alg,
     })
@@ -562,7 +587,8 @@ pub fn cert_matches_id(cert_der: &[u8], id: &CertId) -> bool {
         return false;
     };
     Serial::from_be_bytes(cert.tbs_certificate.raw_serial()) == id.serial
-        && digest(&id.hash_algorithm, cert.tbs_certificate.issuer.as_raw()).as_deref() == Some(&id.issuer_name_hash[..])
+        && digest(&id.hash_algorithm, cert.tbs_certificate.issuer.as_raw()).as_deref()
+            == Some(&id.issuer_name_hash[..])
 }
 
 #[cfg(test)]
@@ -575,8 +601,14 @@ mod tests {
         assert_eq!(d.cert_ids.len(), 1);
         let id = &d.cert_ids[0];
         assert_eq!(id.serial.to_hex(), "349CAC261DE48DA54F81C5C20C750D356B0");
-        assert_eq!(hex::encode(&id.issuer_name_hash), "48dac9a0fb2bd32d4ff0de68d2f567b735f9b3c4");
-        assert_eq!(hex::encode(&id.issuer_key_hash), "142eb317b75856cbae500940e61faf9d8b14c2c6");
+        assert_eq!(
+            hex::encode(&id.issuer_name_hash),
+            "48dac9a0fb2bd32d4ff0de68d2f567b735f9b3c4"
+        );
+        assert_eq!(
+            hex::encode(&id.issuer_key_hash),
+            "142eb317b75856cbae500940e61faf9d8b14c2c6"
+        );
         assert_eq!(id.hash_algorithm, HashAlgorithm::Sha1);
     }
 
@@ -589,7 +621,10 @@ mod tests {
 
     #[test]
     fn seed_url_variants() {
-        let b64 = String::from_utf8(percent_decode(SEED.trim_start_matches("http://r3.o.lencr.org/"))).unwrap();
+        let b64 = String::from_utf8(percent_decode(
+            SEED.trim_start_matches("http://r3.o.lencr.org/"),
+        ))
+        .unwrap();
         // raw '/' inside the base64, with a path prefix
         let raw = format!("http://r3.o.lencr.org/ocsp/{b64}");
         let d = decode_get_url(&raw).unwrap();
@@ -599,9 +634,15 @@ mod tests {
         let safe = b64.replace('+', "-").replace('/', "_").replace('=', "");
         check_seed(&decode_get_url(&format!("https://r3.o.lencr.org/{safe}")).unwrap());
         // no padding, standard alphabet, percent-encoded
-        let nopad = b64.trim_end_matches('=').replace('+', "%2B").replace('/', "%2f");
+        let nopad = b64
+            .trim_end_matches('=')
+            .replace('+', "%2B")
+            .replace('/', "%2f");
         check_seed(&decode_get_url(&format!("http://r3.o.lencr.org/we2/{nopad}")).unwrap());
-        assert_eq!(decode_get_url("http://x1.c.lencr.org/"), Err(UrlDecodeError::NoRequest));
+        assert_eq!(
+            decode_get_url("http://x1.c.lencr.org/"),
+            Err(UrlDecodeError::NoRequest)
+        );
         assert_eq!(decode_get_url("ftp://x/y"), Err(UrlDecodeError::NotHttp));
     }
 
@@ -619,6 +660,9 @@ mod tests {
         assert_eq!(back.cert_ids, ids);
         assert_eq!(back.responder, "http://ocsp.example.com");
         // single request: same bytes as Windows produced
-        assert_eq!(build_get_url("http://r3.o.lencr.org", &d.cert_ids).unwrap(), SEED);
+        assert_eq!(
+            build_get_url("http://r3.o.lencr.org", &d.cert_ids).unwrap(),
+            SEED
+        );
     }
 }

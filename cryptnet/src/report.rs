@@ -105,12 +105,16 @@ pub fn rows_for(entry: &CacheEntry, resolutions: &[Option<Resolution>]) -> Vec<R
             row.issuer_name_hash = Some(hex::encode(&id.issuer_name_hash));
             row.issuer_key_hash = Some(hex::encode(&id.issuer_key_hash));
             if let Some(single) = ocsp.and_then(|r| {
-                r.responses
-                    .iter()
-                    .find(|s| s.cert_id.serial == id.serial && s.cert_id.issuer_name_hash == id.issuer_name_hash)
+                r.responses.iter().find(|s| {
+                    s.cert_id.serial == id.serial
+                        && s.cert_id.issuer_name_hash == id.issuer_name_hash
+                })
             }) {
                 row.status = Some(single.status.as_str().to_owned());
-                if let crate::ocsp::CertStatus::Revoked { revocation_time, .. } = &single.status {
+                if let crate::ocsp::CertStatus::Revoked {
+                    revocation_time, ..
+                } = &single.status
+                {
                     row.revoked_at = Some(*revocation_time);
                 }
                 row.this_update = Some(single.this_update);
@@ -140,7 +144,8 @@ pub enum Format {
 }
 
 fn t(x: Option<DateTime<Utc>>) -> String {
-    x.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
+    x.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
 }
 
 fn flat(row: &ReportRow) -> [String; 14] {
@@ -161,7 +166,15 @@ fn flat(row: &ReportRow) -> [String; 14] {
         .map(|c| {
             c.hosts
                 .iter()
-                .map(|h| format!("{}:{} {}..{}", h.ip, h.port, t(Some(h.first_seen)), t(Some(h.last_seen))))
+                .map(|h| {
+                    format!(
+                        "{}:{} {}..{}",
+                        h.ip,
+                        h.port,
+                        t(Some(h.first_seen)),
+                        t(Some(h.last_seen))
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         })
@@ -185,8 +198,20 @@ fn flat(row: &ReportRow) -> [String; 14] {
 }
 
 const HEADERS: [&str; 14] = [
-    "time", "url", "kind", "content", "serial", "issuer", "status", "this_update", "next_update", "matched_cert",
-    "names", "ips", "errors", "source",
+    "time",
+    "url",
+    "kind",
+    "content",
+    "serial",
+    "issuer",
+    "status",
+    "this_update",
+    "next_update",
+    "matched_cert",
+    "names",
+    "ips",
+    "errors",
+    "source",
 ];
 
 /// Writes the rows.

@@ -83,7 +83,9 @@ pub struct Resolution {
 impl Resolution {
     /// True when some certificate matches serial and issuer name.
     pub fn resolved(&self) -> bool {
-        self.certs.iter().any(|c| c.match_kind != MatchKind::SerialOnly)
+        self.certs
+            .iter()
+            .any(|c| c.match_kind != MatchKind::SerialOnly)
     }
 }
 
@@ -120,7 +122,10 @@ async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, 
     let ders: HashMap<Vec<u8>, Vec<u8>> = if need_der.is_empty() {
         HashMap::new()
     } else {
-        read_cryptnet::cert_ders(conn, &need_der).await?.into_iter().collect()
+        read_cryptnet::cert_ders(conn, &need_der)
+            .await?
+            .into_iter()
+            .collect()
     };
     let mut name_hashes: Vec<Vec<u8>> = ids
         .iter()
@@ -158,7 +163,10 @@ async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, 
                             // the issuer key may be known from the CA certificate itself
                             let key_known = issuer_by_hash
                                 .get(id.issuer_name_hash.as_slice())
-                                .is_some_and(|l| l.iter().any(|i| i.3.as_deref() == Some(&id.issuer_key_hash[..])));
+                                .is_some_and(|l| {
+                                    l.iter()
+                                        .any(|i| i.3.as_deref() == Some(&id.issuer_key_hash[..]))
+                                });
                             if key_known {
                                 MatchKind::Exact
                             } else {
@@ -168,7 +176,9 @@ async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, 
                     }
                 }
             } else {
-                let h = ders.get(&c.sha1).and_then(|d| issuer_name_hash_of(d, &id.hash_algorithm));
+                let h = ders
+                    .get(&c.sha1)
+                    .and_then(|d| issuer_name_hash_of(d, &id.hash_algorithm));
                 if h.as_deref() == Some(&id.issuer_name_hash[..]) {
                     MatchKind::SerialAndIssuerName
                 } else {
@@ -186,8 +196,13 @@ async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, 
                 hosts: Vec::new(),
             });
         }
-        res.certs.sort_by(|a, b| a.match_kind.cmp(&b.match_kind).then(a.sha1.cmp(&b.sha1)));
-        if res.certs.iter().any(|c| c.match_kind != MatchKind::SerialOnly) {
+        res.certs
+            .sort_by(|a, b| a.match_kind.cmp(&b.match_kind).then(a.sha1.cmp(&b.sha1)));
+        if res
+            .certs
+            .iter()
+            .any(|c| c.match_kind != MatchKind::SerialOnly)
+        {
             res.certs.retain(|c| c.match_kind != MatchKind::SerialOnly);
         }
         if !res.certs.is_empty() {

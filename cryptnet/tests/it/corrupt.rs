@@ -23,14 +23,20 @@ fn copy_dir(from: &Path, to: &Path) {
 fn corrupted_files_reported_rest_processed() {
     let tmp = tempfile::tempdir().unwrap();
     // A collected profile tree, with odd capitalisation of the cache folder names.
-    let cache = tmp.path().join("Users/alice/AppData/LocalLow/Microsoft/cryptneturlcache");
+    let cache = tmp
+        .path()
+        .join("Users/alice/AppData/LocalLow/Microsoft/cryptneturlcache");
     copy_dir(&data_dir().join("mohdan__codingTest/7de46a191103"), &cache);
     std::fs::rename(cache.join("MetaData"), cache.join("metadata")).unwrap();
     let md = cache.join("metadata");
     let content = cache.join("Content");
-    let good = std::fs::read(md.join("40E450F7CE13419A2CCC2A5445035A0A_06F02B1F13AB4B11B8FC669BDE565AF1")).unwrap();
-    let good_content =
-        std::fs::read(content.join("40E450F7CE13419A2CCC2A5445035A0A_06F02B1F13AB4B11B8FC669BDE565AF1")).unwrap();
+    let good =
+        std::fs::read(md.join("40E450F7CE13419A2CCC2A5445035A0A_06F02B1F13AB4B11B8FC669BDE565AF1"))
+            .unwrap();
+    let good_content = std::fs::read(
+        content.join("40E450F7CE13419A2CCC2A5445035A0A_06F02B1F13AB4B11B8FC669BDE565AF1"),
+    )
+    .unwrap();
     // truncated inside the header / inside the URL
     std::fs::write(md.join("TRUNC_HEADER"), &good[..50]).unwrap();
     std::fs::write(md.join("TRUNC_URL"), &good[..good.len() - 10]).unwrap();
@@ -59,14 +65,24 @@ fn corrupted_files_reported_rest_processed() {
     std::fs::write(md.join("BAD_UTF16"), &surrogate).unwrap();
     // good MetaData whose Content is truncated DER
     std::fs::write(md.join("SHORT_CONTENT"), &good).unwrap();
-    std::fs::write(content.join("SHORT_CONTENT"), &good_content[..good_content.len() / 2]).unwrap();
+    std::fs::write(
+        content.join("SHORT_CONTENT"),
+        &good_content[..good_content.len() / 2],
+    )
+    .unwrap();
     // good MetaData without a Content file
     std::fs::write(md.join("NO_CONTENT"), &good).unwrap();
 
     let loaded = load_path(tmp.path()).unwrap();
     assert_eq!(loaded.caches.len(), 1);
     assert_eq!(loaded.entries.len(), 12 + 8);
-    let by_name = |n: &str| loaded.entries.iter().find(|e| e.source.ends_with(n)).unwrap();
+    let by_name = |n: &str| {
+        loaded
+            .entries
+            .iter()
+            .find(|e| e.source.ends_with(n))
+            .unwrap()
+    };
     for (name, needle) in [
         ("TRUNC_HEADER", "shorter than the 116-byte header"),
         ("TRUNC_URL", "only"),
@@ -77,19 +93,31 @@ fn corrupted_files_reported_rest_processed() {
     ] {
         let e = by_name(name);
         assert!(e.metadata.is_none(), "{name}");
-        assert!(e.errors.iter().any(|m| m.contains(needle)), "{name}: {:?}", e.errors);
+        assert!(
+            e.errors.iter().any(|m| m.contains(needle)),
+            "{name}: {:?}",
+            e.errors
+        );
     }
     let short = by_name("SHORT_CONTENT");
     assert_eq!(short.cert_ids.len(), 1, "URL still decodes");
     let c = short.content.as_ref().unwrap();
     assert_eq!(c.kind, ContentKind::OcspResponse);
     assert!(c.error.is_some());
-    assert!(short.errors.iter().any(|m| m.contains("Content is")), "{:?}", short.errors);
+    assert!(
+        short.errors.iter().any(|m| m.contains("Content is")),
+        "{:?}",
+        short.errors
+    );
     let missing = by_name("NO_CONTENT");
     assert_eq!(missing.content.as_ref().unwrap().kind, ContentKind::Missing);
     assert_eq!(missing.name_check.unwrap().as_str(), "mismatch");
     // the 12 real entries are intact
-    let clean = loaded.entries.iter().filter(|e| e.errors.is_empty() && e.metadata.is_some()).count();
+    let clean = loaded
+        .entries
+        .iter()
+        .filter(|e| e.errors.is_empty() && e.metadata.is_some())
+        .count();
     assert_eq!(clean, 12 + 1); // + NO_CONTENT (missing content is not an error)
 }
 
@@ -99,18 +127,28 @@ fn zip_of_a_profile_tree_and_url_lists() {
     let tmp = tempfile::tempdir().unwrap();
     let zip_path = tmp.path().join("collection.zip");
     let mut zw = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     let src = data_dir().join("mohdan__codingTest/7de46a191103");
     for (prefix, sub) in [
-        ("C/Users/bob/AppData/LocalLow/Microsoft/CryptnetUrlCache", ""),
-        ("C/Windows/System32/config/systemprofile/AppData/LocalLow/Microsoft/CRYPTNETURLCACHE", ""),
+        (
+            "C/Users/bob/AppData/LocalLow/Microsoft/CryptnetUrlCache",
+            "",
+        ),
+        (
+            "C/Windows/System32/config/systemprofile/AppData/LocalLow/Microsoft/CRYPTNETURLCACHE",
+            "",
+        ),
     ] {
         let _ = sub;
         for d in ["MetaData", "Content"] {
             for e in std::fs::read_dir(src.join(d)).unwrap() {
                 let e = e.unwrap();
-                zw.start_file(format!("{prefix}/{d}/{}", e.file_name().to_string_lossy()), opts)
-                    .unwrap();
+                zw.start_file(
+                    format!("{prefix}/{d}/{}", e.file_name().to_string_lossy()),
+                    opts,
+                )
+                .unwrap();
                 zw.write_all(&std::fs::read(e.path()).unwrap()).unwrap();
             }
         }
@@ -120,7 +158,14 @@ fn zip_of_a_profile_tree_and_url_lists() {
     assert_eq!(loaded.caches.len(), 2, "{:?}", loaded.caches);
     assert_eq!(loaded.entries.len(), 24);
     assert!(loaded.entries.iter().all(|e| e.errors.is_empty()));
-    assert_eq!(loaded.entries.iter().filter(|e| !e.cert_ids.is_empty()).count(), 2 * 6);
+    assert_eq!(
+        loaded
+            .entries
+            .iter()
+            .filter(|e| !e.cert_ids.is_empty())
+            .count(),
+        2 * 6
+    );
 
     // certutil -urlcache style dump and a plain list
     let dump = tmp.path().join("urlcache.txt");
@@ -132,7 +177,10 @@ fn zip_of_a_profile_tree_and_url_lists() {
     let d = load_path(&dump).unwrap();
     assert_eq!(d.entries.len(), 2);
     assert_eq!(d.entries[0].origin, certhist_cryptnet::Origin::CertutilDump);
-    assert_eq!(d.entries[0].cert_ids[0].serial.to_hex(), "349CAC261DE48DA54F81C5C20C750D356B0");
+    assert_eq!(
+        d.entries[0].cert_ids[0].serial.to_hex(),
+        "349CAC261DE48DA54F81C5C20C750D356B0"
+    );
     assert!(d.entries[1].cert_ids.is_empty());
     let list = tmp.path().join("urls.lst");
     std::fs::write(&list, "http://ocsp.example/garbage\nnot a url\n").unwrap();

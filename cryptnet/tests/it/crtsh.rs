@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,12 @@ const BIG_ID: u64 = 9_876_543_210; // > 2^32
 const ISSUER_ID: u64 = 16;
 
 fn recorded(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/crtsh").join(name)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/crtsh")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn pem(der: &[u8]) -> Vec<u8> {
@@ -45,11 +49,18 @@ async fn serve() -> Server {
     let base = format!("http://{}/", listener.local_addr().unwrap());
     let hits: Arc<std::sync::Mutex<HashMap<String, usize>>> = Arc::default();
     let (leaf, issuer) = crate::db::leaf_and_issuer();
-    let serial_hex = hex::encode(cert_id_of(&leaf, &issuer, HashAlgorithm::Sha1).unwrap().serial.as_bytes());
+    let serial_hex = hex::encode(
+        cert_id_of(&leaf, &issuer, HashAlgorithm::Sha1)
+            .unwrap()
+            .serial
+            .as_bytes(),
+    );
     let h = hits.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let hits = h.clone();
             let (leaf, issuer, serial_hex) = (leaf.clone(), issuer.clone(), serial_hex.clone());
             tokio::spawn(async move {
@@ -70,7 +81,13 @@ async fn serve() -> Server {
                     *c
                 };
                 let q = target.trim_start_matches("/?");
-                let json = |b: Vec<u8>| (200u16, vec![("Content-Type", "application/json".to_owned())], b);
+                let json = |b: Vec<u8>| {
+                    (
+                        200u16,
+                        vec![("Content-Type", "application/json".to_owned())],
+                        b,
+                    )
+                };
                 let (status, headers, body): (u16, Vec<(&str, String)>, Vec<u8>) = match q {
                     "q=crt.sh&output=json" => json(recorded("1_1.response.json")),
                     "q=crt.sh&match=LIKE&output=json" => json(recorded("when_given_match_param/1_2_1.response.json")),
@@ -110,7 +127,10 @@ async fn serve() -> Server {
                     429 => "Too Many Requests",
                     _ => "Service Unavailable",
                 };
-                let mut head = format!("HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+                let mut head = format!(
+                    "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    body.len()
+                );
                 for (k, v) in headers {
                     head.push_str(&format!("{k}: {v}\r\n"));
                 }
@@ -147,31 +167,70 @@ async fn recorded_queries_and_failures() {
     let all = c.query(&name(None, false)).await.unwrap();
     assert_eq!(all.rows.len(), 50);
     assert!(!all.capped);
-    assert!(all.rows.iter().any(|r| r.id == 2_202_554_056 && r.issuer_ca_id == Some(1582)));
-    assert!(all.rows.iter().all(|r| r.name_value.as_deref().is_some_and(|n| n.contains("crt.sh"))));
-    assert_eq!(c.query(&name(Some(MatchMode::Like), false)).await.unwrap().rows.len(), 50);
+    assert!(all
+        .rows
+        .iter()
+        .any(|r| r.id == 2_202_554_056 && r.issuer_ca_id == Some(1582)));
+    assert!(all.rows.iter().all(|r| r
+        .name_value
+        .as_deref()
+        .is_some_and(|n| n.contains("crt.sh"))));
+    assert_eq!(
+        c.query(&name(Some(MatchMode::Like), false))
+            .await
+            .unwrap()
+            .rows
+            .len(),
+        50
+    );
     assert_eq!(c.query(&name(None, true)).await.unwrap().rows.len(), 12);
-    assert_eq!(c.query(&name(Some(MatchMode::Like), true)).await.unwrap().rows.len(), 12);
+    assert_eq!(
+        c.query(&name(Some(MatchMode::Like), true))
+            .await
+            .unwrap()
+            .rows
+            .len(),
+        12
+    );
     let other = |n: &str| Query::Name {
         name: n.into(),
         mode: None,
         exclude_expired: false,
     };
     assert!(c.query(&other("nothing")).await.unwrap().rows.is_empty());
-    assert!(matches!(c.query(&other("truncated")).await, Err(CrtshError::Json { .. })));
-    assert!(matches!(c.query(&other("busy")).await, Err(CrtshError::Status { status: 503, .. })));
-    assert!(matches!(c.query(&other("slow")).await, Err(CrtshError::Http { .. })));
-    assert!(matches!(c.download(1).await, Err(CrtshError::Status { status: 404, .. })));
+    assert!(matches!(
+        c.query(&other("truncated")).await,
+        Err(CrtshError::Json { .. })
+    ));
+    assert!(matches!(
+        c.query(&other("busy")).await,
+        Err(CrtshError::Status { status: 503, .. })
+    ));
+    assert!(matches!(
+        c.query(&other("slow")).await,
+        Err(CrtshError::Http { .. })
+    ));
+    assert!(matches!(
+        c.download(1).await,
+        Err(CrtshError::Status { status: 404, .. })
+    ));
     {
         let hits = s.hits.lock().unwrap();
-        assert_eq!(hits.get("/?q=busy&output=json"), Some(&3), "retried up to max_attempts");
+        assert_eq!(
+            hits.get("/?q=busy&output=json"),
+            Some(&3),
+            "retried up to max_attempts"
+        );
         assert_eq!(hits.get("/?q=truncated&output=json"), Some(&3));
         assert_eq!(hits.get("/?d=1"), Some(&1), "404 is not retried");
     }
     // 429 with Retry-After, then the PEM; id above 2^32
     let der = c.download(BIG_ID).await.unwrap();
     assert_eq!(der, crate::db::leaf_and_issuer().0);
-    assert_eq!(s.hits.lock().unwrap().get(&format!("/?d={BIG_ID}")), Some(&2));
+    assert_eq!(
+        s.hits.lock().unwrap().get(&format!("/?d={BIG_ID}")),
+        Some(&2)
+    );
 }
 
 #[tokio::test]
@@ -184,7 +243,11 @@ async fn ingest_by_serial_and_cryptnet_resolve_via_crtsh() {
 
     // cryptnet --resolve crtsh on an empty database: the leaf is downloaded, checked against the
     // CertID (the issuer, also returned for that serial query, is rejected) and stored.
-    let url = build_get_url("http://ocsp.int-x3.letsencrypt.org", std::slice::from_ref(&id)).unwrap();
+    let url = build_get_url(
+        "http://ocsp.int-x3.letsencrypt.org",
+        std::slice::from_ref(&id),
+    )
+    .unwrap();
     let entries = vec![certhist_cryptnet::CacheEntry::from_url(
         "t:1".into(),
         certhist_cryptnet::Origin::UrlList,
@@ -196,7 +259,10 @@ async fn ingest_by_serial_and_cryptnet_resolve_via_crtsh() {
     assert_eq!(r.source.as_deref(), Some("crtsh"));
     assert_eq!(r.certs.len(), 1);
     assert_ne!(r.certs[0].match_kind, MatchKind::SerialOnly);
-    assert_eq!(r.certs[0].sha1, hex::encode(certhist_ingest::x509::parse_der(&leaf).sha1));
+    assert_eq!(
+        r.certs[0].sha1,
+        hex::encode(certhist_ingest::x509::parse_der(&leaf).sha1)
+    );
     assert!(r.certs[0].names.contains(&"lists.for-our.info".to_owned()));
 
     // ingest crtsh --serial: the serial row's leaf matches, the other row's certificate does not
@@ -212,15 +278,26 @@ async fn ingest_by_serial_and_cryptnet_resolve_via_crtsh() {
         concurrency: 2,
         json: false,
     };
-    let sum = run_crtsh_with(&args, &store, config(&s.base)).await.unwrap();
-    assert_eq!((sum.rows, sum.downloaded, sum.mismatched, sum.failed), (2, 1, 1, 0));
-    assert_eq!((sum.new, sum.known), (0, 1), "already stored by the crt.sh resolution");
+    let sum = run_crtsh_with(&args, &store, config(&s.base))
+        .await
+        .unwrap();
+    assert_eq!(
+        (sum.rows, sum.downloaded, sum.mismatched, sum.failed),
+        (2, 1, 1, 0)
+    );
+    assert_eq!(
+        (sum.new, sum.known),
+        (0, 1),
+        "already stored by the crt.sh resolution"
+    );
     // --id of the issuer: stored as new
     let args2 = CrtshArgs {
         serial: None,
         id: vec![ISSUER_ID, 424242],
         ..args
     };
-    let sum2 = run_crtsh_with(&args2, &store, config(&s.base)).await.unwrap();
+    let sum2 = run_crtsh_with(&args2, &store, config(&s.base))
+        .await
+        .unwrap();
     assert_eq!((sum2.downloaded, sum2.new, sum2.failed), (1, 1, 1));
 }

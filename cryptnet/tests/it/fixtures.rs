@@ -9,7 +9,8 @@ pub fn data_dir() -> PathBuf {
 }
 
 fn fmt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()).unwrap_or_default()
+    t.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+        .unwrap_or_default()
 }
 
 struct Row {
@@ -56,7 +57,10 @@ fn expected() -> Vec<Row> {
 
 fn load_all() -> Vec<CacheEntry> {
     let mut all = Vec::new();
-    for folder in ["mohdan__codingTest/7de46a191103", "32204232__portfolio/81b48a9be9c1"] {
+    for folder in [
+        "mohdan__codingTest/7de46a191103",
+        "32204232__portfolio/81b48a9be9c1",
+    ] {
         let loaded = load_path(&data_dir().join(folder)).unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         assert_eq!(loaded.caches.len(), 1);
@@ -127,11 +131,17 @@ fn every_expected_row() {
                 let single = resp
                     .responses
                     .iter()
-                    .find(|s| s.cert_id.serial == id.serial && s.cert_id.issuer_name_hash == id.issuer_name_hash)
+                    .find(|s| {
+                        s.cert_id.serial == id.serial
+                            && s.cert_id.issuer_name_hash == id.issuer_name_hash
+                    })
                     .unwrap_or_else(|| panic!("{ctx}: request CertID not answered"));
                 assert_eq!(fmt_time(Some(single.this_update)), row.this_update, "{ctx}");
                 assert_eq!(fmt_time(single.next_update), row.next_update, "{ctx}");
-                assert!(resp.produced_at.is_some() && resp.responder.is_some(), "{ctx}");
+                assert!(
+                    resp.produced_at.is_some() && resp.responder.is_some(),
+                    "{ctx}"
+                );
             }
             (ContentDetail::Crl(crl), ContentKind::Crl) => {
                 if !row.this_update.is_empty() {
@@ -156,9 +166,15 @@ fn sixteen_response_file() {
     let e = loaded
         .entries
         .iter()
-        .find(|e| e.source.ends_with("40E450F7CE13419A2CCC2A5445035A0A_06F02B1F13AB4B11B8FC669BDE565AF1"))
+        .find(|e| {
+            e.source
+                .ends_with("40E450F7CE13419A2CCC2A5445035A0A_06F02B1F13AB4B11B8FC669BDE565AF1")
+        })
         .unwrap();
-    assert_eq!(e.responder.as_deref(), Some("http://ocsp.omniroot.com/baltimoreroot"));
+    assert_eq!(
+        e.responder.as_deref(),
+        Some("http://ocsp.omniroot.com/baltimoreroot")
+    );
     let Some(ContentDetail::Ocsp(resp)) = e.content.as_ref().map(|c| &c.detail) else {
         panic!("not an OCSP response")
     };
@@ -168,7 +184,11 @@ fn sixteen_response_file() {
         .iter()
         .all(|s| s.status == certhist_cryptnet::CertStatus::Good && s.next_update.is_some()));
     // 16 distinct serials, all under the same issuer name hash as the request.
-    let mut serials: Vec<String> = resp.responses.iter().map(|s| s.cert_id.serial.to_hex()).collect();
+    let mut serials: Vec<String> = resp
+        .responses
+        .iter()
+        .map(|s| s.cert_id.serial.to_hex())
+        .collect();
     serials.sort();
     serials.dedup();
     assert_eq!(serials.len(), 16);
@@ -193,8 +213,14 @@ fn empty_content_and_cabs() {
     let cabs: Vec<&CacheEntry> = loaded
         .entries
         .iter()
-        .filter(|e| e.content.as_ref().is_some_and(|c| c.kind == ContentKind::Cab))
+        .filter(|e| {
+            e.content
+                .as_ref()
+                .is_some_and(|c| c.kind == ContentKind::Cab)
+        })
         .collect();
     assert_eq!(cabs.len(), 2);
-    assert!(cabs.iter().all(|e| e.kind() == EntryKind::Cab && e.url.as_deref().unwrap().ends_with(".cab")));
+    assert!(cabs
+        .iter()
+        .all(|e| e.kind() == EntryKind::Cab && e.url.as_deref().unwrap().ends_with(".cab")));
 }
