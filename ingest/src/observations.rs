@@ -134,7 +134,11 @@ impl<R: BufRead> ObservationReader<R> {
     }
 
     fn parse_fields(&self, fields: &[String]) -> Result<ObservationRow, RowProblem> {
-        let get = |i: Option<usize>| i.and_then(|i| fields.get(i)).map(|s| s.trim()).filter(|s| !s.is_empty());
+        let get = |i: Option<usize>| {
+            i.and_then(|i| fields.get(i))
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+        };
         let c = self.columns;
         let row = RawRow {
             ip: get(Some(c.ip)),
@@ -202,7 +206,9 @@ impl<R: BufRead> Iterator for ObservationReader<R> {
                 Ok(t) => t,
                 Err(_) => return Some(Err(self.problem("line is not UTF-8"))),
             };
-            let text = text.trim_end_matches(['\n', '\r']).trim_start_matches('\u{feff}');
+            let text = text
+                .trim_end_matches(['\n', '\r'])
+                .trim_start_matches('\u{feff}');
             if text.trim().is_empty() || text.starts_with('#') {
                 continue;
             }
@@ -292,10 +298,7 @@ fn split_fields(text: &str, layout: Layout) -> Vec<String> {
     let mut record = csv::StringRecord::new();
     match reader.read_record(&mut record) {
         Ok(true) => record.iter().map(str::to_owned).collect(),
-        _ => text
-            .split(delimiter as char)
-            .map(str::to_owned)
-            .collect(),
+        _ => text.split(delimiter as char).map(str::to_owned).collect(),
     }
 }
 
@@ -369,7 +372,11 @@ mod tests {
         assert_eq!(v6.source, "test");
         assert_eq!(v6.first_seen.timestamp(), 1_704_067_200);
         assert_eq!(rows[3].as_ref().unwrap_err().line, 5);
-        assert!(rows[4].as_ref().unwrap_err().message.contains("before first_seen"));
+        assert!(rows[4]
+            .as_ref()
+            .unwrap_err()
+            .message
+            .contains("before first_seen"));
     }
 
     #[test]

@@ -70,7 +70,8 @@ pub struct CertRecord {
 /// Multi-valued parts keep the first value in its field (all CNs are also in `names`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DistinguishedName {
-    /// The whole name, e.g. `CN=example.com, O=Example Inc, C=US`.
+    /// The whole name in RFC 4514 form (last RDN first, `,` separators, unknown attribute types as
+    /// dotted OIDs), e.g. `CN=example.com,O=Example Inc,C=US`.
     pub dn: Option<String>,
     /// commonName.
     pub cn: Option<String>,

@@ -1,0 +1,49 @@
+//! `certhist demo` on its own managed cluster (the embedded default path, as in README.md).
+
+use std::process::Command;
+
+#[test]
+fn demo_runs_on_a_fresh_managed_home_and_is_repeatable() {
+    let home = tempfile::Builder::new()
+        .prefix("certhist-demo-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_certhist"))
+            .args(args)
+            .env("CERTHIST_HOME", home.path())
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let first = run(&["demo"]);
+    let out = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{}\n{out}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        out.contains("15 new, 0 already known, 1 unparsable"),
+        "{out}"
+    );
+    assert!(
+        out.contains("10 rows stored, 1 invalid row(s) skipped"),
+        "{out}"
+    );
+    assert!(out.contains("seen on 3 host(s)"), "{out}");
+    let second = run(&["demo"]);
+    let out2 = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success());
+    assert!(out2.contains("0 new, 15 already known"), "{out2}");
+    assert!(out2.contains("already imported"), "{out2}");
+    let status = run(&["--json", "db", "status"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["running"], true);
+    assert_eq!(v["counts"]["certificates"], 15);
+    assert_eq!(v["counts"]["observations"], 10);
+    let url = run(&["db", "url"]);
+    assert!(String::from_utf8_lossy(&url.stdout).contains("certhist"));
+    let stop = run(&["db", "stop"]);
+    assert!(String::from_utf8_lossy(&stop.stdout).contains("stopped"));
+}

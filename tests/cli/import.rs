@@ -1,0 +1,296 @@
+//! `certhist import certs|observations` end to end.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use certhist_store::testing::TestDb;
+
+use crate::support::{certhist, client, data, ok, pem_blocks, sha1_hex, stderr, stdout, url};
+
+/// Every certificate of CERT_INVENTORY.tsv (recomputed independently with Python's cryptography)
+/// is stored with the listed SHA-1, SHA-256, serial and subject; the ones a strict DER parser
+/// rejects are stored anyway, with their parse error.
+#[tokio::test]
+async fn inventory_certificates_import_with_listed_values() {
+    let db = TestDb::new().await;
+    let out = ok(
+        &db,
+        &["--json", "import", "certs", data("certs").to_str().unwrap()],
+    );
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(summary["read"].as_u64().unwrap() >= 200, "{summary}");
+    let c = client(&db).await;
+    let tsv = std::fs::read_to_string(data("certs/CERT_INVENTORY.tsv")).unwrap();
+    let mut rows = 0;
+    let mut strict_failures = 0;
+    for line in tsv.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (file, status, sha1, sha256, serial, subject) = (f[0], f[2], f[3], f[4], f[5], f[6]);
+        let r = c
+            .query_opt(
+                "SELECT encode(sha256, 'hex'), encode(serial, 'hex'), serial_negative, subject_dn, parse_error
+                 FROM certificates WHERE sha1 = decode($1, 'hex')",
+                &[&sha1],
+            )
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{file}: certificate {sha1} not stored"));
+        rows += 1;
+        assert_eq!(r.get::<_, String>(0), sha256, "{file}: sha256");
+        let parse_error: Option<String> = r.get(4);
+        if status == "ok" {
+            assert_eq!(
+                parse_error, None,
+                "{file}: a strict parser reads it, so must we"
+            );
+            let want_serial = serial.trim_start_matches('-').trim_start_matches('0');
+            let got: String = r.get::<_, Option<String>>(1).unwrap();
+            assert_eq!(got.trim_start_matches('0'), want_serial, "{file}: serial");
+            assert_eq!(
+                r.get::<_, bool>(2),
+                serial.starts_with('-'),
+                "{file}: serial sign"
+            );
+            // An empty subject is NULL here; cert_bad_utf8_subject.pem is decoded lossily by us
+            // (tests/data/certs/README.md), so only its DER-level values are compared.
+            if !file.ends_with("cert_bad_utf8_subject.pem") {
+                let dn = r.get::<_, Option<String>>(3).unwrap_or_default();
+                // RFC 4514 escapes NUL as \\00; certhist shows it as U+2400 (text columns cannot hold NUL).
+                assert_eq!(dn, subject.replace("\\00", "\u{2400}"), "{file}: subject");
+            }
+        } else {
+            strict_failures += 1;
+            // Either stored with its parse error, or read leniently with the right serial.
+            if parse_error.is_none() {
+                let got: Option<String> = r.get(1);
+                assert!(
+                    got.is_some(),
+                    "{file}: parsed leniently but without a serial"
+                );
+            }
+        }
+    }
+    assert_eq!(rows, 218);
+    assert_eq!(strict_failures, 11);
+    let with_errors: i64 = c
+        .query_one(
+            "SELECT count(*) FROM certificates WHERE parse_error IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        with_errors >= 1,
+        "malformed certificates are stored with their parse error"
+    );
+}
+
+/// The system CA bundle imports completely, and ISRG Root X1 is found by its CN.
+#[tokio::test]
+async fn system_ca_bundle_imports_completely() {
+    let db = TestDb::new().await;
+    let dir = std::path::Path::new("/etc/ssl/certs");
+    let mut expected = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).expect("/etc/ssl/certs (install ca-certificates)") {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "pem") {
+            for der in pem_blocks(&std::fs::read_to_string(&p).unwrap()) {
+                expected.insert(sha1_hex(&der));
+            }
+        }
+    }
+    assert!(expected.len() > 100);
+    let args: Vec<String> = std::iter::once("import".to_owned())
+        .chain(std::iter::once("certs".to_owned()))
+        .chain(std::fs::read_dir(dir).unwrap().filter_map(|e| {
+            let p = e.ok()?.path();
+            (p.extension()? == "pem").then(|| p.display().to_string())
+        }))
+        .collect();
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&db, &argv);
+    let c = client(&db).await;
+    let stored: BTreeSet<String> = c
+        .query(
+            "SELECT encode(sha1, 'hex') FROM certificates WHERE parse_error IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let missing: Vec<&String> = expected.difference(&stored).collect();
+    assert!(
+        missing.is_empty(),
+        "not stored (or not parsed): {missing:?}"
+    );
+    let found = ok(&db, &["--json", "query", "search", "cn", "ISRG Root X1"]);
+    assert!(
+        found.contains("\"sha1\":\"cabd2a79a1076a31f21d253635cb039d4329a5e8\""),
+        "{found}"
+    );
+}
+
+const SHA_A: &str = "7cf01be9117755a7268ddc2dbf2bace7752488a4";
+const SHA_B: &str = "e4b1743d5e839344a168d643e2f7bdd194ce5ab2";
+
+/// Bad rows are reported with line numbers and skipped; the rest are stored and merged; a
+/// second import of the same file changes nothing.
+#[tokio::test]
+async fn observations_import_reports_bad_rows_and_is_idempotent() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sightings.csv");
+    std::fs::write(
+        &path,
+        format!(
+            "ip,port,sha1,first_seen,last_seen,count,source\n\
+             192.0.2.1,443,{SHA_A},2024-01-01T00:00:00Z,2024-01-10T00:00:00Z,2,scan\n\
+             192.0.2.1,443,{SHA_A},1700000000,1700000100,1,scan\n\
+             192.0.2.300,443,{SHA_A},2024-01-01T00:00:00Z,2024-01-10T00:00:00Z\n\
+             192.0.2.2,99999,{SHA_B},2024-01-01T00:00:00Z,2024-01-10T00:00:00Z\n\
+             192.0.2.2,443,{SHA_B},2024-02-01T00:00:00Z,2024-02-10T00:00:00Z,5,sonar\n"
+        ),
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let first = certhist(&db, &["import", "observations", p]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let err = stderr(&first);
+    assert!(err.contains("sightings.csv:4: ip \"192.0.2.300\""), "{err}");
+    assert!(err.contains("sightings.csv:5: port \"99999\""), "{err}");
+    assert!(
+        stdout(&first).contains("3 valid row(s)"),
+        "{}",
+        stdout(&first)
+    );
+
+    let c = client(&db).await;
+    let snapshot = || async {
+        c.query(
+            "SELECT host(ip), port, encode(sha1,'hex'), first_seen::text, last_seen::text, times_seen, sources
+             FROM observations ORDER BY 1, 2, 3",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {} {} {} {:?}",
+                r.get::<_, String>(0),
+                r.get::<_, i32>(1),
+                r.get::<_, String>(2),
+                r.get::<_, String>(3),
+                r.get::<_, String>(4),
+                r.get::<_, i64>(5),
+                r.get::<_, Vec<String>>(6)
+            )
+        })
+        .collect::<Vec<_>>()
+    };
+    let before = snapshot().await;
+    assert_eq!(
+        before,
+        vec![
+            format!(
+                "192.0.2.1 443 {SHA_A} 2023-11-14 22:13:20+00 2024-01-10 00:00:00+00 3 [\"scan\"]"
+            ),
+            format!(
+                "192.0.2.2 443 {SHA_B} 2024-02-01 00:00:00+00 2024-02-10 00:00:00+00 5 [\"sonar\"]"
+            ),
+        ]
+    );
+    let again = ok(&db, &["import", "observations", p]);
+    assert!(again.contains("already imported"), "{again}");
+    assert_eq!(snapshot().await, before);
+    // A file with nothing valid fails with exit code 2.
+    let junk = dir.path().join("junk.tsv");
+    std::fs::write(&junk, "a\tb\tc\n").unwrap();
+    let o = certhist(&db, &["import", "observations", junk.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// kill -9 in the middle of an import, then run it again: the same database as one clean run.
+#[tokio::test]
+async fn observations_import_resumes_after_a_crash() {
+    let crashed = TestDb::new().await;
+    let clean = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.csv.gz");
+    {
+        let file = std::fs::File::create(&path).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        for i in 0..120_000u32 {
+            let ip = format!("10.{}.{}.{}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
+            // Distinct keys, one sighting each: a lost batch lowers the count, a repeated one raises the sum.
+            let sha = format!("{:040x}", i);
+            writeln!(
+                gz,
+                "{ip},443,{sha},{},{},1,bench",
+                1_700_000_000 + i,
+                1_700_000_000 + i
+            )
+            .unwrap();
+        }
+        gz.finish().unwrap();
+    }
+    let p = path.to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certhist"))
+        .args(["import", "observations", p, "--batch-size", "2000"])
+        .env("DATABASE_URL", url(&crashed))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let c = client(&crashed).await;
+    let started = Instant::now();
+    loop {
+        let done: Option<i64> = c
+            .query_opt("SELECT rows_done FROM imported_files", &[])
+            .await
+            .unwrap()
+            .map(|r| r.get(0));
+        if done.is_some_and(|d| d > 0) || started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    ok(
+        &crashed,
+        &["import", "observations", p, "--batch-size", "2000"],
+    );
+    ok(&clean, &["import", "observations", p]);
+    let digest = |db: &TestDb| {
+        let db_cfg = db.pg_config();
+        async move {
+            let (c, conn) = db_cfg.connect(tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            let r = c
+                .query_one(
+                    "SELECT count(*), sum(times_seen)::bigint,
+                            md5(string_agg(host(ip) || port || encode(sha1,'hex') || first_seen || last_seen || times_seen, ',' ORDER BY ip, port, sha1))
+                     FROM observations",
+                    &[],
+                )
+                .await
+                .unwrap();
+            (
+                r.get::<_, i64>(0),
+                r.get::<_, i64>(1),
+                r.get::<_, String>(2),
+            )
+        }
+    };
+    let a = digest(&crashed).await;
+    let b = digest(&clean).await;
+    assert_eq!(a.0, 120_000);
+    assert_eq!(a.1, 120_000);
+    assert_eq!(a, b);
+}
