@@ -86,10 +86,7 @@ mod tests {
         assert_eq!(parse_cert_hash(colons), parse_cert_hash(sha1));
         let sha256 = "f404aa5dd1f97b07be342d17f6db14cd5a3c35bf7057d9431a9cd996f723aff6";
         assert!(matches!(parse_cert_hash(sha256), Ok(CertHash::Sha256(_))));
-        assert_eq!(
-            parse_cert_hash("abc"),
-            Err(HashParseError::WrongLength(3))
-        );
+        assert_eq!(parse_cert_hash("abc"), Err(HashParseError::WrongLength(3)));
         assert!(matches!(
             parse_cert_hash("'; drop table x; --"),
             Err(HashParseError::NotHex(_))

@@ -7,8 +7,8 @@
 mod hash;
 mod observation;
 mod record;
-mod serial;
 pub mod serde_hex;
+mod serial;
 mod time;
 
 pub use hash::{parse_cert_hash, CertHash, HashParseError, Sha1, Sha256};

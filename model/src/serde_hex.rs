@@ -19,7 +19,10 @@ pub mod option {
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Serialises `Some(bytes)` as hex, `None` as null.
-    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(
+        value: &Option<T>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match value {
             Some(v) => s.serialize_str(&hex::encode(v.as_ref())),
             None => s.serialize_none(),
@@ -27,7 +30,9 @@ pub mod option {
     }
 
     /// Deserialises hex or null.
-    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(d: D) -> Result<Option<T>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
         let text: Option<String> = Option::deserialize(d)?;
         match text {
             None => Ok(None),

@@ -84,7 +84,8 @@ impl Serial {
         if cleaned.len() % 2 == 1 {
             cleaned.insert(0, '0');
         }
-        let bytes = hex::decode(&cleaned).map_err(|_| SerialParseError::Invalid(truncate_for_error(text)))?;
+        let bytes = hex::decode(&cleaned)
+            .map_err(|_| SerialParseError::Invalid(truncate_for_error(text)))?;
         let serial = Serial::from_be_bytes(&bytes);
         if serial.0.len() > MAX_SERIAL_BYTES {
             return Err(SerialParseError::TooLong(serial.0.len()));
@@ -129,7 +130,10 @@ impl Serial {
     /// serial; anything else is hex. Errors only when no reading works.
     pub fn parse_candidates(text: &str) -> Result<Vec<Self>, SerialParseError> {
         let t = text.trim();
-        let digits_only = !t.is_empty() && t.trim_start_matches('-').chars().all(|c| c.is_ascii_digit());
+        let digits_only = !t.is_empty()
+            && t.trim_start_matches('-')
+                .chars()
+                .all(|c| c.is_ascii_digit());
         let mut out = Vec::new();
         if let Ok(h) = Serial::parse_hex(t) {
             out.push(h);
@@ -181,7 +185,10 @@ mod tests {
         assert_eq!(hex_form.to_string(), "605381F50001000088BD");
         let leading = Serial::parse_hex("00605381F50001000088BD").unwrap();
         assert_eq!(leading, hex_form);
-        assert_eq!(Serial::parse_hex("0x605381f50001000088bd").unwrap(), hex_form);
+        assert_eq!(
+            Serial::parse_hex("0x605381f50001000088bd").unwrap(),
+            hex_form
+        );
     }
 
     #[test]

@@ -29,12 +29,18 @@ pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, TimestampParseError>
     if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         return Ok(Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).ok_or_else(err)?));
     }
-    if t.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-') {
+    if t.chars()
+        .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+    {
         if let Ok(secs) = t.parse::<f64>() {
             if !secs.is_finite() {
                 return Err(err());
             }
-            let ms = if secs.abs() > 1e11 { secs } else { secs * 1000.0 };
+            let ms = if secs.abs() > 1e11 {
+                secs
+            } else {
+                secs * 1000.0
+            };
             if ms.abs() > 1e16 {
                 return Err(err());
             }
