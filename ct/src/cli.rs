@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use certhist_store::Store;
 
-use crate::client::{detect_kind, LogClient, LogKind, Rfc6962Client, StaticClient};
+use crate::client::{detect_kind, LogKind, Rfc6962Client, StaticClient};
 use crate::http::FetchConfig;
 use crate::ingest::{ingest_log, IngestOptions, IngestStats};
 use crate::sig::PublicKey;

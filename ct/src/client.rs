@@ -270,20 +270,22 @@ impl StaticClient {
     }
 
     /// Hash tile `index` at `level` for a tree of `tree_size` (partial tile, or the full one if the
-    /// partial is gone), cached.
-    async fn hash_tile(&self, level: u32, index: u64, tree_size: u64) -> Result<Arc<Vec<Hash>>, CtError> {
+    /// partial is gone), cached. `None` if the log does not serve it.
+    async fn hash_tile(&self, level: u32, index: u64, tree_size: u64) -> Result<Option<Arc<Vec<Hash>>>, CtError> {
         let width = tile::tile_width(level, index, tree_size);
         if let Some(t) = self.hash_tiles.lock().ok().and_then(|c| c.get(&(level, index, width)).cloned()) {
-            return Ok(t);
+            return Ok(Some(t));
         }
         let path = tile::hash_tile_path(level, index, width);
         let mut hashes = match self.fetch(&path, |d| tile::parse_hash_tile(d, width)).await? {
             Some(h) => h,
             None if width < TILE_WIDTH => {
-                self.must(&tile::hash_tile_path(level, index, TILE_WIDTH), |d| tile::parse_hash_tile(d, TILE_WIDTH))
-                    .await?
+                match self.fetch(&tile::hash_tile_path(level, index, TILE_WIDTH), |d| tile::parse_hash_tile(d, TILE_WIDTH)).await? {
+                    Some(h) => h,
+                    None => return Ok(None),
+                }
             }
-            None => return Err(CtError::Http { url: join(&self.base, &path), detail: "not found".into(), status: Some(404) }),
+            None => return Ok(None),
         };
         hashes.truncate(width as usize);
         let t = Arc::new(hashes);
@@ -293,20 +295,48 @@ impl StaticClient {
             }
             c.insert((level, index, width), t.clone());
         }
-        Ok(t)
+        Ok(Some(t))
+    }
+
+    /// The nodes at height `8 * level`, indices `[first, first + count)` (within one tile), from
+    /// hash tiles; a missing tile above level 0 is recomputed from the level below.
+    fn tile_nodes(
+        &self,
+        level: u32,
+        first: u64,
+        count: u64,
+        tree_size: u64,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Hash>, CtError>> + Send + '_>> {
+        Box::pin(async move {
+            let n = first / TILE_WIDTH;
+            let off = (first % TILE_WIDTH) as usize;
+            if let Some(t) = self.hash_tile(level, n, tree_size).await? {
+                return t.get(off..off + count as usize).map(<[Hash]>::to_vec).ok_or_else(|| CtError::Inconsistent {
+                    log: self.base.clone(),
+                    detail: format!("hash tile {level}/{n} too short"),
+                });
+            }
+            if level == 0 {
+                return Err(CtError::Http {
+                    url: join(&self.base, &tile::hash_tile_path(0, n, tile::tile_width(0, n, tree_size))),
+                    detail: "not found".into(),
+                    status: Some(404),
+                });
+            }
+            let mut out = Vec::with_capacity(count as usize);
+            for i in first..first + count {
+                let below = self.tile_nodes(level - 1, i * TILE_WIDTH, TILE_WIDTH, tree_size).await?;
+                out.push(merkle::root_of_leaves(&below));
+            }
+            Ok(out)
+        })
     }
 
     /// Root of the full subtree of `height` at `index` (at that height), from hash tiles.
     async fn node(&self, height: u32, index: u64, tree_size: u64) -> Result<Hash, CtError> {
         let (level, r) = (height / 8, height % 8);
-        let first = index << r;
-        let t = self.hash_tile(level, first / TILE_WIDTH, tree_size).await?;
-        let off = (first % TILE_WIDTH) as usize;
-        let hs = t.get(off..off + (1usize << r)).ok_or_else(|| CtError::Inconsistent {
-            log: self.base.clone(),
-            detail: format!("hash tile too short for node ({height}, {index})"),
-        })?;
-        Ok(merkle::root_of_leaves(hs))
+        let hs = self.tile_nodes(level, index << r, 1u64 << r, tree_size).await?;
+        Ok(merkle::root_of_leaves(&hs))
     }
 
     async fn subtree(&self, start: u64, end: u64, tree_size: u64) -> Result<Hash, CtError> {

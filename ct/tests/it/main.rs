@@ -16,3 +16,8 @@ pub fn read(rel: &str) -> Vec<u8> {
 
 /// The navigli static-CT tile directory.
 pub const NAVIGLI: &str = "sunlight/testdata/navigli2025h2";
+
+mod clients;
+mod ingest;
+mod logs;
+mod server;
