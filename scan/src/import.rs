@@ -157,14 +157,23 @@ pub async fn import_file(
             return Ok(summary);
         }
     }
-    let skip = state.map(|s| u64::try_from(s.rows_done).unwrap_or(0)).unwrap_or(0);
+    let skip = state
+        .map(|s| u64::try_from(s.rows_done).unwrap_or(0))
+        .unwrap_or(0);
     summary.resumed_after_items = skip;
 
     let (tx_batches, mut rx_batches) = mpsc::channel::<Result<Batch, ScanError>>(2);
     let batch_items = options.batch_items.max(1);
     let source_owned = source.to_owned();
     let producer = tokio::task::spawn_blocking(move || {
-        produce(&path_buf, make_reader, skip, batch_items, &source_owned, &tx_batches);
+        produce(
+            &path_buf,
+            make_reader,
+            skip,
+            batch_items,
+            &source_owned,
+            &tx_batches,
+        );
     });
 
     let bar = progress_bar(options.progress, &summary.file);
@@ -237,7 +246,9 @@ fn progress_bar(enabled: bool, file: &str) -> Option<indicatif::ProgressBar> {
     }
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos} records ({per_sec}) {elapsed}") {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {msg}: {pos} records ({per_sec}) {elapsed}",
+    ) {
         bar.set_style(style);
     }
     bar.set_message(file.to_owned());

@@ -110,7 +110,8 @@ impl<R: BufRead> Lines<R> {
             let part = chunk.get(..take).unwrap_or_default();
             if part.len() > room + 1 {
                 too_long = true;
-                self.buf.extend_from_slice(part.get(..room).unwrap_or_default());
+                self.buf
+                    .extend_from_slice(part.get(..room).unwrap_or_default());
             } else {
                 self.buf.extend_from_slice(part);
             }
@@ -173,7 +174,12 @@ impl<R: BufRead> BufRead for CountingReader<R> {
     fn consume(&mut self, amt: usize) {
         if let Ok(buf) = self.inner.fill_buf() {
             let n = amt.min(buf.len());
-            self.newlines += buf.get(..n).unwrap_or_default().iter().filter(|b| **b == b'\n').count() as u64;
+            self.newlines += buf
+                .get(..n)
+                .unwrap_or_default()
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64;
         }
         self.inner.consume(amt);
     }
@@ -221,12 +227,18 @@ mod tests {
         let first = l.next_line().unwrap().unwrap();
         assert_eq!((first.bytes, first.too_long), (&b"abcd"[..], true));
         let second = l.next_line().unwrap().unwrap();
-        assert_eq!((second.number, second.bytes, second.too_long), (2, &b"xy"[..], false));
+        assert_eq!(
+            (second.number, second.bytes, second.too_long),
+            (2, &b"xy"[..], false)
+        );
     }
 
     #[test]
     fn port_from_names() {
-        assert_eq!(port_from_file_name(Path::new("d/results_8_8_8_8_443.json")), Some(443));
+        assert_eq!(
+            port_from_file_name(Path::new("d/results_8_8_8_8_443.json")),
+            Some(443)
+        );
         assert_eq!(port_from_file_name(Path::new("x_8443.json.gz")), Some(8443));
         assert_eq!(port_from_file_name(Path::new("output.json")), None);
         assert_eq!(port_from_file_name(Path::new("ftp-authtls.json")), None);

@@ -11,6 +11,7 @@ pub mod demo;
 mod error;
 pub mod import;
 pub mod input;
+pub mod localtls;
 pub mod masscan;
 mod record;
 pub mod scanner;
@@ -45,10 +46,15 @@ pub async fn import_zgrab2(
         from_file_name: input::port_from_file_name(path),
         from_user: port,
     };
+    // The fallback port changes the data, so it is part of the import's identity.
+    let kind = match port {
+        Some(p) => format!("zgrab2:{p}"),
+        None => "zgrab2".to_owned(),
+    };
     import_file(
         store,
         path,
-        "zgrab2",
+        &kind,
         source,
         Box::new(move |i| Box::new(zgrab::ZgrabReader::new(i, hints))),
         options,
@@ -92,12 +98,19 @@ pub async fn import_sonar(
         );
     }
     if let (Some(h), Some(time)) = (hosts, hosts_time) {
-        let port = port.or_else(|| sonar::port_from_file_name(h)).unwrap_or(443);
+        let port = port
+            .or_else(|| sonar::port_from_file_name(h))
+            .unwrap_or(443);
+        // Scan time and port change the data, so they are part of the import's identity.
+        let kind = format!(
+            "sonar-hosts:{}:{port}",
+            time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
         out.push(
             import_file(
                 store,
                 h,
-                "sonar-hosts",
+                &kind,
                 source,
                 Box::new(move |i| Box::new(sonar::HostsReader::new(i, time, port))),
                 options,

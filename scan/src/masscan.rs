@@ -58,7 +58,11 @@ fn parse_json(line: u64, v: &Value) -> Item {
         line,
         ..Record::default()
     });
-    let Some(ip) = v.get("ip").and_then(Value::as_str).and_then(|s| s.trim().parse::<IpAddr>().ok()) else {
+    let Some(ip) = v
+        .get("ip")
+        .and_then(Value::as_str)
+        .and_then(|s| s.trim().parse::<IpAddr>().ok())
+    else {
         return Item::Problem(line, "no valid `ip`".to_owned());
     };
     let secs = match v.get("timestamp") {
@@ -70,13 +74,24 @@ fn parse_json(line: u64, v: &Value) -> Item {
         return empty;
     };
     for p in ports {
-        let Some(service) = p.get("service") else { continue };
-        let name = service.get("name").and_then(Value::as_str).unwrap_or_default();
+        let Some(service) = p.get("service") else {
+            continue;
+        };
+        let name = service
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if name != "X509" && name != "X509CA" {
             continue;
         }
-        let Some(banner) = service.get("banner").and_then(Value::as_str) else { continue };
-        let Some(port) = p.get("port").and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok()) else {
+        let Some(banner) = service.get("banner").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some(port) = p
+            .get("port")
+            .and_then(Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok())
+        else {
             return Item::Problem(line, "invalid port".to_owned());
         };
         let Some(secs) = secs else {
@@ -96,7 +111,10 @@ impl<R: BufRead + Send> ItemReader for MasscanTextReader<R> {
             };
             let n = line.number;
             if line.too_long {
-                return Ok(Some(Item::Problem(n, format!("line longer than {MAX_LINE_BYTES} bytes"))));
+                return Ok(Some(Item::Problem(
+                    n,
+                    format!("line longer than {MAX_LINE_BYTES} bytes"),
+                )));
             }
             let mut t = line.bytes.trim_ascii();
             if t.is_empty() || t.starts_with(b"#") || t == b"[" || t == b"]" {
@@ -126,8 +144,13 @@ impl<R: BufRead + Send> ItemReader for MasscanTextReader<R> {
                             ..Record::default()
                         })));
                     }
-                    let (Ok(port), Ok(ip), Ok(ts)) = (port.parse::<u16>(), ip.parse::<IpAddr>(), ts.parse::<i64>()) else {
-                        return Ok(Some(Item::Problem(n, format!("invalid banner line {:?}", excerpt(t)))));
+                    let (Ok(port), Ok(ip), Ok(ts)) =
+                        (port.parse::<u16>(), ip.parse::<IpAddr>(), ts.parse::<i64>())
+                    else {
+                        return Ok(Some(Item::Problem(
+                            n,
+                            format!("invalid banner line {:?}", excerpt(t)),
+                        )));
                     };
                     return Ok(Some(record_from(n, ip, port, ts, name, banner)));
                 }
@@ -137,7 +160,12 @@ impl<R: BufRead + Send> ItemReader for MasscanTextReader<R> {
                         ..Record::default()
                     })))
                 }
-                _ => return Ok(Some(Item::Problem(n, format!("not masscan output: {:?}", excerpt(t))))),
+                _ => {
+                    return Ok(Some(Item::Problem(
+                        n,
+                        format!("not masscan output: {:?}", excerpt(t)),
+                    )))
+                }
             }
         }
     }
@@ -156,9 +184,13 @@ mod tests {
             got.push(i);
         }
         assert_eq!(got.len(), 5, "{got:?}");
-        assert!(matches!(&got[1], Item::Record(r) if r.sightings.len() == 1 && r.sightings[0].port == 443));
+        assert!(
+            matches!(&got[1], Item::Record(r) if r.sightings.len() == 1 && r.sightings[0].port == 443)
+        );
         assert!(matches!(&got[2], Item::Record(r) if r.sightings.is_empty() && r.certs.len() == 1));
-        assert!(matches!(&got[3], Item::Record(r) if r.line == 6 && r.sightings[0].port == 8443 && r.sightings[0].time.timestamp() == 1516843985));
+        assert!(
+            matches!(&got[3], Item::Record(r) if r.line == 6 && r.sightings[0].port == 8443 && r.sightings[0].time.timestamp() == 1516843985)
+        );
         assert!(matches!(&got[4], Item::Problem(7, m) if m.contains("base64")));
     }
 }

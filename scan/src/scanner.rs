@@ -72,7 +72,9 @@ impl ServerCertVerifier for AcceptAnyChain {
 /// resumption (every handshake must carry the certificates), any chain accepted.
 pub fn client_config() -> Result<Arc<rustls::ClientConfig>, ScanError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let schemes = provider.signature_verification_algorithms.supported_schemes();
+    let schemes = provider
+        .signature_verification_algorithms
+        .supported_schemes();
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| ScanError::Tls(e.to_string()))?
@@ -136,7 +138,9 @@ fn classify_handshake(e: &std::io::Error) -> FailureKind {
     use std::io::ErrorKind as K;
     if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         return match tls {
-            rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => FailureKind::NotTls,
+            rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+                FailureKind::NotTls
+            }
             _ => FailureKind::Handshake,
         };
     }
@@ -274,7 +278,14 @@ impl FailureCounts {
 
     /// All failures.
     pub fn total(&self) -> u64 {
-        self.refused + self.timeout + self.reset + self.closed + self.not_tls + self.handshake + self.no_certificate + self.network
+        self.refused
+            + self.timeout
+            + self.reset
+            + self.closed
+            + self.not_tls
+            + self.handshake
+            + self.no_certificate
+            + self.network
     }
 }
 
@@ -315,12 +326,21 @@ struct Outcome {
 }
 
 /// Scans `targets` (see [`crate::targets`]) and stores what it finds.
-pub async fn scan(store: &Store, targets: Vec<String>, options: &ScanOptions) -> Result<ScanSummary, ScanError> {
+pub async fn scan(
+    store: &Store,
+    targets: Vec<String>,
+    options: &ScanOptions,
+) -> Result<ScanSummary, ScanError> {
     if options.ports.is_empty() {
         return Err(ScanError::InvalidArgument("no ports to scan".to_owned()));
     }
-    if options.rate_per_s.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-        return Err(ScanError::InvalidArgument("--rate must be a positive number".to_owned()));
+    if options
+        .rate_per_s
+        .is_some_and(|r| !(r.is_finite() && r > 0.0))
+    {
+        return Err(ScanError::InvalidArgument(
+            "--rate must be a positive number".to_owned(),
+        ));
     }
     let started_at = Utc::now();
     let started = Instant::now();
@@ -330,7 +350,12 @@ pub async fn scan(store: &Store, targets: Vec<String>, options: &ScanOptions) ->
         _ => None,
     };
     let (ep_tx, mut ep_rx) = mpsc::channel::<Endpoint>(1024);
-    let expander = tokio::spawn(targets::expand(targets, options.exclude.clone(), fixed_sni, ep_tx));
+    let expander = tokio::spawn(targets::expand(
+        targets,
+        options.exclude.clone(),
+        fixed_sni,
+        ep_tx,
+    ));
     let (res_tx, res_rx) = mpsc::channel::<Outcome>(options.concurrency.max(1) * 2);
     let writer = {
         let store = store.clone();
@@ -340,7 +365,9 @@ pub async fn scan(store: &Store, targets: Vec<String>, options: &ScanOptions) ->
     let bar = if options.progress {
         let b = indicatif::ProgressBar::new_spinner();
         b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        if let Ok(s) = indicatif::ProgressStyle::with_template("{spinner} scanning: {pos} connections ({per_sec}) {elapsed} {msg}") {
+        if let Ok(s) = indicatif::ProgressStyle::with_template(
+            "{spinner} scanning: {pos} connections ({per_sec}) {elapsed} {msg}",
+        ) {
             b.set_style(s);
         }
         b.enable_steady_tick(Duration::from_millis(200));
@@ -452,7 +479,9 @@ fn leaf_dns_names(chain: &[Vec<u8>], skip: Option<&str>) -> Vec<String> {
     }
     names
         .into_iter()
-        .filter(|n| !n.contains('*') && Some(n.as_str()) != skip && ServerName::try_from(n.clone()).is_ok())
+        .filter(|n| {
+            !n.contains('*') && Some(n.as_str()) != skip && ServerName::try_from(n.clone()).is_ok()
+        })
         .take(MAX_NAMES)
         .collect()
 }
@@ -467,7 +496,11 @@ struct Written {
     sightings: u64,
 }
 
-async fn write_results(store: &Store, mut rx: mpsc::Receiver<Outcome>, options: &ScanOptions) -> Result<Written, ScanError> {
+async fn write_results(
+    store: &Store,
+    mut rx: mpsc::Receiver<Outcome>,
+    options: &ScanOptions,
+) -> Result<Written, ScanError> {
     let mut w = Written::default();
     let mut seen: HashSet<Sha1> = HashSet::new();
     let mut ders: Vec<Vec<u8>> = Vec::new();
@@ -513,9 +546,10 @@ async fn write_results(store: &Store, mut rx: mpsc::Receiver<Outcome>, options: 
         let due = rows.len() >= options.batch_rows.max(1) || last_flush.elapsed() >= flush_every;
         if (due || done) && (!rows.is_empty() || !ders.is_empty()) {
             let batch_ders = std::mem::take(&mut ders);
-            let certs = tokio::task::spawn_blocking(move || certhist_ingest::x509::parse_many(&batch_ders))
-                .await
-                .map_err(|e| ScanError::Task(e.to_string()))?;
+            let certs =
+                tokio::task::spawn_blocking(move || certhist_ingest::x509::parse_many(&batch_ders))
+                    .await
+                    .map_err(|e| ScanError::Task(e.to_string()))?;
             let mut tx = conn.begin().await?;
             let stats = tx.write_certs(&certs).await?;
             tx.write_observations(&rows).await?;

@@ -80,19 +80,28 @@ impl<R: BufRead + Send> ItemReader for CertsReader<R> {
             };
             let n = line.number;
             if line.too_long {
-                return Ok(Some(Item::Problem(n, format!("line longer than {MAX_LINE_BYTES} bytes"))));
+                return Ok(Some(Item::Problem(
+                    n,
+                    format!("line longer than {MAX_LINE_BYTES} bytes"),
+                )));
             }
             let bytes = line.bytes.trim_ascii();
             if bytes.is_empty() {
                 continue;
             }
             let Some(comma) = bytes.iter().position(|b| *b == b',') else {
-                return Ok(Some(Item::Problem(n, format!("expected `sha1,base64-DER`, got {:?}", excerpt(bytes)))));
+                return Ok(Some(Item::Problem(
+                    n,
+                    format!("expected `sha1,base64-DER`, got {:?}", excerpt(bytes)),
+                )));
             };
             let (hash, rest) = bytes.split_at(comma);
             let b64 = rest.get(1..).unwrap_or_default().trim_ascii();
             let Some(stated) = parse_sha1_hex(hash) else {
-                return Ok(Some(Item::Problem(n, format!("SHA-1 {:?} is not 40 hex digits", excerpt(hash)))));
+                return Ok(Some(Item::Problem(
+                    n,
+                    format!("SHA-1 {:?} is not 40 hex digits", excerpt(hash)),
+                )));
             };
             let der = match base64::engine::general_purpose::STANDARD.decode(b64) {
                 Ok(d) => d,
@@ -150,7 +159,10 @@ impl<R: BufRead + Send> ItemReader for HostsReader<R> {
             };
             let n = line.number;
             if line.too_long {
-                return Ok(Some(Item::Problem(n, format!("line longer than {MAX_LINE_BYTES} bytes"))));
+                return Ok(Some(Item::Problem(
+                    n,
+                    format!("line longer than {MAX_LINE_BYTES} bytes"),
+                )));
             }
             let bytes = line.bytes.trim_ascii();
             if bytes.is_empty() {
@@ -158,20 +170,40 @@ impl<R: BufRead + Send> ItemReader for HostsReader<R> {
             }
             let mut cols = bytes.split(|b| *b == b',');
             let (Some(ip), Some(hash)) = (cols.next(), cols.next()) else {
-                return Ok(Some(Item::Problem(n, format!("expected `ip,sha1`, got {:?}", excerpt(bytes)))));
+                return Ok(Some(Item::Problem(
+                    n,
+                    format!("expected `ip,sha1`, got {:?}", excerpt(bytes)),
+                )));
             };
             let port = match cols.next() {
                 None => self.port,
-                Some(p) => match std::str::from_utf8(p).ok().and_then(|p| p.trim().parse::<u16>().ok()) {
+                Some(p) => match std::str::from_utf8(p)
+                    .ok()
+                    .and_then(|p| p.trim().parse::<u16>().ok())
+                {
                     Some(p) => p,
-                    None => return Ok(Some(Item::Problem(n, format!("invalid port {:?}", excerpt(p))))),
+                    None => {
+                        return Ok(Some(Item::Problem(
+                            n,
+                            format!("invalid port {:?}", excerpt(p)),
+                        )))
+                    }
                 },
             };
-            let Some(ip) = std::str::from_utf8(ip).ok().and_then(|s| s.trim().parse::<IpAddr>().ok()) else {
-                return Ok(Some(Item::Problem(n, format!("invalid IP address {:?}", excerpt(ip)))));
+            let Some(ip) = std::str::from_utf8(ip)
+                .ok()
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
+            else {
+                return Ok(Some(Item::Problem(
+                    n,
+                    format!("invalid IP address {:?}", excerpt(ip)),
+                )));
             };
             let Some(sha1) = parse_sha1_hex(hash) else {
-                return Ok(Some(Item::Problem(n, format!("SHA-1 {:?} is not 40 hex digits", excerpt(hash)))));
+                return Ok(Some(Item::Problem(
+                    n,
+                    format!("SHA-1 {:?} is not 40 hex digits", excerpt(hash)),
+                )));
             };
             return Ok(Some(Item::Record(Record {
                 line: n,
@@ -203,9 +235,18 @@ mod tests {
             Some(Utc.with_ymd_and_hms(2018, 6, 29, 0, 0, 1).unwrap())
         );
         assert_eq!(date_from_file_name(Path::new("10000-hosts.gz")), None);
-        assert_eq!(date_from_file_name(Path::new("20171332_ssl_hosts.gz")), None);
-        assert_eq!(port_from_file_name(Path::new("2018-06-29-1530230401-https_get_8443_hosts.gz")), Some(8443));
-        assert_eq!(port_from_file_name(Path::new("20170102_ssl_hosts.gz")), None);
+        assert_eq!(
+            date_from_file_name(Path::new("20171332_ssl_hosts.gz")),
+            None
+        );
+        assert_eq!(
+            port_from_file_name(Path::new("2018-06-29-1530230401-https_get_8443_hosts.gz")),
+            Some(8443)
+        );
+        assert_eq!(
+            port_from_file_name(Path::new("20170102_ssl_hosts.gz")),
+            None
+        );
     }
 
     #[test]
@@ -218,7 +259,9 @@ mod tests {
             got.push(i);
         }
         assert_eq!(got.len(), 4);
-        assert!(matches!(&got[0], Item::Record(r) if r.sightings[0].port == 443 && r.sightings[0].time == t));
+        assert!(
+            matches!(&got[0], Item::Record(r) if r.sightings[0].port == 443 && r.sightings[0].time == t)
+        );
         assert!(matches!(&got[1], Item::Problem(2, _)));
         assert!(matches!(&got[2], Item::Problem(3, m) if m.contains("SHA-1")));
         assert!(matches!(&got[3], Item::Record(r) if r.line == 5 && r.sightings[0].port == 8443));

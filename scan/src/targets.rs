@@ -52,7 +52,10 @@ pub fn parse_target(text: &str) -> Result<TargetSpec, ScanError> {
         return Ok(TargetSpec::Ip(ip));
     }
     if t.contains('/') {
-        return t.parse::<IpNet>().map(TargetSpec::Net).map_err(|_| bad("not a CIDR block"));
+        return t
+            .parse::<IpNet>()
+            .map(TargetSpec::Net)
+            .map_err(|_| bad("not a CIDR block"));
     }
     if let Some((a, b)) = t.split_once('-') {
         if let (Ok(a), Ok(b)) = (a.trim().parse::<IpAddr>(), b.trim().parse::<IpAddr>()) {
@@ -68,14 +71,20 @@ pub fn parse_target(text: &str) -> Result<TargetSpec, ScanError> {
     if Path::new(t).is_file() {
         return Ok(TargetSpec::File(PathBuf::from(t)));
     }
-    let valid_host = t.len() <= 253
-        && t.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    let host = t.strip_suffix('.').unwrap_or(t);
+    let valid_host = host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
     if valid_host {
-        Ok(TargetSpec::Host(t.trim_end_matches('.').to_ascii_lowercase()))
+        Ok(TargetSpec::Host(host.to_ascii_lowercase()))
     } else {
-        Err(bad("not an IP address, CIDR block, range, host name or file"))
+        Err(bad(
+            "not an IP address, CIDR block, range, host name or file",
+        ))
     }
 }
 
@@ -106,7 +115,13 @@ pub fn read_excludes(path: &Path) -> Result<Vec<IpNet>, ScanError> {
         let net = l
             .parse::<IpNet>()
             .or_else(|_| l.parse::<IpAddr>().map(IpNet::from))
-            .map_err(|_| ScanError::InvalidArgument(format!("{}:{}: {l:?} is not an address or CIDR block", path.display(), i + 1)))?;
+            .map_err(|_| {
+                ScanError::InvalidArgument(format!(
+                    "{}:{}: {l:?} is not an address or CIDR block",
+                    path.display(),
+                    i + 1
+                ))
+            })?;
         out.push(net);
     }
     Ok(out)
@@ -190,19 +205,26 @@ impl Expander<'_> {
                     true
                 }
                 Err(e) => {
-                    self.stats.bad_targets.push(format!("target {name:?}: cannot resolve: {e}"));
+                    self.stats
+                        .bad_targets
+                        .push(format!("target {name:?}: cannot resolve: {e}"));
                     true
                 }
             },
             TargetSpec::File(path) => {
                 if depth > 0 {
-                    self.stats.bad_targets.push(format!("{}: target files cannot include files", path.display()));
+                    self.stats.bad_targets.push(format!(
+                        "{}: target files cannot include files",
+                        path.display()
+                    ));
                     return true;
                 }
                 let file = match tokio::fs::File::open(&path).await {
                     Ok(f) => f,
                     Err(e) => {
-                        self.stats.bad_targets.push(format!("{}: {e}", path.display()));
+                        self.stats
+                            .bad_targets
+                            .push(format!("{}: {e}", path.display()));
                         return true;
                     }
                 };
@@ -213,7 +235,11 @@ impl Expander<'_> {
                         Ok(Some(l)) => l,
                         Ok(None) => break,
                         Err(e) => {
-                            self.stats.bad_targets.push(format!("{}:{}: {e}", path.display(), n + 1));
+                            self.stats.bad_targets.push(format!(
+                                "{}:{}: {e}",
+                                path.display(),
+                                n + 1
+                            ));
                             break;
                         }
                     };
@@ -223,7 +249,10 @@ impl Expander<'_> {
                         continue;
                     }
                     if l.starts_with('@') {
-                        self.stats.bad_targets.push(format!("{}:{n}: target files cannot include files", path.display()));
+                        self.stats.bad_targets.push(format!(
+                            "{}:{n}: target files cannot include files",
+                            path.display()
+                        ));
                         continue;
                     }
                     if !Box::pin(self.target(l, depth + 1)).await {
@@ -256,10 +285,22 @@ mod tests {
 
     #[test]
     fn parses_forms() {
-        assert_eq!(parse_target("192.0.2.1").unwrap(), TargetSpec::Ip("192.0.2.1".parse().unwrap()));
-        assert!(matches!(parse_target("192.0.2.0/30").unwrap(), TargetSpec::Net(_)));
-        assert!(matches!(parse_target("192.0.2.1-192.0.2.9").unwrap(), TargetSpec::Range(_, _)));
-        assert_eq!(parse_target("WWW.Example.com.").unwrap(), TargetSpec::Host("www.example.com".into()));
+        assert_eq!(
+            parse_target("192.0.2.1").unwrap(),
+            TargetSpec::Ip("192.0.2.1".parse().unwrap())
+        );
+        assert!(matches!(
+            parse_target("192.0.2.0/30").unwrap(),
+            TargetSpec::Net(_)
+        ));
+        assert!(matches!(
+            parse_target("192.0.2.1-192.0.2.9").unwrap(),
+            TargetSpec::Range(_, _)
+        ));
+        assert_eq!(
+            parse_target("WWW.Example.com.").unwrap(),
+            TargetSpec::Host("www.example.com".into())
+        );
         assert!(parse_target("192.0.2.9-192.0.2.1").is_err());
         assert!(parse_target("::1-192.0.2.1").is_err());
         assert!(parse_target("a b").is_err());
@@ -270,7 +311,11 @@ mod tests {
     async fn expands_with_excludes() {
         let (tx, mut rx) = mpsc::channel(4);
         let task = tokio::spawn(expand(
-            vec!["192.0.2.0/30".into(), "198.51.100.7-198.51.100.8".into(), "bad target".into()],
+            vec![
+                "192.0.2.0/30".into(),
+                "198.51.100.7-198.51.100.8".into(),
+                "bad target".into(),
+            ],
             vec!["192.0.2.2/32".parse().unwrap()],
             None,
             tx,
@@ -280,7 +325,16 @@ mod tests {
             got.push(e.ip.to_string());
         }
         let stats = task.await.unwrap();
-        assert_eq!(got, ["192.0.2.0", "192.0.2.1", "192.0.2.3", "198.51.100.7", "198.51.100.8"]);
+        assert_eq!(
+            got,
+            [
+                "192.0.2.0",
+                "192.0.2.1",
+                "192.0.2.3",
+                "198.51.100.7",
+                "198.51.100.8"
+            ]
+        );
         assert_eq!(stats.excluded, 1);
         assert_eq!(stats.bad_targets.len(), 1);
     }

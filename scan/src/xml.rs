@@ -187,12 +187,10 @@ impl<R: BufRead> XmlReader<R> {
                     }
                 }
             }
-            b"script" => {
-                if !empty && attr(e, b"id").as_deref() == Some("ssl-cert") {
-                    self.in_ssl_cert = true;
-                    self.pem = None;
-                    self.sha1 = None;
-                }
+            b"script" if !empty && attr(e, b"id").as_deref() == Some("ssl-cert") => {
+                self.in_ssl_cert = true;
+                self.pem = None;
+                self.sha1 = None;
             }
             b"elem" if self.in_ssl_cert && !empty => {
                 self.text.clear();
@@ -250,12 +248,16 @@ impl<R: BufRead> XmlReader<R> {
                     let der = match pem_to_der(&pem) {
                         Ok(d) => d,
                         Err(m) => {
-                            self.queue.push_back(Item::Problem(h.line, format!("{ip}:{port} ssl-cert: {m}")));
+                            self.queue.push_back(Item::Problem(
+                                h.line,
+                                format!("{ip}:{port} ssl-cert: {m}"),
+                            ));
                             continue;
                         }
                     };
                     if let Some(stated) = stated {
-                        let want: String = stated.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+                        let want: String =
+                            stated.chars().filter(|c| c.is_ascii_hexdigit()).collect();
                         let got = hex::encode(sha1_of(&der));
                         if !want.eq_ignore_ascii_case(&got) {
                             self.queue.push_back(Item::Problem(
@@ -266,13 +268,18 @@ impl<R: BufRead> XmlReader<R> {
                     }
                     (port, der, true)
                 }
-                Found::Banner(port, leaf, b64) => match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
-                    Ok(d) => (port, d, leaf),
-                    Err(e) => {
-                        self.queue.push_back(Item::Problem(h.line, format!("{ip}:{port} X509 banner base64: {e}")));
-                        continue;
+                Found::Banner(port, leaf, b64) => {
+                    match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
+                        Ok(d) => (port, d, leaf),
+                        Err(e) => {
+                            self.queue.push_back(Item::Problem(
+                                h.line,
+                                format!("{ip}:{port} X509 banner base64: {e}"),
+                            ));
+                            continue;
+                        }
                     }
-                },
+                }
             };
             let mut record = Record {
                 line: h.line,
@@ -282,7 +289,10 @@ impl<R: BufRead> XmlReader<R> {
             if leaf {
                 let secs = h.start.or(h.end).or(self.run_start);
                 let Some(time) = time_of(secs) else {
-                    self.queue.push_back(Item::Problem(h.line, format!("{ip}:{port}: host has no start/end time")));
+                    self.queue.push_back(Item::Problem(
+                        h.line,
+                        format!("{ip}:{port}: host has no start/end time"),
+                    ));
                     continue;
                 };
                 record.sightings.push(Sighting {
@@ -316,7 +326,10 @@ impl<R: BufRead + Send> ItemReader for XmlReader<R> {
                 Err(e) => {
                     self.done = true;
                     let line = self.line();
-                    return Ok(Some(Item::Problem(line, format!("XML error, rest of file skipped: {e}"))));
+                    return Ok(Some(Item::Problem(
+                        line,
+                        format!("XML error, rest of file skipped: {e}"),
+                    )));
                 }
             };
             match event {
@@ -337,7 +350,10 @@ impl<R: BufRead + Send> ItemReader for XmlReader<R> {
                     self.done = true;
                     if let Some(h) = self.host.take() {
                         let line = h.line;
-                        self.queue.push_back(Item::Problem(line, "host element cut off at end of file".to_owned()));
+                        self.queue.push_back(Item::Problem(
+                            line,
+                            "host element cut off at end of file".to_owned(),
+                        ));
                     }
                 }
                 _ => {}

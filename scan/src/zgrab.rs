@@ -137,72 +137,65 @@ impl<R: BufRead + Send> ItemReader for ZgrabReader<R> {
                 let start = self.start_line;
                 self.pending.clear();
                 self.depth = 0;
-                let item = Item::Problem(number, format!("record longer than {MAX_RECORD_BYTES} bytes"));
+                let item = Item::Problem(
+                    number,
+                    format!("record longer than {MAX_RECORD_BYTES} bytes"),
+                );
                 if had_pending {
                     self.queued = Some(item);
-                    return Ok(Some(Item::Problem(start, "truncated JSON record".to_owned())));
+                    return Ok(Some(Item::Problem(
+                        start,
+                        "truncated JSON record".to_owned(),
+                    )));
                 }
                 return Ok(Some(item));
             }
             let bytes = line.bytes;
-            let trimmed = bytes.trim_ascii();
             if self.pending.is_empty() {
-                if trimmed.is_empty() {
-                    continue;
+                match Self::fresh_line(
+                    &mut self.pending,
+                    &mut self.start_line,
+                    &mut self.depth,
+                    self.hints,
+                    number,
+                    bytes,
+                ) {
+                    Some(item) => return Ok(Some(item)),
+                    None => continue,
                 }
-                if !trimmed.starts_with(b"{") {
-                    return Ok(Some(Item::Problem(
-                        number,
-                        format!("not a JSON object: {:?}", excerpt(trimmed)),
-                    )));
-                }
-                let (depth, in_string) = scan_depth(bytes);
-                if in_string || depth < 0 {
-                    return Ok(Some(Item::Problem(number, truncated_message(bytes))));
-                }
-                if depth == 0 {
-                    return match serde_json::from_slice::<Value>(bytes) {
-                        Ok(v) => Ok(Some(parse_value(&v, number, self.hints))),
-                        Err(e) => Ok(Some(Item::Problem(number, format!("invalid JSON: {e}")))),
-                    };
-                }
-                // An object continued on the next lines (pretty-printed).
-                self.pending.extend_from_slice(bytes);
-                self.pending.push(b'\n');
-                self.start_line = number;
-                self.depth = depth;
-                continue;
             }
-            // Inside a multi-line object. A line starting at column 0 with `{` begins a new
-            // record: the pending one was cut off.
-            if bytes.starts_with(b"{") {
+            // Inside a multi-line object. A line starting at column 0 with anything but a closing
+            // bracket, a quote or a comma begins a new record: the pending one was cut off.
+            let continues = matches!(
+                bytes.first(),
+                None | Some(b' ' | b'\t' | b'}' | b']' | b'"' | b',')
+            );
+            if !continues {
                 let start = self.start_line;
                 self.pending.clear();
                 self.depth = 0;
-                let (depth, in_string) = scan_depth(bytes);
-                let next = if in_string || depth < 0 {
-                    Some(Item::Problem(number, truncated_message(bytes)))
-                } else if depth == 0 {
-                    Some(match serde_json::from_slice::<Value>(bytes) {
-                        Ok(v) => parse_value(&v, number, self.hints),
-                        Err(e) => Item::Problem(number, format!("invalid JSON: {e}")),
-                    })
-                } else {
-                    self.pending.extend_from_slice(bytes);
-                    self.pending.push(b'\n');
-                    self.start_line = number;
-                    self.depth = depth;
-                    None
-                };
-                self.queued = next;
-                return Ok(Some(Item::Problem(start, "truncated JSON record".to_owned())));
+                self.queued = Self::fresh_line(
+                    &mut self.pending,
+                    &mut self.start_line,
+                    &mut self.depth,
+                    self.hints,
+                    number,
+                    bytes,
+                );
+                return Ok(Some(Item::Problem(
+                    start,
+                    "truncated JSON record".to_owned(),
+                )));
             }
             let (depth, in_string) = scan_depth(bytes);
             if in_string {
                 let start = self.start_line;
                 self.pending.clear();
                 self.depth = 0;
-                return Ok(Some(Item::Problem(start, "truncated JSON record".to_owned())));
+                return Ok(Some(Item::Problem(
+                    start,
+                    "truncated JSON record".to_owned(),
+                )));
             }
             self.pending.extend_from_slice(bytes);
             self.pending.push(b'\n');
@@ -211,12 +204,54 @@ impl<R: BufRead + Send> ItemReader for ZgrabReader<R> {
                 let start = self.start_line;
                 self.pending.clear();
                 self.depth = 0;
-                return Ok(Some(Item::Problem(start, format!("record longer than {MAX_RECORD_BYTES} bytes"))));
+                return Ok(Some(Item::Problem(
+                    start,
+                    format!("record longer than {MAX_RECORD_BYTES} bytes"),
+                )));
             }
             if self.depth <= 0 {
                 return Ok(Some(self.finish_pending()));
             }
         }
+    }
+}
+
+impl<R: BufRead> ZgrabReader<R> {
+    /// A line outside any pending record: an item, or `None` when it is blank or opens a
+    /// multi-line object.
+    fn fresh_line(
+        pending: &mut Vec<u8>,
+        start_line: &mut u64,
+        depth_out: &mut i64,
+        hints: PortHints,
+        number: u64,
+        bytes: &[u8],
+    ) -> Option<Item> {
+        let trimmed = bytes.trim_ascii();
+        if trimmed.is_empty() {
+            return None;
+        }
+        if !trimmed.starts_with(b"{") {
+            return Some(Item::Problem(
+                number,
+                format!("not a JSON object: {:?}", excerpt(trimmed)),
+            ));
+        }
+        let (depth, in_string) = scan_depth(bytes);
+        if in_string || depth < 0 {
+            return Some(Item::Problem(number, truncated_message(bytes)));
+        }
+        if depth == 0 {
+            return Some(match serde_json::from_slice::<Value>(bytes) {
+                Ok(v) => parse_value(&v, number, hints),
+                Err(e) => Item::Problem(number, format!("invalid JSON: {e}")),
+            });
+        }
+        pending.extend_from_slice(bytes);
+        pending.push(b'\n');
+        *start_line = number;
+        *depth_out = depth;
+        None
     }
 }
 
@@ -266,7 +301,10 @@ pub(crate) fn parse_value(v: &Value, line: u64, hints: PortHints) -> Item {
             return Item::Problem(line, "record has certificates but no `ip`".to_owned());
         };
         let Ok(ip) = ip_text.trim().parse::<IpAddr>() else {
-            return Item::Problem(line, format!("invalid ip {:?}", excerpt(ip_text.as_bytes())));
+            return Item::Problem(
+                line,
+                format!("invalid ip {:?}", excerpt(ip_text.as_bytes())),
+            );
         };
         let Some(ts) = body.get("timestamp").and_then(Value::as_str) else {
             return Item::Problem(line, format!("module {module}: no `timestamp`"));
@@ -354,18 +392,23 @@ fn parse_log_format(v: &Value, line: u64, hints: PortHints) -> Item {
     let Some(entries) = v.get("log").and_then(Value::as_array) else {
         return Item::Record(record);
     };
-    let Some(hs) = entries.iter().find(|e| {
-        e.get("type").and_then(Value::as_str) == Some("tls_handshake")
-    }) else {
+    let Some(hs) = entries
+        .iter()
+        .find(|e| e.get("type").and_then(Value::as_str) == Some("tls_handshake"))
+    else {
         return Item::Record(record);
     };
-    let Some(raws) = get(hs, &["data", "server_certificates", "raw"]).and_then(Value::as_array) else {
+    let Some(raws) = get(hs, &["data", "server_certificates", "raw"]).and_then(Value::as_array)
+    else {
         return Item::Record(record);
     };
     let mut chain = Vec::with_capacity(raws.len());
     for (i, r) in raws.iter().enumerate() {
         let Some(text) = r.as_str() else {
-            return Item::Problem(line, format!("server_certificates.raw[{i}] is not a string"));
+            return Item::Problem(
+                line,
+                format!("server_certificates.raw[{i}] is not a string"),
+            );
         };
         match decode_b64(text) {
             Ok(der) => chain.push(der),
