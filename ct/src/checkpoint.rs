@@ -50,9 +50,13 @@ pub fn rfc6962_key_id(name: &str, log_id: &Hash) -> [u8; 4] {
 impl Checkpoint {
     /// Parses a checkpoint note.
     pub fn parse(note: &[u8]) -> Result<Self, ParseError> {
-        let text = std::str::from_utf8(note).map_err(|_| ParseError::invalid("checkpoint", "not UTF-8"))?;
+        let text = std::str::from_utf8(note)
+            .map_err(|_| ParseError::invalid("checkpoint", "not UTF-8"))?;
         let Some(split) = text.find("\n\n") else {
-            return Err(ParseError::invalid("checkpoint", "no blank line before signatures"));
+            return Err(ParseError::invalid(
+                "checkpoint",
+                "no blank line before signatures",
+            ));
         };
         let (body, sigs) = (&text[..split], &text[split + 2..]);
         let mut lines = body.split('\n');
@@ -65,7 +69,10 @@ impl Checkpoint {
             || !size_line.bytes().all(|b| b.is_ascii_digit())
             || (size_line.len() > 1 && size_line.starts_with('0'))
         {
-            return Err(ParseError::invalid("checkpoint", format!("bad tree size {size_line:?}")));
+            return Err(ParseError::invalid(
+                "checkpoint",
+                format!("bad tree size {size_line:?}"),
+            ));
         }
         let tree_size = size_line
             .parse()
@@ -76,15 +83,24 @@ impl Checkpoint {
             return Err(ParseError::invalid("checkpoint", "empty extension line"));
         }
         if !sigs.ends_with('\n') {
-            return Err(ParseError::invalid("checkpoint", "signature block does not end with a newline"));
+            return Err(ParseError::invalid(
+                "checkpoint",
+                "signature block does not end with a newline",
+            ));
         }
         let mut signatures = Vec::new();
         for line in sigs[..sigs.len() - 1].split('\n') {
             let Some(rest) = line.strip_prefix("\u{2014} ") else {
-                return Err(ParseError::invalid("checkpoint", format!("bad signature line {line:?}")));
+                return Err(ParseError::invalid(
+                    "checkpoint",
+                    format!("bad signature line {line:?}"),
+                ));
             };
             let Some((name, b)) = rest.split_once(' ') else {
-                return Err(ParseError::invalid("checkpoint", "signature line without key name"));
+                return Err(ParseError::invalid(
+                    "checkpoint",
+                    "signature line without key name",
+                ));
             };
             let raw = b64(b, "note signature")?;
             if raw.len() < 5 || name.is_empty() {
@@ -114,10 +130,15 @@ impl Checkpoint {
         let sig = self
             .signatures
             .iter()
-            .find(|s| s.name == self.origin && log_id.is_none_or(|id| s.key_id == rfc6962_key_id(&self.origin, id)))
+            .find(|s| {
+                s.name == self.origin
+                    && log_id.is_none_or(|id| s.key_id == rfc6962_key_id(&self.origin, id))
+            })
             .ok_or_else(|| format!("no signature by {:?} with the log's key ID", self.origin))?;
         let mut r = Reader::new(&sig.signature);
-        let timestamp_ms = r.uint(8, "RFC6962NoteSignature.timestamp").map_err(|e| e.to_string())?;
+        let timestamp_ms = r
+            .uint(8, "RFC6962NoteSignature.timestamp")
+            .map_err(|e| e.to_string())?;
         Ok(TreeHead {
             tree_size: self.tree_size,
             timestamp_ms,
@@ -136,7 +157,14 @@ impl Checkpoint {
 
 /// Writes a checkpoint signed with an `RFC6962NoteSignature` (`ds` = TLS digitally-signed bytes
 /// over the TreeHeadSignature of `timestamp_ms`, `tree_size`, `root`).
-pub fn encode_checkpoint(origin: &str, tree_size: u64, root: &Hash, log_id: &Hash, timestamp_ms: u64, ds: &[u8]) -> String {
+pub fn encode_checkpoint(
+    origin: &str,
+    tree_size: u64,
+    root: &Hash,
+    log_id: &Hash,
+    timestamp_ms: u64,
+    ds: &[u8],
+) -> String {
     let b = base64::engine::general_purpose::STANDARD;
     let mut sig = rfc6962_key_id(origin, log_id).to_vec();
     sig.extend_from_slice(&timestamp_ms.to_be_bytes());

@@ -83,8 +83,12 @@ pub async fn ingest_one(
     opts: &IngestOptions,
 ) -> Result<IngestStats, CtError> {
     match kind {
-        LogKind::Rfc6962 => ingest_log(Arc::new(Rfc6962Client::new(url, key, fetch)?), store, opts).await,
-        LogKind::Static => ingest_log(Arc::new(StaticClient::new(url, key, fetch)?), store, opts).await,
+        LogKind::Rfc6962 => {
+            ingest_log(Arc::new(Rfc6962Client::new(url, key, fetch)?), store, opts).await
+        }
+        LogKind::Static => {
+            ingest_log(Arc::new(StaticClient::new(url, key, fetch)?), store, opts).await
+        }
     }
 }
 
@@ -96,7 +100,12 @@ fn print(stats: &IngestStats, json: bool) {
     } else {
         println!(
             "{}: {} new entries, {} new certificates ({} unparsable), verified {}/{}",
-            stats.url, stats.entries, stats.certs_new, stats.certs_unparsable, stats.verified_position, stats.tree_size
+            stats.url,
+            stats.entries,
+            stats.certs_new,
+            stats.certs_unparsable,
+            stats.verified_position,
+            stats.tree_size
         );
     }
 }
@@ -125,7 +134,11 @@ pub async fn run(args: CtArgs, store: &Store, json: bool) -> Result<Vec<IngestSt
         })?;
         let logs = loglist::parse(&data)?;
         for l in loglist::select(&logs, &args.logs)? {
-            let key = l.key.as_deref().map(|k| PublicKey::from_text_or_der(k.as_bytes())).transpose()?;
+            let key = l
+                .key
+                .as_deref()
+                .map(|k| PublicKey::from_text_or_der(k.as_bytes()))
+                .transpose()?;
             targets.push((l.url.clone(), Some(l.kind), key));
         }
     }
@@ -154,10 +167,21 @@ pub async fn run(args: CtArgs, store: &Store, json: bool) -> Result<Vec<IngestSt
 
 /// `certhist demo`: ingests the bundled static-CT tiles in `tiles_dir` (a directory holding
 /// `checkpoint`, `tile/` and `issuer/`), served from disk.
-pub async fn demo_ingest(store: &Store, tiles_dir: &std::path::Path) -> Result<IngestStats, CtError> {
+pub async fn demo_ingest(
+    store: &Store,
+    tiles_dir: &std::path::Path,
+) -> Result<IngestStats, CtError> {
     let url = tiles_dir.display().to_string();
     let opts = IngestOptions::default();
-    ingest_one(&url, LogKind::Static, None, FetchConfig::default(), store, &opts).await
+    ingest_one(
+        &url,
+        LogKind::Static,
+        None,
+        FetchConfig::default(),
+        store,
+        &opts,
+    )
+    .await
 }
 
 impl LogKind {

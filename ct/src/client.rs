@@ -51,13 +51,30 @@ pub trait LogClient: Send + Sync {
     fn tree_head(&self) -> impl Future<Output = Result<TreeHead, CtError>> + Send;
     /// Entries from `start` (inclusive) towards `end` (exclusive) in a tree of `tree_size`:
     /// at least one entry, possibly fewer than asked (server batch caps, tile ends).
-    fn entries(&self, start: u64, end: u64, tree_size: u64) -> impl Future<Output = Result<Vec<LogEntry>, CtError>> + Send;
+    fn entries(
+        &self,
+        start: u64,
+        end: u64,
+        tree_size: u64,
+    ) -> impl Future<Output = Result<Vec<LogEntry>, CtError>> + Send;
     /// Inclusion proof (bottom-up audit path) of leaf `index` with `leaf_hash` in `tree_size`.
-    fn inclusion_proof(&self, index: u64, leaf_hash: &Hash, tree_size: u64) -> impl Future<Output = Result<Vec<Hash>, CtError>> + Send;
+    fn inclusion_proof(
+        &self,
+        index: u64,
+        leaf_hash: &Hash,
+        tree_size: u64,
+    ) -> impl Future<Output = Result<Vec<Hash>, CtError>> + Send;
     /// Consistency proof between two tree sizes, where the API provides one.
-    fn consistency_proof(&self, first: u64, second: u64) -> impl Future<Output = Result<Option<Vec<Hash>>, CtError>> + Send;
+    fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> impl Future<Output = Result<Option<Vec<Hash>>, CtError>> + Send;
     /// The DER certificate with SHA-256 `fingerprint` (static `issuer/`), checked and cached.
-    fn issuer(&self, fingerprint: &Hash) -> impl Future<Output = Result<Arc<Vec<u8>>, CtError>> + Send;
+    fn issuer(
+        &self,
+        fingerprint: &Hash,
+    ) -> impl Future<Output = Result<Arc<Vec<u8>>, CtError>> + Send;
 }
 
 fn join(base: &str, path: &str) -> String {
@@ -78,7 +95,10 @@ fn check_sig(url: &str, key: Option<&PublicKey>, th: &TreeHead) -> Result<(), Ct
             detail,
         }),
         None => {
-            tracing::warn!(ct_log.url = url, "no log key: tree head signature not checked");
+            tracing::warn!(
+                ct_log.url = url,
+                "no log key: tree head signature not checked"
+            );
             Ok(())
         }
     }
@@ -102,13 +122,20 @@ impl Rfc6962Client {
         })
     }
 
-    async fn get_json<T>(&self, path: &str, parse: impl Fn(&[u8]) -> Result<T, ParseError>) -> Result<T, CtError> {
+    async fn get_json<T>(
+        &self,
+        path: &str,
+        parse: impl Fn(&[u8]) -> Result<T, ParseError>,
+    ) -> Result<T, CtError> {
         let url = join(&self.base, path);
-        self.http.get(&url, parse).await?.ok_or_else(|| CtError::Http {
-            url,
-            detail: "HTTP 404 Not Found".to_owned(),
-            status: Some(404),
-        })
+        self.http
+            .get(&url, parse)
+            .await?
+            .ok_or_else(|| CtError::Http {
+                url,
+                detail: "HTTP 404 Not Found".to_owned(),
+                status: Some(404),
+            })
     }
 }
 
@@ -132,8 +159,16 @@ impl LogClient for Rfc6962Client {
         Ok(th)
     }
 
-    async fn entries(&self, start: u64, end: u64, _tree_size: u64) -> Result<Vec<LogEntry>, CtError> {
-        let path = format!("ct/v1/get-entries?start={start}&end={}", end.saturating_sub(1).max(start));
+    async fn entries(
+        &self,
+        start: u64,
+        end: u64,
+        _tree_size: u64,
+    ) -> Result<Vec<LogEntry>, CtError> {
+        let path = format!(
+            "ct/v1/get-entries?start={start}&end={}",
+            end.saturating_sub(1).max(start)
+        );
         let want = end.saturating_sub(start).max(1) as usize;
         // Parse the entries inside the retry loop: a truncated or invalid body is retried.
         let entries = self
@@ -143,7 +178,10 @@ impl LogClient for Rfc6962Client {
                     return Err(ParseError::invalid("get-entries", "no entries"));
                 }
                 if raw.len() > want {
-                    return Err(ParseError::invalid("get-entries", format!("{} entries, asked for {want}", raw.len())));
+                    return Err(ParseError::invalid(
+                        "get-entries",
+                        format!("{} entries, asked for {want}", raw.len()),
+                    ));
                 }
                 raw.iter()
                     .enumerate()
@@ -154,7 +192,12 @@ impl LogClient for Rfc6962Client {
         Ok(entries)
     }
 
-    async fn inclusion_proof(&self, index: u64, leaf_hash: &Hash, tree_size: u64) -> Result<Vec<Hash>, CtError> {
+    async fn inclusion_proof(
+        &self,
+        index: u64,
+        leaf_hash: &Hash,
+        tree_size: u64,
+    ) -> Result<Vec<Hash>, CtError> {
         let h = base64::engine::general_purpose::STANDARD.encode(leaf_hash);
         let enc: String = h
             .bytes()
@@ -170,13 +213,19 @@ impl LogClient for Rfc6962Client {
         if li != index {
             return Err(CtError::Inconsistent {
                 log: self.base.clone(),
-                detail: format!("proof for leaf {index} came back for index {li} (duplicate leaf?)"),
+                detail: format!(
+                    "proof for leaf {index} came back for index {li} (duplicate leaf?)"
+                ),
             });
         }
         Ok(proof)
     }
 
-    async fn consistency_proof(&self, first: u64, second: u64) -> Result<Option<Vec<Hash>>, CtError> {
+    async fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<Option<Vec<Hash>>, CtError> {
         let path = format!("ct/v1/get-sth-consistency?first={first}&second={second}");
         Ok(Some(self.get_json(&path, sth::parse_consistency).await?))
     }
@@ -188,6 +237,9 @@ impl LogClient for Rfc6962Client {
         )))
     }
 }
+
+/// Hash tiles by (level, index, width).
+type HashTileCache = HashMap<(u32, u64, u64), Arc<Vec<Hash>>>;
 
 /// Where static-CT tiles come from.
 #[derive(Debug, Clone)]
@@ -204,7 +256,7 @@ pub struct StaticClient {
     key: Option<PublicKey>,
     origin: Mutex<Option<String>>,
     issuers: Mutex<HashMap<Hash, Arc<Vec<u8>>>>,
-    hash_tiles: Mutex<HashMap<(u32, u64, u64), Arc<Vec<Hash>>>>,
+    hash_tiles: Mutex<HashTileCache>,
 }
 
 /// Is `url` a local path or `file://` URL?
@@ -218,7 +270,9 @@ pub fn local_path(url: &str) -> Option<PathBuf> {
 fn maybe_gunzip(data: Vec<u8>) -> Vec<u8> {
     if data.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        if std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&data[..]), &mut out).is_ok() {
+        if std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&data[..]), &mut out)
+            .is_ok()
+        {
             return out;
         }
     }
@@ -243,14 +297,20 @@ impl StaticClient {
     }
 
     /// Fetches `path` and validates it; `Ok(None)` if absent.
-    async fn fetch<T>(&self, path: &str, validate: impl Fn(&[u8]) -> Result<T, ParseError>) -> Result<Option<T>, CtError> {
+    async fn fetch<T>(
+        &self,
+        path: &str,
+        validate: impl Fn(&[u8]) -> Result<T, ParseError>,
+    ) -> Result<Option<T>, CtError> {
         let url = join(&self.base, path);
         match &self.source {
             Source::Http(f) => f.get(&url, validate).await,
             Source::Dir(dir) => {
                 let p = dir.join(path);
                 match tokio::fs::read(&p).await {
-                    Ok(d) => validate(&maybe_gunzip(d)).map(Some).map_err(|e| parse_err(&url, e)),
+                    Ok(d) => validate(&maybe_gunzip(d))
+                        .map(Some)
+                        .map_err(|e| parse_err(&url, e)),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                     Err(source) => Err(CtError::Io {
                         path: p.display().to_string(),
@@ -261,26 +321,50 @@ impl StaticClient {
         }
     }
 
-    async fn must<T>(&self, path: &str, validate: impl Fn(&[u8]) -> Result<T, ParseError>) -> Result<T, CtError> {
-        self.fetch(path, validate).await?.ok_or_else(|| CtError::Http {
-            url: join(&self.base, path),
-            detail: "not found".to_owned(),
-            status: Some(404),
-        })
+    async fn must<T>(
+        &self,
+        path: &str,
+        validate: impl Fn(&[u8]) -> Result<T, ParseError>,
+    ) -> Result<T, CtError> {
+        self.fetch(path, validate)
+            .await?
+            .ok_or_else(|| CtError::Http {
+                url: join(&self.base, path),
+                detail: "not found".to_owned(),
+                status: Some(404),
+            })
     }
 
     /// Hash tile `index` at `level` for a tree of `tree_size` (partial tile, or the full one if the
     /// partial is gone), cached. `None` if the log does not serve it.
-    async fn hash_tile(&self, level: u32, index: u64, tree_size: u64) -> Result<Option<Arc<Vec<Hash>>>, CtError> {
+    async fn hash_tile(
+        &self,
+        level: u32,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<Option<Arc<Vec<Hash>>>, CtError> {
         let width = tile::tile_width(level, index, tree_size);
-        if let Some(t) = self.hash_tiles.lock().ok().and_then(|c| c.get(&(level, index, width)).cloned()) {
+        if let Some(t) = self
+            .hash_tiles
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&(level, index, width)).cloned())
+        {
             return Ok(Some(t));
         }
         let path = tile::hash_tile_path(level, index, width);
-        let mut hashes = match self.fetch(&path, |d| tile::parse_hash_tile(d, width)).await? {
+        let mut hashes = match self
+            .fetch(&path, |d| tile::parse_hash_tile(d, width))
+            .await?
+        {
             Some(h) => h,
             None if width < TILE_WIDTH => {
-                match self.fetch(&tile::hash_tile_path(level, index, TILE_WIDTH), |d| tile::parse_hash_tile(d, TILE_WIDTH)).await? {
+                match self
+                    .fetch(&tile::hash_tile_path(level, index, TILE_WIDTH), |d| {
+                        tile::parse_hash_tile(d, TILE_WIDTH)
+                    })
+                    .await?
+                {
                     Some(h) => h,
                     None => return Ok(None),
                 }
@@ -311,21 +395,29 @@ impl StaticClient {
             let n = first / TILE_WIDTH;
             let off = (first % TILE_WIDTH) as usize;
             if let Some(t) = self.hash_tile(level, n, tree_size).await? {
-                return t.get(off..off + count as usize).map(<[Hash]>::to_vec).ok_or_else(|| CtError::Inconsistent {
-                    log: self.base.clone(),
-                    detail: format!("hash tile {level}/{n} too short"),
-                });
+                return t
+                    .get(off..off + count as usize)
+                    .map(<[Hash]>::to_vec)
+                    .ok_or_else(|| CtError::Inconsistent {
+                        log: self.base.clone(),
+                        detail: format!("hash tile {level}/{n} too short"),
+                    });
             }
             if level == 0 {
                 return Err(CtError::Http {
-                    url: join(&self.base, &tile::hash_tile_path(0, n, tile::tile_width(0, n, tree_size))),
+                    url: join(
+                        &self.base,
+                        &tile::hash_tile_path(0, n, tile::tile_width(0, n, tree_size)),
+                    ),
                     detail: "not found".into(),
                     status: Some(404),
                 });
             }
             let mut out = Vec::with_capacity(count as usize);
             for i in first..first + count {
-                let below = self.tile_nodes(level - 1, i * TILE_WIDTH, TILE_WIDTH, tree_size).await?;
+                let below = self
+                    .tile_nodes(level - 1, i * TILE_WIDTH, TILE_WIDTH, tree_size)
+                    .await?;
                 out.push(merkle::root_of_leaves(&below));
             }
             Ok(out)
@@ -335,7 +427,9 @@ impl StaticClient {
     /// Root of the full subtree of `height` at `index` (at that height), from hash tiles.
     async fn node(&self, height: u32, index: u64, tree_size: u64) -> Result<Hash, CtError> {
         let (level, r) = (height / 8, height % 8);
-        let hs = self.tile_nodes(level, index << r, 1u64 << r, tree_size).await?;
+        let hs = self
+            .tile_nodes(level, index << r, 1u64 << r, tree_size)
+            .await?;
         Ok(merkle::root_of_leaves(&hs))
     }
 
@@ -365,16 +459,19 @@ impl LogClient for StaticClient {
     async fn tree_head(&self) -> Result<TreeHead, CtError> {
         let cp = self.must("checkpoint", Checkpoint::parse).await?;
         let th = match &self.key {
-            Some(k) => cp.verify_rfc6962(k).map_err(|detail| CtError::BadSignature {
-                log: self.base.clone(),
-                detail,
-            })?,
-            None => {
-                tracing::warn!(ct_log.url = %self.base, "no log key: checkpoint signature not checked");
-                cp.rfc6962_tree_head(None).map_err(|detail| CtError::BadSignature {
+            Some(k) => cp
+                .verify_rfc6962(k)
+                .map_err(|detail| CtError::BadSignature {
                     log: self.base.clone(),
                     detail,
-                })?
+                })?,
+            None => {
+                tracing::warn!(ct_log.url = %self.base, "no log key: checkpoint signature not checked");
+                cp.rfc6962_tree_head(None)
+                    .map_err(|detail| CtError::BadSignature {
+                        log: self.base.clone(),
+                        detail,
+                    })?
             }
         };
         if let Ok(mut o) = self.origin.lock() {
@@ -383,23 +480,47 @@ impl LogClient for StaticClient {
         Ok(th)
     }
 
-    async fn entries(&self, start: u64, end: u64, tree_size: u64) -> Result<Vec<LogEntry>, CtError> {
+    async fn entries(
+        &self,
+        start: u64,
+        end: u64,
+        tree_size: u64,
+    ) -> Result<Vec<LogEntry>, CtError> {
         let t = start / TILE_WIDTH;
         let width = tile::tile_width(0, t, tree_size);
         if width == 0 {
-            return Err(CtError::Usage(format!("entry {start} is beyond tree size {tree_size}")));
+            return Err(CtError::Usage(format!(
+                "entry {start} is beyond tree size {tree_size}"
+            )));
         }
         let first = t * TILE_WIDTH;
         let path = tile::data_tile_path(t, width);
-        let mut entries = match self.fetch(&path, |d| leaf::parse_data_tile(d, first)).await? {
+        let mut entries = match self
+            .fetch(&path, |d| leaf::parse_data_tile(d, first))
+            .await?
+        {
             Some(e) => e,
-            None if width < TILE_WIDTH => self.must(&tile::data_tile_path(t, TILE_WIDTH), |d| leaf::parse_data_tile(d, first)).await?,
-            None => return Err(CtError::Http { url: join(&self.base, &path), detail: "not found".into(), status: Some(404) }),
+            None if width < TILE_WIDTH => {
+                self.must(&tile::data_tile_path(t, TILE_WIDTH), |d| {
+                    leaf::parse_data_tile(d, first)
+                })
+                .await?
+            }
+            None => {
+                return Err(CtError::Http {
+                    url: join(&self.base, &path),
+                    detail: "not found".into(),
+                    status: Some(404),
+                })
+            }
         };
         if (entries.len() as u64) < width {
             return Err(CtError::Inconsistent {
                 log: self.base.clone(),
-                detail: format!("data tile {path} has {} entries, expected {width}", entries.len()),
+                detail: format!(
+                    "data tile {path} has {} entries, expected {width}",
+                    entries.len()
+                ),
             });
         }
         entries.truncate(width as usize);
@@ -408,7 +529,12 @@ impl LogClient for StaticClient {
         Ok(entries.drain(lo..hi.max(lo + 1)).collect())
     }
 
-    async fn inclusion_proof(&self, index: u64, _leaf_hash: &Hash, tree_size: u64) -> Result<Vec<Hash>, CtError> {
+    async fn inclusion_proof(
+        &self,
+        index: u64,
+        _leaf_hash: &Hash,
+        tree_size: u64,
+    ) -> Result<Vec<Hash>, CtError> {
         // RFC 6962 §2.1.1 PATH, each node recomputed from hash tiles.
         let mut ranges = Vec::new();
         merkle::inclusion_path(index, tree_size, |s, e| {
@@ -423,12 +549,21 @@ impl LogClient for StaticClient {
         Ok(out)
     }
 
-    async fn consistency_proof(&self, _first: u64, _second: u64) -> Result<Option<Vec<Hash>>, CtError> {
+    async fn consistency_proof(
+        &self,
+        _first: u64,
+        _second: u64,
+    ) -> Result<Option<Vec<Hash>>, CtError> {
         Ok(None)
     }
 
     async fn issuer(&self, fingerprint: &Hash) -> Result<Arc<Vec<u8>>, CtError> {
-        if let Some(c) = self.issuers.lock().ok().and_then(|m| m.get(fingerprint).cloned()) {
+        if let Some(c) = self
+            .issuers
+            .lock()
+            .ok()
+            .and_then(|m| m.get(fingerprint).cloned())
+        {
             return Ok(c);
         }
         let fp = *fingerprint;
@@ -439,7 +574,10 @@ impl LogClient for StaticClient {
                 if got == fp {
                     Ok(d.to_vec())
                 } else {
-                    Err(ParseError::invalid("issuer", format!("SHA-256 is {}", hex::encode(got))))
+                    Err(ParseError::invalid(
+                        "issuer",
+                        format!("SHA-256 is {}", hex::encode(got)),
+                    ))
                 }
             })
             .await?;
@@ -460,7 +598,11 @@ pub async fn detect_kind(url: &str, config: &FetchConfig) -> Result<LogKind, CtE
         max_retries: 2,
         ..config.clone()
     })?;
-    let probe = f.get(&join(url, "checkpoint"), |d| Checkpoint::parse(d).map(|_| ())).await;
+    let probe = f
+        .get(&join(url, "checkpoint"), |d| {
+            Checkpoint::parse(d).map(|_| ())
+        })
+        .await;
     Ok(match probe {
         Ok(Some(())) => LogKind::Static,
         _ => LogKind::Rfc6962,

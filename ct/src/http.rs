@@ -73,8 +73,15 @@ fn jitter(d: Duration) -> Duration {
 enum Attempt<T> {
     Done(T),
     NotFound,
-    Retry { detail: String, status: Option<u16>, wait: Option<Duration> },
-    Fail { detail: String, status: Option<u16> },
+    Retry {
+        detail: String,
+        status: Option<u16>,
+        wait: Option<Duration>,
+    },
+    Fail {
+        detail: String,
+        status: Option<u16>,
+    },
 }
 
 impl Fetcher {
@@ -117,7 +124,11 @@ impl Fetcher {
         tokio::time::sleep_until(slot.into()).await;
     }
 
-    async fn attempt<T>(&self, url: &str, validate: &impl Fn(&[u8]) -> Result<T, ParseError>) -> Attempt<T> {
+    async fn attempt<T>(
+        &self,
+        url: &str,
+        validate: &impl Fn(&[u8]) -> Result<T, ParseError>,
+    ) -> Attempt<T> {
         self.wait_rate_slot().await;
         let _permit = self.permits.acquire().await;
         let resp = match self.client.get(url).send().await {
@@ -134,7 +145,10 @@ impl Fetcher {
         if status == reqwest::StatusCode::NOT_FOUND {
             return Attempt::NotFound;
         }
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status == reqwest::StatusCode::SERVICE_UNAVAILABLE || status.is_server_error() {
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            || status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+            || status.is_server_error()
+        {
             let wait = resp
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
@@ -174,7 +188,11 @@ impl Fetcher {
 
     /// GETs `url` and validates the body, retrying transient failures (and bodies that fail
     /// `validate`, such as truncated JSON). `Ok(None)` on 404.
-    pub async fn get<T>(&self, url: &str, validate: impl Fn(&[u8]) -> Result<T, ParseError>) -> Result<Option<T>, CtError> {
+    pub async fn get<T>(
+        &self,
+        url: &str,
+        validate: impl Fn(&[u8]) -> Result<T, ParseError>,
+    ) -> Result<Option<T>, CtError> {
         let mut delay = self.config.backoff_base;
         let mut attempt = 0u32;
         loop {
@@ -188,7 +206,11 @@ impl Fetcher {
                         status,
                     })
                 }
-                Attempt::Retry { detail, status, wait } => {
+                Attempt::Retry {
+                    detail,
+                    status,
+                    wait,
+                } => {
                     if attempt >= self.config.max_retries {
                         return Err(CtError::Http {
                             url: url.to_owned(),
@@ -201,7 +223,13 @@ impl Fetcher {
                         Some(w) => w.min(self.config.backoff_max),
                         None => jitter(delay),
                     };
-                    tracing::warn!(http.url = url, http.status = status, retry.attempt = attempt, retry.wait_ms = sleep.as_millis() as u64, "{detail}; retrying");
+                    tracing::warn!(
+                        http.url = url,
+                        http.status = status,
+                        retry.attempt = attempt,
+                        retry.wait_ms = sleep.as_millis() as u64,
+                        "{detail}; retrying"
+                    );
                     tokio::time::sleep(sleep).await;
                     delay = (delay * 2).min(self.config.backoff_max);
                 }
@@ -217,12 +245,18 @@ mod tests {
     #[test]
     fn retry_after_both_forms() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:28:02 GMT", now),
             Some(Duration::from_secs(2))
         );
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 }

@@ -119,7 +119,10 @@ fn spawn_fetcher<C: LogClient + 'static>(
                         let got = c.entries(p, e, tree_size).await?;
                         let n = got.len() as u64;
                         if n == 0 || got.first().map(|x| x.index) != Some(p) {
-                            return Err(inconsistent(c.url(), format!("entries reply at {p} is empty or misplaced")));
+                            return Err(inconsistent(
+                                c.url(),
+                                format!("entries reply at {p} is empty or misplaced"),
+                            ));
                         }
                         out.extend(got);
                         p += n;
@@ -140,23 +143,42 @@ fn spawn_fetcher<C: LogClient + 'static>(
 }
 
 /// Seeds the compact range of `[0, start)` from the inclusion proof of leaf `start-1`.
-async fn seed<C: LogClient>(client: &C, start: u64, th: &TreeHead) -> Result<CompactRange, CtError> {
+async fn seed<C: LogClient>(
+    client: &C,
+    start: u64,
+    th: &TreeHead,
+) -> Result<CompactRange, CtError> {
     if start == 0 {
         return Ok(CompactRange::new());
     }
     let prev = client.entries(start - 1, start, th.tree_size).await?;
     let Some(e) = prev.first().filter(|e| e.index == start - 1) else {
-        return Err(inconsistent(client.url(), format!("cannot fetch entry {}", start - 1)));
+        return Err(inconsistent(
+            client.url(),
+            format!("cannot fetch entry {}", start - 1),
+        ));
     };
-    let proof = client.inclusion_proof(e.index, &e.leaf_hash, th.tree_size).await?;
+    let proof = client
+        .inclusion_proof(e.index, &e.leaf_hash, th.tree_size)
+        .await?;
     let mut cr = merkle::verify_inclusion(e.index, th.tree_size, &e.leaf_hash, &proof, &th.root)
-        .map_err(|err| inconsistent(client.url(), format!("entry {} not in the signed tree: {err}", e.index)))?;
+        .map_err(|err| {
+            inconsistent(
+                client.url(),
+                format!("entry {} not in the signed tree: {err}", e.index),
+            )
+        })?;
     cr.push(e.leaf_hash);
     Ok(cr)
 }
 
 /// Checks that `batch` (following `cr`) is in the tree of `th`, extending `cr`.
-async fn verify_batch<C: LogClient>(client: &C, cr: &mut CompactRange, batch: &[LogEntry], th: &TreeHead) -> Result<(), CtError> {
+async fn verify_batch<C: LogClient>(
+    client: &C,
+    cr: &mut CompactRange,
+    batch: &[LogEntry],
+    th: &TreeHead,
+) -> Result<(), CtError> {
     let Some((last, init)) = batch.split_last() else {
         return Ok(());
     };
@@ -178,13 +200,27 @@ async fn verify_batch<C: LogClient>(client: &C, cr: &mut CompactRange, batch: &[
             ));
         }
     } else {
-        let proof = client.inclusion_proof(last.index, &last.leaf_hash, th.tree_size).await?;
-        let lefts = merkle::verify_inclusion(last.index, th.tree_size, &last.leaf_hash, &proof, &th.root)
-            .map_err(|e| inconsistent(client.url(), format!("entry {} not in the signed tree of size {}: {e}", last.index, th.tree_size)))?;
+        let proof = client
+            .inclusion_proof(last.index, &last.leaf_hash, th.tree_size)
+            .await?;
+        let lefts =
+            merkle::verify_inclusion(last.index, th.tree_size, &last.leaf_hash, &proof, &th.root)
+                .map_err(|e| {
+                inconsistent(
+                    client.url(),
+                    format!(
+                        "entry {} not in the signed tree of size {}: {e}",
+                        last.index, th.tree_size
+                    ),
+                )
+            })?;
         if lefts != next {
             return Err(inconsistent(
                 client.url(),
-                format!("entries before {} do not match the log's tree of size {}", last.index, th.tree_size),
+                format!(
+                    "entries before {} do not match the log's tree of size {}",
+                    last.index, th.tree_size
+                ),
             ));
         }
         next.push(last.leaf_hash);
@@ -198,14 +234,20 @@ fn progress_bar(enabled: bool, len: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} entries {per_sec} eta {eta} {msg}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} entries {per_sec} eta {eta} {msg}")
+    {
         pb.set_style(style);
     }
     pb
 }
 
 /// Ingests one log into `store`. Resumes from the stored verified position.
-pub async fn ingest_log<C: LogClient + 'static>(client: Arc<C>, store: &Store, opts: &IngestOptions) -> Result<IngestStats, CtError> {
+pub async fn ingest_log<C: LogClient + 'static>(
+    client: Arc<C>,
+    store: &Store,
+    opts: &IngestOptions,
+) -> Result<IngestStats, CtError> {
     let url = client.url().to_owned();
     let mut th = client.tree_head().await?;
     let key = client.key().map(|k| k.spki_der().to_vec());
@@ -215,7 +257,13 @@ pub async fn ingest_log<C: LogClient + 'static>(client: Arc<C>, store: &Store, o
         let mut tx = conn.begin().await?;
         let origin = client.origin();
         let s = tx
-            .ct_log_register(&url, client.kind().as_str(), log_id.as_ref().map(|x| &x[..]), key.as_deref(), origin.as_deref())
+            .ct_log_register(
+                &url,
+                client.kind().as_str(),
+                log_id.as_ref().map(|x| &x[..]),
+                key.as_deref(),
+                origin.as_deref(),
+            )
             .await?;
         tx.commit().await?;
         s
@@ -224,14 +272,28 @@ pub async fn ingest_log<C: LogClient + 'static>(client: Arc<C>, store: &Store, o
     if let (Some(old_size), Some(old_root)) = (state.tree_size, state.root_hash.as_ref()) {
         let old_size = old_size as u64;
         if th.tree_size < old_size {
-            return Err(inconsistent(&url, format!("tree shrank from {old_size} to {}", th.tree_size)));
+            return Err(inconsistent(
+                &url,
+                format!("tree shrank from {old_size} to {}", th.tree_size),
+            ));
         }
         if let Ok(old_root) = <[u8; 32]>::try_from(&old_root[..]) {
             if let Some(proof) = client.consistency_proof(old_size, th.tree_size).await? {
                 merkle::verify_consistency(old_size, th.tree_size, &old_root, &th.root, &proof)
-                    .map_err(|e| inconsistent(&url, format!("tree heads {old_size} and {} inconsistent: {e}", th.tree_size)))?;
+                    .map_err(|e| {
+                        inconsistent(
+                            &url,
+                            format!(
+                                "tree heads {old_size} and {} inconsistent: {e}",
+                                th.tree_size
+                            ),
+                        )
+                    })?;
             } else if th.tree_size == old_size && th.root[..] != old_root[..] {
-                return Err(inconsistent(&url, format!("two roots for tree size {old_size}")));
+                return Err(inconsistent(
+                    &url,
+                    format!("two roots for tree size {old_size}"),
+                ));
             }
         }
     }
@@ -258,7 +320,14 @@ pub async fn ingest_log<C: LogClient + 'static>(client: Arc<C>, store: &Store, o
                 crate::client::LogKind::Static => crate::tile::TILE_WIDTH,
                 crate::client::LogKind::Rfc6962 => opts.request_entries.max(1),
             };
-            let mut rx = spawn_fetcher(client.clone(), pos, end, th.tree_size, chunk, opts.concurrency);
+            let mut rx = spawn_fetcher(
+                client.clone(),
+                pos,
+                end,
+                th.tree_size,
+                chunk,
+                opts.concurrency,
+            );
             let mut batch: Vec<LogEntry> = Vec::new();
             let mut done = false;
             while !done {
@@ -272,7 +341,18 @@ pub async fn ingest_log<C: LogClient + 'static>(client: Arc<C>, store: &Store, o
                 let b = std::mem::take(&mut batch);
                 verify_batch(client.as_ref(), &mut cr, &b, &th).await?;
                 let batch_end = b.last().map_or(pos, |e| e.index + 1);
-                write_batch(client.as_ref(), store, &state.id, &b, &th, batch_end, contiguous, &mut written_issuers, &mut stats).await?;
+                write_batch(
+                    client.as_ref(),
+                    store,
+                    &state.id,
+                    &b,
+                    &th,
+                    batch_end,
+                    contiguous,
+                    &mut written_issuers,
+                    &mut stats,
+                )
+                .await?;
                 pb.inc(b.len() as u64);
                 pos = batch_end;
                 batches += 1;
@@ -288,9 +368,18 @@ pub async fn ingest_log<C: LogClient + 'static>(client: Arc<C>, store: &Store, o
         tokio::time::sleep(opts.poll_interval).await;
         let new = client.tree_head().await?;
         if new.tree_size > th.tree_size {
-            if let Some(proof) = client.consistency_proof(th.tree_size, new.tree_size).await? {
-                merkle::verify_consistency(th.tree_size, new.tree_size, &th.root, &new.root, &proof)
-                    .map_err(|e| inconsistent(&url, format!("new tree head inconsistent: {e}")))?;
+            if let Some(proof) = client
+                .consistency_proof(th.tree_size, new.tree_size)
+                .await?
+            {
+                merkle::verify_consistency(
+                    th.tree_size,
+                    new.tree_size,
+                    &th.root,
+                    &new.root,
+                    &proof,
+                )
+                .map_err(|e| inconsistent(&url, format!("new tree head inconsistent: {e}")))?;
             }
             th = new;
         }
@@ -326,7 +415,11 @@ async fn write_batch<C: LogClient>(
             }
             Chain::Certs(certs) => {
                 for c in certs {
-                    let fp: Hash = sha2::Digest::finalize(sha2::Digest::chain_update(<sha2::Sha256 as sha2::Digest>::new(), c)).into();
+                    let fp: Hash = sha2::Digest::finalize(sha2::Digest::chain_update(
+                        <sha2::Sha256 as sha2::Digest>::new(),
+                        c,
+                    ))
+                    .into();
                     if written_issuers.insert(fp) {
                         ders.push(c.clone());
                     }
@@ -339,15 +432,24 @@ async fn write_batch<C: LogClient>(
     }
     let n_chain = ders.len();
     ders.extend(batch.iter().map(|e| e.cert_der.clone()));
-    let records: Vec<CertRecord> = tokio::task::spawn_blocking(move || certhist_ingest::x509::parse_many(&ders))
-        .await
-        .map_err(|e| CtError::Usage(format!("parser task failed: {e}")))?;
+    let records: Vec<CertRecord> =
+        tokio::task::spawn_blocking(move || certhist_ingest::x509::parse_many(&ders))
+            .await
+            .map_err(|e| CtError::Usage(format!("parser task failed: {e}")))?;
     let mut rows = Vec::with_capacity(batch.len());
     for (e, rec) in batch.iter().zip(records.iter().skip(n_chain)) {
         let ts = i64::try_from(e.timestamp_ms)
             .ok()
             .and_then(DateTime::from_timestamp_millis)
-            .ok_or_else(|| inconsistent(client.url(), format!("entry {} has timestamp {} out of range", e.index, e.timestamp_ms)))?;
+            .ok_or_else(|| {
+                inconsistent(
+                    client.url(),
+                    format!(
+                        "entry {} has timestamp {} out of range",
+                        e.index, e.timestamp_ms
+                    ),
+                )
+            })?;
         rows.push(CtEntryRow {
             log_id: *log_id,
             entry_index: e.index as i64,
@@ -357,20 +459,30 @@ async fn write_batch<C: LogClient>(
             leaf_hash: Some(e.leaf_hash),
         });
     }
-    let th_ts = i64::try_from(th.timestamp_ms).ok().and_then(DateTime::from_timestamp_millis).unwrap_or_default();
+    let th_ts = i64::try_from(th.timestamp_ms)
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or_default();
     let mut conn = store.conn().await?;
     let mut tx = conn.begin().await?;
     let ws = tx.write_certs(&records).await?;
     stats.entries += tx.write_ct_entries(&rows).await?;
     if contiguous && batch_end > stats.verified_position {
-        tx.set_ct_positions(*log_id, batch_end as i64, batch_end as i64).await?;
+        tx.set_ct_positions(*log_id, batch_end as i64, batch_end as i64)
+            .await?;
         stats.verified_position = batch_end;
     }
     let sig = (!th.signature.is_empty()).then_some(&th.signature[..]);
-    tx.set_ct_tree_head(*log_id, th.tree_size as i64, &th.root, th_ts, sig).await?;
+    tx.set_ct_tree_head(*log_id, th.tree_size as i64, &th.root, th_ts, sig)
+        .await?;
     tx.commit().await?;
     stats.certs_new += ws.new;
     stats.certs_unparsable += ws.unparsable;
-    tracing::debug!(ct_log.url = client.url(), ct.batch_end = batch_end, ct.certs_new = ws.new, "batch committed");
+    tracing::debug!(
+        ct_log.url = client.url(),
+        ct.batch_end = batch_end,
+        ct.certs_new = ws.new,
+        "batch committed"
+    );
     Ok(())
 }

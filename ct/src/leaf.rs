@@ -48,7 +48,12 @@ impl TimestampedEntry {
         let entry_type = match r.uint(2, "TimestampedEntry.entry_type")? {
             0 => EntryType::X509,
             1 => EntryType::Precert,
-            t => return Err(ParseError::invalid("TimestampedEntry.entry_type", format!("unknown type {t}"))),
+            t => {
+                return Err(ParseError::invalid(
+                    "TimestampedEntry.entry_type",
+                    format!("unknown type {t}"),
+                ))
+            }
         };
         let (signed_der, issuer_key_hash) = match entry_type {
             EntryType::X509 => (r.vec(3, "ASN.1Cert")?.to_vec(), None),
@@ -80,7 +85,9 @@ impl TimestampedEntry {
                 if data.len() != 5 {
                     return Err(ParseError::invalid("leaf_index extension", "not 5 bytes"));
                 }
-                return Ok(Some(data.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b))));
+                return Ok(Some(
+                    data.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b)),
+                ));
             }
         }
         Ok(None)
@@ -108,11 +115,17 @@ pub fn parse_merkle_tree_leaf(leaf: &[u8]) -> Result<TimestampedEntry, ParseErro
     let mut r = Reader::new(leaf);
     let version = r.uint(1, "MerkleTreeLeaf.version")?;
     if version != 0 {
-        return Err(ParseError::invalid("MerkleTreeLeaf.version", format!("{version}")));
+        return Err(ParseError::invalid(
+            "MerkleTreeLeaf.version",
+            format!("{version}"),
+        ));
     }
     let leaf_type = r.uint(1, "MerkleTreeLeaf.leaf_type")?;
     if leaf_type != 0 {
-        return Err(ParseError::invalid("MerkleTreeLeaf.leaf_type", format!("{leaf_type}")));
+        return Err(ParseError::invalid(
+            "MerkleTreeLeaf.leaf_type",
+            format!("{leaf_type}"),
+        ));
     }
     let e = TimestampedEntry::read(&mut r)?;
     r.finish("MerkleTreeLeaf")?;
@@ -175,7 +188,11 @@ pub struct LogEntry {
 }
 
 /// Builds a [`LogEntry`] from a `get-entries` element (decoded `leaf_input` and `extra_data`).
-pub fn entry_from_rfc6962(index: u64, leaf_input: &[u8], extra_data: &[u8]) -> Result<LogEntry, ParseError> {
+pub fn entry_from_rfc6962(
+    index: u64,
+    leaf_input: &[u8],
+    extra_data: &[u8],
+) -> Result<LogEntry, ParseError> {
     let te = parse_merkle_tree_leaf(leaf_input)?;
     let (cert_der, chain) = match te.entry_type {
         EntryType::X509 => (te.signed_der, parse_cert_chain(extra_data)?),
@@ -217,7 +234,10 @@ pub fn parse_data_tile(tile: &[u8], first_index: u64) -> Result<Vec<LogEntry>, P
         };
         let fps = r.vec(2, "TileLeaf.certificate_chain")?;
         if fps.len() % 32 != 0 {
-            return Err(ParseError::invalid("TileLeaf.certificate_chain", "not a list of 32-byte fingerprints"));
+            return Err(ParseError::invalid(
+                "TileLeaf.certificate_chain",
+                "not a list of 32-byte fingerprints",
+            ));
         }
         let chain = fps
             .chunks_exact(32)
@@ -241,7 +261,13 @@ pub fn parse_data_tile(tile: &[u8], first_index: u64) -> Result<Vec<LogEntry>, P
 }
 
 /// Encodes one `TileLeaf` (for generated logs: benchmarks and tests).
-pub fn encode_tile_leaf(out: &mut Vec<u8>, timestamp_ms: u64, cert_der: &[u8], index: u64, chain: &[Hash]) -> Hash {
+pub fn encode_tile_leaf(
+    out: &mut Vec<u8>,
+    timestamp_ms: u64,
+    cert_der: &[u8],
+    index: u64,
+    chain: &[Hash],
+) -> Hash {
     let start = out.len();
     out.extend_from_slice(&timestamp_ms.to_be_bytes());
     out.extend_from_slice(&[0, 0]);

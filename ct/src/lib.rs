@@ -31,4 +31,8 @@ pub use error::{CtError, ParseError};
 pub type Hash = [u8; 32];
 
 /// The User-Agent sent to logs.
-pub const USER_AGENT: &str = concat!("certhist/", env!("CARGO_PKG_VERSION"), " (+https://github.com/certhist)");
+pub const USER_AGENT: &str = concat!(
+    "certhist/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://github.com/certhist)"
+);

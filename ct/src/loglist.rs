@@ -55,20 +55,30 @@ enum RawList {
 }
 
 fn convert(l: RawLog, tiled: bool) -> Option<ListedLog> {
-    let is_static = tiled || l.monitoring_url.is_some() || l.log_spec.as_deref() == Some("static-ct-api");
-    let url = if is_static { l.monitoring_url.or(l.url) } else { l.url.or(l.monitoring_url) }?;
+    let is_static =
+        tiled || l.monitoring_url.is_some() || l.log_spec.as_deref() == Some("static-ct-api");
+    let url = if is_static {
+        l.monitoring_url.or(l.url)
+    } else {
+        l.url.or(l.monitoring_url)
+    }?;
     Some(ListedLog {
         description: l.description.unwrap_or_default(),
         log_id: l.log_id,
         key: l.key,
         url,
-        kind: if is_static { LogKind::Static } else { LogKind::Rfc6962 },
+        kind: if is_static {
+            LogKind::Static
+        } else {
+            LogKind::Rfc6962
+        },
     })
 }
 
 /// Parses a log list.
 pub fn parse(json: &[u8]) -> Result<Vec<ListedLog>, CtError> {
-    let raw: RawList = serde_json::from_slice(json).map_err(|e| CtError::Usage(format!("bad log list: {e}")))?;
+    let raw: RawList =
+        serde_json::from_slice(json).map_err(|e| CtError::Usage(format!("bad log list: {e}")))?;
     Ok(match raw {
         RawList::Full { operators } => operators
             .into_iter()

@@ -190,13 +190,21 @@ pub fn verify_consistency(
     }
     if size1 == size2 {
         return if proof.is_empty() {
-            if root1 == root2 { Ok(()) } else { Err(mismatch(root1, root2)) }
+            if root1 == root2 {
+                Ok(())
+            } else {
+                Err(mismatch(root1, root2))
+            }
         } else {
             Err(ProofError::WrongLength)
         };
     }
     if size1 == 0 {
-        return if proof.is_empty() { Ok(()) } else { Err(ProofError::WrongLength) };
+        return if proof.is_empty() {
+            Ok(())
+        } else {
+            Err(ProofError::WrongLength)
+        };
     }
     if proof.is_empty() {
         return Err(ProofError::WrongLength);
@@ -278,7 +286,11 @@ pub fn inclusion_path<E>(
 pub fn aligned_subtrees(mut start: u64, end: u64) -> Vec<(u32, u64)> {
     let mut out = Vec::new();
     while start < end {
-        let mut h = if start == 0 { 63 } else { start.trailing_zeros() };
+        let mut h = if start == 0 {
+            63
+        } else {
+            start.trailing_zeros()
+        };
         while h > 0 && start + (1u64 << h) > end {
             h -= 1;
         }
@@ -302,7 +314,9 @@ mod tests {
     use super::*;
 
     fn leaves(n: u64) -> Vec<Hash> {
-        (0..n).map(|i| crate::leaf::leaf_hash(&i.to_be_bytes())).collect()
+        (0..n)
+            .map(|i| crate::leaf::leaf_hash(&i.to_be_bytes()))
+            .collect()
     }
 
     /// Reference MTH, straight from the RFC 6962 §2.1 recursion.
@@ -324,10 +338,16 @@ mod tests {
             let root = mth(&l);
             assert_eq!(root_of_leaves(&l), root, "n={n}");
             for m in 0..n {
-                let path = inclusion_path(m, n, |s, e| Ok::<_, ()>(mth(&l[s as usize..e as usize]))).unwrap();
+                let path =
+                    inclusion_path(m, n, |s, e| Ok::<_, ()>(mth(&l[s as usize..e as usize])))
+                        .unwrap();
                 let cr = verify_inclusion(m, n, &l[m as usize], &path, &root).unwrap();
                 assert_eq!(cr.root(), mth(&l[..m as usize]));
-                assert!(verify_inclusion(m, n, &l[(m as usize + 1) % n as usize], &path, &root).is_err() || n == 1);
+                assert!(
+                    verify_inclusion(m, n, &l[(m as usize + 1) % n as usize], &path, &root)
+                        .is_err()
+                        || n == 1
+                );
             }
         }
     }
@@ -340,7 +360,11 @@ mod tests {
                 .into_iter()
                 .map(|(h, i)| mth(&l[(i << h) as usize..((i + 1) << h) as usize]))
                 .collect();
-            assert_eq!(fold_subtrees(&hs), mth(&l[s as usize..e as usize]), "{s}..{e}");
+            assert_eq!(
+                fold_subtrees(&hs),
+                mth(&l[s as usize..e as usize]),
+                "{s}..{e}"
+            );
         }
     }
 }

@@ -34,7 +34,9 @@ impl PublicKey {
                 spki_der: der.to_vec(),
                 key: KeyKind::Rsa(k),
             }),
-            Err(e) => Err(CtError::BadKey(format!("not a P-256 or RSA SubjectPublicKeyInfo ({e})"))),
+            Err(e) => Err(CtError::BadKey(format!(
+                "not a P-256 or RSA SubjectPublicKeyInfo ({e})"
+            ))),
         }
     }
 
@@ -82,15 +84,21 @@ impl PublicKey {
         use p256::ecdsa::signature::Verifier as _;
         match (&self.key, sig_alg) {
             (KeyKind::P256(k), 3) => {
-                let s = p256::ecdsa::DerSignature::from_bytes(sig).map_err(|e| format!("bad ECDSA signature: {e}"))?;
-                k.verify(message, &s).map_err(|_| "ECDSA signature does not verify".to_owned())
+                let s = p256::ecdsa::DerSignature::from_bytes(sig)
+                    .map_err(|e| format!("bad ECDSA signature: {e}"))?;
+                k.verify(message, &s)
+                    .map_err(|_| "ECDSA signature does not verify".to_owned())
             }
             (KeyKind::Rsa(k), 1) => {
                 let vk = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(k.clone());
-                let s = rsa::pkcs1v15::Signature::try_from(sig).map_err(|e| format!("bad RSA signature: {e}"))?;
-                vk.verify(message, &s).map_err(|_| "RSA signature does not verify".to_owned())
+                let s = rsa::pkcs1v15::Signature::try_from(sig)
+                    .map_err(|e| format!("bad RSA signature: {e}"))?;
+                vk.verify(message, &s)
+                    .map_err(|_| "RSA signature does not verify".to_owned())
             }
-            (_, a) => Err(format!("signature algorithm {a} does not match the key type")),
+            (_, a) => Err(format!(
+                "signature algorithm {a} does not match the key type"
+            )),
         }
     }
 }

@@ -76,12 +76,23 @@ struct EntryJson {
     extra_data: String,
 }
 
+/// A decoded `get-entries` element: (leaf_input, extra_data).
+pub type RawEntry = (Vec<u8>, Vec<u8>);
+
+/// A decoded `get-entry-and-proof` body: (leaf_input, extra_data, audit_path).
+pub type EntryAndProof = (Vec<u8>, Vec<u8>, Vec<Hash>);
+
 /// Parses a `get-entries` response body into (leaf_input, extra_data) pairs.
-pub fn parse_get_entries(body: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ParseError> {
+pub fn parse_get_entries(body: &[u8]) -> Result<Vec<RawEntry>, ParseError> {
     let e: EntriesJson = json(body, "get-entries")?;
     e.entries
         .into_iter()
-        .map(|x| Ok((b64(&x.leaf_input, "leaf_input")?, b64(&x.extra_data, "extra_data")?)))
+        .map(|x| {
+            Ok((
+                b64(&x.leaf_input, "leaf_input")?,
+                b64(&x.extra_data, "extra_data")?,
+            ))
+        })
         .collect()
 }
 
@@ -93,7 +104,10 @@ struct ConsistencyJson {
 /// Parses a `get-sth-consistency` response body.
 pub fn parse_consistency(body: &[u8]) -> Result<Vec<Hash>, ParseError> {
     let c: ConsistencyJson = json(body, "get-sth-consistency")?;
-    c.consistency.iter().map(|s| b64_hash(s, "consistency")).collect()
+    c.consistency
+        .iter()
+        .map(|s| b64_hash(s, "consistency"))
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -105,7 +119,11 @@ struct ProofJson {
 /// Parses a `get-proof-by-hash` response body: (leaf_index, audit_path).
 pub fn parse_proof_by_hash(body: &[u8]) -> Result<(u64, Vec<Hash>), ParseError> {
     let p: ProofJson = json(body, "get-proof-by-hash")?;
-    let path = p.audit_path.iter().map(|s| b64_hash(s, "audit_path")).collect::<Result<_, _>>()?;
+    let path = p
+        .audit_path
+        .iter()
+        .map(|s| b64_hash(s, "audit_path"))
+        .collect::<Result<_, _>>()?;
     Ok((p.leaf_index, path))
 }
 
@@ -117,8 +135,16 @@ struct EntryAndProofJson {
 }
 
 /// Parses a `get-entry-and-proof` body: (leaf_input, extra_data, audit_path).
-pub fn parse_entry_and_proof(body: &[u8]) -> Result<(Vec<u8>, Vec<u8>, Vec<Hash>), ParseError> {
+pub fn parse_entry_and_proof(body: &[u8]) -> Result<EntryAndProof, ParseError> {
     let p: EntryAndProofJson = json(body, "get-entry-and-proof")?;
-    let path = p.audit_path.iter().map(|s| b64_hash(s, "audit_path")).collect::<Result<_, _>>()?;
-    Ok((b64(&p.leaf_input, "leaf_input")?, b64(&p.extra_data, "extra_data")?, path))
+    let path = p
+        .audit_path
+        .iter()
+        .map(|s| b64_hash(s, "audit_path"))
+        .collect::<Result<_, _>>()?;
+    Ok((
+        b64(&p.leaf_input, "leaf_input")?,
+        b64(&p.extra_data, "extra_data")?,
+        path,
+    ))
 }

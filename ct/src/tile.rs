@@ -38,7 +38,11 @@ pub fn data_tile_path(index: u64, width: u64) -> String {
 
 /// Width of tile `index` at `level` in a tree of `tree_size` leaves (0 if it does not exist).
 pub fn tile_width(level: u32, index: u64, tree_size: u64) -> u64 {
-    let nodes = if level >= 8 { 0 } else { tree_size >> (8 * level) };
+    let nodes = if level >= 8 {
+        0
+    } else {
+        tree_size >> (8 * level)
+    };
     nodes.saturating_sub(index * TILE_WIDTH).min(TILE_WIDTH)
 }
 

@@ -63,7 +63,8 @@ impl<'a> Reader<'a> {
     /// Reads `opaque x<0..2^(8*width)-1>`: a length of `width` bytes, then the bytes.
     pub fn vec(&mut self, width: usize, what: &'static str) -> Result<&'a [u8], ParseError> {
         let len = self.uint(width, what)?;
-        let len = usize::try_from(len).map_err(|_| ParseError::invalid(what, "length overflows"))?;
+        let len =
+            usize::try_from(len).map_err(|_| ParseError::invalid(what, "length overflows"))?;
         self.bytes(len, what)
     }
 
@@ -92,10 +93,19 @@ mod tests {
         let mut r = Reader::new(&[0, 0, 5, 1, 2]);
         assert_eq!(
             r.vec(3, "x"),
-            Err(ParseError::Truncated { what: "x", needed: 3 })
+            Err(ParseError::Truncated {
+                what: "x",
+                needed: 3
+            })
         );
         let mut r = Reader::new(&[0, 2, 7, 8, 9]);
         assert_eq!(r.vec(2, "x"), Ok(&[7u8, 8][..]));
-        assert_eq!(r.finish("y"), Err(ParseError::Trailing { what: "y", count: 1 }));
+        assert_eq!(
+            r.finish("y"),
+            Err(ParseError::Trailing {
+                what: "y",
+                count: 1
+            })
+        );
     }
 }

@@ -21,7 +21,11 @@ pub const NAVIGLI_ROOT_778: &str = "+WnHOMRZl/LG1669oeskbdK9bcO4nkrY1cfVyknC52U=
 pub const NAVIGLI_ROOT_256: &str = "bIAheYeHkQOXeHKw0PKjttmJ2hGtGU/VDxU5b0SAb+c=";
 
 pub fn b64_32(s: &str) -> Hash {
-    base64::engine::general_purpose::STANDARD.decode(s).unwrap().try_into().unwrap()
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .unwrap()
+        .try_into()
+        .unwrap()
 }
 
 pub fn test_signing_key() -> p256::ecdsa::SigningKey {
@@ -31,13 +35,19 @@ pub fn test_signing_key() -> p256::ecdsa::SigningKey {
 pub fn test_public_key() -> PublicKey {
     // SubjectPublicKeyInfo for id-ecPublicKey / prime256v1, then the uncompressed point.
     let mut der = hex::decode("3059301306072a8648ce3d020106082a8648ce3d030107034200").unwrap();
-    der.extend_from_slice(test_signing_key().verifying_key().to_encoded_point(false).as_bytes());
+    der.extend_from_slice(
+        test_signing_key()
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes(),
+    );
     PublicKey::from_spki_der(&der).unwrap()
 }
 
 /// TLS digitally-signed (SHA-256, ECDSA) over the TreeHeadSignature.
 pub fn sign_tree_head(ts: u64, size: u64, root: &Hash) -> Vec<u8> {
-    let sig: p256::ecdsa::DerSignature = test_signing_key().sign(&tree_head_signature_input(ts, size, root));
+    let sig: p256::ecdsa::DerSignature =
+        test_signing_key().sign(&tree_head_signature_input(ts, size, root));
     let mut ds = vec![4u8, 3];
     let b = sig.as_bytes();
     ds.extend_from_slice(&(b.len() as u16).to_be_bytes());
@@ -47,14 +57,29 @@ pub fn sign_tree_head(ts: u64, size: u64, root: &Hash) -> Vec<u8> {
 
 pub fn navigli_checkpoint(size: u64, root: &Hash) -> String {
     let ds = sign_tree_head(1746292700000, size, root);
-    encode_checkpoint(NAVIGLI_ORIGIN, size, root, &test_public_key().log_id(), 1746292700000, &ds)
+    encode_checkpoint(
+        NAVIGLI_ORIGIN,
+        size,
+        root,
+        &test_public_key().log_id(),
+        1746292700000,
+        &ds,
+    )
 }
 
 /// Issuer DER by SHA-256 (the letsencrypt-website staging certificates).
 pub fn issuers() -> HashMap<String, Vec<u8>> {
     let dir = fixture("letsencrypt-website/static/certs/staging");
     let mut out = HashMap::new();
-    for f in ["letsencrypt-stg-root-x1.der", "2024/e5.der", "2024/e6.der", "2024/e5-cross.der", "2024/e6-cross.der", "2024/r10.der", "2024/r11.der"] {
+    for f in [
+        "letsencrypt-stg-root-x1.der",
+        "2024/e5.der",
+        "2024/e6.der",
+        "2024/e5-cross.der",
+        "2024/e6-cross.der",
+        "2024/r10.der",
+        "2024/r11.der",
+    ] {
         let der = std::fs::read(dir.join(f)).unwrap();
         out.insert(hex::encode(sha2::Sha256::digest(&der)), der);
     }
@@ -88,7 +113,8 @@ pub fn navigli_handler(size: u64, root_b64: &str, tamper: Option<&'static str>) 
 
 fn query(path: &str, key: &str) -> Option<String> {
     let q = path.split_once('?')?.1;
-    q.split('&').find_map(|kv| kv.strip_prefix(&format!("{key}=")[..]).map(str::to_owned))
+    q.split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")[..]).map(str::to_owned))
 }
 
 /// The Pilot FourEntries behind an RFC 6962 API capping get-entries at `cap` entries.
@@ -125,10 +151,17 @@ pub fn pilot_handler(cap: usize, sth_body: Option<Vec<u8>>) -> Handler {
             let end: usize = query(path, "end")?.parse().ok()?;
             let end = end.min(entries.len() - 1).min(start + cap - 1);
             let slice = entries.get(start..=end)?;
-            return Some(serde_json::json!({ "entries": slice }).to_string().into_bytes());
+            return Some(
+                serde_json::json!({ "entries": slice })
+                    .to_string()
+                    .into_bytes(),
+            );
         }
         if path.starts_with("/ct/v1/get-proof-by-hash") {
-            let h = query(path, "hash")?.replace("%2B", "+").replace("%2F", "/").replace("%3D", "=");
+            let h = query(path, "hash")?
+                .replace("%2B", "+")
+                .replace("%2F", "/")
+                .replace("%3D", "=");
             let size: u64 = query(path, "tree_size")?.parse().ok()?;
             let hash: Hash = b64.decode(h).ok()?.try_into().ok()?;
             let idx = leaves.iter().position(|l| *l == hash)? as u64;
@@ -137,7 +170,11 @@ pub fn pilot_handler(cap: usize, sth_body: Option<Vec<u8>>) -> Handler {
             })
             .ok()?;
             let ap: Vec<String> = path.iter().map(|p| b64.encode(p)).collect();
-            return Some(serde_json::json!({ "leaf_index": idx, "audit_path": ap }).to_string().into_bytes());
+            return Some(
+                serde_json::json!({ "leaf_index": idx, "audit_path": ap })
+                    .to_string()
+                    .into_bytes(),
+            );
         }
         None
     })

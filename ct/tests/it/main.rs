@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 /// Path of a fixture under the workspace's `tests/data/ct`.
 pub fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/ct").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/ct")
+        .join(rel)
 }
 
 /// Reads a fixture.

@@ -47,8 +47,11 @@ pub async fn start(handler: Handler) -> Server {
     let (f, r, g, l) = (faults.clone(), requests, gzip.clone(), log.clone());
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
-            let (handler, f, r, g, l) = (handler.clone(), f.clone(), r.clone(), g.clone(), l.clone());
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let (handler, f, r, g, l) =
+                (handler.clone(), f.clone(), r.clone(), g.clone(), l.clone());
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -69,7 +72,9 @@ pub async fn start(handler: Handler) -> Server {
                         drop(sock);
                         return;
                     }
-                    Some(Fault::TooMany(v)) => (429, format!("Retry-After: {v}\r\n"), b"slow down".to_vec()),
+                    Some(Fault::TooMany(v)) => {
+                        (429, format!("Retry-After: {v}\r\n"), b"slow down".to_vec())
+                    }
                     Some(Fault::Status(s)) => (s, String::new(), b"oops".to_vec()),
                     Some(Fault::Truncate) | None => match handler(&path) {
                         Some(b) => (200, String::new(), b),
@@ -77,9 +82,13 @@ pub async fn start(handler: Handler) -> Server {
                     },
                 };
                 let (body, extra) = if status == 200 && g.load(Ordering::SeqCst) {
-                    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    let mut e =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                     std::io::Write::write_all(&mut e, &body).unwrap();
-                    (e.finish().unwrap(), format!("{extra}Content-Encoding: gzip\r\n"))
+                    (
+                        e.finish().unwrap(),
+                        format!("{extra}Content-Encoding: gzip\r\n"),
+                    )
                 } else {
                     (body, extra)
                 };
@@ -88,7 +97,11 @@ pub async fn start(handler: Handler) -> Server {
                     body.len()
                 );
                 let _ = sock.write_all(hdr.as_bytes()).await;
-                let send = if matches!(fault, Some(Fault::Truncate)) { &body[..body.len() / 2] } else { &body[..] };
+                let send = if matches!(fault, Some(Fault::Truncate)) {
+                    &body[..body.len() / 2]
+                } else {
+                    &body[..]
+                };
                 let _ = sock.write_all(send).await;
                 let _ = sock.shutdown().await;
             });
