@@ -1,1 +1,263 @@
-//! HTTP query API and web UI of certhist
+//! HTTP query API of certhist: `/api/v1` JSON endpoints over the same store functions the CLI
+//! uses (`certhist_store::read`, `certhist_store::read_api`), an OpenAPI document generated from
+//! the handlers, and `certhist serve`.
+//!
+//! - [`router`] builds the whole application (tests call it without a socket);
+//! - [`serve`] binds, serves and shuts down gracefully on Ctrl-C / SIGTERM;
+//! - [`cli::ServeArgs`] is the `certhist serve` command line.
+//!
+//! Every request takes one pooled connection and sets `statement_timeout` on it before its
+//! queries run; a cancelled statement becomes a 503 in the one error shape.
+
+pub mod cli;
+mod dto;
+pub mod error;
+mod ndjson;
+mod params;
+mod routes;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use certhist_store::{Conn, Store};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+pub use error::ApiError;
+
+/// Configuration of the API server, read once at startup.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `statement_timeout` of every query; a cancelled query answers 503.
+    pub statement_timeout: Duration,
+    /// Whole-request timeout (503 after it; NDJSON streams are exempt once the body started).
+    pub request_timeout: Duration,
+    /// Widest IPv4 block accepted by `/ip` and `expand` (prefix length; 16 = at most a /16).
+    pub widest_prefix_v4: u8,
+    /// Widest IPv6 block accepted (prefix length).
+    pub widest_prefix_v6: u8,
+    /// Certificates served by more than this many distinct addresses are `shared`.
+    pub shared_threshold: i64,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// Page size when `limit` is not given.
+    pub default_page_size: i64,
+    /// Largest `limit` accepted.
+    pub max_page_size: i64,
+    /// Largest `max_nodes` of `/expand`.
+    pub max_expand_nodes: usize,
+    /// Largest `hops` of `/expand`.
+    pub max_expand_hops: u32,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            statement_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            widest_prefix_v4: 16,
+            widest_prefix_v6: 48,
+            shared_threshold: 50,
+            body_limit_bytes: 64 * 1024,
+            default_page_size: 100,
+            max_page_size: 1000,
+            max_expand_nodes: 2000,
+            max_expand_hops: 6,
+        }
+    }
+}
+
+/// Errors of [`serve`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server stopped with an I/O error.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database could not be reached at startup.
+    #[error(transparent)]
+    Store(#[from] certhist_store::StoreError),
+}
+
+/// Shared state of the handlers.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState {
+    pub(crate) store: Store,
+    pub(crate) config: ServeConfig,
+}
+
+impl AppState {
+    /// A pooled connection with the statement timeout set.
+    pub(crate) async fn conn(&self) -> Result<Conn, ApiError> {
+        let conn = self.store.conn().await?;
+        certhist_store::read_api::set_statement_timeout(&conn, self.config.statement_timeout).await?;
+        Ok(conn)
+    }
+}
+
+/// The OpenAPI document (paths are added from the handlers by `utoipa-axum`).
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "certhist API",
+        description = "Passive certificate history: IP ↔ certificate pivots, reverse search, field search, serial / OCSP CertID lookup, overlap and graph expansion. Errors are always {\"errors\":[{\"detail\": …}]}.",
+        license(name = "Apache-2.0")
+    ),
+    tags((name = "certhist", description = "certhist query API v1"))
+)]
+pub struct ApiDoc;
+
+fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, openapi) = routes::openapi_router()
+        .with_state(state)
+        .split_for_parts();
+    (router, openapi)
+}
+
+/// The OpenAPI document of this API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes::openapi_router().split_for_parts().1
+}
+
+/// The whole application: `/api/v1/…`, the OpenAPI document, request logging, a request
+/// timeout, a body limit, panic catching, and the one error shape for every error response.
+pub fn router(store: Store, config: ServeConfig) -> Router {
+    let state = AppState {
+        store,
+        config: config.clone(),
+    };
+    let (api, openapi) = api_router(state);
+    let doc = serde_json::to_vec_pretty(&openapi).unwrap_or_default();
+    api.route(
+        "/api/v1/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                    doc,
+                )
+            }
+        }),
+    )
+    .fallback(|| async { error::error_response(StatusCode::NOT_FOUND, "no such endpoint; see /api/v1/openapi.json") })
+    .method_not_allowed_fallback(|| async {
+        error::error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed; the API is read-only (GET)")
+    })
+    .layer(axum::middleware::from_fn(error_shape))
+    .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+        tracing::error!("handler panicked");
+        error::error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error; the server log has the details")
+    }))
+    .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+    .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+    .layer(TraceLayer::new_for_http())
+}
+
+/// Rewrites error responses produced outside the handlers (body limit, timeout, framework
+/// rejections) into the one error shape; responses already in it pass through.
+async fn error_shape(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return resp;
+    }
+    let detail = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "request body too large".to_owned(),
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => {
+            "the request took longer than the server allows; narrow it and retry".to_owned()
+        }
+        s => s.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let mut out = error::error_response(status, detail);
+    for (k, v) in resp.headers() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// Serves the API on `config.listen` until Ctrl-C or SIGTERM, then finishes in-flight
+/// requests and returns.
+pub async fn serve(store: Store, config: ServeConfig) -> Result<(), ServeError> {
+    // Fail fast when the database is unreachable.
+    drop(store.conn().await?);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local = listener.local_addr()?;
+    tracing::info!(http.listen = %local, "serving /api/v1");
+    axum::serve(listener, router(store, config))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+/// JSON response helper.
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => (
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            Body::from(body),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "serialising a response");
+            error::error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}

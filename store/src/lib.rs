@@ -13,6 +13,7 @@ pub mod cluster;
 mod error;
 mod migrate;
 pub mod read;
+pub mod read_api;
 pub mod read_cryptnet;
 pub mod testing;
 mod write;

@@ -57,10 +57,11 @@ pub struct CertSummary {
     pub parse_error: Option<String>,
 }
 
-const SUMMARY_COLUMNS: &str = "c.sha1, c.sha256, c.serial, c.subject_cn, c.subject_o, c.issuer_cn, c.issuer_o, \
+pub(crate) const SUMMARY_COLUMNS: &str =
+    "c.sha1, c.sha256, c.serial, c.subject_cn, c.subject_o, c.issuer_cn, c.issuer_o, \
      c.not_before, c.not_after, c.is_ca, c.is_precert, c.parse_error";
 
-fn summary_from(row: &Row, at: usize) -> Result<CertSummary, StoreError> {
+pub(crate) fn summary_from(row: &Row, at: usize) -> Result<CertSummary, StoreError> {
     Ok(CertSummary {
         sha1: fixed(row.get::<_, Vec<u8>>(at))?,
         sha256: fixed(row.get::<_, Vec<u8>>(at + 1))?,
@@ -79,7 +80,7 @@ fn summary_from(row: &Row, at: usize) -> Result<CertSummary, StoreError> {
     })
 }
 
-fn fixed<const N: usize>(bytes: Vec<u8>) -> Result<[u8; N], StoreError> {
+pub(crate) fn fixed<const N: usize>(bytes: Vec<u8>) -> Result<[u8; N], StoreError> {
     let len = bytes.len();
     bytes
         .try_into()
@@ -172,11 +173,11 @@ pub async fn ip_history(
         .collect()
 }
 
-fn port_from(v: i32) -> u16 {
+pub(crate) fn port_from(v: i32) -> u16 {
     u16::try_from(v).unwrap_or(0)
 }
 
-fn check_limit(limit: i64) -> Result<i64, StoreError> {
+pub(crate) fn check_limit(limit: i64) -> Result<i64, StoreError> {
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(StoreError::InvalidInput(format!(
             "limit must be between 1 and {MAX_LIMIT}, got {limit}"
@@ -491,7 +492,8 @@ impl MatchPattern {
         };
         if inner.is_empty() {
             return Err(StoreError::InvalidInput(
-                "search value is empty: give a value, `*.suffix`, `prefix*` or `*contains*`".to_owned(),
+                "search value is empty: give a value, `*.suffix`, `prefix*` or `*contains*`"
+                    .to_owned(),
             ));
         }
         if matches!(pattern, MatchPattern::Contains(_)) && inner.chars().count() < 3 {
@@ -512,7 +514,10 @@ impl MatchPattern {
             ),
             MatchPattern::Suffix(s) => (
                 format!("reverse({expr}) LIKE ${n}"),
-                format!("{}%", like_escape(&s.to_lowercase().chars().rev().collect::<String>())),
+                format!(
+                    "{}%",
+                    like_escape(&s.to_lowercase().chars().rev().collect::<String>())
+                ),
             ),
             MatchPattern::Contains(s) => (
                 format!("{expr} LIKE ${n}"),
@@ -550,6 +555,44 @@ pub struct SearchHit {
 /// Paging key of [`search`]: (matched value, sha1) of the last hit.
 pub type SearchKey = (String, Sha1);
 
+/// Validity-period filters of [`search_filtered`]; every bound is inclusive and `None` means
+/// "no bound". Certificates without a parsed validity never match a set bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ValidityFilter {
+    /// Valid at this instant: `not_before <= t <= not_after`.
+    pub valid_at: Option<DateTime<Utc>>,
+    /// `not_before >= t`.
+    pub not_before_after: Option<DateTime<Utc>>,
+    /// `not_before <= t`.
+    pub not_before_before: Option<DateTime<Utc>>,
+    /// `not_after >= t`.
+    pub not_after_after: Option<DateTime<Utc>>,
+    /// `not_after <= t`.
+    pub not_after_before: Option<DateTime<Utc>>,
+}
+
+impl ValidityFilter {
+    /// True when no bound is set.
+    pub fn is_empty(&self) -> bool {
+        *self == ValidityFilter::default()
+    }
+
+    /// SQL condition on the certificate alias `c`, using parameters `$n..$n+4` in field order.
+    fn condition(c: &str, n: usize) -> String {
+        format!(
+            "(${n}::timestamptz IS NULL OR ({c}.not_before <= ${n} AND {c}.not_after >= ${n}))
+             AND (${n1}::timestamptz IS NULL OR {c}.not_before >= ${n1})
+             AND (${n2}::timestamptz IS NULL OR {c}.not_before <= ${n2})
+             AND (${n3}::timestamptz IS NULL OR {c}.not_after >= ${n3})
+             AND (${n4}::timestamptz IS NULL OR {c}.not_after <= ${n4})",
+            n1 = n + 1,
+            n2 = n + 2,
+            n3 = n + 3,
+            n4 = n + 4
+        )
+    }
+}
+
 /// Certificates whose `field` matches `pattern`, ordered by (matched value, sha1) after `after`.
 pub async fn search(
     conn: &Conn,
@@ -558,7 +601,29 @@ pub async fn search(
     after: Option<&SearchKey>,
     limit: i64,
 ) -> Result<Vec<SearchHit>, StoreError> {
+    search_filtered(conn, field, pattern, &ValidityFilter::default(), after, limit).await
+}
+
+/// [`search`] narrowed to certificates whose validity period meets `validity`. A regular
+/// expression the server rejects gives a database error with SQLSTATE 2201B
+/// (`INVALID_REGULAR_EXPRESSION`).
+pub async fn search_filtered(
+    conn: &Conn,
+    field: SearchField,
+    pattern: &MatchPattern,
+    validity: &ValidityFilter,
+    after: Option<&SearchKey>,
+    limit: i64,
+) -> Result<Vec<SearchHit>, StoreError> {
     let limit = check_limit(limit)?;
+    let v = validity;
+    let bounds = [
+        v.valid_at,
+        v.not_before_after,
+        v.not_before_before,
+        v.not_after_after,
+        v.not_after_before,
+    ];
     let (after_value, after_sha1) = match after {
         Some((v, s)) => (Some(v.clone()), Some(s.to_vec())),
         None => (None, None),
@@ -599,14 +664,32 @@ pub async fn search(
                  FROM certificates c
                  WHERE c.{column} = ANY($1)
                    AND ($2::text IS NULL OR (encode(c.{column}, 'hex'), c.sha1) > ($2, $3))
+                   AND {valid}
                  ORDER BY 1, c.sha1
-                 LIMIT $4"
+                 LIMIT $4",
+                valid = ValidityFilter::condition("c", 5)
             );
             conn.client()
-                .query(&sql, &[&values, &after_value, &after_sha1, &limit])
+                .query(
+                    &sql,
+                    &[
+                        &values,
+                        &after_value,
+                        &after_sha1,
+                        &limit,
+                        &bounds[0],
+                        &bounds[1],
+                        &bounds[2],
+                        &bounds[3],
+                        &bounds[4],
+                    ],
+                )
                 .await?
         }
-        SearchField::IssuerCn | SearchField::IssuerO | SearchField::SubjectO | SearchField::SubjectOu => {
+        SearchField::IssuerCn
+        | SearchField::IssuerO
+        | SearchField::SubjectO
+        | SearchField::SubjectOu => {
             let column = match field {
                 SearchField::IssuerCn => "issuer_cn",
                 SearchField::IssuerO => "issuer_o",
@@ -620,11 +703,26 @@ pub async fn search(
                  FROM certificates c
                  WHERE {cond}
                    AND ($2::text IS NULL OR ({expr}, c.sha1) > ($2, $3))
+                   AND {valid}
                  ORDER BY 1, c.sha1
-                 LIMIT $4"
+                 LIMIT $4",
+                valid = ValidityFilter::condition("c", 5)
             );
             conn.client()
-                .query(&sql, &[&value, &after_value, &after_sha1, &limit])
+                .query(
+                    &sql,
+                    &[
+                        &value,
+                        &after_value,
+                        &after_sha1,
+                        &limit,
+                        &bounds[0],
+                        &bounds[1],
+                        &bounds[2],
+                        &bounds[3],
+                        &bounds[4],
+                    ],
+                )
                 .await?
         }
         SearchField::Name
@@ -645,22 +743,58 @@ pub async fn search(
                 "n.name"
             };
             let (cond, value) = pattern.condition(expr, 1);
-            let sql = format!(
-                "SELECT h.matched, {SUMMARY_COLUMNS}
-                 FROM (
-                    SELECT DISTINCT {expr} AS matched, n.sha1
-                    FROM certificate_names n
-                    WHERE {cond} AND n.kind = ANY($2)
-                      AND ($3::text IS NULL OR ({expr}, n.sha1) > ($3, $4))
-                    ORDER BY 1, 2
-                    LIMIT $5
-                 ) h
-                 JOIN certificates c ON c.sha1 = h.sha1
-                 ORDER BY h.matched, c.sha1"
-            );
-            conn.client()
-                .query(&sql, &[&value, &kinds, &after_value, &after_sha1, &limit])
-                .await?
+            if validity.is_empty() {
+                let sql = format!(
+                    "SELECT h.matched, {SUMMARY_COLUMNS}
+                     FROM (
+                        SELECT DISTINCT {expr} AS matched, n.sha1
+                        FROM certificate_names n
+                        WHERE {cond} AND n.kind = ANY($2)
+                          AND ($3::text IS NULL OR ({expr}, n.sha1) > ($3, $4))
+                        ORDER BY 1, 2
+                        LIMIT $5
+                     ) h
+                     JOIN certificates c ON c.sha1 = h.sha1
+                     ORDER BY h.matched, c.sha1"
+                );
+                conn.client()
+                    .query(&sql, &[&value, &kinds, &after_value, &after_sha1, &limit])
+                    .await?
+            } else {
+                let sql = format!(
+                    "SELECT h.matched, {SUMMARY_COLUMNS}
+                     FROM (
+                        SELECT DISTINCT {expr} AS matched, n.sha1
+                        FROM certificate_names n
+                        JOIN certificates c ON c.sha1 = n.sha1
+                        WHERE {cond} AND n.kind = ANY($2)
+                          AND ($3::text IS NULL OR ({expr}, n.sha1) > ($3, $4))
+                          AND {valid}
+                        ORDER BY 1, 2
+                        LIMIT $5
+                     ) h
+                     JOIN certificates c ON c.sha1 = h.sha1
+                     ORDER BY h.matched, c.sha1",
+                    valid = ValidityFilter::condition("c", 6)
+                );
+                conn.client()
+                    .query(
+                        &sql,
+                        &[
+                            &value,
+                            &kinds,
+                            &after_value,
+                            &after_sha1,
+                            &limit,
+                            &bounds[0],
+                            &bounds[1],
+                            &bounds[2],
+                            &bounds[3],
+                            &bounds[4],
+                        ],
+                    )
+                    .await?
+            }
         }
     };
     rows.iter()
@@ -693,7 +827,10 @@ pub async fn certs_by_serial(
     );
     let rows = conn
         .client()
-        .query(&sql, &[&values, &issuer_name_hash, &issuer_key_hash, &limit])
+        .query(
+            &sql,
+            &[&values, &issuer_name_hash, &issuer_key_hash, &limit],
+        )
         .await?;
     rows.iter().map(|r| summary_from(r, 0)).collect()
 }

@@ -1,0 +1,66 @@
+//! `certhist serve`: the command line of the API server.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use certhist_store::Store;
+
+use crate::{ServeConfig, ServeError};
+
+/// Serve the HTTP query API (`/api/v1`, OpenAPI document at `/api/v1/openapi.json`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CERTHIST_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Statement timeout of every query, in milliseconds (a cancelled query answers 503).
+    #[arg(long, env = "CERTHIST_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
+    pub statement_timeout_ms: u64,
+    /// Whole-request timeout, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Widest IPv4 CIDR block accepted (prefix length).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub widest_prefix_v4: u8,
+    /// Widest IPv6 CIDR block accepted (prefix length).
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u8).range(0..=128))]
+    pub widest_prefix_v6: u8,
+    /// Certificates served by more than this many distinct addresses are `shared` and not
+    /// expanded by /expand unless asked.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..))]
+    pub shared_threshold: i64,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 65536)]
+    pub body_limit_bytes: usize,
+    /// Page size when `limit` is not given.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=10000))]
+    pub default_page_size: i64,
+    /// Largest `limit` accepted.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=9999))]
+    pub max_page_size: i64,
+}
+
+impl ServeArgs {
+    /// The typed configuration.
+    pub fn config(&self) -> ServeConfig {
+        ServeConfig {
+            listen: self.listen,
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            widest_prefix_v4: self.widest_prefix_v4,
+            widest_prefix_v6: self.widest_prefix_v6,
+            shared_threshold: self.shared_threshold,
+            body_limit_bytes: self.body_limit_bytes,
+            default_page_size: self.default_page_size.min(self.max_page_size),
+            max_page_size: self.max_page_size,
+            ..ServeConfig::default()
+        }
+    }
+}
+
+/// Runs `certhist serve` until Ctrl-C / SIGTERM.
+pub async fn run(args: ServeArgs, store: Store) -> Result<(), ServeError> {
+    let config = args.config();
+    eprintln!("certhist: serving http://{}/api/v1 (Ctrl-C to stop)", config.listen);
+    crate::serve(store, config).await
+}

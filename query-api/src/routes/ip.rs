@@ -1,0 +1,121 @@
+//! `GET /api/v1/ip/{ip-or-cidr}`: the certificate history of an address or block.
+
+use std::net::IpAddr;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use certhist_store::read::{self, IpHistoryKey, IpHistoryRow, TimeWindow};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::dto::{IpHistoryItem, Page};
+use crate::error::ApiError;
+use crate::ndjson::{self, STREAM_PAGE};
+use crate::params::{ip_or_cidr, Params};
+use crate::routes::{page, stream_next};
+use crate::{json, AppState};
+
+/// Keyset cursor: (ip, port, sha1 hex).
+#[derive(Serialize, Deserialize)]
+struct Cursor(IpAddr, u16, String);
+
+fn key_of(r: &IpHistoryRow) -> Cursor {
+    Cursor(r.ip, r.port, hex::encode(r.sha1))
+}
+
+fn store_key(c: &Cursor) -> Result<IpHistoryKey, ApiError> {
+    let sha1 = hex::decode(&c.2)
+        .ok()
+        .and_then(|b| <[u8; 20]>::try_from(b).ok())
+        .ok_or_else(|| crate::error::bad_request("cursor", "not a cursor returned by this endpoint"))?;
+    Ok((c.0, c.1, sha1))
+}
+
+/// Certificate history of an address or CIDR block (the block percent-encoded, `10.0.0.0%2F24`,
+/// or as two path segments, `/ip/10.0.0.0/24`), in (ip, port, sha1) order.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ip/{query}",
+    tag = "certhist",
+    params(
+        ("query" = String, Path, description = "IP address or CIDR block (`/` percent-encoded)"),
+        ("since" = Option<String>, Query, description = "Keep rows last seen at or after this time (RFC 3339, date, or Unix seconds)"),
+        ("until" = Option<String>, Query, description = "Keep rows first seen at or before this time"),
+        ("limit" = Option<i64>, Query, description = "Page size (default 100, at most the server's maximum)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of history rows (or NDJSON with `Accept: application/x-ndjson`)", body = Page<IpHistoryItem>),
+        (status = 400, description = "Bad parameter (named in the message)", body = crate::error::ErrorBody),
+        (status = 503, description = "Statement timeout or database unavailable", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn ip_history(
+    State(state): State<AppState>,
+    Path(query): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    history(state, &query, raw.as_deref(), &headers).await
+}
+
+/// The same as `/ip/{query}` with the CIDR block as two path segments.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ip/{address}/{prefix_len}",
+    tag = "certhist",
+    params(
+        ("address" = String, Path, description = "Network address"),
+        ("prefix_len" = u8, Path, description = "Prefix length"),
+        ("since" = Option<String>, Query, description = "Keep rows last seen at or after this time"),
+        ("until" = Option<String>, Query, description = "Keep rows first seen at or before this time"),
+        ("limit" = Option<i64>, Query, description = "Page size"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of history rows", body = Page<IpHistoryItem>),
+        (status = 400, description = "Bad parameter", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn ip_history_cidr(
+    State(state): State<AppState>,
+    Path((address, prefix_len)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    history(state, &format!("{address}/{prefix_len}"), raw.as_deref(), &headers).await
+}
+
+async fn history(state: AppState, query: &str, raw: Option<&str>, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let mut p = Params::parse(raw)?;
+    let net = ip_or_cidr("ip", query, &state.config)?;
+    let window = p.window()?;
+    let limit = p.limit(&state.config)?;
+    let cursor: Option<Cursor> = p.cursor()?;
+    p.finish()?;
+    let after = cursor.as_ref().map(store_key).transpose()?;
+    if ndjson::wanted(headers) {
+        return Ok(ndjson::stream(state, after, move |state: AppState, after: Option<IpHistoryKey>| {
+            stream_page(state, net, window, after)
+        }));
+    }
+    let conn = state.conn().await?;
+    let rows = read::ip_history(&conn, &net, &window, after.as_ref(), limit + 1).await?;
+    Ok(json(&page(rows, limit, |r: &IpHistoryRow| IpHistoryItem::from(r), key_of)))
+}
+
+async fn stream_page(
+    state: AppState,
+    net: IpNet,
+    window: TimeWindow,
+    after: Option<IpHistoryKey>,
+) -> Result<(Vec<u8>, Option<IpHistoryKey>), ApiError> {
+    let conn = state.conn().await?;
+    let rows = read::ip_history(&conn, &net, &window, after.as_ref(), STREAM_PAGE).await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        ndjson::push_line(&mut out, &IpHistoryItem::from(r));
+    }
+    Ok((out, stream_next(&rows, |r| (r.ip, r.port, r.sha1))))
+}

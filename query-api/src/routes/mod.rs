@@ -1,0 +1,66 @@
+//! The `/api/v1` handlers, one module per route family.
+
+pub(crate) mod certificates;
+pub(crate) mod expand;
+pub(crate) mod ip;
+pub(crate) mod overlap;
+pub(crate) mod search;
+pub(crate) mod serials;
+pub(crate) mod stats;
+
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::dto::Page;
+use crate::params::encode_cursor;
+use crate::{ApiDoc, AppState};
+
+/// Every documented route.
+pub(crate) fn openapi_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ip::ip_history))
+        .routes(routes!(ip::ip_history_cidr))
+        .routes(routes!(certificates::certificate))
+        .routes(routes!(certificates::hosts))
+        .routes(routes!(search::search))
+        .routes(routes!(serials::serials))
+        .routes(routes!(overlap::overlap))
+        .routes(routes!(expand::expand))
+        .routes(routes!(stats::stats))
+        .routes(routes!(stats::healthz))
+}
+
+/// Builds a page from `limit + 1` fetched rows: the extra row only says "there is more".
+pub(crate) fn page<R, T, K>(
+    mut rows: Vec<R>,
+    limit: i64,
+    item: impl Fn(&R) -> T,
+    key: impl Fn(&R) -> K,
+) -> Page<T>
+where
+    T: utoipa::ToSchema,
+    K: serde::Serialize,
+{
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if more {
+        rows.last().map(|r| encode_cursor(&key(r)))
+    } else {
+        None
+    };
+    Page {
+        items: rows.iter().map(item).collect(),
+        next_cursor,
+    }
+}
+
+/// The key to continue streaming after a page of `rows`, or `None` at the end.
+pub(crate) fn stream_next<R, K>(rows: &[R], key: impl Fn(&R) -> K) -> Option<K> {
+    if i64::try_from(rows.len()).unwrap_or(i64::MAX) < crate::ndjson::STREAM_PAGE {
+        None
+    } else {
+        rows.last().map(key)
+    }
+}

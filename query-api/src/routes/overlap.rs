@@ -1,0 +1,134 @@
+//! `GET /api/v1/overlap?ip=A&ip=B[&ip=…]` (certificates shared by addresses) and
+//! `GET /api/v1/overlap?sha1=X&sha1=Y[&sha1=…]` (addresses shared by certificates).
+
+use std::net::IpAddr;
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use certhist_model::Sha1;
+use certhist_store::read_api::{self, SharedCert, SharedIp};
+
+use crate::dto::{intersection, CertPeriod, CertSummaryDto, IpPeriod, OverlapCertItem, OverlapIpItem, Page};
+use crate::error::{bad_request, not_found, ApiError};
+use crate::params::{cert_hash, ip, Params};
+use crate::routes::page;
+use crate::{json, AppState};
+
+/// Most members one overlap query may name.
+const MAX_MEMBERS: usize = 20;
+
+/// Certificates served by every given address (`ip=`, 2–20 addresses), with each address's
+/// period and the intersection of the periods; or, with `sha1=` (SHA-1 or SHA-256, 2–20), the
+/// addresses that served every given certificate (items then have `ip` and per-certificate
+/// `periods`). Paged by sha1 (or by address).
+#[utoipa::path(
+    get,
+    path = "/api/v1/overlap",
+    tag = "certhist",
+    params(
+        ("ip" = Option<Vec<String>>, Query, description = "An address (repeat 2–20 times)"),
+        ("sha1" = Option<Vec<String>>, Query, description = "A certificate hash (repeat 2–20 times; instead of ip)"),
+        ("since" = Option<String>, Query, description = "Keep sightings last seen at or after this time"),
+        ("until" = Option<String>, Query, description = "Keep sightings first seen at or before this time"),
+        ("limit" = Option<i64>, Query, description = "Page size"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Shared certificates (`ip=`) — or shared addresses (`sha1=`, items of OverlapIpItem)", body = Page<OverlapCertItem>),
+        (status = 400, description = "Bad parameter", body = crate::error::ErrorBody),
+        (status = 404, description = "A given certificate hash is unknown", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn overlap(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let mut p = Params::parse(raw.as_deref())?;
+    let ips = p.all("ip");
+    let hashes = p.all("sha1");
+    let window = p.window()?;
+    let limit = p.limit(&state.config)?;
+    match (ips.is_empty(), hashes.is_empty()) {
+        (false, true) => {
+            let mut addrs: Vec<IpAddr> = ips.iter().map(|t| ip("ip", t)).collect::<Result<_, _>>()?;
+            addrs.sort();
+            addrs.dedup();
+            check_count("ip", addrs.len())?;
+            let cursor: Option<String> = p.cursor()?;
+            p.finish()?;
+            let after = cursor.map(|c| sha1_hex("cursor", &c)).transpose()?;
+            let conn = state.conn().await?;
+            let rows = read_api::overlap_by_ips(&conn, &addrs, &window, after.as_ref(), limit + 1).await?;
+            Ok(json(&page(rows, limit, cert_item, |r: &SharedCert| hex::encode(r.sha1))))
+        }
+        (true, false) => {
+            let conn = state.conn().await?;
+            let mut keys: Vec<Sha1> = Vec::with_capacity(hashes.len());
+            for h in &hashes {
+                let hash = cert_hash("sha1", h)?;
+                let Some(resolved) = read_api::resolve_hash(&conn, &hash).await? else {
+                    return Err(not_found(format!("no certificate with hash {hash} is stored or observed")));
+                };
+                keys.push(resolved.sha1);
+            }
+            keys.sort();
+            keys.dedup();
+            check_count("sha1", keys.len())?;
+            let cursor: Option<IpAddr> = p.cursor()?;
+            p.finish()?;
+            let rows = read_api::overlap_by_certs(&conn, &keys, &window, cursor, limit + 1).await?;
+            Ok(json(&page(rows, limit, ip_item, |r: &SharedIp| r.ip)))
+        }
+        (true, true) => Err(bad_request("ip", "give at least two `ip` (or two `sha1`) parameters")),
+        (false, false) => Err(bad_request("sha1", "give either `ip` or `sha1` parameters, not both")),
+    }
+}
+
+fn check_count(name: &str, n: usize) -> Result<(), ApiError> {
+    if !(2..=MAX_MEMBERS).contains(&n) {
+        return Err(bad_request(
+            name,
+            format!("give between 2 and {MAX_MEMBERS} distinct values, got {n}"),
+        ));
+    }
+    Ok(())
+}
+
+fn sha1_hex(name: &str, text: &str) -> Result<Sha1, ApiError> {
+    hex::decode(text)
+        .ok()
+        .and_then(|b| <[u8; 20]>::try_from(b).ok())
+        .ok_or_else(|| bad_request(name, "not a cursor returned by this endpoint"))
+}
+
+fn cert_item(r: &SharedCert) -> OverlapCertItem {
+    OverlapCertItem {
+        sha1: hex::encode(r.sha1),
+        cert: r.cert.as_ref().map(CertSummaryDto::from),
+        periods: r
+            .periods
+            .iter()
+            .map(|(ip, m)| IpPeriod {
+                ip: *ip,
+                first_seen: m.first_seen,
+                last_seen: m.last_seen,
+                times_seen: m.times_seen,
+            })
+            .collect(),
+        intersection: intersection(r.periods.iter().map(|(_, m)| m)),
+    }
+}
+
+fn ip_item(r: &SharedIp) -> OverlapIpItem {
+    OverlapIpItem {
+        ip: r.ip,
+        periods: r
+            .periods
+            .iter()
+            .map(|(sha1, m)| CertPeriod {
+                sha1: hex::encode(sha1),
+                first_seen: m.first_seen,
+                last_seen: m.last_seen,
+                times_seen: m.times_seen,
+            })
+            .collect(),
+        intersection: intersection(r.periods.iter().map(|(_, m)| m)),
+    }
+}

@@ -1,0 +1,132 @@
+//! `GET /api/v1/search?field=…&q=…`: certificates by a field value.
+
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use certhist_store::read::{self, MatchPattern, SearchField, SearchHit, SearchKey, ValidityFilter};
+use serde::{Deserialize, Serialize};
+
+use crate::dto::{Page, SearchItem};
+use crate::error::{bad_request, shorten, ApiError};
+use crate::ndjson::{self, STREAM_PAGE};
+use crate::params::Params;
+use crate::routes::{page, stream_next};
+use crate::{json, AppState};
+
+/// Longest regular expression accepted, in characters.
+const MAX_REGEX_CHARS: usize = 256;
+
+/// Keyset cursor: (matched value, sha1 hex).
+#[derive(Serialize, Deserialize)]
+struct Cursor(String, String);
+
+fn store_key(c: Cursor) -> Result<SearchKey, ApiError> {
+    let sha1 = hex::decode(&c.1)
+        .ok()
+        .and_then(|b| <[u8; 20]>::try_from(b).ok())
+        .ok_or_else(|| bad_request("cursor", "not a cursor returned by this endpoint"))?;
+    Ok((c.0, sha1))
+}
+
+/// Reads `q` under `match`: `auto` (default) reads the notation — `*.suffix`, `prefix*`,
+/// `*contains*`, otherwise exact; the explicit modes take `q` literally.
+fn pattern(mode: Option<&str>, q: &str) -> Result<MatchPattern, ApiError> {
+    let literal = q.trim();
+    if literal.is_empty() {
+        return Err(bad_request("q", "is empty"));
+    }
+    let pattern = match mode.unwrap_or("auto") {
+        "auto" => MatchPattern::parse(q).map_err(|e| bad_request("q", e))?,
+        "exact" => MatchPattern::Exact(literal.to_owned()),
+        "prefix" => MatchPattern::Prefix(literal.to_owned()),
+        "suffix" => MatchPattern::Suffix(literal.to_owned()),
+        "contains" => {
+            if literal.chars().count() < 3 {
+                return Err(bad_request("q", "`contains` needs at least 3 characters"));
+            }
+            MatchPattern::Contains(literal.to_owned())
+        }
+        "regex" => {
+            if literal.chars().count() > MAX_REGEX_CHARS {
+                return Err(bad_request("q", format!("regular expression longer than {MAX_REGEX_CHARS} characters")));
+            }
+            MatchPattern::Regex(literal.to_owned())
+        }
+        other => {
+            return Err(bad_request(
+                "match",
+                format!("{:?} is not one of auto, exact, prefix, suffix, contains, regex", shorten(other)),
+            ))
+        }
+    };
+    Ok(pattern)
+}
+
+/// Certificates whose field matches, ordered by (matched value, sha1). Fields: name, cn, san,
+/// email, registered-domain, serial, issuer-cn, issuer-o, subject-o, subject-ou, spki. Matching
+/// is case-insensitive; serial and spki take exact values only.
+#[utoipa::path(
+    get,
+    path = "/api/v1/search",
+    tag = "certhist",
+    params(
+        ("field" = String, Query, description = "name | cn | san | email | registered-domain | serial | issuer-cn | issuer-o | subject-o | subject-ou | spki"),
+        ("q" = String, Query, description = "The value: `example.com`, `*.example.com`, `www.*`, `*paypal*`, or a POSIX regex with match=regex"),
+        ("match" = Option<String>, Query, description = "auto (default: read the `*` notation) | exact | prefix | suffix | contains | regex"),
+        ("valid_at" = Option<String>, Query, description = "Valid at this time (not_before ≤ t ≤ not_after)"),
+        ("not_before_after" = Option<String>, Query, description = "not_before ≥ t"),
+        ("not_before_before" = Option<String>, Query, description = "not_before ≤ t"),
+        ("not_after_after" = Option<String>, Query, description = "not_after ≥ t"),
+        ("not_after_before" = Option<String>, Query, description = "not_after ≤ t"),
+        ("limit" = Option<i64>, Query, description = "Page size"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of hits (or NDJSON)", body = Page<SearchItem>),
+        (status = 400, description = "Bad parameter", body = crate::error::ErrorBody),
+        (status = 503, description = "Statement timeout", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let mut p = Params::parse(raw.as_deref())?;
+    let field_text = p.required("field")?;
+    let field = SearchField::parse(&field_text).map_err(|e| bad_request("field", e))?;
+    let q = p.required("q")?;
+    let mode = p.one("match")?;
+    let pattern = pattern(mode.as_deref(), &q)?;
+    let validity = ValidityFilter {
+        valid_at: p.timestamp("valid_at")?,
+        not_before_after: p.timestamp("not_before_after")?,
+        not_before_before: p.timestamp("not_before_before")?,
+        not_after_after: p.timestamp("not_after_after")?,
+        not_after_before: p.timestamp("not_after_before")?,
+    };
+    let limit = p.limit(&state.config)?;
+    let cursor: Option<Cursor> = p.cursor()?;
+    p.finish()?;
+    let after = cursor.map(store_key).transpose()?;
+    if ndjson::wanted(&headers) {
+        return Ok(ndjson::stream(state, after, move |state: AppState, after: Option<SearchKey>| {
+            let pattern = pattern.clone();
+            async move {
+                let conn = state.conn().await?;
+                let rows =
+                    read::search_filtered(&conn, field, &pattern, &validity, after.as_ref(), STREAM_PAGE).await?;
+                let mut out = Vec::new();
+                for r in &rows {
+                    ndjson::push_line(&mut out, &SearchItem::from(r));
+                }
+                Ok((out, stream_next(&rows, |r: &SearchHit| (r.matched.clone(), r.cert.sha1))))
+            }
+        }));
+    }
+    let conn = state.conn().await?;
+    let rows = read::search_filtered(&conn, field, &pattern, &validity, after.as_ref(), limit + 1).await?;
+    Ok(json(&page(rows, limit, |h: &SearchHit| SearchItem::from(h), |h: &SearchHit| {
+        Cursor(h.matched.clone(), hex::encode(h.cert.sha1))
+    })))
+}

@@ -1,0 +1,62 @@
+//! `GET /api/v1/serials/{serial}`: certificates by serial number, or by exact OCSP CertID.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use certhist_model::Serial;
+use certhist_store::read;
+
+use crate::dto::{CertSummaryDto, Page};
+use crate::error::{bad_request, ApiError};
+use crate::params::{hash20, Params};
+use crate::{json, AppState};
+
+/// Certificates with this serial (hex with or without `:`/`0x`, or decimal — every reading is
+/// tried), narrowed to an exact OCSP CertID (RFC 6960 §4.1.1) by `issuer_name_hash` and
+/// `issuer_key_hash`. Ordered by sha1; one page of at most `limit` (`next_cursor` is always
+/// null: a serial names few certificates).
+#[utoipa::path(
+    get,
+    path = "/api/v1/serials/{serial}",
+    tag = "certhist",
+    params(
+        ("serial" = String, Path, description = "Serial number (hex or decimal)"),
+        ("issuer_name_hash" = Option<String>, Query, description = "SHA-1 of the issuer Name DER (hex)"),
+        ("issuer_key_hash" = Option<String>, Query, description = "SHA-1 of the issuer public key bits (hex)"),
+        ("limit" = Option<i64>, Query, description = "At most this many"),
+    ),
+    responses(
+        (status = 200, description = "Matching certificates", body = Page<CertSummaryDto>),
+        (status = 400, description = "Bad parameter", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn serials(
+    State(state): State<AppState>,
+    Path(serial): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut p = Params::parse(raw.as_deref())?;
+    let serials = Serial::parse_candidates(&serial).map_err(|e| bad_request("serial", e))?;
+    let name_hash = p
+        .one("issuer_name_hash")?
+        .map(|v| hash20("issuer_name_hash", &v))
+        .transpose()?;
+    let key_hash = p
+        .one("issuer_key_hash")?
+        .map(|v| hash20("issuer_key_hash", &v))
+        .transpose()?;
+    let limit = p.limit(&state.config)?;
+    p.finish()?;
+    let conn = state.conn().await?;
+    let rows = read::certs_by_serial(
+        &conn,
+        &serials,
+        name_hash.as_ref().map(|h| h.as_slice()),
+        key_hash.as_ref().map(|h| h.as_slice()),
+        limit,
+    )
+    .await?;
+    Ok(json(&Page {
+        items: rows.iter().map(CertSummaryDto::from).collect(),
+        next_cursor: None,
+    }))
+}

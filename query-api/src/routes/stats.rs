@@ -1,0 +1,46 @@
+//! `GET /api/v1/stats` and `GET /healthz`.
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use certhist_store::read_api;
+
+use crate::dto::{Health, StatsDoc};
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::{json, AppState};
+
+/// Tables the planner estimates below this many rows are counted exactly.
+const EXACT_COUNT_BELOW: i64 = 1_000_000;
+
+/// Table sizes: exact below a million rows, the planner's estimates above (`estimated: true`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats",
+    tag = "certhist",
+    responses(
+        (status = 200, description = "Table sizes", body = StatsDoc),
+        (status = 503, description = "Database unavailable", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn stats(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    Params::parse(raw.as_deref())?.finish()?;
+    let conn = state.conn().await?;
+    let s = read_api::stats(&conn, EXACT_COUNT_BELOW).await?;
+    Ok(json(&StatsDoc::from(&s)))
+}
+
+/// Liveness and database reachability.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "certhist",
+    responses(
+        (status = 200, description = "Serving, database reachable", body = Health),
+        (status = 503, description = "Database unavailable", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Response, ApiError> {
+    // Taking a connection runs `SET statement_timeout`: a round trip to the server.
+    drop(state.conn().await?);
+    Ok(json(&Health { status: "ok".to_owned() }))
+}
