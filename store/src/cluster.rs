@@ -312,7 +312,12 @@ pub fn ensure_running_with(
     home: &Path,
     options: &StartOptions,
 ) -> Result<ClusterInfo, ClusterError> {
-    fs::create_dir_all(home).map_err(io_err("cannot create", home))?;
+    if !home.exists() {
+        fs::create_dir_all(home).map_err(io_err("cannot create", home))?;
+        // Whatever the umask, the server account (root: an unprivileged one) must enter it.
+        fs::set_permissions(home, fs::Permissions::from_mode(0o755))
+            .map_err(io_err("cannot chmod", home))?;
+    }
     let home = absolute_home(home)?;
     let layout = Layout::new(&home);
     let _lock = lock_home(&layout)?;
@@ -949,7 +954,14 @@ fn orphan_server_processes(data_dir: &Path) -> Vec<u32> {
                         == Some("Z")
                 })
                 .unwrap_or(true);
-            !zombie
+            // Server processes only (argv[0] `postgres…`, retitled `postgres: checkpointer`),
+            // not a shell or this process that happens to sit in the directory.
+            let is_postgres = fs::read(dir.join("cmdline"))
+                .map(|c| c.starts_with(b"postgres") || c.windows(10).any(|w| w == b"/postgres\0"))
+                .unwrap_or(false);
+            *pid != std::process::id()
+                && !zombie
+                && is_postgres
                 && fs::read_link(dir.join("cwd"))
                     .map(|c| c == want)
                     .unwrap_or(false)
