@@ -333,10 +333,19 @@ async fn drop_leftovers(client: &Client) {
 }
 
 async fn connect(config: &Config) -> Result<Client, String> {
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| format!("cannot connect to the test server: {e}"))?;
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+        let source = std::error::Error::source(&e)
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
+        let server = match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => format!("TEST_DATABASE_URL={url}"),
+            _ => format!(
+                "the managed test cluster in {}",
+                test_cluster_home().display()
+            ),
+        };
+        format!("cannot connect to {server}: {e}{source}")
+    })?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
