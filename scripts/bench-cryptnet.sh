@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 ENTRIES=${1:-100000}
 CERTS=${2:-1000000}
 HOME_DIR=$(mktemp -d /tmp/certhist-bench-cryptnet.XXXXXX)
+chmod 755 "$HOME_DIR"   # the cluster may run as another account
 # the example stops its managed cluster itself before exiting
 cleanup() { rm -rf "$HOME_DIR"; }
 trap cleanup EXIT
