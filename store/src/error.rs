@@ -29,7 +29,9 @@ pub enum StoreError {
         source: tokio_postgres::Error,
     },
     /// The database has migrations this binary does not know (a newer certhist wrote it).
-    #[error("database schema version {0} is newer than this certhist knows ({1}); upgrade certhist")]
+    #[error(
+        "database schema version {0} is newer than this certhist knows ({1}); upgrade certhist"
+    )]
     SchemaTooNew(u32, u32),
     /// A query parameter is invalid (the message says which and why).
     #[error("{0}")]

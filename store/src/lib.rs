@@ -58,7 +58,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("pool", &self.pool.status()).finish()
+        f.debug_struct("Store")
+            .field("pool", &self.pool.status())
+            .finish()
     }
 }
 
@@ -85,7 +87,9 @@ impl Store {
                 let home = config.home.clone();
                 let cluster = tokio::task::spawn_blocking(move || cluster::ensure_running(&home))
                     .await
-                    .map_err(|e| StoreError::Cluster(cluster::ClusterError::Other(e.to_string())))??;
+                    .map_err(|e| {
+                        StoreError::Cluster(cluster::ClusterError::Other(e.to_string()))
+                    })??;
                 cluster.pg_config("certhist")
             }
         };
@@ -96,7 +100,10 @@ impl Store {
     }
 
     /// Opens a pool on an explicit connection config and applies pending migrations.
-    pub async fn open_with(pg_config: tokio_postgres::Config, max_connections: usize) -> Result<Store, StoreError> {
+    pub async fn open_with(
+        pg_config: tokio_postgres::Config,
+        max_connections: usize,
+    ) -> Result<Store, StoreError> {
         let store = Self::connect_only(pg_config, max_connections)?;
         let mut conn = store.conn().await?;
         migrate::run(&mut conn.client).await?;
@@ -104,7 +111,10 @@ impl Store {
     }
 
     /// A pool without running migrations (tests that check the migration runner itself).
-    pub fn connect_only(pg_config: tokio_postgres::Config, max_connections: usize) -> Result<Store, StoreError> {
+    pub fn connect_only(
+        pg_config: tokio_postgres::Config,
+        max_connections: usize,
+    ) -> Result<Store, StoreError> {
         let manager = Manager::from_config(
             pg_config,
             NoTls,
@@ -141,7 +151,10 @@ pub async fn ensure_database(pg_config: &tokio_postgres::Config) -> Result<(), S
         .is_some();
     if !exists {
         let quoted = format!("\"{}\"", dbname.replace('"', "\"\""));
-        if let Err(e) = client.batch_execute(&format!("CREATE DATABASE {quoted}")).await {
+        if let Err(e) = client
+            .batch_execute(&format!("CREATE DATABASE {quoted}"))
+            .await
+        {
             if e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) {
                 return Err(e.into());
             }

@@ -41,7 +41,10 @@ pub(crate) async fn run(client: &mut Client) -> Result<(), StoreError> {
 
 async fn apply_pending(client: &mut Client) -> Result<(), StoreError> {
     let applied: Vec<u32> = client
-        .query("SELECT version FROM schema_migrations ORDER BY version", &[])
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
         .await?
         .iter()
         .map(|r| r.get::<_, i32>(0) as u32)
@@ -56,7 +59,11 @@ async fn apply_pending(client: &mut Client) -> Result<(), StoreError> {
         if applied.contains(&version) {
             continue;
         }
-        tracing::info!(migration.version = version, migration.name = name, "applying migration V{version}__{name}");
+        tracing::info!(
+            migration.version = version,
+            migration.name = name,
+            "applying migration V{version}__{name}"
+        );
         let tx = client.transaction().await?;
         tx.batch_execute(sql)
             .await

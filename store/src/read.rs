@@ -601,7 +601,15 @@ pub async fn search(
     after: Option<&SearchKey>,
     limit: i64,
 ) -> Result<Vec<SearchHit>, StoreError> {
-    search_filtered(conn, field, pattern, &ValidityFilter::default(), after, limit).await
+    search_filtered(
+        conn,
+        field,
+        pattern,
+        &ValidityFilter::default(),
+        after,
+        limit,
+    )
+    .await
 }
 
 /// [`search`] narrowed to certificates whose validity period meets `validity`. A regular

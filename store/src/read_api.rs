@@ -17,13 +17,17 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::read::{check_limit, fixed, port_from, summary_from, CertSummary, TimeWindow, SUMMARY_COLUMNS};
+use crate::read::{
+    check_limit, fixed, port_from, summary_from, CertSummary, TimeWindow, SUMMARY_COLUMNS,
+};
 use crate::{Conn, StoreError};
 
 /// Sets `statement_timeout` for the rest of this connection's session (every later statement,
 /// including ones sent in the same pipeline after this one). `Duration::ZERO` disables it.
 pub async fn set_statement_timeout(conn: &Conn, timeout: Duration) -> Result<(), StoreError> {
-    let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).min(i32::MAX as u64);
+    let ms = u64::try_from(timeout.as_millis())
+        .unwrap_or(u64::MAX)
+        .min(i32::MAX as u64);
     conn.client()
         .batch_execute(&format!("SET statement_timeout = {ms}"))
         .await?;
@@ -42,12 +46,18 @@ pub struct ResolvedHash {
 /// Resolves a SHA-1 or SHA-256 to the SHA-1 key. A SHA-256 resolves only through a stored
 /// certificate; a SHA-1 also resolves when only observations mention it (hash-only sources).
 /// `None` when nothing is known.
-pub async fn resolve_hash(conn: &Conn, hash: &CertHash) -> Result<Option<ResolvedHash>, StoreError> {
+pub async fn resolve_hash(
+    conn: &Conn,
+    hash: &CertHash,
+) -> Result<Option<ResolvedHash>, StoreError> {
     match hash {
         CertHash::Sha256(h) => {
             let row = conn
                 .client()
-                .query_opt("SELECT sha1 FROM certificates WHERE sha256 = $1", &[&h.to_vec()])
+                .query_opt(
+                    "SELECT sha1 FROM certificates WHERE sha256 = $1",
+                    &[&h.to_vec()],
+                )
                 .await?;
             row.map(|r| {
                 Ok(ResolvedHash {
@@ -74,7 +84,11 @@ pub async fn resolve_hash(conn: &Conn, hash: &CertHash) -> Result<Option<Resolve
 
 /// Distinct addresses that served each certificate, counting at most `cap` per certificate (a
 /// result equal to `cap` means "at least `cap`"). Certificates never observed count 0.
-pub async fn distinct_ip_counts(conn: &Conn, sha1s: &[Sha1], cap: i64) -> Result<HashMap<Sha1, i64>, StoreError> {
+pub async fn distinct_ip_counts(
+    conn: &Conn,
+    sha1s: &[Sha1],
+    cap: i64,
+) -> Result<HashMap<Sha1, i64>, StoreError> {
     if sha1s.is_empty() {
         return Ok(HashMap::new());
     }
@@ -182,7 +196,10 @@ pub async fn overlap_by_ips(
     );
     let rows = conn
         .client()
-        .query(&sql, &[&ips, &window.since, &window.until, &n, &after, &limit])
+        .query(
+            &sql,
+            &[&ips, &window.since, &window.until, &n, &after, &limit],
+        )
         .await?;
     rows.iter()
         .map(|r| {
@@ -233,7 +250,10 @@ pub async fn overlap_by_certs(
     rows.iter()
         .map(|r| {
             let sha1s: Vec<Vec<u8>> = r.get(1);
-            let sha1s = sha1s.into_iter().map(fixed).collect::<Result<Vec<Sha1>, _>>()?;
+            let sha1s = sha1s
+                .into_iter()
+                .map(fixed)
+                .collect::<Result<Vec<Sha1>, _>>()?;
             Ok(SharedIp {
                 ip: r.get(0),
                 periods: member_periods(sha1s, r.get(2), r.get(3), r.get(4)),
@@ -348,7 +368,11 @@ pub struct CtEntryInfo {
 }
 
 /// CT entries of a certificate, by log URL and index; at most `limit`.
-pub async fn ct_entries_of(conn: &Conn, sha1: &Sha1, limit: i64) -> Result<Vec<CtEntryInfo>, StoreError> {
+pub async fn ct_entries_of(
+    conn: &Conn,
+    sha1: &Sha1,
+    limit: i64,
+) -> Result<Vec<CtEntryInfo>, StoreError> {
     let limit = check_limit(limit)?;
     let rows = conn
         .client()
@@ -392,7 +416,11 @@ pub struct CacheEntryInfo {
 }
 
 /// Cache entries whose CertID (serial + issuer name hash) is this certificate's; at most `limit`.
-pub async fn cache_entries_of(conn: &Conn, sha1: &Sha1, limit: i64) -> Result<Vec<CacheEntryInfo>, StoreError> {
+pub async fn cache_entries_of(
+    conn: &Conn,
+    sha1: &Sha1,
+    limit: i64,
+) -> Result<Vec<CacheEntryInfo>, StoreError> {
     let limit = check_limit(limit)?;
     let rows = conn
         .client()

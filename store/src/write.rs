@@ -7,9 +7,9 @@ use std::pin::pin;
 
 use certhist_model::{CertRecord, ObservationRow, Sha1, Sha256};
 use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
 use postgres_types::{ToSql, Type};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use deadpool_postgres::Transaction;
 
 use crate::StoreError;
 
@@ -128,6 +128,14 @@ pub struct CacheEntryRow {
     pub next_update: Option<DateTime<Utc>>,
 }
 
+/// Certificate columns written by COPY, in order.
+const CERT_COLUMNS: &str = "sha1, sha256, der, parse_error, serial, serial_negative, \
+    subject_dn, subject_cn, subject_o, subject_ou, subject_c, subject_l, subject_st, subject_email, \
+    issuer_dn, issuer_cn, issuer_o, issuer_ou, issuer_c, issuer_l, issuer_st, issuer_email, \
+    not_before, not_after, spki_sha256, key_sha1, key_algorithm, key_bits, signature_algorithm, \
+    is_ca, is_precert, issuer_name_hash, subject_name_hash, issuer_key_hash, \
+    authority_key_id, subject_key_id, tbs_noct_sha256";
+
 const STAGING_DDL: &str = include_str!("write/staging.sql");
 const MERGE_CERTS: &str = include_str!("write/merge_certs.sql");
 const LINK_ISSUERS: &str = include_str!("write/link_issuers.sql");
@@ -156,13 +164,16 @@ impl<'a> StoreTx<'a> {
 
     /// Stores certificates (new ones inserted with their names; known ones left as they are) and
     /// fills `issuer_key_hash` where the issuer is now known, in both directions.
-    pub async fn write_certs(&mut self, certs: &[CertRecord]) -> Result<CertWriteStats, StoreError> {
+    pub async fn write_certs(
+        &mut self,
+        certs: &[CertRecord],
+    ) -> Result<CertWriteStats, StoreError> {
         if certs.is_empty() {
             return Ok(CertWriteStats::default());
         }
         self.ensure_staging().await?;
-        self.copy_cert_rows(certs).await?;
-        self.copy_name_rows(certs).await?;
+        self.copy_cert_rows(certs, "stage_certificates").await?;
+        self.copy_name_rows(certs, "stage_names").await?;
         let row = self.tx.query_one(MERGE_CERTS, &[]).await?;
         let new: i64 = row.get(0);
         let unparsable: i64 = row.get(1);
@@ -177,7 +188,13 @@ impl<'a> StoreTx<'a> {
         })
     }
 
-    async fn copy_cert_rows(&mut self, certs: &[CertRecord]) -> Result<(), StoreError> {
+    /// COPYs certificate rows into `target` (the staging table, or `certificates` itself for
+    /// the benchmark ceiling); columns in [`CERT_COLUMNS`] order.
+    async fn copy_cert_rows(
+        &mut self,
+        certs: &[CertRecord],
+        target: &str,
+    ) -> Result<(), StoreError> {
         let types = [
             Type::BYTEA,       // sha1
             Type::BYTEA,       // sha256
@@ -219,7 +236,9 @@ impl<'a> StoreTx<'a> {
         ];
         let sink = self
             .tx
-            .copy_in("COPY stage_certificates FROM STDIN (FORMAT binary)")
+            .copy_in(&format!(
+                "COPY {target} ({CERT_COLUMNS}) FROM STDIN (FORMAT binary)"
+            ))
             .await?;
         let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
         for c in certs {
@@ -277,11 +296,17 @@ impl<'a> StoreTx<'a> {
         Ok(())
     }
 
-    async fn copy_name_rows(&mut self, certs: &[CertRecord]) -> Result<(), StoreError> {
+    async fn copy_name_rows(
+        &mut self,
+        certs: &[CertRecord],
+        target: &str,
+    ) -> Result<(), StoreError> {
         let types = [Type::BYTEA, Type::TEXT, Type::TEXT, Type::TEXT];
         let sink = self
             .tx
-            .copy_in("COPY stage_names FROM STDIN (FORMAT binary)")
+            .copy_in(&format!(
+                "COPY {target} (sha1, kind, name, registered_domain) FROM STDIN (FORMAT binary)"
+            ))
             .await?;
         let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
         for c in certs {
@@ -291,6 +316,52 @@ impl<'a> StoreTx<'a> {
                     [&&c.sha1[..], &kind, &n.name, &n.registered_domain];
                 writer.as_mut().write(&row).await?;
             }
+        }
+        writer.finish().await?;
+        Ok(())
+    }
+
+    /// Benchmark ceiling: COPY the certificates and their names straight into `certificates`
+    /// and `certificate_names` (no staging, no deduplication, no merge). Fails on a duplicate;
+    /// only for empty tables in `scripts/bench-import.sh`.
+    pub async fn copy_certs_raw(&mut self, certs: &[CertRecord]) -> Result<(), StoreError> {
+        self.copy_cert_rows(certs, "certificates").await?;
+        self.copy_name_rows(certs, "certificate_names").await
+    }
+
+    /// Benchmark ceiling: COPY sightings straight into `observations` (keys must be unique and
+    /// new). Only for `scripts/bench-import.sh`.
+    pub async fn copy_observations_raw(
+        &mut self,
+        rows: &[ObservationRow],
+    ) -> Result<(), StoreError> {
+        let types = [
+            Type::INET,
+            Type::INT4,
+            Type::BYTEA,
+            Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ,
+            Type::INT8,
+            Type::TEXT_ARRAY,
+        ];
+        let sink = self
+            .tx
+            .copy_in("COPY observations (ip, port, sha1, first_seen, last_seen, times_seen, sources) FROM STDIN (FORMAT binary)")
+            .await?;
+        let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
+        for r in rows {
+            let port = i32::from(r.port);
+            let sources = [r.source.as_str()];
+            let row: [&(dyn ToSql + Sync); 7] = [
+                &r.ip,
+                &port,
+                &&r.sha1[..],
+                &r.first_seen,
+                &r.last_seen,
+                &r.times_seen,
+                &&sources[..],
+            ];
+            writer.as_mut().write(&row).await?;
         }
         writer.finish().await?;
         Ok(())
@@ -339,7 +410,11 @@ impl<'a> StoreTx<'a> {
     }
 
     /// The state of an import of the file with this content hash by this importer, if any.
-    pub async fn import_state(&self, content_sha256: &Sha256, kind: &str) -> Result<Option<ImportState>, StoreError> {
+    pub async fn import_state(
+        &self,
+        content_sha256: &Sha256,
+        kind: &str,
+    ) -> Result<Option<ImportState>, StoreError> {
         let row = self
             .tx
             .query_opt(
@@ -455,7 +530,12 @@ impl<'a> StoreTx<'a> {
     }
 
     /// Moves a log's cursors (in the same transaction as the entries they cover).
-    pub async fn set_ct_positions(&mut self, log_id: i32, downloaded: i64, verified: i64) -> Result<(), StoreError> {
+    pub async fn set_ct_positions(
+        &mut self,
+        log_id: i32,
+        downloaded: i64,
+        verified: i64,
+    ) -> Result<(), StoreError> {
         self.tx
             .execute(
                 "UPDATE ct_logs SET downloaded_position = $2, verified_position = $3, updated_at = now() WHERE id = $1",
