@@ -270,7 +270,7 @@ async fn serial_notations_and_cert_ids() {
     let serial = Serial::parse_hex("605381f50001000088bd").unwrap();
     let exact = read::certs_by_serial(
         &conn,
-        &[serial.clone()],
+        std::slice::from_ref(&serial),
         g.issuer_name_hash.as_ref().map(|h| &h[..]),
         None,
         10,
