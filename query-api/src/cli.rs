@@ -61,6 +61,9 @@ impl ServeArgs {
 /// Runs `certhist serve` until Ctrl-C / SIGTERM.
 pub async fn run(args: ServeArgs, store: Store) -> Result<(), ServeError> {
     let config = args.config();
-    eprintln!("certhist: serving http://{}/api/v1 (Ctrl-C to stop)", config.listen);
+    eprintln!(
+        "certhist: serving http://{}/api/v1 (Ctrl-C to stop)",
+        config.listen
+    );
     crate::serve(store, config).await
 }

@@ -51,7 +51,9 @@ pub fn not_found(what: impl Into<String>) -> ApiError {
 /// Builds the error body for `status` and `detail`.
 pub fn error_response(status: StatusCode, detail: impl Into<String>) -> Response {
     let body = ErrorBody {
-        errors: vec![ErrorDetail { detail: detail.into() }],
+        errors: vec![ErrorDetail {
+            detail: detail.into(),
+        }],
     };
     (status, axum::Json(body)).into_response()
 }

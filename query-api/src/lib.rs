@@ -110,7 +110,8 @@ impl AppState {
     /// A pooled connection with the statement timeout set.
     pub(crate) async fn conn(&self) -> Result<Conn, ApiError> {
         let conn = self.store.conn().await?;
-        certhist_store::read_api::set_statement_timeout(&conn, self.config.statement_timeout).await?;
+        certhist_store::read_api::set_statement_timeout(&conn, self.config.statement_timeout)
+            .await?;
         Ok(conn)
     }
 }
@@ -128,9 +129,7 @@ impl AppState {
 pub struct ApiDoc;
 
 fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, openapi) = routes::openapi_router()
-        .with_state(state)
-        .split_for_parts();
+    let (router, openapi) = routes::openapi_router().with_state(state).split_for_parts();
     (router, openapi)
 }
 
@@ -154,22 +153,41 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
             let doc = doc.clone();
             async move {
                 (
-                    [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
                     doc,
                 )
             }
         }),
     )
-    .fallback(|| async { error::error_response(StatusCode::NOT_FOUND, "no such endpoint; see /api/v1/openapi.json") })
+    .fallback(|| async {
+        error::error_response(
+            StatusCode::NOT_FOUND,
+            "no such endpoint; see /api/v1/openapi.json",
+        )
+    })
     .method_not_allowed_fallback(|| async {
-        error::error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed; the API is read-only (GET)")
+        error::error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed; the API is read-only (GET)",
+        )
     })
     .layer(axum::middleware::from_fn(error_shape))
-    .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
-        tracing::error!("handler panicked");
-        error::error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error; the server log has the details")
-    }))
-    .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+    .layer(CatchPanicLayer::custom(
+        |_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("handler panicked");
+            error::error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error; the server log has the details",
+            )
+        },
+    ))
+    .layer(TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        config.request_timeout,
+    ))
     .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
     .layer(TraceLayer::new_for_http())
 }
@@ -216,10 +234,21 @@ pub async fn serve(store: Store, config: ServeConfig) -> Result<(), ServeError> 
             addr: config.listen,
             source,
         })?;
+    serve_on(listener, store, config, shutdown_signal()).await
+}
+
+/// Serves the API on an already bound listener until `shutdown` completes, then finishes
+/// in-flight requests and returns (tests bind `127.0.0.1:0` and pass a channel).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    store: Store,
+    config: ServeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let local = listener.local_addr()?;
     tracing::info!(http.listen = %local, "serving /api/v1");
     axum::serve(listener, router(store, config))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!("server stopped");
     Ok(())
@@ -251,7 +280,10 @@ async fn shutdown_signal() {
 pub(crate) fn json<T: serde::Serialize>(value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => (
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             Body::from(body),
         )
             .into_response(),

@@ -58,7 +58,10 @@ where
         async move {
             let page = page?;
             match page.await {
-                Ok((lines, Some(key))) => Some((Ok::<_, std::convert::Infallible>(Bytes::from(lines)), Next::Page(Some(key)))),
+                Ok((lines, Some(key))) => Some((
+                    Ok::<_, std::convert::Infallible>(Bytes::from(lines)),
+                    Next::Page(Some(key)),
+                )),
                 Ok((lines, None)) => Some((Ok(Bytes::from(lines)), Next::Done)),
                 Err(e) => {
                     let mut line = Vec::new();

@@ -31,7 +31,10 @@ impl Params {
             .collect();
         for (k, v) in &pairs {
             if v.len() > MAX_VALUE_BYTES {
-                return Err(bad_request(k, format!("longer than {MAX_VALUE_BYTES} bytes")));
+                return Err(bad_request(
+                    k,
+                    format!("longer than {MAX_VALUE_BYTES} bytes"),
+                ));
             }
         }
         Ok(Params { pairs })
@@ -74,7 +77,10 @@ impl Params {
             .map(|v| match v.as_str() {
                 "true" | "1" => Ok(true),
                 "false" | "0" => Ok(false),
-                _ => Err(bad_request(name, format!("{:?} is not true or false", shorten(&v)))),
+                _ => Err(bad_request(
+                    name,
+                    format!("{:?} is not true or false", shorten(&v)),
+                )),
             })
             .transpose()
     }
@@ -86,7 +92,10 @@ impl Params {
                 Ok(n) if (min..=max).contains(&n) => Ok(n),
                 _ => Err(bad_request(
                     name,
-                    format!("{:?} is not an integer between {min} and {max}", shorten(&v)),
+                    format!(
+                        "{:?} is not an integer between {min} and {max}",
+                        shorten(&v)
+                    ),
                 )),
             })
             .transpose()
@@ -148,13 +157,19 @@ pub fn decode_cursor<K: DeserializeOwned>(text: &str) -> Result<K, ApiError> {
 pub fn ip_or_cidr(name: &str, text: &str, config: &ServeConfig) -> Result<IpNet, ApiError> {
     let t = text.trim();
     let net = if t.contains('/') {
-        t.parse::<IpNet>()
-            .map_err(|_| bad_request(name, format!("{:?} is not an IP address or CIDR block", shorten(t))))?
+        t.parse::<IpNet>().map_err(|_| {
+            bad_request(
+                name,
+                format!("{:?} is not an IP address or CIDR block", shorten(t)),
+            )
+        })?
     } else {
-        IpNet::from(
-            t.parse::<IpAddr>()
-                .map_err(|_| bad_request(name, format!("{:?} is not an IP address or CIDR block", shorten(t))))?,
-        )
+        IpNet::from(t.parse::<IpAddr>().map_err(|_| {
+            bad_request(
+                name,
+                format!("{:?} is not an IP address or CIDR block", shorten(t)),
+            )
+        })?)
     };
     let widest = match net {
         IpNet::V4(_) => config.widest_prefix_v4,
@@ -166,7 +181,11 @@ pub fn ip_or_cidr(name: &str, text: &str, config: &ServeConfig) -> Result<IpNet,
             format!(
                 "CIDR block /{} is larger than this server allows (at most /{widest} for {})",
                 net.prefix_len(),
-                if matches!(net, IpNet::V4(_)) { "IPv4" } else { "IPv6" }
+                if matches!(net, IpNet::V4(_)) {
+                    "IPv4"
+                } else {
+                    "IPv6"
+                }
             ),
         ));
     }

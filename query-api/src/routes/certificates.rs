@@ -51,14 +51,21 @@ pub(crate) async fn certificate(
     p.finish()?;
     let conn = state.conn().await?;
     let Some(detail) = read::cert_by_hash(&conn, &hash).await? else {
-        return Err(not_found(format!("no certificate with hash {hash} is stored")));
+        return Err(not_found(format!(
+            "no certificate with hash {hash} is stored"
+        )));
     };
     let sha1 = detail.summary.sha1;
     match format.as_deref() {
         None | Some("json") => {
             let ct = read_api::ct_entries_of(&conn, &sha1, PROVENANCE_LIMIT).await?;
             let cache = read_api::cache_entries_of(&conn, &sha1, PROVENANCE_LIMIT).await?;
-            Ok(json(&CertificateDoc::new(&detail, &ct, &cache, state.config.shared_threshold)))
+            Ok(json(&CertificateDoc::new(
+                &detail,
+                &ct,
+                &cache,
+                state.config.shared_threshold,
+            )))
         }
         Some("der") => Ok(download(
             detail.der,
@@ -140,17 +147,28 @@ pub(crate) async fn hosts(
     let after = cursor.map(|c| (c.0, c.1));
     let conn = state.conn().await?;
     let Some(resolved) = read_api::resolve_hash(&conn, &hash).await? else {
-        return Err(not_found(format!("no certificate with hash {hash} is stored or observed")));
+        return Err(not_found(format!(
+            "no certificate with hash {hash} is stored or observed"
+        )));
     };
     let sha1 = resolved.sha1;
     if ndjson::wanted(&headers) {
         drop(conn);
-        return Ok(ndjson::stream(state, after, move |state: AppState, after: Option<(IpAddr, u16)>| {
-            stream_page(state, sha1, window, after)
-        }));
+        return Ok(ndjson::stream(
+            state,
+            after,
+            move |state: AppState, after: Option<(IpAddr, u16)>| {
+                stream_page(state, sha1, window, after)
+            },
+        ));
     }
     let rows = read::cert_hosts(&conn, &sha1, &window, after, limit + 1).await?;
-    Ok(json(&page(rows, limit, |r: &HostRow| HostItem::from(r), |r: &HostRow| Cursor(r.ip, r.port))))
+    Ok(json(&page(
+        rows,
+        limit,
+        |r: &HostRow| HostItem::from(r),
+        |r: &HostRow| Cursor(r.ip, r.port),
+    )))
 }
 
 async fn stream_page(

@@ -69,7 +69,8 @@ impl Graph {
     }
 
     fn add_edge(&mut self, e: &Edge) {
-        let both = self.index.contains_key(&Key::Ip(e.ip)) && self.index.contains_key(&Key::Cert(e.sha1));
+        let both =
+            self.index.contains_key(&Key::Ip(e.ip)) && self.index.contains_key(&Key::Cert(e.sha1));
         if both && self.edge_keys.insert((e.ip, e.sha1)) {
             self.edges.push(e.clone());
         }
@@ -104,7 +105,10 @@ impl Graph {
         (status = 404, description = "The seed is unknown", body = crate::error::ErrorBody),
     )
 )]
-pub(crate) async fn expand(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+pub(crate) async fn expand(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let config = &state.config;
     let mut p = Params::parse(raw.as_deref())?;
     let seed = p.required("seed")?;
@@ -112,7 +116,11 @@ pub(crate) async fn expand(State(state): State<AppState>, RawQuery(raw): RawQuer
         .int("hops", 1, i64::from(config.max_expand_hops))?
         .unwrap_or(DEFAULT_HOPS.min(i64::from(config.max_expand_hops)));
     let max_nodes = p
-        .int("max_nodes", 1, i64::try_from(config.max_expand_nodes).unwrap_or(i64::MAX))?
+        .int(
+            "max_nodes",
+            1,
+            i64::try_from(config.max_expand_nodes).unwrap_or(i64::MAX),
+        )?
         .unwrap_or(DEFAULT_MAX_NODES);
     let include_shared = p.boolean("include_shared")?.unwrap_or(false);
     let window = p.window()?;
@@ -140,7 +148,8 @@ pub(crate) async fn expand(State(state): State<AppState>, RawQuery(raw): RawQuer
         let mut next_ips = Vec::new();
         let mut new_certs = Vec::new();
         if !frontier_ips.is_empty() {
-            let edges = read_api::edges_from_ips(&conn, &frontier_ips, &window, edge_budget).await?;
+            let edges =
+                read_api::edges_from_ips(&conn, &frontier_ips, &window, edge_budget).await?;
             if i64::try_from(edges.len()).unwrap_or(i64::MAX) >= edge_budget {
                 g.pruned.node_limit_reached = true;
             }
@@ -155,7 +164,8 @@ pub(crate) async fn expand(State(state): State<AppState>, RawQuery(raw): RawQuer
             }
         }
         if !frontier_certs.is_empty() {
-            let edges = read_api::edges_from_certs(&conn, &frontier_certs, &window, edge_budget).await?;
+            let edges =
+                read_api::edges_from_certs(&conn, &frontier_certs, &window, edge_budget).await?;
             if i64::try_from(edges.len()).unwrap_or(i64::MAX) >= edge_budget {
                 g.pruned.node_limit_reached = true;
             }
@@ -232,27 +242,46 @@ async fn seeds(
         let ips = if net.prefix_len() == net.max_prefix_len() {
             vec![net.addr()]
         } else {
-            let limit = i64::try_from(max_nodes).unwrap_or(MAX_LIMIT).clamp(1, MAX_LIMIT);
+            let limit = i64::try_from(max_nodes)
+                .unwrap_or(MAX_LIMIT)
+                .clamp(1, MAX_LIMIT);
             let ips = read_api::ips_in_net(conn, &net, limit).await?;
             if ips.is_empty() {
                 return Err(not_found(format!("no address in {net} was observed")));
             }
             ips
         };
-        let ips: Vec<IpAddr> = ips.into_iter().filter(|ip| g.add(Key::Ip(*ip), 0)).collect();
+        let ips: Vec<IpAddr> = ips
+            .into_iter()
+            .filter(|ip| g.add(Key::Ip(*ip), 0))
+            .collect();
         return Ok((ips, Vec::new()));
     }
     if let Ok(hash) = parse_cert_hash(t) {
         let Some(resolved) = read_api::resolve_hash(conn, &hash).await? else {
-            return Err(not_found(format!("no certificate with hash {hash} is stored or observed")));
+            return Err(not_found(format!(
+                "no certificate with hash {hash} is stored or observed"
+            )));
         };
         g.add(Key::Cert(resolved.sha1), 0);
         return Ok((Vec::new(), vec![resolved.sha1]));
     }
-    let limit = i64::try_from(max_nodes).unwrap_or(MAX_LIMIT).clamp(1, MAX_LIMIT);
-    let hits = read::search(conn, SearchField::Name, &MatchPattern::Exact(t.to_owned()), None, limit).await?;
+    let limit = i64::try_from(max_nodes)
+        .unwrap_or(MAX_LIMIT)
+        .clamp(1, MAX_LIMIT);
+    let hits = read::search(
+        conn,
+        SearchField::Name,
+        &MatchPattern::Exact(t.to_owned()),
+        None,
+        limit,
+    )
+    .await?;
     if hits.is_empty() {
-        return Err(not_found(format!("no certificate has the name {:?}", shorten(t))));
+        return Err(not_found(format!(
+            "no certificate has the name {:?}",
+            shorten(t)
+        )));
     }
     let certs: Vec<Sha1> = hits
         .iter()
@@ -290,4 +319,3 @@ async fn classify(
     }
     Ok(next)
 }
-

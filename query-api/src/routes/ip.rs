@@ -28,7 +28,9 @@ fn store_key(c: &Cursor) -> Result<IpHistoryKey, ApiError> {
     let sha1 = hex::decode(&c.2)
         .ok()
         .and_then(|b| <[u8; 20]>::try_from(b).ok())
-        .ok_or_else(|| crate::error::bad_request("cursor", "not a cursor returned by this endpoint"))?;
+        .ok_or_else(|| {
+            crate::error::bad_request("cursor", "not a cursor returned by this endpoint")
+        })?;
     Ok((c.0, c.1, sha1))
 }
 
@@ -84,10 +86,21 @@ pub(crate) async fn ip_history_cidr(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    history(state, &format!("{address}/{prefix_len}"), raw.as_deref(), &headers).await
+    history(
+        state,
+        &format!("{address}/{prefix_len}"),
+        raw.as_deref(),
+        &headers,
+    )
+    .await
 }
 
-async fn history(state: AppState, query: &str, raw: Option<&str>, headers: &HeaderMap) -> Result<Response, ApiError> {
+async fn history(
+    state: AppState,
+    query: &str,
+    raw: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let mut p = Params::parse(raw)?;
     let net = ip_or_cidr("ip", query, &state.config)?;
     let window = p.window()?;
@@ -96,13 +109,22 @@ async fn history(state: AppState, query: &str, raw: Option<&str>, headers: &Head
     p.finish()?;
     let after = cursor.as_ref().map(store_key).transpose()?;
     if ndjson::wanted(headers) {
-        return Ok(ndjson::stream(state, after, move |state: AppState, after: Option<IpHistoryKey>| {
-            stream_page(state, net, window, after)
-        }));
+        return Ok(ndjson::stream(
+            state,
+            after,
+            move |state: AppState, after: Option<IpHistoryKey>| {
+                stream_page(state, net, window, after)
+            },
+        ));
     }
     let conn = state.conn().await?;
     let rows = read::ip_history(&conn, &net, &window, after.as_ref(), limit + 1).await?;
-    Ok(json(&page(rows, limit, |r: &IpHistoryRow| IpHistoryItem::from(r), key_of)))
+    Ok(json(&page(
+        rows,
+        limit,
+        |r: &IpHistoryRow| IpHistoryItem::from(r),
+        key_of,
+    )))
 }
 
 async fn stream_page(

@@ -8,7 +8,9 @@ use axum::response::Response;
 use certhist_model::Sha1;
 use certhist_store::read_api::{self, SharedCert, SharedIp};
 
-use crate::dto::{intersection, CertPeriod, CertSummaryDto, IpPeriod, OverlapCertItem, OverlapIpItem, Page};
+use crate::dto::{
+    intersection, CertPeriod, CertSummaryDto, IpPeriod, OverlapCertItem, OverlapIpItem, Page,
+};
 use crate::error::{bad_request, not_found, ApiError};
 use crate::params::{cert_hash, ip, Params};
 use crate::routes::page;
@@ -39,7 +41,10 @@ const MAX_MEMBERS: usize = 20;
         (status = 404, description = "A given certificate hash is unknown", body = crate::error::ErrorBody),
     )
 )]
-pub(crate) async fn overlap(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+pub(crate) async fn overlap(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let mut p = Params::parse(raw.as_deref())?;
     let ips = p.all("ip");
     let hashes = p.all("sha1");
@@ -47,7 +52,8 @@ pub(crate) async fn overlap(State(state): State<AppState>, RawQuery(raw): RawQue
     let limit = p.limit(&state.config)?;
     match (ips.is_empty(), hashes.is_empty()) {
         (false, true) => {
-            let mut addrs: Vec<IpAddr> = ips.iter().map(|t| ip("ip", t)).collect::<Result<_, _>>()?;
+            let mut addrs: Vec<IpAddr> =
+                ips.iter().map(|t| ip("ip", t)).collect::<Result<_, _>>()?;
             addrs.sort();
             addrs.dedup();
             check_count("ip", addrs.len())?;
@@ -55,8 +61,11 @@ pub(crate) async fn overlap(State(state): State<AppState>, RawQuery(raw): RawQue
             p.finish()?;
             let after = cursor.map(|c| sha1_hex("cursor", &c)).transpose()?;
             let conn = state.conn().await?;
-            let rows = read_api::overlap_by_ips(&conn, &addrs, &window, after.as_ref(), limit + 1).await?;
-            Ok(json(&page(rows, limit, cert_item, |r: &SharedCert| hex::encode(r.sha1))))
+            let rows =
+                read_api::overlap_by_ips(&conn, &addrs, &window, after.as_ref(), limit + 1).await?;
+            Ok(json(&page(rows, limit, cert_item, |r: &SharedCert| {
+                hex::encode(r.sha1)
+            })))
         }
         (true, false) => {
             let conn = state.conn().await?;
@@ -64,7 +73,9 @@ pub(crate) async fn overlap(State(state): State<AppState>, RawQuery(raw): RawQue
             for h in &hashes {
                 let hash = cert_hash("sha1", h)?;
                 let Some(resolved) = read_api::resolve_hash(&conn, &hash).await? else {
-                    return Err(not_found(format!("no certificate with hash {hash} is stored or observed")));
+                    return Err(not_found(format!(
+                        "no certificate with hash {hash} is stored or observed"
+                    )));
                 };
                 keys.push(resolved.sha1);
             }
@@ -76,8 +87,14 @@ pub(crate) async fn overlap(State(state): State<AppState>, RawQuery(raw): RawQue
             let rows = read_api::overlap_by_certs(&conn, &keys, &window, cursor, limit + 1).await?;
             Ok(json(&page(rows, limit, ip_item, |r: &SharedIp| r.ip)))
         }
-        (true, true) => Err(bad_request("ip", "give at least two `ip` (or two `sha1`) parameters")),
-        (false, false) => Err(bad_request("sha1", "give either `ip` or `sha1` parameters, not both")),
+        (true, true) => Err(bad_request(
+            "ip",
+            "give at least two `ip` (or two `sha1`) parameters",
+        )),
+        (false, false) => Err(bad_request(
+            "sha1",
+            "give either `ip` or `sha1` parameters, not both",
+        )),
     }
 }
 

@@ -48,14 +48,20 @@ fn pattern(mode: Option<&str>, q: &str) -> Result<MatchPattern, ApiError> {
         }
         "regex" => {
             if literal.chars().count() > MAX_REGEX_CHARS {
-                return Err(bad_request("q", format!("regular expression longer than {MAX_REGEX_CHARS} characters")));
+                return Err(bad_request(
+                    "q",
+                    format!("regular expression longer than {MAX_REGEX_CHARS} characters"),
+                ));
             }
             MatchPattern::Regex(literal.to_owned())
         }
         other => {
             return Err(bad_request(
                 "match",
-                format!("{:?} is not one of auto, exact, prefix, suffix, contains, regex", shorten(other)),
+                format!(
+                    "{:?} is not one of auto, exact, prefix, suffix, contains, regex",
+                    shorten(other)
+                ),
             ))
         }
     };
@@ -110,23 +116,41 @@ pub(crate) async fn search(
     p.finish()?;
     let after = cursor.map(store_key).transpose()?;
     if ndjson::wanted(&headers) {
-        return Ok(ndjson::stream(state, after, move |state: AppState, after: Option<SearchKey>| {
-            let pattern = pattern.clone();
-            async move {
-                let conn = state.conn().await?;
-                let rows =
-                    read::search_filtered(&conn, field, &pattern, &validity, after.as_ref(), STREAM_PAGE).await?;
-                let mut out = Vec::new();
-                for r in &rows {
-                    ndjson::push_line(&mut out, &SearchItem::from(r));
+        return Ok(ndjson::stream(
+            state,
+            after,
+            move |state: AppState, after: Option<SearchKey>| {
+                let pattern = pattern.clone();
+                async move {
+                    let conn = state.conn().await?;
+                    let rows = read::search_filtered(
+                        &conn,
+                        field,
+                        &pattern,
+                        &validity,
+                        after.as_ref(),
+                        STREAM_PAGE,
+                    )
+                    .await?;
+                    let mut out = Vec::new();
+                    for r in &rows {
+                        ndjson::push_line(&mut out, &SearchItem::from(r));
+                    }
+                    Ok((
+                        out,
+                        stream_next(&rows, |r: &SearchHit| (r.matched.clone(), r.cert.sha1)),
+                    ))
                 }
-                Ok((out, stream_next(&rows, |r: &SearchHit| (r.matched.clone(), r.cert.sha1))))
-            }
-        }));
+            },
+        ));
     }
     let conn = state.conn().await?;
-    let rows = read::search_filtered(&conn, field, &pattern, &validity, after.as_ref(), limit + 1).await?;
-    Ok(json(&page(rows, limit, |h: &SearchHit| SearchItem::from(h), |h: &SearchHit| {
-        Cursor(h.matched.clone(), hex::encode(h.cert.sha1))
-    })))
+    let rows =
+        read::search_filtered(&conn, field, &pattern, &validity, after.as_ref(), limit + 1).await?;
+    Ok(json(&page(
+        rows,
+        limit,
+        |h: &SearchHit| SearchItem::from(h),
+        |h: &SearchHit| Cursor(h.matched.clone(), hex::encode(h.cert.sha1)),
+    )))
 }

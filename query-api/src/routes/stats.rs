@@ -22,7 +22,10 @@ const EXACT_COUNT_BELOW: i64 = 1_000_000;
         (status = 503, description = "Database unavailable", body = crate::error::ErrorBody),
     )
 )]
-pub(crate) async fn stats(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+pub(crate) async fn stats(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     Params::parse(raw.as_deref())?.finish()?;
     let conn = state.conn().await?;
     let s = read_api::stats(&conn, EXACT_COUNT_BELOW).await?;
@@ -42,5 +45,7 @@ pub(crate) async fn stats(State(state): State<AppState>, RawQuery(raw): RawQuery
 pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Response, ApiError> {
     // Taking a connection runs `SET statement_timeout`: a round trip to the server.
     drop(state.conn().await?);
-    Ok(json(&Health { status: "ok".to_owned() }))
+    Ok(json(&Health {
+        status: "ok".to_owned(),
+    }))
 }
