@@ -134,6 +134,13 @@ pub struct LocalServer {
     task: JoinHandle<()>,
 }
 
+impl LocalServer {
+    /// Stops accepting (the listener closes once the task has ended).
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
 impl Drop for LocalServer {
     fn drop(&mut self) {
         self.task.abort();

@@ -202,3 +202,33 @@ async fn target_files_excludes_and_sni() {
     assert_eq!(o[0].sha1, sha1_hex(&a.chain[0]));
     drop(servers);
 }
+
+#[tokio::test]
+async fn demo_scans_its_servers_twice_with_a_rotation() {
+    let db = TestDb::new().await;
+    let store = db.store();
+    let c = client(&db).await;
+    let rounds = certhist_scan::demo::demo(&store).await.unwrap();
+    assert_eq!(rounds.len(), 2);
+    for r in &rounds {
+        assert_eq!(
+            (
+                r.attempts,
+                r.handshakes_ok,
+                r.failures.closed,
+                r.failures.total()
+            ),
+            (5, 4, 1, 1),
+            "{r:?}"
+        );
+    }
+    // .2/.3 share one certificate; .4 rotated between the rounds; .5 is TLS 1.2 only.
+    let two = observations(&c, "127.0.0.2").await;
+    let three = observations(&c, "127.0.0.3").await;
+    assert_eq!(two.len(), 1);
+    assert_eq!(three.len(), 1);
+    assert_eq!(two[0].sha1, three[0].sha1);
+    assert_eq!(observations(&c, "127.0.0.4").await.len(), 2);
+    assert_eq!(observations(&c, "127.0.0.5").await.len(), 1);
+    assert!(observations(&c, "127.0.0.6").await.is_empty());
+}
