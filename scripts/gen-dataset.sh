@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Synthetic certhist dataset for the API benchmark, generated inside PostgreSQL with
+# generate_series (no client round trips). Realistic skew:
+#   - CERTS stored certificates (64-byte stand-in DER, 2 names each: CN + DNS SAN under one of
+#     CERTS/5 registered domains, 20 issuers, 2018–2026 validity);
+#   - HASHONLY hash-only certificates (Sonar-style sightings, no DER) each on exactly 1 address;
+#   - every stored certificate on 1 address;
+#   - the first 1000 stored certificates on Zipf-many addresses (cert c on 100000/c addresses:
+#     #1 on 100k, #10 on 10k, #100 on 1k) — CDN defaults / appliance certificates;
+#   - 1000 addresses with long histories (2000 certificates each);
+#   - addresses drawn from 4M (10.0.0.0/10), periods spread over 2016–2026.
+# Usage: scripts/gen-dataset.sh [BENCH_HOME]   (SCALE=0.1 for a tenth of the rows)
+# Uses the managed cluster in BENCH_HOME (default /tmp/certhist-bench), never the system server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BENCH_HOME=${1:-${BENCH_HOME:-/tmp/certhist-bench}}
+SCALE=${SCALE:-1}
+CERTS=$(awk "BEGIN{printf \"%d\", 1000000*$SCALE}")
+HASHONLY=$(awk "BEGIN{printf \"%d\", 16500000*$SCALE}")
+HOT_IPS=$(awk "BEGIN{printf \"%d\", 1000*$SCALE}")
+CHUNK=1000000
+
+cargo build --release -q -p certhist-api --bin certhist-api
+URL=$(target/release/certhist-api --home "$BENCH_HOME" --print-url)
+echo "database: $URL"
+PSQL=(psql "$URL" -v ON_ERROR_STOP=1 -q -X)
+t0=$(date +%s)
+say() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
+
+say "dropping indexes for the bulk load"
+"${PSQL[@]}" <<'SQL'
+TRUNCATE observations, certificate_names, certificates CASCADE;
+ALTER TABLE observations DROP CONSTRAINT IF EXISTS observations_pkey;
+DROP INDEX IF EXISTS observations_sha1_idx;
+DROP INDEX IF EXISTS certificate_names_name_idx, certificate_names_reverse_idx,
+    certificate_names_trgm_idx, certificate_names_registered_domain_idx;
+ALTER TABLE certificate_names DROP CONSTRAINT IF EXISTS certificate_names_pkey;
+ALTER TABLE certificate_names DROP CONSTRAINT IF EXISTS certificate_names_sha1_fkey;
+SET synchronous_commit = off;
+SQL
+
+# Key of certificate i: 20 bytes from md5 (the same expression everywhere below).
+SHA1_OF="decode(md5('c'||i) || substr(md5('s'||i), 1, 8), 'hex')"
+for ((lo = 1; lo <= CERTS; lo += CHUNK)); do
+  hi=$(( lo + CHUNK - 1 < CERTS ? lo + CHUNK - 1 : CERTS ))
+  "${PSQL[@]}" -c "
+    INSERT INTO certificates (sha1, sha256, der, serial, subject_dn, subject_cn, issuer_dn, issuer_cn, issuer_o,
+                              not_before, not_after, key_algorithm, key_bits, signature_algorithm, issuer_name_hash)
+    SELECT $SHA1_OF, decode(md5('a'||i) || md5('b'||i), 'hex'), decode(md5('x'||i) || md5('y'||i) || md5('z'||i) || md5('w'||i), 'hex'),
+           decode(md5('n'||i), 'hex'), 'CN=h' || i || '.d' || (i % ($CERTS/5)) || '.com', 'h' || i || '.d' || (i % ($CERTS/5)) || '.com',
+           'CN=Issuer ' || (i % 20), 'Issuer ' || (i % 20), 'Bench CA ' || (i % 20),
+           timestamptz '2018-01-01' + (i % 2900) * interval '1 day', timestamptz '2018-04-01' + (i % 2900) * interval '1 day',
+           'ec', 256, 'ecdsa-with-SHA256', decode(md5('issuer' || (i % 20)) || '00000000', 'hex')
+    FROM generate_series($lo, $hi) AS i;
+    INSERT INTO certificate_names (sha1, kind, name, registered_domain)
+    SELECT $SHA1_OF, k, 'h' || i || '.d' || (i % ($CERTS/5)) || '.com', 'd' || (i % ($CERTS/5)) || '.com'
+    FROM generate_series($lo, $hi) AS i, (VALUES ('cn'), ('dns')) AS v(k);"
+  say "certificates $hi / $CERTS"
+done
+
+# Address n (0-based) in 10.0.0.0/10.
+IP_OF() { echo "('10.0.0.0'::inet + (($1) % 4194304))"; }
+obs_chunks() { # name total select-template(with __LO__ __HI__)
+  local name=$1 total=$2 tpl=$3
+  for ((lo = 1; lo <= total; lo += CHUNK)); do
+    hi=$(( lo + CHUNK - 1 < total ? lo + CHUNK - 1 : total ))
+    sql=${tpl//__LO__/$lo}; sql=${sql//__HI__/$hi}
+    "${PSQL[@]}" -c "SET synchronous_commit = off; INSERT INTO observations (ip, port, sha1, first_seen, last_seen, times_seen, sources) $sql"
+    say "$name $hi / $total"
+  done
+}
+SPAN="timestamptz '2016-01-01' + ((i * 7) % 3650) * interval '1 day'"
+obs_chunks "hash-only sightings" "$HASHONLY" "
+  SELECT $(IP_OF 'i * 7919'), CASE WHEN i % 10 = 0 THEN 8443 ELSE 443 END,
+         decode(md5('h'||i) || '00000000', 'hex'), $SPAN, $SPAN + (i % 400) * interval '1 day', 1 + i % 30, '{sonar}'
+  FROM generate_series(__LO__, __HI__) AS i"
+obs_chunks "stored certificates on one address" "$CERTS" "
+  SELECT $(IP_OF 'i * 104729'), 443, $SHA1_OF, $SPAN, $SPAN + (i % 90) * interval '1 day', 1 + i % 12, '{scan}'
+  FROM generate_series(__LO__, __HI__) AS i"
+say "Zipf-shared certificates (10.64.0.0/10)"
+"${PSQL[@]}" -c "
+  INSERT INTO observations (ip, port, sha1, first_seen, last_seen, times_seen, sources)
+  SELECT DISTINCT ON (1, 3) '10.64.0.0'::inet + ((c * 1000003 + j * 7) % 4194304), 443, decode(md5('c'||c) || substr(md5('s'||c), 1, 8), 'hex'),
+         timestamptz '2020-01-01' + (j % 1000) * interval '1 day', timestamptz '2021-01-01' + (j % 1000) * interval '1 day', 1 + j % 50, '{scan}'
+  FROM generate_series(1, 1000) AS c, LATERAL generate_series(1, 100000 / c) AS j"
+say "long-history addresses ($HOT_IPS × 2000 certificates)"
+"${PSQL[@]}" -c "
+  INSERT INTO observations (ip, port, sha1, first_seen, last_seen, times_seen, sources)
+  SELECT '172.16.0.0'::inet + a, 443, decode(md5('c'||i) || substr(md5('s'||i), 1, 8), 'hex'),
+         timestamptz '2016-01-01' + k * interval '1 day', timestamptz '2016-01-01' + (k + 30) * interval '1 day', 1 + k % 5, '{scan}'
+  FROM generate_series(0, $HOT_IPS - 1) AS a, generate_series(1, 2000) AS k, LATERAL (SELECT 1 + ((a * 2000 + k) * 31) % $CERTS AS i) x"
+
+# Keys are unique by construction (distinct address ranges / sha1 per part), so the primary key
+# can be rebuilt directly.
+say "rebuilding indexes (the V1 definitions)"
+"${PSQL[@]}" <<'SQL'
+SET maintenance_work_mem = '512MB';
+ALTER TABLE observations ADD PRIMARY KEY (ip, port, sha1);
+CREATE INDEX observations_sha1_idx ON observations (sha1, ip, port);
+ALTER TABLE certificate_names ADD PRIMARY KEY (sha1, kind, name);
+ALTER TABLE certificate_names ADD CONSTRAINT certificate_names_sha1_fkey FOREIGN KEY (sha1) REFERENCES certificates (sha1) ON DELETE CASCADE;
+CREATE INDEX certificate_names_name_idx ON certificate_names (name text_pattern_ops);
+CREATE INDEX certificate_names_reverse_idx ON certificate_names (reverse(name) text_pattern_ops);
+CREATE INDEX certificate_names_trgm_idx ON certificate_names USING gin (name gin_trgm_ops);
+CREATE INDEX certificate_names_registered_domain_idx ON certificate_names (registered_domain);
+VACUUM ANALYZE certificates, certificate_names, observations;
+SQL
+"${PSQL[@]}" -c "SELECT (SELECT count(*) FROM certificates) AS certificates, (SELECT count(*) FROM certificate_names) AS names,
+                        (SELECT count(*) FROM observations) AS observations,
+                        pg_size_pretty(pg_total_relation_size('observations')) AS observations_size"
+say "done"
