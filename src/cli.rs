@@ -46,6 +46,13 @@ pub enum Command {
     /// Query the history: by IP or CIDR, by certificate, by field.
     #[command(subcommand)]
     Query(QueryCommand),
+    /// Fetch certificates from a source (crt.sh).
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// TLS-scan hosts (IPs, CIDRs, ranges, names, files of targets) and record what they serve.
+    Scan(certhist_scan::cli::ScanArgs),
+    /// CryptnetUrlCache / certutil dump / OCSP URLs → CertIDs → certificates → names → IPs.
+    Cryptnet(certhist_cryptnet::cli::CryptnetArgs),
     /// Start the database, load the bundled sample data and show example queries.
     Demo(DemoArgs),
 }
@@ -67,6 +74,13 @@ pub enum DbCommand {
     Url,
 }
 
+/// `certhist ingest …`
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// crt.sh: search by name, serial, hash or id; certificates are downloaded and stored.
+    Crtsh(certhist_cryptnet::cli::CrtshArgs),
+}
+
 /// `certhist import …`
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
@@ -74,6 +88,9 @@ pub enum ImportCommand {
     Certs(ImportCertsArgs),
     /// Sightings (ip, port, sha1, first_seen, last_seen[, count][, source]) from CSV, TSV or NDJSON.
     Observations(ImportObservationsArgs),
+    /// Scan outputs: zgrab2, sonar, nmap, masscan.
+    #[command(flatten)]
+    Scan(certhist_scan::cli::ImportFormat),
 }
 
 /// `certhist import certs`

@@ -42,10 +42,7 @@ pub struct CryptnetArgs {
     /// Keep every entry in the database (cache_entries) and import cached certificates.
     #[arg(long)]
     pub store: bool,
-    /// JSON output.
-    #[arg(long, conflicts_with = "csv")]
-    pub json: bool,
-    /// CSV output.
+    /// CSV output (the global `--json` gives JSON).
     #[arg(long)]
     pub csv: bool,
     /// crt.sh base URL (mirrors, tests).
@@ -86,9 +83,6 @@ pub struct CrtshArgs {
     /// Requests in flight.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
-    /// JSON summary.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Options of [`analyze`].
@@ -311,7 +305,12 @@ pub async fn resolve_crtsh(
 }
 
 /// `certhist cryptnet`: prints the report to stdout, warnings to stderr.
-pub async fn run_cryptnet(args: &CryptnetArgs, store: &Store) -> Result<usize, CryptnetError> {
+/// `json` is the global `--json` flag.
+pub async fn run_cryptnet(
+    args: &CryptnetArgs,
+    store: &Store,
+    json: bool,
+) -> Result<usize, CryptnetError> {
     let progress = indicatif::ProgressBar::new_spinner();
     progress.set_message("reading caches");
     let paths = args.paths.clone();
@@ -335,7 +334,7 @@ pub async fn run_cryptnet(args: &CryptnetArgs, store: &Store) -> Result<usize, C
         },
     };
     let rows = analyze(&entries, &opts, store).await?;
-    let format = if args.json {
+    let format = if json {
         Format::Json
     } else if args.csv {
         Format::Csv
@@ -466,14 +465,19 @@ pub async fn run_crtsh_with(
 }
 
 /// `certhist ingest crtsh` with the CLI's settings; prints the summary.
-pub async fn run_crtsh(args: &CrtshArgs, store: &Store) -> Result<CrtshSummary, CryptnetError> {
+/// `json` is the global `--json` flag.
+pub async fn run_crtsh(
+    args: &CrtshArgs,
+    store: &Store,
+    json: bool,
+) -> Result<CrtshSummary, CryptnetError> {
     let config = CrtshConfig {
         base_url: args.crtsh_url.clone(),
         concurrency: args.concurrency,
         ..CrtshConfig::default()
     };
     let s = run_crtsh_with(args, store, config).await?;
-    if args.json {
+    if json {
         println!(
             "{}",
             serde_json::to_string(&s).map_err(|e| CryptnetError::Output(e.to_string()))?
@@ -505,10 +509,9 @@ pub async fn demo(store: &Store, cache_dir: &std::path::Path) -> Result<usize, C
         label: "demo".into(),
         resolve: ResolveMode::Local,
         store: true,
-        json: false,
         csv: false,
         crtsh_url: "https://crt.sh/".into(),
         crtsh_concurrency: 1,
     };
-    run_cryptnet(&args, store).await
+    run_cryptnet(&args, store, false).await
 }

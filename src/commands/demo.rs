@@ -136,6 +136,55 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
         )
         .await?;
     }
+    writeln!(out, "\n$ certhist scan 127.0.0.2-127.0.0.6   # TLS servers the demo starts on 127.0.0.2-6 (two rounds, one rotation)")?;
+    out.flush()?;
+    drop(out);
+    let rounds = certhist_scan::demo::demo(&store).await?;
+    out = std::io::stdout().lock();
+    for (i, r) in rounds.iter().enumerate() {
+        writeln!(
+            out,
+            "round {}: {} handshakes ok of {} attempts, {} sightings, {} new certificates",
+            i + 1,
+            r.handshakes_ok,
+            r.attempts,
+            r.sightings,
+            r.certs_new
+        )?;
+    }
+    writeln!(out, "\n$ certhist query ip 127.0.0.0/29")?;
+    query::ip(
+        &store,
+        &QueryIpArgs {
+            target: "127.0.0.0/29".into(),
+            since: None,
+            until: None,
+            limit,
+        },
+        false,
+        &mut out,
+    )
+    .await?;
+
+    // Cryptnet: a real CryptnetUrlCache folder from the source tree (present when run from a
+    // checkout, as README.md does).
+    let cache = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/cryptnet/mohdan__codingTest/7de46a191103"
+    ));
+    if cache.is_dir() {
+        writeln!(out, "\n$ certhist cryptnet tests/data/cryptnet/mohdan__codingTest/7de46a191103 --store --label demo")?;
+        out.flush()?;
+        drop(out);
+        certhist_cryptnet::cli::demo(&store, cache).await?;
+        out = std::io::stdout().lock();
+    } else {
+        writeln!(
+            out,
+            "\n(cryptnet example skipped: {} not found; run the demo from a checkout)",
+            cache.display()
+        )?;
+    }
     writeln!(out, "\nTry: certhist query ip 2001:db8::/32 · certhist query search serial <hex or decimal> · add --json for NDJSON")?;
     Ok(exit::OK)
 }

@@ -25,6 +25,9 @@ use crate::output::ndjson;
 const OBSERVATIONS_KIND: &str = "observations";
 
 pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<u8, Failure> {
+    if let ImportCommand::Scan(format) = command {
+        return super::scan::import(cli, format).await;
+    }
     let store = crate::open_store(cli).await?;
     match command {
         ImportCommand::Certs(a) => {
@@ -78,6 +81,7 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<u8, Failur
                 exit::OK
             })
         }
+        ImportCommand::Scan(_) => unreachable!("handled above"),
     }
 }
 

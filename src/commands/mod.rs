@@ -1,9 +1,11 @@
 //! Command implementations. Each returns an exit code or a [`Failure`].
 
+mod cryptnet;
 mod db;
 mod demo;
 mod import;
 mod query;
+mod scan;
 
 use std::fmt;
 
@@ -70,5 +72,8 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Import(c) => import::run(&cli, c).await,
         Command::Query(c) => query::run(&cli, c).await,
         Command::Demo(a) => demo::run(&cli, a).await,
+        Command::Ingest(c) => cryptnet::ingest(&cli, c).await,
+        Command::Cryptnet(a) => cryptnet::cryptnet(&cli, a).await,
+        Command::Scan(a) => scan::scan(&cli, a).await,
     }
 }

@@ -276,7 +276,6 @@ async fn ingest_by_serial_and_cryptnet_resolve_via_crtsh() {
         id: vec![],
         crtsh_url: s.base.clone(),
         concurrency: 2,
-        json: false,
     };
     let sum = run_crtsh_with(&args, &store, config(&s.base))
         .await
