@@ -73,10 +73,10 @@ SPAN="timestamptz '2016-01-01' + ((i * 7) % 3650) * interval '1 day'"
 obs_chunks "hash-only sightings" "$HASHONLY" "
   SELECT $(IP_OF 'i * 7919'), CASE WHEN i % 10 = 0 THEN 8443 ELSE 443 END,
          decode(md5('h'||i) || '00000000', 'hex'), $SPAN, $SPAN + (i % 400) * interval '1 day', 1 + i % 30, '{sonar}'
-  FROM generate_series(__LO__, __HI__) AS i"
+  FROM generate_series(__LO__::bigint, __HI__) AS i"
 obs_chunks "stored certificates on one address" "$CERTS" "
   SELECT $(IP_OF 'i * 104729'), 443, $SHA1_OF, $SPAN, $SPAN + (i % 90) * interval '1 day', 1 + i % 12, '{scan}'
-  FROM generate_series(__LO__, __HI__) AS i"
+  FROM generate_series(__LO__::bigint, __HI__) AS i"
 say "Zipf-shared certificates (10.64.0.0/10)"
 "${PSQL[@]}" -c "
   INSERT INTO observations (ip, port, sha1, first_seen, last_seen, times_seen, sources)
