@@ -80,22 +80,39 @@ fn generate(dir: &std::path::Path, n: u64) -> Result<PublicKey> {
     let mut ds = vec![4u8, 3];
     ds.extend_from_slice(&(sig.as_bytes().len() as u16).to_be_bytes());
     ds.extend_from_slice(sig.as_bytes());
-    write(dir, "checkpoint", encode_checkpoint("bench.example/log", n, &root, &key.log_id(), ts, &ds).as_bytes())?;
+    write(
+        dir,
+        "checkpoint",
+        encode_checkpoint("bench.example/log", n, &root, &key.log_id(), ts, &ds).as_bytes(),
+    )?;
     Ok(key)
 }
 
 async fn copy_out(c: &tokio_postgres::Client, table: &str) -> Result<Vec<bytes::Bytes>> {
-    let s = c.copy_out(&format!("COPY {table} TO STDOUT (FORMAT binary)")).await?;
-    Ok(s.map(|r| r.map_err(anyhow::Error::from)).collect::<Vec<_>>().await.into_iter().collect::<Result<_>>()?)
+    let s = c
+        .copy_out(&format!("COPY {table} TO STDOUT (FORMAT binary)"))
+        .await?;
+    s.map(|r| r.map_err(anyhow::Error::from))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let n: u64 = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(200_000);
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(200_000);
     let dir = tempfile::tempdir()?;
     let t0 = Instant::now();
     let key = generate(dir.path(), n)?;
-    eprintln!("generated {n} entries in {:.1}s", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "generated {n} entries in {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
 
     let db = certhist_store::testing::TestDb::new().await;
     let store = db.store();
@@ -110,7 +127,11 @@ async fn main() -> Result<()> {
     let t = Instant::now();
     let stats = ingest_log(client, &store, &opts).await?;
     let ingest_s = t.elapsed().as_secs_f64();
-    anyhow::ensure!(stats.verified_position == n, "verified {} of {n}", stats.verified_position);
+    anyhow::ensure!(
+        stats.verified_position == n,
+        "verified {} of {n}",
+        stats.verified_position
+    );
 
     // Ceiling: raw binary COPY of the same rows into the same tables (indexes and constraints
     // in place), in one transaction.
@@ -121,11 +142,14 @@ async fn main() -> Result<()> {
     for t in tables {
         dumps.push(copy_out(&c, t).await?);
     }
-    c.batch_execute("TRUNCATE ct_entries, certificate_names, certificates CASCADE").await?;
+    c.batch_execute("TRUNCATE ct_entries, certificate_names, certificates CASCADE")
+        .await?;
     let t = Instant::now();
     c.batch_execute("BEGIN").await?;
     for (table, chunks) in tables.iter().zip(dumps) {
-        let sink = c.copy_in::<_, bytes::Bytes>(&format!("COPY {table} FROM STDIN (FORMAT binary)")).await?;
+        let sink = c
+            .copy_in::<_, bytes::Bytes>(&format!("COPY {table} FROM STDIN (FORMAT binary)"))
+            .await?;
         let mut sink = std::pin::pin!(sink);
         for ch in chunks {
             sink.send(ch).await?;
@@ -139,6 +163,9 @@ async fn main() -> Result<()> {
     println!("entries            {n}");
     println!("ingest (verified)  {ingest_s:.2} s  {ingest_rate:.0} entries/s");
     println!("raw COPY ceiling   {copy_s:.2} s  {copy_rate:.0} entries/s");
-    println!("ratio              {:.0}% of COPY", 100.0 * ingest_rate / copy_rate);
+    println!(
+        "ratio              {:.0}% of COPY",
+        100.0 * ingest_rate / copy_rate
+    );
     Ok(())
 }
