@@ -210,12 +210,32 @@ pub(crate) async fn import_observations(
             .await
             .context("hashing thread failed")??
     };
-    let path_text = path.display().to_string();
-    let mut summary = ObservationImportSummary {
+    let summary = ObservationImportSummary {
         content_sha256: hex::encode(content_sha256),
         ..Default::default()
     };
     let mut conn = store.conn().await?;
+    if !conn.try_lock_file(&content_sha256).await? {
+        return Err(Failure::Usage(format!(
+            "{} (sha256 {}) is being imported by another certhist process; wait for it to finish",
+            path.display(),
+            summary.content_sha256
+        )));
+    }
+    let result = import_observations_locked(a, &mut conn, content_sha256, summary, started).await;
+    conn.unlock_file(&content_sha256).await?;
+    result
+}
+
+async fn import_observations_locked(
+    a: &ImportObservationsArgs,
+    conn: &mut certhist_store::Conn,
+    content_sha256: [u8; 32],
+    mut summary: ObservationImportSummary,
+    started: Instant,
+) -> Result<ObservationImportSummary, Failure> {
+    let path = a.file.clone();
+    let path_text = path.display().to_string();
     let state = {
         let tx = conn.begin().await?;
         let s = tx.import_state(&content_sha256, OBSERVATIONS_KIND).await?;

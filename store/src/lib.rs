@@ -165,11 +165,39 @@ pub async fn ensure_database(pg_config: &tokio_postgres::Config) -> Result<(), S
     Ok(())
 }
 
+fn file_lock_key(content_sha256: &[u8; 32]) -> i64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&content_sha256[..8]);
+    i64::from_be_bytes(first)
+}
+
 impl Conn {
     /// Starts a transaction. Dropping it without [`StoreTx::commit`] rolls back.
     pub async fn begin(&mut self) -> Result<StoreTx<'_>, StoreError> {
         let tx = self.client.transaction().await?;
         Ok(StoreTx::new(tx))
+    }
+
+    /// Takes a session-level advisory lock named by a file's content hash, so two processes do
+    /// not import the same file at once (both would see it as not imported yet). Returns false
+    /// when another session holds it. Released by [`Conn::unlock_file`] or when the connection
+    /// closes (a crashed importer never leaves it behind).
+    pub async fn try_lock_file(&self, content_sha256: &[u8; 32]) -> Result<bool, StoreError> {
+        let key = file_lock_key(content_sha256);
+        let row = self
+            .client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Releases [`Conn::try_lock_file`].
+    pub async fn unlock_file(&self, content_sha256: &[u8; 32]) -> Result<(), StoreError> {
+        let key = file_lock_key(content_sha256);
+        self.client
+            .execute("SELECT pg_advisory_unlock($1)", &[&key])
+            .await?;
+        Ok(())
     }
 
     /// The underlying client, for read queries in this crate.

@@ -294,3 +294,55 @@ async fn observations_import_resumes_after_a_crash() {
     assert_eq!(a.1, 120_000);
     assert_eq!(a, b);
 }
+
+/// Two processes importing the same file at once: one imports, the other is refused (or sees
+/// it already imported); the counts are those of one import.
+#[tokio::test]
+async fn concurrent_imports_of_one_file_count_once() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("twice.csv");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        for i in 0..40_000u32 {
+            writeln!(
+                f,
+                "192.0.{}.{},443,{:040x},1700000000,1700000000,1,x",
+                i >> 8 & 0xff,
+                i & 0xff,
+                i % 1000
+            )
+            .unwrap();
+        }
+    }
+    let p = path.to_str().unwrap();
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_certhist"))
+            .args(["import", "observations", p, "--batch-size", "1000"])
+            .env("DATABASE_URL", url(&db))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let codes = [a.status.code(), b.status.code()];
+    assert!(codes.contains(&Some(0)), "{codes:?}");
+    for o in [&a, &b] {
+        if o.status.code() == Some(2) {
+            assert!(
+                stderr(o).contains("is being imported by another certhist process"),
+                "{}",
+                stderr(o)
+            );
+        }
+    }
+    let c = client(&db).await;
+    let total: i64 = c
+        .query_one("SELECT sum(times_seen)::bigint FROM observations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(total, 40_000);
+}
