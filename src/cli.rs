@@ -77,6 +77,8 @@ pub enum DbCommand {
 /// `certhist ingest …`
 #[derive(Debug, Subcommand)]
 pub enum IngestCommand {
+    /// Certificate Transparency logs (RFC 6962 or static-ct-api), verified and resumable.
+    Ct(certhist_ct::cli::CtArgs),
     /// crt.sh: search by name, serial, hash or id; certificates are downloaded and stored.
     Crtsh(certhist_cryptnet::cli::CrtshArgs),
 }

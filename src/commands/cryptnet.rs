@@ -1,4 +1,5 @@
-//! `certhist cryptnet` and `certhist ingest crtsh` (crate certhist-cryptnet).
+//! `certhist cryptnet`, `certhist ingest crtsh` (crate certhist-cryptnet) and `certhist ingest ct`
+//! (crate certhist-ct).
 
 use certhist_cryptnet::cli::{run_crtsh, run_cryptnet, CryptnetArgs};
 use certhist_cryptnet::CryptnetError;
@@ -25,6 +26,16 @@ pub(crate) async fn cryptnet(cli: &Cli, args: &CryptnetArgs) -> Result<u8, Failu
 pub(crate) async fn ingest(cli: &Cli, command: &IngestCommand) -> Result<u8, Failure> {
     let store = crate::open_store(cli).await?;
     match command {
+        IngestCommand::Ct(args) => {
+            let stats = certhist_ct::cli::run(args.clone(), &store, cli.json)
+                .await
+                .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+            Ok(if stats.is_empty() {
+                exit::NOT_FOUND
+            } else {
+                exit::OK
+            })
+        }
         IngestCommand::Crtsh(args) => {
             let summary = run_crtsh(args, &store, cli.json).await?;
             Ok(if summary.failed > 0 && summary.downloaded == 0 {

@@ -2,7 +2,10 @@
 
 use std::io::Write;
 
+use std::path::Path;
+
 use anyhow::Context;
+use sha2::Digest;
 
 use super::{import, query, Failure};
 use crate::cli::{
@@ -10,6 +13,54 @@ use crate::cli::{
     QuerySearchArgs,
 };
 use crate::exit;
+
+/// A checkpoint for the bundled navigli tiles (see tests/data/demo/README.md).
+const DEMO_CHECKPOINT: &[u8] = include_bytes!("../../tests/data/demo/navigli-checkpoint");
+
+/// Lays out a static-CT log directory (checkpoint, tile/, issuer/<sha256 hex>) from the fixture
+/// tiles and issuer certificates.
+fn build_ct_mirror(tiles: &Path, issuers: &Path, log_dir: &Path) -> Result<(), Failure> {
+    fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let target = to.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                copy_tree(&entry.path(), &target)?;
+            } else {
+                std::fs::copy(entry.path(), target)?;
+            }
+        }
+        Ok(())
+    }
+    fn issuer_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let p = entry?.path();
+            if p.is_dir() {
+                issuer_files(&p, out)?;
+            } else if p.extension().is_some_and(|e| e == "der") {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    copy_tree(&tiles.join("tile"), &log_dir.join("tile")).context("cannot copy the demo tiles")?;
+    std::fs::write(log_dir.join("checkpoint"), DEMO_CHECKPOINT)
+        .context("cannot write the demo checkpoint")?;
+    let issuer_dir = log_dir.join("issuer");
+    std::fs::create_dir_all(&issuer_dir).context("cannot create issuer/")?;
+    let mut files = Vec::new();
+    issuer_files(issuers, &mut files).context("cannot list the demo issuers")?;
+    for f in files {
+        let der = std::fs::read(&f).with_context(|| format!("cannot read {}", f.display()))?;
+        std::fs::write(
+            issuer_dir.join(hex::encode(sha2::Sha256::digest(&der))),
+            der,
+        )
+        .context("cannot write an issuer")?;
+    }
+    Ok(())
+}
 
 /// Real certificates (see tests/data/demo/README.md).
 const DEMO_CERTS: &[u8] = include_bytes!("../../tests/data/demo/certs.pem");
@@ -165,6 +216,41 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
         &mut out,
     )
     .await?;
+
+    // CT: the first 1024 entries of a real static-CT log, served from disk.
+    let tiles = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/ct/sunlight/testdata/navigli2025h2"
+    ));
+    let issuers = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/ct/letsencrypt-website/static/certs/staging"
+    ));
+    if tiles.is_dir() && issuers.is_dir() {
+        // A stable path: the log is registered by it, so a second demo run resumes at 1024.
+        let log_dir = std::path::absolute(cli.home.join("demo-ct").join("navigli2025h2"))
+            .context("cannot resolve the demo CT directory")?;
+        build_ct_mirror(tiles, issuers, &log_dir)?;
+        writeln!(out, "\n$ certhist ingest ct --log file://…/navigli2025h2   # static-CT tiles on disk, every leaf verified against the tree head")?;
+        out.flush()?;
+        drop(out);
+        let stats = certhist_ct::cli::demo_ingest(&store, &log_dir)
+            .await
+            .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+        out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::to_string(&stats).unwrap_or_default())?;
+        writeln!(out, "\n$ certhist query cert 7cf01be9117755a7268ddc2dbf2bace7752488a4   # entry 0: a precertificate")?;
+        query::cert(
+            &store,
+            &QueryCertArgs {
+                hash: "7cf01be9117755a7268ddc2dbf2bace7752488a4".into(),
+                limit,
+            },
+            false,
+            &mut out,
+        )
+        .await?;
+    }
 
     // Cryptnet: a real CryptnetUrlCache folder from the source tree (present when run from a
     // checkout, as README.md does).

@@ -290,6 +290,25 @@ fn print_record(r: &read::CertDetail, out: &mut impl Write) -> Result<(), Failur
             writeln!(out, "{:>17}  {:<5} {}", "", n.kind.as_str(), clean(&n.name))?;
         }
     }
+    if let Some(t) = &r.first_seen_in_ct {
+        writeln!(out, "{:>17}: {}", "first seen in CT", time(t))?;
+    }
+    for e in &r.ct_entries {
+        writeln!(
+            out,
+            "{:>17}  {} #{} at {} ({}{})",
+            "",
+            clean(&e.log_url),
+            e.entry_index,
+            time(&e.entry_timestamp),
+            e.entry_type,
+            if e.sha1 == s.sha1 {
+                String::new()
+            } else {
+                format!(", as {}", hex::encode(e.sha1))
+            }
+        )?;
+    }
     for sib in &r.ct_siblings {
         let what = if sib.is_precert {
             "precertificate"

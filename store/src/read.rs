@@ -236,6 +236,26 @@ pub struct CertDetail {
     pub distinct_ips: i64,
     /// Other certificates with the same TBS apart from CT extensions (precert ↔ final cert).
     pub ct_siblings: Vec<CertSummary>,
+    /// CT log entries of this certificate and of its siblings, oldest first.
+    pub ct_entries: Vec<CtEntryInfo>,
+    /// Earliest CT timestamp of the certificate or a sibling ("first seen in CT").
+    pub first_seen_in_ct: Option<DateTime<Utc>>,
+}
+
+/// One CT log entry that logged a certificate (or its precertificate / final certificate).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CtEntryInfo {
+    /// The log's URL.
+    pub log_url: String,
+    /// Index in the log.
+    pub entry_index: i64,
+    /// The entry's SCT timestamp.
+    pub entry_timestamp: DateTime<Utc>,
+    /// `x509` or `precert`.
+    pub entry_type: String,
+    /// SHA-1 of the logged DER (this certificate's, or a sibling's).
+    #[serde(with = "serde_hex")]
+    pub sha1: Sha1,
 }
 
 /// Looks a certificate up by SHA-1 or SHA-256.
@@ -284,7 +304,34 @@ pub async fn cert_by_hash(conn: &Conn, hash: &CertHash) -> Result<Option<CertDet
         }
         None => Vec::new(),
     };
+    let mut family: Vec<Vec<u8>> = vec![summary.sha1.to_vec()];
+    family.extend(ct_siblings.iter().map(|c: &CertSummary| c.sha1.to_vec()));
+    let ct_entries = conn
+        .client()
+        .query(
+            "SELECT l.url, e.entry_index, e.entry_timestamp, e.entry_type, e.sha1
+             FROM ct_entries e JOIN ct_logs l ON l.id = e.log_id
+             WHERE e.sha1 = ANY($1)
+             ORDER BY e.entry_timestamp, l.url, e.entry_index
+             LIMIT 1000",
+            &[&family],
+        )
+        .await?
+        .iter()
+        .map(|e| {
+            Ok(CtEntryInfo {
+                log_url: e.get(0),
+                entry_index: e.get(1),
+                entry_timestamp: e.get(2),
+                entry_type: e.get(3),
+                sha1: fixed(e.get::<_, Vec<u8>>(4))?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let first_seen_in_ct = ct_entries.first().map(|e| e.entry_timestamp);
     Ok(Some(CertDetail {
+        ct_entries,
+        first_seen_in_ct,
         der: r.get(12),
         serial_negative: r.get(13),
         subject: dn(14),

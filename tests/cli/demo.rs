@@ -47,7 +47,15 @@ fn demo_runs_on_a_fresh_managed_home_and_is_repeatable() {
         out.contains("round 2: 4 handshakes ok of 5 attempts"),
         "{out}"
     );
-    assert_eq!(v["counts"]["certificates"], 15 + 4 + 2 * 5);
+    // CT: 1024 navigli precertificates and 5 issuers, once: the second run resumes at 1024.
+    assert!(out.contains("\"entries\":1024,\"certs_new\":1029"), "{out}");
+    assert!(
+        out.contains("first seen in CT: 2025-05-03 17:13:19Z"),
+        "{out}"
+    );
+    assert!(out2.contains("\"entries\":0"), "{out2}");
+    assert_eq!(v["counts"]["ct_entries"], 1024);
+    assert_eq!(v["counts"]["certificates"], 15 + 4 + 2 * 5 + 1029);
     assert_eq!(v["counts"]["observations"], 10 + 2 * 5);
     // The cryptnet example stored the 12 entries of the cache under the label `demo`.
     assert!(
