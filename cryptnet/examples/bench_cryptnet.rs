@@ -65,19 +65,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         done += n;
     }
     let load_s = t.elapsed().as_secs_f64();
-    eprintln!("db: {certs} certificates written in {load_s:.1}s ({:.0}/s)", certs as f64 / load_s);
+    eprintln!(
+        "db: {certs} certificates written in {load_s:.1}s ({:.0}/s)",
+        certs as f64 / load_s
+    );
 
     // 2. cache tree: fixture OCSP MetaData/Content varied by CertID (3/4 resolvable)
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/data/cryptnet/32204232__portfolio/81b48a9be9c1/Content/035E52AEDA0CBD41F7A1EE1F14E33688");
     let content = std::fs::read(fixture)?;
     let tmp = tempfile::tempdir()?;
-    let root = tmp.path().join("Users/u/AppData/LocalLow/Microsoft/CryptnetUrlCache");
+    let root = tmp
+        .path()
+        .join("Users/u/AppData/LocalLow/Microsoft/CryptnetUrlCache");
     std::fs::create_dir_all(root.join("MetaData"))?;
     std::fs::create_dir_all(root.join("Content"))?;
     let t = Instant::now();
     for i in 0..entries {
-        let serial_i = if i % 4 == 3 { certs + i } else { (i * 7919) % certs };
+        let serial_i = if i % 4 == 3 {
+            certs + i
+        } else {
+            (i * 7919) % certs
+        };
         let id = CertId {
             hash_algorithm: HashAlgorithm::Sha1,
             issuer_name_hash: issuer_name_hash.to_vec(),
@@ -101,7 +110,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::write(root.join("MetaData").join(&name), build_metadata(&m))?;
         std::fs::write(root.join("Content").join(&name), &content)?;
     }
-    eprintln!("cache: {entries} entries generated in {:.1}s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "cache: {entries} entries generated in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
 
     // 3. parse + decode
     let t = Instant::now();
@@ -121,10 +133,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|r| r.resolution.as_ref().is_some_and(|x| x.resolved()))
         .count();
     let n = loaded.entries.len() as f64;
-    println!("entries={} certs={certs} resolved={resolved}", loaded.entries.len());
+    println!(
+        "entries={} certs={certs} resolved={resolved}",
+        loaded.entries.len()
+    );
     println!("parse+decode: {parse_s:.2}s = {:.0} entries/s", n / parse_s);
-    println!("resolve:      {resolve_s:.2}s = {:.0} entries/s", n / resolve_s);
-    println!("total:        {:.2}s = {:.0} entries/s", parse_s + resolve_s, n / (parse_s + resolve_s));
+    println!(
+        "resolve:      {resolve_s:.2}s = {:.0} entries/s",
+        n / resolve_s
+    );
+    println!(
+        "total:        {:.2}s = {:.0} entries/s",
+        parse_s + resolve_s,
+        n / (parse_s + resolve_s)
+    );
     drop(store);
     let home = std::path::PathBuf::from(home);
     tokio::task::spawn_blocking(move || certhist_store::cluster::stop(&home)).await??;

@@ -289,6 +289,9 @@ fn short(s: &str) -> String {
 /// Splits one CSV/TSV line (CSV with RFC 4180 double quotes).
 fn split_fields(text: &str, layout: Layout) -> Vec<String> {
     let delimiter = if layout == Layout::Tsv { b'\t' } else { b',' };
+    if layout == Layout::Tsv || !text.contains('"') {
+        return text.split(delimiter as char).map(str::to_owned).collect();
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .delimiter(delimiter)

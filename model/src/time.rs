@@ -18,6 +18,16 @@ pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, TimestampParseError>
     if t.is_empty() {
         return Err(err());
     }
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        // Epoch seconds (or milliseconds), the common case of bulk files.
+        let n: i64 = t.parse().map_err(|_| err())?;
+        let ms = if n > 100_000_000_000 {
+            Some(n)
+        } else {
+            n.checked_mul(1000)
+        };
+        return ms.and_then(DateTime::from_timestamp_millis).ok_or_else(err);
+    }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.with_timezone(&Utc));
     }

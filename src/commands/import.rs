@@ -284,13 +284,12 @@ async fn import_observations_locked(
                     );
                 }
             }
-            if batch.len() >= batch_size {
-                if sender
+            if batch.len() >= batch_size
+                && sender
                     .blocking_send((std::mem::take(&mut batch), line))
                     .is_err()
-                {
-                    return Ok((invalid, line));
-                }
+            {
+                return Ok((invalid, line));
             }
         }
         let lines = reader.line();

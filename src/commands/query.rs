@@ -78,7 +78,7 @@ pub(crate) async fn ip(
             break;
         }
     }
-    rows.sort_by(|x, y| (x.ip, x.first_seen, x.port).cmp(&(y.ip, y.first_seen, y.port)));
+    rows.sort_by_key(|r| (r.ip, r.first_seen, r.port));
     if json {
         for r in &rows {
             ndjson(out, r)?;

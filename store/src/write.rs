@@ -36,6 +36,42 @@ pub struct CertWriteStats {
     pub unparsable: u64,
 }
 
+/// One (ip, port, sha1) key of a batch after combining its rows.
+#[derive(Debug)]
+struct Combined<'r> {
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+    times_seen: i64,
+    sources: Vec<&'r str>,
+}
+
+/// Combines rows with the same key (least / greatest / sum / sorted union) and orders the keys
+/// as the primary key does (inet orders IPv4 before IPv6, then by address, like `IpAddr`).
+fn combine_observations(rows: &[ObservationRow]) -> Vec<((IpAddr, u16, Sha1), Combined<'_>)> {
+    let mut map: std::collections::HashMap<(IpAddr, u16, Sha1), Combined<'_>> =
+        std::collections::HashMap::with_capacity(rows.len());
+    for r in rows {
+        map.entry((r.ip, r.port, r.sha1))
+            .and_modify(|m| {
+                m.first_seen = m.first_seen.min(r.first_seen);
+                m.last_seen = m.last_seen.max(r.last_seen);
+                m.times_seen = m.times_seen.saturating_add(r.times_seen);
+                if let Err(at) = m.sources.binary_search(&r.source.as_str()) {
+                    m.sources.insert(at, &r.source);
+                }
+            })
+            .or_insert_with(|| Combined {
+                first_seen: r.first_seen,
+                last_seen: r.last_seen,
+                times_seen: r.times_seen,
+                sources: vec![&r.source],
+            });
+    }
+    let mut out: Vec<_> = map.into_iter().collect();
+    out.sort_unstable_by_key(|e| e.0);
+    out
+}
+
 /// Bookkeeping of one imported file (by content hash and importer kind).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportState {
@@ -368,13 +404,15 @@ impl<'a> StoreTx<'a> {
     }
 
     /// Merges sightings: first_seen = least, last_seen = greatest, times_seen summed, sources
-    /// united. Rows with the same (ip, port, sha1) within the batch are combined first.
-    /// Returns the number of distinct (ip, port, sha1) keys written.
+    /// united. Rows with the same (ip, port, sha1) within the batch are combined here first (ON
+    /// CONFLICT may touch a row only once per statement), and the batch is sent in key order so
+    /// the primary-key inserts are local. Returns the number of distinct keys written.
     pub async fn write_observations(&mut self, rows: &[ObservationRow]) -> Result<u64, StoreError> {
         if rows.is_empty() {
             return Ok(0);
         }
         self.ensure_staging().await?;
+        let merged = combine_observations(rows);
         let types = [
             Type::INET,
             Type::INT4,
@@ -382,31 +420,30 @@ impl<'a> StoreTx<'a> {
             Type::TIMESTAMPTZ,
             Type::TIMESTAMPTZ,
             Type::INT8,
-            Type::TEXT,
+            Type::TEXT_ARRAY,
         ];
         let sink = self
             .tx
             .copy_in("COPY stage_observations FROM STDIN (FORMAT binary)")
             .await?;
         let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
-        for r in rows {
-            let ip: IpAddr = r.ip;
-            let port = i32::from(r.port);
+        for ((ip, port, sha1), m) in &merged {
+            let port = i32::from(*port);
             let row: [&(dyn ToSql + Sync); 7] = [
-                &ip,
+                ip,
                 &port,
-                &&r.sha1[..],
-                &r.first_seen,
-                &r.last_seen,
-                &r.times_seen,
-                &r.source,
+                &&sha1[..],
+                &m.first_seen,
+                &m.last_seen,
+                &m.times_seen,
+                &m.sources,
             ];
             writer.as_mut().write(&row).await?;
         }
         writer.finish().await?;
-        let merged = self.tx.execute(MERGE_OBSERVATIONS, &[]).await?;
+        let written = self.tx.execute(MERGE_OBSERVATIONS, &[]).await?;
         self.tx.batch_execute("TRUNCATE stage_observations").await?;
-        Ok(merged)
+        Ok(written)
     }
 
     /// The state of an import of the file with this content hash by this importer, if any.

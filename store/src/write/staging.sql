@@ -16,7 +16,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_names (
 );
 CREATE TEMP TABLE IF NOT EXISTS stage_observations (
     ip inet, port integer, sha1 bytea, first_seen timestamptz, last_seen timestamptz,
-    times_seen bigint, source text
+    times_seen bigint, sources text[]
 );
 CREATE TEMP TABLE IF NOT EXISTS stage_ct_entries (
     log_id integer, entry_index bigint, sha1 bytea, entry_timestamp timestamptz, entry_type text,
