@@ -53,6 +53,8 @@ pub enum Command {
     Scan(certhist_scan::cli::ScanArgs),
     /// CryptnetUrlCache / certutil dump / OCSP URLs → CertIDs → certificates → names → IPs.
     Cryptnet(certhist_cryptnet::cli::CryptnetArgs),
+    /// Serve the HTTP API (/api/v1, OpenAPI at /api/v1/openapi.json).
+    Serve(certhist_api::cli::ServeArgs),
     /// Start the database, load the bundled sample data and show example queries.
     Demo(DemoArgs),
 }

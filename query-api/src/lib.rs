@@ -107,12 +107,9 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    /// A pooled connection with the statement timeout set.
+    /// A pooled connection (its statement timeout is set at connect: see `router`).
     pub(crate) async fn conn(&self) -> Result<Conn, ApiError> {
-        let conn = self.store.conn().await?;
-        certhist_store::read_api::set_statement_timeout(&conn, self.config.statement_timeout)
-            .await?;
-        Ok(conn)
+        Ok(self.store.conn().await?)
     }
 }
 
@@ -141,6 +138,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole application: `/api/v1/…`, the OpenAPI document, request logging, a request
 /// timeout, a body limit, panic catching, and the one error shape for every error response.
 pub fn router(store: Store, config: ServeConfig) -> Router {
+    // The API's own pool: every connection carries the statement timeout from its startup.
+    let store = match store.with_statement_timeout(config.statement_timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build a pool with statement_timeout; queries run without it");
+            store
+        }
+    };
     let state = AppState {
         store,
         config: config.clone(),

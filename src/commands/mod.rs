@@ -75,5 +75,12 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Ingest(c) => cryptnet::ingest(&cli, c).await,
         Command::Cryptnet(a) => cryptnet::cryptnet(&cli, a).await,
         Command::Scan(a) => scan::scan(&cli, a).await,
+        Command::Serve(a) => {
+            let store = crate::open_store(&cli).await?;
+            certhist_api::cli::run(a.clone(), store)
+                .await
+                .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+            Ok(exit::OK)
+        }
     }
 }

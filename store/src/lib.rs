@@ -54,6 +54,8 @@ impl DbConfig {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    pg_config: tokio_postgres::Config,
+    max_connections: usize,
 }
 
 impl std::fmt::Debug for Store {
@@ -116,7 +118,7 @@ impl Store {
         max_connections: usize,
     ) -> Result<Store, StoreError> {
         let manager = Manager::from_config(
-            pg_config,
+            pg_config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -126,7 +128,29 @@ impl Store {
             .max_size(max_connections.max(1))
             .build()
             .map_err(|e| StoreError::BadUrl(e.to_string()))?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            pg_config,
+            max_connections,
+        })
+    }
+
+    /// A second pool on the same database whose connections run every statement under
+    /// `statement_timeout` (set once per connection in the startup packet, so it costs no round
+    /// trip per query). Used by the HTTP API; `Duration::ZERO` means no timeout.
+    pub fn with_statement_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<Store, StoreError> {
+        let mut config = self.pg_config.clone();
+        let ms = timeout.as_millis().min(i32::MAX as u128);
+        let mut options = config.get_options().unwrap_or_default().to_owned();
+        if !options.is_empty() {
+            options.push(' ');
+        }
+        options.push_str(&format!("-c statement_timeout={ms}"));
+        config.options(&options);
+        Store::connect_only(config, self.max_connections)
     }
 
     /// Takes a connection from the pool.
@@ -197,6 +221,12 @@ impl Conn {
         self.client
             .execute("SELECT pg_advisory_unlock($1)", &[&key])
             .await?;
+        Ok(())
+    }
+
+    /// Checks that the server answers (`SELECT 1`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.client.simple_query("SELECT 1").await?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use certhist_model::{serde_hex, CertHash, CertName, NameKind, Serial, Sha1};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
+use postgres_types::Type;
 use serde::Serialize;
 use tokio_postgres::Row;
 
@@ -138,18 +139,20 @@ pub async fn ip_history(
          ORDER BY o.ip, o.port, o.sha1
          LIMIT $7"
     );
+    // query_typed: one round trip, planned with the actual values (the `<<=` range on the
+    // primary key needs the block as a constant at planning time).
     let rows = conn
         .client()
-        .query(
+        .query_typed(
             &sql,
             &[
-                &net_text,
-                &window.since,
-                &window.until,
-                &after_ip,
-                &after_port,
-                &after_sha1,
-                &limit,
+                (&net_text, Type::TEXT),
+                (&window.since, Type::TIMESTAMPTZ),
+                (&window.until, Type::TIMESTAMPTZ),
+                (&after_ip, Type::INET),
+                (&after_port, Type::INT4),
+                (&after_sha1, Type::BYTEA),
+                (&limit, Type::INT8),
             ],
         )
         .await?;
@@ -407,7 +410,7 @@ pub async fn cert_hosts(
     };
     let rows = conn
         .client()
-        .query(
+        .query_typed(
             "SELECT ip, port, first_seen, last_seen, times_seen, sources
              FROM observations
              WHERE sha1 = $1
@@ -417,12 +420,12 @@ pub async fn cert_hosts(
              ORDER BY ip, port
              LIMIT $6",
             &[
-                &sha1.to_vec(),
-                &window.since,
-                &window.until,
-                &after_ip,
-                &after_port,
-                &limit,
+                (&sha1.to_vec(), Type::BYTEA),
+                (&window.since, Type::TIMESTAMPTZ),
+                (&window.until, Type::TIMESTAMPTZ),
+                (&after_ip, Type::INET),
+                (&after_port, Type::INT4),
+                (&limit, Type::INT8),
             ],
         )
         .await?;
@@ -813,7 +816,16 @@ pub async fn search_filtered(
                      ORDER BY h.matched, c.sha1"
                 );
                 conn.client()
-                    .query(&sql, &[&value, &kinds, &after_value, &after_sha1, &limit])
+                    .query_typed(
+                        &sql,
+                        &[
+                            (&value, Type::TEXT),
+                            (&kinds, Type::TEXT_ARRAY),
+                            (&after_value, Type::TEXT),
+                            (&after_sha1, Type::BYTEA),
+                            (&limit, Type::INT8),
+                        ],
+                    )
                     .await?
             } else {
                 let sql = format!(

@@ -10,29 +10,18 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::Duration;
 
 use certhist_model::{serde_hex, CertHash, Sha1};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde::Serialize;
 
+use postgres_types::Type;
+
 use crate::read::{
     check_limit, fixed, port_from, summary_from, CertSummary, TimeWindow, SUMMARY_COLUMNS,
 };
 use crate::{Conn, StoreError};
-
-/// Sets `statement_timeout` for the rest of this connection's session (every later statement,
-/// including ones sent in the same pipeline after this one). `Duration::ZERO` disables it.
-pub async fn set_statement_timeout(conn: &Conn, timeout: Duration) -> Result<(), StoreError> {
-    let ms = u64::try_from(timeout.as_millis())
-        .unwrap_or(u64::MAX)
-        .min(i32::MAX as u64);
-    conn.client()
-        .batch_execute(&format!("SET statement_timeout = {ms}"))
-        .await?;
-    Ok(())
-}
 
 /// What is known about a certificate hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,11 +43,13 @@ pub async fn resolve_hash(
         CertHash::Sha256(h) => {
             let row = conn
                 .client()
-                .query_opt(
+                .query_typed(
                     "SELECT sha1 FROM certificates WHERE sha256 = $1",
-                    &[&h.to_vec()],
+                    &[(&h.to_vec(), Type::BYTEA)],
                 )
-                .await?;
+                .await?
+                .into_iter()
+                .next();
             row.map(|r| {
                 Ok(ResolvedHash {
                     sha1: fixed(r.get::<_, Vec<u8>>(0))?,
@@ -70,12 +61,15 @@ pub async fn resolve_hash(
         CertHash::Sha1(h) => {
             let r = conn
                 .client()
-                .query_one(
+                .query_typed(
                     "SELECT EXISTS (SELECT 1 FROM certificates WHERE sha1 = $1),
                             EXISTS (SELECT 1 FROM observations WHERE sha1 = $1)",
-                    &[&h.to_vec()],
+                    &[(&h.to_vec(), Type::BYTEA)],
                 )
-                .await?;
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| StoreError::InvalidInput("no row from EXISTS".to_owned()))?;
             let (has_cert, observed): (bool, bool) = (r.get(0), r.get(1));
             Ok((has_cert || observed).then_some(ResolvedHash { sha1: *h, has_cert }))
         }

@@ -43,8 +43,8 @@ pub(crate) async fn stats(
     )
 )]
 pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Response, ApiError> {
-    // Taking a connection runs `SET statement_timeout`: a round trip to the server.
-    drop(state.conn().await?);
+    // A pooled connection may be idle and stale: ask the server.
+    state.conn().await?.ping().await?;
     Ok(json(&Health {
         status: "ok".to_owned(),
     }))
