@@ -22,10 +22,11 @@ fn main() -> Result<()> {
         Some("gen") if args.len() == 4 => {
             generate(&PathBuf::from(&args[1]), args[2].parse()?, args[3].parse()?)
         }
-        Some("ceiling") if args.len() == 2 => {
-            tokio::runtime::Runtime::new()?.block_on(ceiling(PathBuf::from(&args[1])))
+        Some("ceiling") if args.len() == 2 || args.len() == 3 => {
+            let certs_only = args.get(2).is_some_and(|a| a == "certs-only");
+            tokio::runtime::Runtime::new()?.block_on(ceiling(PathBuf::from(&args[1]), certs_only))
         }
-        _ => bail!("usage: bench_import gen DIR CERTS OBSERVATIONS | bench_import ceiling DIR"),
+        _ => bail!("usage: bench_import gen DIR CERTS OBSERVATIONS | bench_import ceiling DIR [certs-only]"),
     }
 }
 
@@ -95,7 +96,7 @@ fn generate(dir: &PathBuf, certs: u64, observations: u64) -> Result<()> {
     Ok(())
 }
 
-async fn ceiling(dir: PathBuf) -> Result<()> {
+async fn ceiling(dir: PathBuf, certs_only: bool) -> Result<()> {
     let url = std::env::var("DATABASE_URL").context("set DATABASE_URL")?;
     let store = Store::open_with(url.parse()?, 2).await?;
     let mut conn = store.conn().await?;
@@ -129,6 +130,9 @@ async fn ceiling(dir: PathBuf) -> Result<()> {
         n as f64 / secs
     );
     drop(batches);
+    if certs_only {
+        return Ok(());
+    }
 
     let file = std::fs::File::open(dir.join("observations.csv"))?;
     let rows: Vec<_> =
