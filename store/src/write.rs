@@ -371,6 +371,37 @@ impl<'a> StoreTx<'a> {
         &mut self,
         rows: &[ObservationRow],
     ) -> Result<(), StoreError> {
+        let sources: Vec<[&str; 1]> = rows.iter().map(|r| [r.source.as_str()]).collect();
+        let keyed = rows.iter().zip(&sources).map(|(r, s)| {
+            (
+                (r.ip, r.port, r.sha1),
+                r.first_seen,
+                r.last_seen,
+                r.times_seen,
+                &s[..],
+            )
+        });
+        self.copy_observation_rows(
+            "observations (ip, port, sha1, first_seen, last_seen, times_seen, sources)",
+            keyed,
+        )
+        .await
+    }
+
+    /// COPYs observation rows (key, first, last, count, sources) into `target`.
+    async fn copy_observation_rows<'r>(
+        &mut self,
+        target: &str,
+        rows: impl Iterator<
+            Item = (
+                (IpAddr, u16, Sha1),
+                DateTime<Utc>,
+                DateTime<Utc>,
+                i64,
+                &'r [&'r str],
+            ),
+        >,
+    ) -> Result<(), StoreError> {
         let types = [
             Type::INET,
             Type::INT4,
@@ -382,20 +413,19 @@ impl<'a> StoreTx<'a> {
         ];
         let sink = self
             .tx
-            .copy_in("COPY observations (ip, port, sha1, first_seen, last_seen, times_seen, sources) FROM STDIN (FORMAT binary)")
+            .copy_in(&format!("COPY {target} FROM STDIN (FORMAT binary)"))
             .await?;
         let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
-        for r in rows {
-            let port = i32::from(r.port);
-            let sources = [r.source.as_str()];
+        for ((ip, port, sha1), first_seen, last_seen, times_seen, sources) in rows {
+            let port = i32::from(port);
             let row: [&(dyn ToSql + Sync); 7] = [
-                &r.ip,
+                &ip,
                 &port,
-                &&r.sha1[..],
-                &r.first_seen,
-                &r.last_seen,
-                &r.times_seen,
-                &&sources[..],
+                &&sha1[..],
+                &first_seen,
+                &last_seen,
+                &times_seen,
+                &sources,
             ];
             writer.as_mut().write(&row).await?;
         }
@@ -413,34 +443,11 @@ impl<'a> StoreTx<'a> {
         }
         self.ensure_staging().await?;
         let merged = combine_observations(rows);
-        let types = [
-            Type::INET,
-            Type::INT4,
-            Type::BYTEA,
-            Type::TIMESTAMPTZ,
-            Type::TIMESTAMPTZ,
-            Type::INT8,
-            Type::TEXT_ARRAY,
-        ];
-        let sink = self
-            .tx
-            .copy_in("COPY stage_observations FROM STDIN (FORMAT binary)")
+        let keyed = merged
+            .iter()
+            .map(|(k, m)| (*k, m.first_seen, m.last_seen, m.times_seen, &m.sources[..]));
+        self.copy_observation_rows("stage_observations", keyed)
             .await?;
-        let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
-        for ((ip, port, sha1), m) in &merged {
-            let port = i32::from(*port);
-            let row: [&(dyn ToSql + Sync); 7] = [
-                ip,
-                &port,
-                &&sha1[..],
-                &m.first_seen,
-                &m.last_seen,
-                &m.times_seen,
-                &m.sources,
-            ];
-            writer.as_mut().write(&row).await?;
-        }
-        writer.finish().await?;
         let written = self.tx.execute(MERGE_OBSERVATIONS, &[]).await?;
         self.tx.batch_execute("TRUNCATE stage_observations").await?;
         Ok(written)
