@@ -3,7 +3,7 @@
 //! speaking plain HTTP).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -86,6 +86,77 @@ pub enum Behaviour {
     PlainHttp,
     /// Accepts and resets the connection (RST via SO_LINGER 0).
     Reset,
+    /// Completes TLS handshakes choosing the configuration by the ClientHello's SNI, and records
+    /// every SNI received.
+    TlsBySni(Arc<SniServer>),
+    /// Reads the ClientHello, answers with these bytes as they are (e.g. hand-built TLS records),
+    /// then closes.
+    Raw(Arc<Vec<u8>>),
+}
+
+/// One ClientHello as a [`Behaviour::TlsBySni`] server saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SniSeen {
+    /// The server's address the connection came to.
+    pub local: SocketAddr,
+    /// The `server_name` extension's host name (RFC 6066 §3), `None` when absent.
+    pub server_name: Option<String>,
+}
+
+/// The SNI names received by [`Behaviour::TlsBySni`] servers, in arrival order (shareable
+/// between servers).
+#[derive(Clone, Debug, Default)]
+pub struct SniLog(Arc<Mutex<Vec<SniSeen>>>);
+
+impl SniLog {
+    /// A new empty log.
+    pub fn new() -> SniLog {
+        SniLog::default()
+    }
+
+    fn push(&self, seen: SniSeen) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(seen);
+        }
+    }
+
+    /// Everything recorded so far.
+    pub fn entries(&self) -> Vec<SniSeen> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// The names received on `local`, in arrival order.
+    pub fn names_at(&self, local: SocketAddr) -> Vec<Option<String>> {
+        self.entries()
+            .into_iter()
+            .filter(|s| s.local == local)
+            .map(|s| s.server_name)
+            .collect()
+    }
+}
+
+/// A virtual-hosting TLS server: a default configuration, configurations for given SNI names,
+/// and a log of the names received.
+#[derive(Debug)]
+pub struct SniServer {
+    /// Used when the ClientHello has no SNI or an unknown one.
+    pub default: Arc<rustls::ServerConfig>,
+    /// Used when the SNI equals the name (ASCII case-insensitive).
+    pub by_name: Vec<(String, Arc<rustls::ServerConfig>)>,
+    /// Where received names are recorded.
+    pub log: SniLog,
+}
+
+impl SniServer {
+    fn config_for(&self, name: Option<&str>) -> Arc<rustls::ServerConfig> {
+        name.and_then(|n| {
+            self.by_name
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, c)| c.clone())
+        })
+        .unwrap_or_else(|| self.default.clone())
+    }
 }
 
 impl std::fmt::Debug for Behaviour {
@@ -96,6 +167,8 @@ impl std::fmt::Debug for Behaviour {
             Behaviour::Stall => "Stall",
             Behaviour::PlainHttp => "PlainHttp",
             Behaviour::Reset => "Reset",
+            Behaviour::TlsBySni(_) => "TlsBySni",
+            Behaviour::Raw(_) => "Raw",
         })
     }
 }
@@ -124,6 +197,59 @@ pub fn server_config(
         .with_single_cert(chain, key)
         .map_err(tls_err)?;
     Ok(Arc::new(config))
+}
+
+/// Always presents one certified key, whatever the ClientHello says.
+#[derive(Debug)]
+struct FixedKey(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for FixedKey {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// A TLS server configuration that sends `chain` exactly as given, even bytes that are not
+/// certificates (empty, garbage DER), and signs the handshake with `key_pkcs8`. For robustness
+/// tests: a scanner must cope with whatever a server sends.
+pub fn server_config_any_chain(
+    chain: &[Vec<u8>],
+    key_pkcs8: &[u8],
+    tls12_only: bool,
+) -> Result<Arc<rustls::ServerConfig>, ScanError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.to_vec()));
+    let signer = rustls::crypto::ring::sign::any_supported_type(&key).map_err(tls_err)?;
+    let certs = chain
+        .iter()
+        .map(|d| CertificateDer::from(d.clone()))
+        .collect();
+    let certified = Arc::new(rustls::sign::CertifiedKey::new(certs, signer));
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(tls_err)?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(FixedKey(certified)));
+    Ok(Arc::new(config))
+}
+
+async fn finish_tls<IO>(accept: tokio_rustls::Accept<IO>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Ok(mut s) = accept.await {
+        let mut buf = [0u8; 64];
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf)).await;
+        let _ = s.shutdown().await;
+    }
 }
 
 /// A running local server; stops when dropped.
@@ -163,18 +289,42 @@ pub fn serve(listener: TcpListener, behaviour: Behaviour) -> std::io::Result<Loc
             match &behaviour {
                 Behaviour::Tls(_) => {
                     if let Some(acc) = acceptor.clone() {
-                        tokio::spawn(async move {
-                            if let Ok(mut s) = acc.accept(sock).await {
-                                let mut buf = [0u8; 64];
-                                let _ = tokio::time::timeout(
-                                    std::time::Duration::from_secs(5),
-                                    s.read(&mut buf),
-                                )
-                                .await;
-                                let _ = s.shutdown().await;
-                            }
-                        });
+                        tokio::spawn(finish_tls(acc.accept(sock)));
                     }
+                }
+                Behaviour::TlsBySni(server) => {
+                    let server = server.clone();
+                    tokio::spawn(async move {
+                        let Ok(local) = sock.local_addr() else {
+                            return;
+                        };
+                        let lazy = tokio_rustls::LazyConfigAcceptor::new(
+                            rustls::server::Acceptor::default(),
+                            sock,
+                        );
+                        let Ok(start) = lazy.await else {
+                            return;
+                        };
+                        let server_name = start.client_hello().server_name().map(str::to_owned);
+                        let config = server.config_for(server_name.as_deref());
+                        server.log.push(SniSeen { local, server_name });
+                        finish_tls(start.into_stream(config)).await;
+                    });
+                }
+                Behaviour::Raw(bytes) => {
+                    let bytes = bytes.clone();
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 16 * 1024];
+                        let _ = sock.read(&mut buf).await;
+                        let _ = sock.write_all(&bytes).await;
+                        let _ = sock.shutdown().await;
+                        // Let the client read everything before the socket closes.
+                        let _ = tokio::time::timeout(
+                            std::time::Duration::from_secs(5),
+                            sock.read(&mut buf),
+                        )
+                        .await;
+                    });
                 }
                 Behaviour::Close => {
                     // Read the ClientHello first so the close is a clean FIN, not an RST.

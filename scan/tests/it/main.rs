@@ -6,3 +6,4 @@ mod common;
 mod fixtures;
 mod history;
 mod scanning;
+mod sni;
