@@ -100,7 +100,8 @@ pub enum FailureKind {
     Closed,
     /// The peer does not speak TLS (bytes that are not TLS records, e.g. an HTTP response).
     NotTls,
-    /// TLS was spoken but the handshake failed (alert, no common version or cipher suite, …).
+    /// TLS was spoken but the handshake failed (alert, no common version or cipher suite, a
+    /// malformed handshake message such as a Certificate message whose lengths do not add up, …).
     Handshake,
     /// The server completed the handshake without sending a certificate.
     NoCertificate,
@@ -137,10 +138,18 @@ fn classify_connect(e: &std::io::Error) -> FailureKind {
 fn classify_handshake(e: &std::io::Error) -> FailureKind {
     use std::io::ErrorKind as K;
     if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        use rustls::InvalidMessage as M;
         return match tls {
-            rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
-                FailureKind::NotTls
-            }
+            // The record layer (RFC 5246 §6.2.1, RFC 8446 §5.1) rejected the bytes: no TLS here.
+            rustls::Error::InvalidMessage(
+                M::InvalidContentType
+                | M::UnknownProtocolVersion
+                | M::MessageTooLarge
+                | M::InvalidEmptyPayload,
+            )
+            | rustls::Error::InappropriateMessage { .. } => FailureKind::NotTls,
+            // Well-framed records carrying a malformed handshake message (e.g. a Certificate
+            // message whose lengths do not add up): TLS, but broken.
             _ => FailureKind::Handshake,
         };
     }

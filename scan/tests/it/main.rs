@@ -5,5 +5,6 @@
 mod common;
 mod fixtures;
 mod history;
+mod robustness;
 mod scanning;
 mod sni;
