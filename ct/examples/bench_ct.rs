@@ -101,6 +101,14 @@ async fn copy_out(c: &tokio_postgres::Client, table: &str) -> Result<Vec<bytes::
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    // Per-batch timings (fetch wait, verify, parse, write) with RUST_LOG=certhist_ct=debug.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let n: u64 = std::env::args()
         .nth(1)
         .map(|s| s.parse())

@@ -59,6 +59,9 @@ pub struct CtArgs {
     /// Seconds between tree-head polls with --follow.
     #[arg(long, default_value_t = 30)]
     pub poll_seconds: u64,
+    /// Entries per database transaction (the most a crash can lose).
+    #[arg(long, default_value_t = 8192, hide = true)]
+    pub batch_entries: u64,
 }
 
 fn load_key(s: &str) -> Result<PublicKey, CtError> {
@@ -111,7 +114,30 @@ fn print(stats: &IngestStats, json: bool) {
 }
 
 /// Runs `certhist ingest ct`. Prints one line (or one JSON object) per log.
+///
+/// The selected logs are ingested concurrently (each with its own rate and concurrency limits).
+/// With `--follow` this runs until Ctrl-C, which stops every log after its current batch is
+/// committed. A log that fails does not stop the others; the first error is returned at the end.
 pub async fn run(args: CtArgs, store: &Store, json: bool) -> Result<Vec<IngestStats>, CtError> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if args.follow {
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("stopping after the current batches");
+                let _ = stop_tx.send(true);
+            }
+        });
+    }
+    run_until(args, store, json, Some(stop_rx)).await
+}
+
+/// [`run`] with a caller-controlled stop signal instead of Ctrl-C (tests, embedding).
+pub async fn run_until(
+    args: CtArgs,
+    store: &Store,
+    json: bool,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
+) -> Result<Vec<IngestStats>, CtError> {
     let fetch = FetchConfig {
         concurrency: args.concurrency.max(1),
         rate_per_s: args.rate_per_s,
@@ -124,6 +150,8 @@ pub async fn run(args: CtArgs, store: &Store, json: bool) -> Result<Vec<IngestSt
         poll_interval: Duration::from_secs(args.poll_seconds.max(1)),
         concurrency: args.concurrency.max(1),
         progress: !json,
+        batch_entries: args.batch_entries.max(1),
+        stop,
         ..IngestOptions::default()
     };
     let mut targets: Vec<(String, Option<LogKind>, Option<PublicKey>)> = Vec::new();
@@ -151,18 +179,36 @@ pub async fn run(args: CtArgs, store: &Store, json: bool) -> Result<Vec<IngestSt
         };
         targets.push((url.clone(), kind, key));
     }
+    let runs = targets.into_iter().map(|(url, kind, key)| {
+        let (fetch, opts) = (fetch.clone(), opts.clone());
+        async move {
+            let kind = match kind {
+                Some(k) => k,
+                None => detect_kind(&url, &fetch).await?,
+            };
+            tracing::info!(ct_log.url = %url, ct_log.kind = kind.as_str(), "ingesting CT log");
+            let r = ingest_one(&url, kind, key, fetch, store, &opts).await;
+            match &r {
+                Ok(stats) => print(stats, json),
+                Err(e) => tracing::error!(ct_log.url = %url, "{e}"),
+            }
+            r
+        }
+    });
     let mut out = Vec::new();
-    for (url, kind, key) in targets {
-        let kind = match kind {
-            Some(k) => k,
-            None => detect_kind(&url, &fetch).await?,
-        };
-        tracing::info!(ct_log.url = %url, ct_log.kind = kind.as_str(), "ingesting CT log");
-        let stats = ingest_one(&url, kind, key, fetch.clone(), store, &opts).await?;
-        print(&stats, json);
-        out.push(stats);
+    let mut first_err = None;
+    for r in futures_util::future::join_all(runs).await {
+        match r {
+            Ok(s) => out.push(s),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
     }
-    Ok(out)
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// `certhist demo`: ingests the bundled static-CT tiles in `tiles_dir` (a directory holding

@@ -1,6 +1,11 @@
-//! The ingest pipeline: fetch (tokio, concurrent, in order) → verify (every leaf hash recomputed,
-//! each batch proven included in the signed tree head) → parse (rayon) → write one batch per
-//! transaction with the log's cursors.
+//! The ingest pipeline, three stages joined by bounded channels so that only the database write is
+//! serial:
+//! 1. fetch (tokio task, `concurrency` requests in flight, results in log order);
+//! 2. prepare (tokio task): assemble batches, verify them (every leaf hash recomputed, each batch
+//!    proven included in the signed tree head), fetch new issuers, parse (rayon), build rows;
+//! 3. write (the caller's task): one transaction per batch, with the log's cursors.
+//!
+//! While batch k is being written, batch k+1 is being verified and parsed and later tiles fetched.
 //!
 //! Verification keeps a [`CompactRange`] of `[0, position)`. For a batch `[s, b)`, the inclusion
 //! proof of leaf `b-1` in the signed tree of size N must verify against the signed root, and its
@@ -10,13 +15,14 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use certhist_model::CertRecord;
 use certhist_store::{CtEntryRow, Store};
 use chrono::DateTime;
 use futures_util::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::{mpsc, watch};
 
 use crate::client::LogClient;
 use crate::leaf::{Chain, LogEntry};
@@ -45,6 +51,9 @@ pub struct IngestOptions {
     pub progress: bool,
     /// Stop after this many batches (tests: simulate an interruption).
     pub max_batches: Option<u64>,
+    /// Graceful stop: when the value becomes `true`, the run returns after the batch being
+    /// written is committed (or at once while waiting between `follow` polls).
+    pub stop: Option<watch::Receiver<bool>>,
 }
 
 impl Default for IngestOptions {
@@ -59,6 +68,7 @@ impl Default for IngestOptions {
             concurrency: 4,
             progress: false,
             max_batches: None,
+            stop: None,
         }
     }
 }
@@ -89,7 +99,8 @@ fn inconsistent(url: &str, detail: String) -> CtError {
     }
 }
 
-/// Fetches `[start, end)` in order, with `concurrency` requests in flight, into a channel.
+/// Fetches `[start, end)` in order, with `concurrency` requests in flight, into a channel of
+/// `buffer_chunks` chunks (so fetching runs ahead while earlier batches are prepared and written).
 fn spawn_fetcher<C: LogClient + 'static>(
     client: Arc<C>,
     start: u64,
@@ -97,8 +108,9 @@ fn spawn_fetcher<C: LogClient + 'static>(
     tree_size: u64,
     chunk: u64,
     concurrency: usize,
-) -> tokio::sync::mpsc::Receiver<Result<Vec<LogEntry>, CtError>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(concurrency.max(1) * 2);
+    buffer_chunks: usize,
+) -> mpsc::Receiver<Result<Vec<LogEntry>, CtError>> {
+    let (tx, rx) = mpsc::channel(buffer_chunks.max(1));
     tokio::spawn(async move {
         // Align chunks to multiples of `chunk` (tile boundaries for static logs).
         let mut ranges = Vec::new();
@@ -242,7 +254,187 @@ fn progress_bar(enabled: bool, len: u64) -> ProgressBar {
     pb
 }
 
+/// Has the caller asked to stop?
+fn stop_requested(stop: Option<&watch::Receiver<bool>>) -> bool {
+    stop.is_some_and(|s| *s.borrow())
+}
+
+/// Sleeps `d`, or less if a stop is requested meanwhile. Returns whether to stop.
+async fn sleep_or_stop(d: Duration, stop: Option<&watch::Receiver<bool>>) -> bool {
+    let Some(stop) = stop else {
+        tokio::time::sleep(d).await;
+        return false;
+    };
+    let mut stop = stop.clone();
+    tokio::select! {
+        () = tokio::time::sleep(d) => false,
+        r = stop.wait_for(|v| *v) => match r {
+            Ok(_) => true,
+            // The sender is gone: nobody can ask to stop any more.
+            Err(_) => {
+                tokio::time::sleep(d).await;
+                false
+            }
+        },
+    }
+}
+
+/// A verified and parsed batch, ready for one transaction.
+struct Prepared {
+    /// Chain certificates first, then one record per entry.
+    records: Vec<CertRecord>,
+    rows: Vec<CtEntryRow>,
+    /// One past the last entry.
+    batch_end: u64,
+    /// Time spent waiting for fetched entries.
+    fetch_wait: Duration,
+    /// Time spent verifying (inclusion proof) and fetching issuers.
+    verify: Duration,
+    /// Time spent parsing and building rows.
+    parse: Duration,
+}
+
+/// What the prepare stage hands back when its range is done: the compact range of `[0, end)`
+/// from our own leaf hashes (reused by the next `follow` pass) and the issuers already sent.
+type PrepareState = (CompactRange, HashSet<Hash>);
+
+/// Stage 2: batches from the fetched chunks, verified and parsed, into a channel of one batch.
+#[expect(clippy::too_many_arguments, reason = "internal stage of ingest_log")]
+async fn prepare_stage<C: LogClient + 'static>(
+    client: Arc<C>,
+    mut fetched: mpsc::Receiver<Result<Vec<LogEntry>, CtError>>,
+    mut cr: CompactRange,
+    th: TreeHead,
+    log_id: i32,
+    batch_entries: u64,
+    mut issuers: HashSet<Hash>,
+    out: mpsc::Sender<Result<Prepared, CtError>>,
+) -> PrepareState {
+    let mut batch: Vec<LogEntry> = Vec::new();
+    let mut done = false;
+    let mut fetch_wait = Duration::ZERO;
+    while !done {
+        let t = Instant::now();
+        let got = fetched.recv().await;
+        fetch_wait += t.elapsed();
+        match got {
+            Some(Ok(v)) => batch.extend(v),
+            Some(Err(e)) => {
+                let _ = out.send(Err(e)).await;
+                break;
+            }
+            None => done = true,
+        }
+        if batch.is_empty() || (!done && (batch.len() as u64) < batch_entries) {
+            continue;
+        }
+        let b = std::mem::take(&mut batch);
+        let r = prepare(client.as_ref(), &mut cr, b, &th, log_id, &mut issuers)
+            .await
+            .map(|mut p| {
+                p.fetch_wait = std::mem::take(&mut fetch_wait);
+                p
+            });
+        let failed = r.is_err();
+        if out.send(r).await.is_err() || failed {
+            break;
+        }
+    }
+    (cr, issuers)
+}
+
+/// Verifies one batch (extending `cr`), fetches issuers not sent before, parses certificates and
+/// builds the `ct_entries` rows.
+async fn prepare<C: LogClient>(
+    client: &C,
+    cr: &mut CompactRange,
+    batch: Vec<LogEntry>,
+    th: &TreeHead,
+    log_id: i32,
+    issuers: &mut HashSet<Hash>,
+) -> Result<Prepared, CtError> {
+    let t = Instant::now();
+    verify_batch(client, cr, &batch, th).await?;
+    let batch_end = batch.last().map_or(0, |e| e.index + 1);
+    // Chain certificates first (deduplicated), then the entries' certificates.
+    let mut ders: Vec<Vec<u8>> = Vec::new();
+    let mut fresh = Vec::new();
+    for e in &batch {
+        match &e.chain {
+            Chain::Fingerprints(fps) => {
+                for fp in fps {
+                    if issuers.insert(*fp) {
+                        fresh.push(*fp);
+                    }
+                }
+            }
+            Chain::Certs(certs) => {
+                for c in certs {
+                    let fp: Hash = sha2::Digest::finalize(sha2::Digest::chain_update(
+                        <sha2::Sha256 as sha2::Digest>::new(),
+                        c,
+                    ))
+                    .into();
+                    if issuers.insert(fp) {
+                        ders.push(c.clone());
+                    }
+                }
+            }
+        }
+    }
+    for fp in fresh {
+        ders.push(client.issuer(&fp).await?.as_ref().clone());
+    }
+    let verify = t.elapsed();
+    let t = Instant::now();
+    let n_chain = ders.len();
+    let meta: Vec<(u64, u64, &'static str, Hash)> = batch
+        .iter()
+        .map(|e| (e.index, e.timestamp_ms, e.entry_type.as_str(), e.leaf_hash))
+        .collect();
+    ders.extend(batch.into_iter().map(|e| e.cert_der));
+    let records: Vec<CertRecord> =
+        tokio::task::spawn_blocking(move || certhist_ingest::x509::parse_many(&ders))
+            .await
+            .map_err(|e| CtError::Usage(format!("parser task failed: {e}")))?;
+    let mut rows = Vec::with_capacity(meta.len());
+    for ((index, timestamp_ms, entry_type, leaf_hash), rec) in
+        meta.into_iter().zip(records.iter().skip(n_chain))
+    {
+        let ts = i64::try_from(timestamp_ms)
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+            .ok_or_else(|| {
+                inconsistent(
+                    client.url(),
+                    format!("entry {index} has timestamp {timestamp_ms} out of range"),
+                )
+            })?;
+        rows.push(CtEntryRow {
+            log_id,
+            entry_index: index as i64,
+            sha1: rec.sha1,
+            entry_timestamp: ts,
+            entry_type,
+            leaf_hash: Some(leaf_hash),
+        });
+    }
+    Ok(Prepared {
+        records,
+        rows,
+        batch_end,
+        fetch_wait: Duration::ZERO,
+        verify,
+        parse: t.elapsed(),
+    })
+}
+
 /// Ingests one log into `store`. Resumes from the stored verified position.
+///
+/// With `follow`, polls the tree head every `poll_interval` and ingests what was added; each
+/// new tree head must extend the entries already verified (consistency proof where the API has
+/// one; otherwise the next batch's inclusion proof must agree with our own hashes of all earlier
+/// entries). Returns when `to` is reached, after `max_batches`, or when `stop` turns true.
 pub async fn ingest_log<C: LogClient + 'static>(
     client: Arc<C>,
     store: &Store,
@@ -306,8 +498,11 @@ pub async fn ingest_log<C: LogClient + 'static>(
         verified_position: verified,
         ..Default::default()
     };
+    let stop = opts.stop.as_ref();
     let mut pos = start;
-    let mut written_issuers: HashSet<Hash> = HashSet::new();
+    let mut issuers: HashSet<Hash> = HashSet::new();
+    // Compact range of [0, pos) from our own leaf hashes, kept across `follow` passes.
+    let mut kept: Option<(u64, CompactRange)> = None;
     let pb = progress_bar(opts.progress, 0);
     let mut batches = 0u64;
     loop {
@@ -315,58 +510,79 @@ pub async fn ingest_log<C: LogClient + 'static>(
         stats.tree_size = th.tree_size;
         pb.set_length(end.saturating_sub(start));
         if pos < end {
-            let mut cr = seed(client.as_ref(), pos, &th).await?;
+            let cr = match kept.take() {
+                Some((p, cr)) if p == pos => cr,
+                _ => seed(client.as_ref(), pos, &th).await?,
+            };
             let chunk = match client.kind() {
                 crate::client::LogKind::Static => crate::tile::TILE_WIDTH,
                 crate::client::LogKind::Rfc6962 => opts.request_entries.max(1),
             };
-            let mut rx = spawn_fetcher(
+            let batch_entries = opts.batch_entries.max(1);
+            let fetched = spawn_fetcher(
                 client.clone(),
                 pos,
                 end,
                 th.tree_size,
                 chunk,
                 opts.concurrency,
+                (batch_entries / chunk) as usize + opts.concurrency,
             );
-            let mut batch: Vec<LogEntry> = Vec::new();
-            let mut done = false;
-            while !done {
-                match rx.recv().await {
-                    Some(r) => batch.extend(r?),
-                    None => done = true,
-                }
-                if batch.is_empty() || (!done && (batch.len() as u64) < opts.batch_entries) {
-                    continue;
-                }
-                let b = std::mem::take(&mut batch);
-                verify_batch(client.as_ref(), &mut cr, &b, &th).await?;
-                let batch_end = b.last().map_or(pos, |e| e.index + 1);
-                write_batch(
-                    client.as_ref(),
-                    store,
-                    &state.id,
-                    &b,
-                    &th,
-                    batch_end,
-                    contiguous,
-                    &mut written_issuers,
-                    &mut stats,
-                )
-                .await?;
-                pb.inc(b.len() as u64);
-                pos = batch_end;
+            let (tx, mut rx) = mpsc::channel(1);
+            let preparer = tokio::spawn(prepare_stage(
+                client.clone(),
+                fetched,
+                cr,
+                th.clone(),
+                state.id,
+                batch_entries,
+                std::mem::take(&mut issuers),
+                tx,
+            ));
+            while let Some(r) = rx.recv().await {
+                let p = r?;
+                write_prepared(store, state.id, &p, &th, contiguous, &mut stats).await?;
+                pb.inc(p.rows.len() as u64);
+                pos = p.batch_end;
                 batches += 1;
-                if opts.max_batches.is_some_and(|m| batches >= m) {
+                if opts.max_batches.is_some_and(|m| batches >= m) || stop_requested(stop) {
                     pb.finish_and_clear();
                     return Ok(stats);
                 }
             }
+            let (cr, sent) = preparer
+                .await
+                .map_err(|e| CtError::Usage(format!("prepare task failed: {e}")))?;
+            if pos != end {
+                return Err(inconsistent(
+                    &url,
+                    format!("ingest stopped at {pos} before {end}"),
+                ));
+            }
+            kept = Some((pos, cr));
+            issuers = sent;
         }
-        if !opts.follow || opts.to.is_some_and(|t| pos >= t) {
+        if !opts.follow || opts.to.is_some_and(|t| pos >= t) || stop_requested(stop) {
             break;
         }
-        tokio::time::sleep(opts.poll_interval).await;
-        let new = client.tree_head().await?;
+        if sleep_or_stop(opts.poll_interval, stop).await {
+            break;
+        }
+        let new = match client.tree_head().await {
+            Ok(new) => new,
+            // A log that is briefly unreachable is polled again; bad data is not tolerated.
+            Err(e @ CtError::Http { .. }) => {
+                tracing::warn!(ct_log.url = %url, "tree head poll failed: {e}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if new.tree_size == th.tree_size && new.root != th.root {
+            return Err(inconsistent(
+                &url,
+                format!("two roots for tree size {}", th.tree_size),
+            ));
+        }
         if new.tree_size > th.tree_size {
             if let Some(proof) = client
                 .consistency_proof(th.tree_size, new.tree_size)
@@ -381,6 +597,11 @@ pub async fn ingest_log<C: LogClient + 'static>(
                 )
                 .map_err(|e| inconsistent(&url, format!("new tree head inconsistent: {e}")))?;
             }
+            tracing::info!(
+                ct_log.url = %url,
+                ct.tree_size = new.tree_size,
+                "tree grew"
+            );
             th = new;
         }
     }
@@ -388,101 +609,50 @@ pub async fn ingest_log<C: LogClient + 'static>(
     Ok(stats)
 }
 
-/// Parses and writes one verified batch and moves the cursors, in one transaction.
-#[expect(clippy::too_many_arguments, reason = "internal step of ingest_log")]
-async fn write_batch<C: LogClient>(
-    client: &C,
+/// Writes one prepared batch and moves the cursors, in one transaction.
+async fn write_prepared(
     store: &Store,
-    log_id: &i32,
-    batch: &[LogEntry],
+    log_id: i32,
+    p: &Prepared,
     th: &TreeHead,
-    batch_end: u64,
     contiguous: bool,
-    written_issuers: &mut HashSet<Hash>,
     stats: &mut IngestStats,
 ) -> Result<(), CtError> {
-    // Chain certificates first (deduplicated), then the entries' certificates.
-    let mut ders: Vec<Vec<u8>> = Vec::new();
-    let mut fresh = Vec::new();
-    for e in batch {
-        match &e.chain {
-            Chain::Fingerprints(fps) => {
-                for fp in fps {
-                    if written_issuers.insert(*fp) {
-                        fresh.push(*fp);
-                    }
-                }
-            }
-            Chain::Certs(certs) => {
-                for c in certs {
-                    let fp: Hash = sha2::Digest::finalize(sha2::Digest::chain_update(
-                        <sha2::Sha256 as sha2::Digest>::new(),
-                        c,
-                    ))
-                    .into();
-                    if written_issuers.insert(fp) {
-                        ders.push(c.clone());
-                    }
-                }
-            }
-        }
-    }
-    for fp in fresh {
-        ders.push(client.issuer(&fp).await?.as_ref().clone());
-    }
-    let n_chain = ders.len();
-    ders.extend(batch.iter().map(|e| e.cert_der.clone()));
-    let records: Vec<CertRecord> =
-        tokio::task::spawn_blocking(move || certhist_ingest::x509::parse_many(&ders))
-            .await
-            .map_err(|e| CtError::Usage(format!("parser task failed: {e}")))?;
-    let mut rows = Vec::with_capacity(batch.len());
-    for (e, rec) in batch.iter().zip(records.iter().skip(n_chain)) {
-        let ts = i64::try_from(e.timestamp_ms)
-            .ok()
-            .and_then(DateTime::from_timestamp_millis)
-            .ok_or_else(|| {
-                inconsistent(
-                    client.url(),
-                    format!(
-                        "entry {} has timestamp {} out of range",
-                        e.index, e.timestamp_ms
-                    ),
-                )
-            })?;
-        rows.push(CtEntryRow {
-            log_id: *log_id,
-            entry_index: e.index as i64,
-            sha1: rec.sha1,
-            entry_timestamp: ts,
-            entry_type: e.entry_type.as_str(),
-            leaf_hash: Some(e.leaf_hash),
-        });
-    }
     let th_ts = i64::try_from(th.timestamp_ms)
         .ok()
         .and_then(DateTime::from_timestamp_millis)
         .unwrap_or_default();
+    let t0 = Instant::now();
     let mut conn = store.conn().await?;
     let mut tx = conn.begin().await?;
-    let ws = tx.write_certs(&records).await?;
-    stats.entries += tx.write_ct_entries(&rows).await?;
-    if contiguous && batch_end > stats.verified_position {
-        tx.set_ct_positions(*log_id, batch_end as i64, batch_end as i64)
+    let ws = tx.write_certs(&p.records).await?;
+    let t_certs = t0.elapsed();
+    let entries = tx.write_ct_entries(&p.rows).await?;
+    let advance = contiguous && p.batch_end > stats.verified_position;
+    if advance {
+        tx.set_ct_positions(log_id, p.batch_end as i64, p.batch_end as i64)
             .await?;
-        stats.verified_position = batch_end;
     }
     let sig = (!th.signature.is_empty()).then_some(&th.signature[..]);
-    tx.set_ct_tree_head(*log_id, th.tree_size as i64, &th.root, th_ts, sig)
+    tx.set_ct_tree_head(log_id, th.tree_size as i64, &th.root, th_ts, sig)
         .await?;
     tx.commit().await?;
-    stats.certs_new += ws.new;
-    stats.certs_unparsable += ws.unparsable;
     tracing::debug!(
-        ct_log.url = client.url(),
-        ct.batch_end = batch_end,
-        ct.certs_new = ws.new,
+        ct_log.id = log_id,
+        ct.batch_end = p.batch_end,
+        ct.entries = p.rows.len(),
+        ct.fetch_wait_ms = p.fetch_wait.as_millis() as u64,
+        ct.verify_ms = p.verify.as_millis() as u64,
+        ct.parse_ms = p.parse.as_millis() as u64,
+        ct.write_certs_ms = t_certs.as_millis() as u64,
+        ct.write_ms = t0.elapsed().as_millis() as u64,
         "batch committed"
     );
+    if advance {
+        stats.verified_position = p.batch_end;
+    }
+    stats.entries += entries;
+    stats.certs_new += ws.new;
+    stats.certs_unparsable += ws.unparsable;
     Ok(())
 }

@@ -111,7 +111,12 @@ pub fn select<'a>(logs: &'a [ListedLog], names: &[String]) -> Result<Vec<&'a Lis
         if hits.is_empty() {
             return Err(CtError::Usage(format!("no log in the list matches {n:?}")));
         }
-        out.extend(hits);
+        for h in hits {
+            // A log named twice (by description and by URL, say) is ingested once.
+            if !out.iter().any(|o: &&ListedLog| std::ptr::eq(*o, h)) {
+                out.push(h);
+            }
+        }
     }
     Ok(out)
 }
