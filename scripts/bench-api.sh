@@ -53,7 +53,8 @@ SQL
 
 run() { # name path sqlfile
   local name=$1 path=$2 sql=$3
-  local out; out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$PORT$path")
+  local threads=$(( CONNS < 2 ? 1 : 2 ))
+  local out; out=$(wrk -t"$threads" -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$PORT$path")
   local rps; rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   local p99; p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   local errs; errs=$(awk '/Non-2xx/ {print $5}' <<<"$out")

@@ -8,7 +8,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use certhist_model::Sha1;
+use certhist_model::{CertHash, Sha1};
 use certhist_store::read::{self, HostRow, TimeWindow};
 use certhist_store::read_api;
 use serde::{Deserialize, Serialize};
@@ -146,6 +146,19 @@ pub(crate) async fn hosts(
     p.finish()?;
     let after = cursor.map(|c| (c.0, c.1));
     let conn = state.conn().await?;
+    // Fast path (one round trip): a SHA-1 with sightings needs no resolution. An empty page
+    // falls through to resolve_hash, which tells "unknown hash" (404) from "nothing in window".
+    if let (CertHash::Sha1(sha1), false) = (&hash, ndjson::wanted(&headers)) {
+        let rows = read::cert_hosts(&conn, sha1, &window, after, limit + 1).await?;
+        if !rows.is_empty() {
+            return Ok(json(&page(
+                rows,
+                limit,
+                |r: &HostRow| HostItem::from(r),
+                |r: &HostRow| Cursor(r.ip, r.port),
+            )));
+        }
+    }
     let Some(resolved) = read_api::resolve_hash(&conn, &hash).await? else {
         return Err(not_found(format!(
             "no certificate with hash {hash} is stored or observed"
