@@ -25,12 +25,10 @@ use crate::output::ndjson;
 const OBSERVATIONS_KIND: &str = "observations";
 
 pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<u8, Failure> {
-    if let ImportCommand::Scan(format) = command {
-        return super::scan::import(cli, format).await;
-    }
-    let store = crate::open_store(cli).await?;
     match command {
+        ImportCommand::Scan(format) => super::scan::import(cli, format).await,
         ImportCommand::Certs(a) => {
+            let store = crate::open_store(cli).await?;
             let summary = import_certs(&store, a).await?;
             let mut out = std::io::stdout().lock();
             if cli.json {
@@ -49,6 +47,7 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<u8, Failur
             })
         }
         ImportCommand::Observations(a) => {
+            let store = crate::open_store(cli).await?;
             let summary = import_observations(&store, a).await?;
             let mut out = std::io::stdout().lock();
             if cli.json {
@@ -81,7 +80,6 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<u8, Failur
                 exit::OK
             })
         }
-        ImportCommand::Scan(_) => unreachable!("handled above"),
     }
 }
 
