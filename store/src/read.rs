@@ -875,28 +875,31 @@ pub async fn search_filtered(
 }
 
 /// Certificates with one of these serials, optionally narrowed to an exact OCSP CertID
-/// (issuer name hash and/or issuer key hash). Ordered by sha1; at most `limit`.
+/// (issuer name hash and/or issuer key hash). Ordered by sha1 after `after`; at most `limit`.
 pub async fn certs_by_serial(
     conn: &Conn,
     serials: &[Serial],
     issuer_name_hash: Option<&[u8]>,
     issuer_key_hash: Option<&[u8]>,
+    after: Option<&Sha1>,
     limit: i64,
 ) -> Result<Vec<CertSummary>, StoreError> {
     let limit = check_limit(limit)?;
     let values: Vec<Vec<u8>> = serials.iter().map(|s| s.as_bytes().to_vec()).collect();
+    let after = after.map(|a| a.to_vec());
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS} FROM certificates c
          WHERE c.serial = ANY($1)
            AND ($2::bytea IS NULL OR c.issuer_name_hash = $2)
            AND ($3::bytea IS NULL OR c.issuer_key_hash = $3 OR c.issuer_key_hash IS NULL)
-         ORDER BY c.sha1 LIMIT $4"
+           AND ($4::bytea IS NULL OR c.sha1 > $4)
+         ORDER BY c.sha1 LIMIT $5"
     );
     let rows = conn
         .client()
         .query(
             &sql,
-            &[&values, &issuer_name_hash, &issuer_key_hash, &limit],
+            &[&values, &issuer_name_hash, &issuer_key_hash, &after, &limit],
         )
         .await?;
     rows.iter().map(|r| summary_from(r, 0)).collect()

@@ -29,6 +29,7 @@ pub(crate) fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(expand::expand))
         .routes(routes!(stats::stats))
         .routes(routes!(stats::healthz))
+        .routes(routes!(stats::healthz_v1))
 }
 
 /// Builds a page from `limit + 1` fetched rows: the extra row only says "there is more".

@@ -5,15 +5,21 @@ use axum::response::Response;
 use certhist_model::Serial;
 use certhist_store::read;
 
+use serde::{Deserialize, Serialize};
+
 use crate::dto::{CertSummaryDto, Page};
 use crate::error::{bad_request, ApiError};
 use crate::params::{hash20, Params};
+use crate::routes::page;
 use crate::{json, AppState};
+
+/// Paging key: the sha1 (hex) of the last certificate of the page.
+#[derive(Serialize, Deserialize)]
+struct Cursor(String);
 
 /// Certificates with this serial (hex with or without `:`/`0x`, or decimal — every reading is
 /// tried), narrowed to an exact OCSP CertID (RFC 6960 §4.1.1) by `issuer_name_hash` and
-/// `issuer_key_hash`. Ordered by sha1; one page of at most `limit` (`next_cursor` is always
-/// null: a serial names few certificates).
+/// `issuer_key_hash`. Ordered by sha1, paged with `cursor` like every list.
 #[utoipa::path(
     get,
     path = "/api/v1/serials/{serial}",
@@ -22,7 +28,8 @@ use crate::{json, AppState};
         ("serial" = String, Path, description = "Serial number (hex or decimal)"),
         ("issuer_name_hash" = Option<String>, Query, description = "SHA-1 of the issuer Name DER (hex)"),
         ("issuer_key_hash" = Option<String>, Query, description = "SHA-1 of the issuer public key bits (hex)"),
-        ("limit" = Option<i64>, Query, description = "At most this many"),
+        ("limit" = Option<i64>, Query, description = "Page size (default 100, at most the server's maximum)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(
         (status = 200, description = "Matching certificates", body = Page<CertSummaryDto>),
@@ -45,18 +52,30 @@ pub(crate) async fn serials(
         .map(|v| hash20("issuer_key_hash", &v))
         .transpose()?;
     let limit = p.limit(&state.config)?;
+    let cursor: Option<Cursor> = p.cursor()?;
     p.finish()?;
+    let after = cursor
+        .map(|c| {
+            hex::decode(&c.0)
+                .ok()
+                .and_then(|b| <[u8; 20]>::try_from(b).ok())
+                .ok_or_else(|| bad_request("cursor", "not a cursor returned by this endpoint"))
+        })
+        .transpose()?;
     let conn = state.conn().await?;
     let rows = read::certs_by_serial(
         &conn,
         &serials,
         name_hash.as_ref().map(|h| h.as_slice()),
         key_hash.as_ref().map(|h| h.as_slice()),
-        limit,
+        after.as_ref(),
+        limit + 1,
     )
     .await?;
-    Ok(json(&Page {
-        items: rows.iter().map(CertSummaryDto::from).collect(),
-        next_cursor: None,
-    }))
+    Ok(json(&page(
+        rows,
+        limit,
+        |r: &read::CertSummary| CertSummaryDto::from(r),
+        |r: &read::CertSummary| Cursor(hex::encode(r.sha1)),
+    )))
 }

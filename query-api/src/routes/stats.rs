@@ -1,4 +1,4 @@
-//! `GET /api/v1/stats` and `GET /healthz`.
+//! `GET /api/v1/stats`, `GET /healthz` and `GET /api/v1/healthz`.
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
@@ -48,4 +48,18 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Response, A
     Ok(json(&Health {
         status: "ok".to_owned(),
     }))
+}
+
+/// Liveness and database reachability, under the API prefix (same as `/healthz`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/healthz",
+    tag = "certhist",
+    responses(
+        (status = 200, description = "Serving, database reachable", body = Health),
+        (status = 503, description = "Database unavailable", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn healthz_v1(state: State<AppState>) -> Result<Response, ApiError> {
+    healthz(state).await
 }

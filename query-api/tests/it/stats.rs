@@ -20,9 +20,11 @@ async fn stats_count_the_database() {
     assert_eq!(body["observations"], obs.len());
     assert_eq!(body["distinct_ips"], ips.len());
     assert_eq!(body["ct_entries"], 0);
-    let (status, body) = get(&app, "/healthz").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["status"], "ok");
+    for path in ["/healthz", "/api/v1/healthz"] {
+        let (status, body) = get(&app, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(body["status"], "ok", "{path}");
+    }
 }
 
 #[tokio::test]

@@ -273,14 +273,16 @@ async fn serial_notations_and_cert_ids() {
         std::slice::from_ref(&serial),
         g.issuer_name_hash.as_ref().map(|h| &h[..]),
         None,
+        None,
         10,
     )
     .await
     .unwrap();
     assert_eq!(exact.len(), 1);
-    let wrong_issuer = read::certs_by_serial(&conn, &[serial], Some(&[0u8; 20][..]), None, 10)
-        .await
-        .unwrap();
+    let wrong_issuer =
+        read::certs_by_serial(&conn, &[serial], Some(&[0u8; 20][..]), None, None, 10)
+            .await
+            .unwrap();
     assert!(wrong_issuer.is_empty());
     let spki = hex::encode(g.spki_sha256.unwrap());
     assert_eq!(
