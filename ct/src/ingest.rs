@@ -266,17 +266,15 @@ async fn sleep_or_stop(d: Duration, stop: Option<&watch::Receiver<bool>>) -> boo
         return false;
     };
     let mut stop = stop.clone();
-    tokio::select! {
-        () = tokio::time::sleep(d) => false,
-        r = stop.wait_for(|v| *v) => match r {
-            Ok(_) => true,
-            // The sender is gone: nobody can ask to stop any more.
-            Err(_) => {
-                tokio::time::sleep(d).await;
-                false
-            }
-        },
+    let stopped = tokio::select! {
+        () = tokio::time::sleep(d) => return false,
+        r = stop.wait_for(|v| *v) => r.is_ok(),
+    };
+    if !stopped {
+        // The sender is gone: nobody can ask to stop any more.
+        tokio::time::sleep(d).await;
     }
+    stopped
 }
 
 /// A verified and parsed batch, ready for one transaction.

@@ -3,12 +3,13 @@
 //! private keys are not public); their roots are the real roots listed in the fixture README.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use base64::Engine as _;
 use certhist_ct::checkpoint::encode_checkpoint;
 use certhist_ct::sig::{tree_head_signature_input, PublicKey};
-use certhist_ct::{leaf, merkle, sth, Hash};
+use certhist_ct::{merkle, Hash};
 use p256::ecdsa::signature::Signer as _;
 use sha2::Digest as _;
 
@@ -90,12 +91,35 @@ pub fn issuers() -> HashMap<String, Vec<u8>> {
 /// that data tile.
 pub fn navigli_handler(size: u64, root_b64: &str, tamper: Option<&'static str>) -> Handler {
     let checkpoint = navigli_checkpoint(size, &b64_32(root_b64));
+    navigli_serving(Arc::new(move || checkpoint.clone()), tamper)
+}
+
+/// Serves navigli with the checkpoint of the tree size currently in `size` (256, 778 or 1024:
+/// the sizes whose roots the fixture README lists), so a test can make the log grow.
+pub fn navigli_growing_handler(size: Arc<AtomicU64>) -> Handler {
+    let cps: HashMap<u64, String> = [
+        (256, NAVIGLI_ROOT_256),
+        (778, NAVIGLI_ROOT_778),
+        (1024, NAVIGLI_ROOT_1024),
+    ]
+    .into_iter()
+    .map(|(n, r)| (n, navigli_checkpoint(n, &b64_32(r))))
+    .collect();
+    navigli_serving(
+        Arc::new(move || cps[&size.load(Ordering::SeqCst)].clone()),
+        None,
+    )
+}
+
+type CheckpointFn = Arc<dyn Fn() -> String + Send + Sync>;
+
+fn navigli_serving(checkpoint: CheckpointFn, tamper: Option<&'static str>) -> Handler {
     let issuers = issuers();
     let dir = fixture(NAVIGLI);
     Arc::new(move |path: &str| {
         let p = path.trim_start_matches('/');
         if p == "checkpoint" {
-            return Some(checkpoint.clone().into_bytes());
+            return Some(checkpoint().into_bytes());
         }
         if let Some(h) = p.strip_prefix("issuer/") {
             return issuers.get(h).cloned();
@@ -122,23 +146,55 @@ fn query(path: &str, key: &str) -> Option<String> {
 pub fn pilot_handler(cap: usize, sth_body: Option<Vec<u8>>) -> Handler {
     let body = read("certificate-transparency-go/scanner/FourEntries.get-entries.json");
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    let entries = json["entries"].as_array().unwrap().clone();
-    let leaves: Vec<Hash> = sth::parse_get_entries(&body)
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let entries = json["entries"]
+        .as_array()
         .unwrap()
         .iter()
-        .map(|(l, _)| leaf::leaf_hash(l))
+        .map(|e| {
+            (
+                b64.decode(e["leaf_input"].as_str().unwrap()).unwrap(),
+                b64.decode(e["extra_data"].as_str().unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    rfc6962_handler(entries, 1396877652123, cap, sth_body)
+}
+
+/// An RFC 6962 log (§4) serving `entries` (`leaf_input`, `extra_data` bytes) with a tree head of
+/// all of them at `sth_timestamp_ms` signed by the test key (or `sth_body` verbatim), capping
+/// get-entries at `cap`, answering get-proof-by-hash from the leaf hashes it computes itself.
+pub fn rfc6962_handler(
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+    sth_timestamp_ms: u64,
+    cap: usize,
+    sth_body: Option<Vec<u8>>,
+) -> Handler {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let leaves: Vec<Hash> = entries
+        .iter()
+        .map(|(l, _)| {
+            let mut h = sha2::Sha256::new();
+            h.update([0u8]);
+            h.update(l);
+            h.finalize().into()
+        })
         .collect();
     let root = merkle::root_of_leaves(&leaves);
-    let b64 = base64::engine::general_purpose::STANDARD;
+    let size = entries.len() as u64;
     let sth_body = sth_body.unwrap_or_else(|| {
         serde_json::json!({
-            "tree_size": 4, "timestamp": 1396877652123u64,
+            "tree_size": size, "timestamp": sth_timestamp_ms,
             "sha256_root_hash": b64.encode(root),
-            "tree_head_signature": b64.encode(sign_tree_head(1396877652123, 4, &root)),
+            "tree_head_signature": b64.encode(sign_tree_head(sth_timestamp_ms, size, &root)),
         })
         .to_string()
         .into_bytes()
     });
+    let json_entries: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|(l, x)| serde_json::json!({"leaf_input": b64.encode(l), "extra_data": b64.encode(x)}))
+        .collect();
     Arc::new(move |path: &str| {
         if path.starts_with("/ct/v1/get-sth-consistency") {
             return None;
@@ -149,8 +205,8 @@ pub fn pilot_handler(cap: usize, sth_body: Option<Vec<u8>>) -> Handler {
         if path.starts_with("/ct/v1/get-entries") {
             let start: usize = query(path, "start")?.parse().ok()?;
             let end: usize = query(path, "end")?.parse().ok()?;
-            let end = end.min(entries.len() - 1).min(start + cap - 1);
-            let slice = entries.get(start..=end)?;
+            let end = end.min(json_entries.len() - 1).min(start + cap - 1);
+            let slice = json_entries.get(start..=end)?;
             return Some(
                 serde_json::json!({ "entries": slice })
                     .to_string()

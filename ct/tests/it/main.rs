@@ -21,5 +21,7 @@ pub const NAVIGLI: &str = "sunlight/testdata/navigli2025h2";
 
 mod clients;
 mod ingest;
+mod linking;
 mod logs;
+mod runs;
 mod server;

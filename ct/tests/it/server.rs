@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -35,6 +36,10 @@ pub struct Server {
     pub gzip: Arc<std::sync::atomic::AtomicBool>,
     /// Paths requested.
     pub log: Arc<Mutex<Vec<String>>>,
+    /// When each request arrived (its head fully read), in arrival order.
+    pub times: Arc<Mutex<Vec<Instant>>>,
+    /// Requests whose path starts with one of these wait (unanswered) until it is removed.
+    pub held: Arc<Mutex<Vec<String>>>,
 }
 
 pub async fn start(handler: Handler) -> Server {
@@ -44,14 +49,30 @@ pub async fn start(handler: Handler) -> Server {
     let requests = Arc::new(AtomicU64::new(0));
     let gzip = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let log = Arc::new(Mutex::new(Vec::new()));
-    let (f, r, g, l) = (faults.clone(), requests, gzip.clone(), log.clone());
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let held: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let (f, r, g, l, tm, hd) = (
+        faults.clone(),
+        requests,
+        gzip.clone(),
+        log.clone(),
+        times.clone(),
+        held.clone(),
+    );
     tokio::spawn(async move {
         loop {
             let Ok((mut sock, _)) = listener.accept().await else {
                 return;
             };
-            let (handler, f, r, g, l) =
-                (handler.clone(), f.clone(), r.clone(), g.clone(), l.clone());
+            let (handler, f, r, g, l, tm, hd) = (
+                handler.clone(),
+                f.clone(),
+                r.clone(),
+                g.clone(),
+                l.clone(),
+                tm.clone(),
+                hd.clone(),
+            );
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -64,7 +85,16 @@ pub async fn start(handler: Handler) -> Server {
                 let head = String::from_utf8_lossy(&buf).to_string();
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
                 r.fetch_add(1, Ordering::SeqCst);
+                tm.lock().unwrap().push(Instant::now());
                 l.lock().unwrap().push(path.clone());
+                while hd
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|p| path.starts_with(p.as_str()))
+                {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
                 let fault = f.lock().unwrap().pop_front();
                 let (status, extra, body) = match fault.clone() {
                     Some(Fault::Reset) => {
@@ -112,5 +142,7 @@ pub async fn start(handler: Handler) -> Server {
         faults,
         gzip,
         log,
+        times,
+        held,
     }
 }
