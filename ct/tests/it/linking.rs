@@ -218,7 +218,8 @@ async fn precert_and_final_certificate_are_linked_with_the_earliest_ct_timestamp
         )
         .await
         .unwrap();
-    let got: Vec<(i64, String, Vec<u8>, bool, Vec<u8>)> = rows
+    type Row = (i64, String, Vec<u8>, bool, Vec<u8>);
+    let got: Vec<Row> = rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
         .collect();

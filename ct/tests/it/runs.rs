@@ -133,7 +133,8 @@ async fn log_list_selects_an_rfc6962_and_a_static_log_by_name_with_their_keys() 
         )
         .await
         .unwrap();
-    let got: Vec<(String, String, Vec<u8>, Vec<u8>, i64, i64, i64)> = rows
+    type Row = (String, String, Vec<u8>, Vec<u8>, i64, i64, i64);
+    let got: Vec<Row> = rows
         .iter()
         .map(|r| {
             (
