@@ -111,6 +111,14 @@ pub fn navigli_growing_handler(size: Arc<AtomicU64>) -> Handler {
     )
 }
 
+/// Serves navigli with `checkpoints[current]` (tests switch checkpoints while a client follows).
+pub fn navigli_switching_handler(current: Arc<AtomicU64>, checkpoints: Vec<String>) -> Handler {
+    navigli_serving(
+        Arc::new(move || checkpoints[current.load(Ordering::SeqCst) as usize].clone()),
+        None,
+    )
+}
+
 type CheckpointFn = Arc<dyn Fn() -> String + Send + Sync>;
 
 fn navigli_serving(checkpoint: CheckpointFn, tamper: Option<&'static str>) -> Handler {

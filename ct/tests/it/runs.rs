@@ -277,8 +277,52 @@ async fn follow_ingests_a_growing_static_log_until_stopped() {
 }
 
 #[tokio::test]
+async fn follow_refuses_a_grown_tree_that_does_not_extend_the_verified_entries() {
+    // Signed checkpoints: the real 778 tree, then a 1024 tree whose root is not the root of
+    // the navigli entries (a fork, or a log rewriting history).
+    let current = Arc::new(AtomicU64::new(0));
+    let srv = server::start(navigli_switching_handler(
+        current.clone(),
+        vec![
+            navigli_checkpoint(778, &b64_32(NAVIGLI_ROOT_778)),
+            navigli_checkpoint(1024, &b64_32(NAVIGLI_ROOT_256)),
+        ],
+    ))
+    .await;
+    let db = TestDb::new().await;
+    let c = sql(&db).await;
+    let opts = IngestOptions {
+        follow: true,
+        poll_interval: Duration::from_millis(50),
+        batch_entries: 256,
+        ..IngestOptions::default()
+    };
+    let client = Arc::new(
+        StaticClient::new(&srv.url, Some(test_public_key()), FetchConfig::default()).unwrap(),
+    );
+    let store = db.store();
+    let follower = tokio::spawn(async move { ingest_log(client, &store, &opts).await });
+    wait_verified(&c, 778, Duration::from_secs(20)).await;
+    current.store(1, Ordering::SeqCst);
+    let err = tokio::time::timeout(Duration::from_secs(10), follower)
+        .await
+        .expect("the follower gives up on the forked log")
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, CtError::Inconsistent { .. }), "{err}");
+    let r = c
+        .query_one(
+            "SELECT verified_position, (SELECT count(*) FROM ct_entries) FROM ct_logs",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (778, 778));
+}
+
+#[tokio::test]
 async fn rate_limit_spaces_requests() {
-    const RATE: usize = 4;
+    const RATE: usize = 6;
     let srv = server::start(navigli_handler(1024, NAVIGLI_ROOT_1024, None)).await;
     let db = TestDb::new().await;
     let key = b64(test_public_key().spki_der());
