@@ -1,5 +1,5 @@
 //! Checkpoints (c2sp.org/tlog-checkpoint, signed notes per c2sp.org/signed-note) and the
-//! static-ct-api `RFC6962NoteSignature`: key ID = SHA-256(name || "\n" || 0x05 || log ID)[:4];
+//! static-ct-api `RFC6962NoteSignature`: key ID = the first 4 bytes of `SHA-256(name || "\n" || 0x05 || log ID)`;
 //! signature = uint64 timestamp || TLS `digitally-signed` over the RFC 6962 §3.5 TreeHeadSignature.
 
 use base64::Engine as _;
