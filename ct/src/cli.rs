@@ -179,8 +179,12 @@ pub async fn run_until(
         };
         targets.push((url.clone(), kind, key));
     }
+    // One progress bar per run: with several logs at once, bars would overwrite each other on
+    // stderr, so progress then comes from the per-log log lines only.
+    let single = targets.len() == 1;
     let runs = targets.into_iter().map(|(url, kind, key)| {
-        let (fetch, opts) = (fetch.clone(), opts.clone());
+        let (fetch, mut opts) = (fetch.clone(), opts.clone());
+        opts.progress &= single;
         async move {
             let kind = match kind {
                 Some(k) => k,
