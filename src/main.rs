@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: the API's hot path allocates per row and per request; glibc malloc was ~17% of a
+/// `/hosts` profile (docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
     let cli = certhist::cli::Cli::parse();

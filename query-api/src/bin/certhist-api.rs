@@ -11,6 +11,11 @@ use certhist_api::cli::ServeArgs;
 use certhist_store::{cluster, DbConfig, Store};
 use clap::Parser;
 
+/// mimalloc: the API's hot path allocates per row and per request; glibc malloc was ~17% of a
+/// `/hosts` profile (docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "certhist-api", about = "certhist HTTP query API server")]
 struct Args {
