@@ -46,7 +46,7 @@ pub enum Command {
     /// Query the history: by IP or CIDR, by certificate, by field.
     #[command(subcommand)]
     Query(QueryCommand),
-    /// Fetch certificates from a source (crt.sh).
+    /// Fetch certificates from a source: Certificate Transparency logs or crt.sh.
     #[command(subcommand)]
     Ingest(IngestCommand),
     /// TLS-scan hosts (IPs, CIDRs, ranges, names, files of targets) and record what they serve.
