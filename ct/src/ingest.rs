@@ -2,7 +2,9 @@
 //! serial:
 //! 1. fetch (tokio task, `concurrency` requests in flight, results in log order);
 //! 2. prepare (tokio task): assemble batches, verify them (every leaf hash recomputed, each batch
-//!    proven included in the signed tree head), fetch new issuers, parse (rayon), build rows;
+//!    proven included in the signed tree head, each precert entry's stored precertificate and
+//!    issuer checked against its leaf: [`crate::precert`]), fetch new issuers, parse (rayon),
+//!    build rows;
 //! 3. write (the caller's task): one transaction per batch, with the log's cursors.
 //!
 //! While batch k is being written, batch k+1 is being verified and parsed and later tiles fetched.
@@ -13,7 +15,7 @@
 //! then every downloaded leaf in `[0, b)` is in the signed tree (RFC 9162 §2.1.3.2). When `b = N`
 //! the root itself is compared. Nothing is written from a batch that fails; the log is refused.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,7 @@ use tokio::sync::{mpsc, watch};
 use crate::client::LogClient;
 use crate::leaf::{Chain, LogEntry};
 use crate::merkle::{self, CompactRange};
+use crate::precert::{check_precert, IssuerInfo};
 use crate::sth::TreeHead;
 use crate::{CtError, Hash};
 
@@ -309,6 +312,7 @@ async fn prepare_stage<C: LogClient + 'static>(
     out: mpsc::Sender<Result<Prepared, CtError>>,
 ) -> PrepareState {
     let mut batch: Vec<LogEntry> = Vec::new();
+    let mut infos: HashMap<Hash, IssuerInfo> = HashMap::new();
     let mut done = false;
     let mut fetch_wait = Duration::ZERO;
     while !done {
@@ -327,12 +331,20 @@ async fn prepare_stage<C: LogClient + 'static>(
             continue;
         }
         let b = std::mem::take(&mut batch);
-        let r = prepare(client.as_ref(), &mut cr, b, &th, log_id, &mut issuers)
-            .await
-            .map(|mut p| {
-                p.fetch_wait = std::mem::take(&mut fetch_wait);
-                p
-            });
+        let r = prepare(
+            client.as_ref(),
+            &mut cr,
+            b,
+            &th,
+            log_id,
+            &mut issuers,
+            &mut infos,
+        )
+        .await
+        .map(|mut p| {
+            p.fetch_wait = std::mem::take(&mut fetch_wait);
+            p
+        });
         let failed = r.is_err();
         if out.send(r).await.is_err() || failed {
             break;
@@ -350,9 +362,12 @@ async fn prepare<C: LogClient>(
     th: &TreeHead,
     log_id: i32,
     issuers: &mut HashSet<Hash>,
+    infos: &mut HashMap<Hash, IssuerInfo>,
 ) -> Result<Prepared, CtError> {
     let t = Instant::now();
+    let mut batch = batch;
     verify_batch(client, cr, &batch, th).await?;
+    let checks = precert_checks(client, &mut batch, infos).await?;
     let batch_end = batch.last().map_or(0, |e| e.index + 1);
     // Chain certificates first (deduplicated), then the entries' certificates.
     let mut ders: Vec<Vec<u8>> = Vec::new();
@@ -395,6 +410,13 @@ async fn prepare<C: LogClient>(
         tokio::task::spawn_blocking(move || certhist_ingest::x509::parse_many(&ders))
             .await
             .map_err(|e| CtError::Usage(format!("parser task failed: {e}")))?;
+    for c in &checks {
+        let rec = records.get(n_chain + c.position);
+        let der = rec.map(|r| &r.der[..]).unwrap_or_default();
+        let noct = rec.and_then(|r| r.tbs_noct_sha256);
+        check_precert(&c.leaf_tbs, &c.issuer_key_hash, der, noct, &c.chain)
+            .map_err(|d| inconsistent(client.url(), format!("precert entry {}: {d}", c.index)))?;
+    }
     let mut rows = Vec::with_capacity(meta.len());
     for ((index, timestamp_ms, entry_type, leaf_hash), rec) in
         meta.into_iter().zip(records.iter().skip(n_chain))
@@ -425,6 +447,98 @@ async fn prepare<C: LogClient>(
         verify,
         parse: t.elapsed(),
     })
+}
+
+/// What one precert entry's leaf says, to be checked against its stored precertificate.
+struct PrecertCheck {
+    /// Position in the batch.
+    position: usize,
+    /// Log index.
+    index: u64,
+    /// `PreCert.tbs_certificate`.
+    leaf_tbs: Vec<u8>,
+    /// `PreCert.issuer_key_hash`.
+    issuer_key_hash: Hash,
+    /// `chain[0]`, and `chain[1]` when `chain[0]` is a Precertificate Signing Certificate.
+    chain: Vec<IssuerInfo>,
+}
+
+/// Collects the [`PrecertCheck`] of every precert entry of `batch` (taking its leaf TBS),
+/// reading the chain certificates it needs (inline, or `issuer/` from the client's cache).
+async fn precert_checks<C: LogClient>(
+    client: &C,
+    batch: &mut [LogEntry],
+    infos: &mut HashMap<Hash, IssuerInfo>,
+) -> Result<Vec<PrecertCheck>, CtError> {
+    let mut out = Vec::new();
+    for (position, e) in batch.iter_mut().enumerate() {
+        let Some(leaf_tbs) = e.precert_tbs.take() else {
+            continue;
+        };
+        let Some(issuer_key_hash) = e.issuer_key_hash else {
+            return Err(inconsistent(
+                client.url(),
+                format!("precert entry {} has no issuer_key_hash", e.index),
+            ));
+        };
+        let mut chain = Vec::with_capacity(2);
+        for i in 0..2 {
+            let (fp, der) = match &e.chain {
+                Chain::Certs(certs) => match certs.get(i) {
+                    Some(d) => (
+                        sha2::Digest::finalize(sha2::Digest::chain_update(
+                            <sha2::Sha256 as sha2::Digest>::new(),
+                            d,
+                        ))
+                        .into(),
+                        Some(d),
+                    ),
+                    None => break,
+                },
+                Chain::Fingerprints(fps) => match fps.get(i) {
+                    Some(fp) => (*fp, None),
+                    None => break,
+                },
+            };
+            let info = match infos.get(&fp) {
+                Some(info) => *info,
+                None => {
+                    let fetched;
+                    let der = match der {
+                        Some(d) => &d[..],
+                        None => {
+                            fetched = client.issuer(&fp).await?;
+                            &fetched[..]
+                        }
+                    };
+                    let info = IssuerInfo::from_der(der).ok_or_else(|| {
+                        inconsistent(
+                            client.url(),
+                            format!(
+                                "precert entry {}: chain[{i}] ({}) is not a certificate",
+                                e.index,
+                                hex::encode(fp)
+                            ),
+                        )
+                    })?;
+                    infos.insert(fp, info);
+                    info
+                }
+            };
+            chain.push(info);
+            if !info.precert_signing {
+                break;
+            }
+        }
+        out.push(PrecertCheck {
+            position,
+            index: e.index,
+            leaf_tbs,
+            issuer_key_hash,
+            chain,
+        });
+    }
+    Ok(out)
 }
 
 /// Ingests one log into `store`. Resumes from the stored verified position.

@@ -181,6 +181,10 @@ pub struct LogEntry {
     pub cert_der: Vec<u8>,
     /// Issuer key hash of a precert entry.
     pub issuer_key_hash: Option<Hash>,
+    /// `PreCert.tbs_certificate` of a precert entry (covered by the leaf hash, unlike
+    /// `cert_der`): checked against `cert_der` before the entry is stored
+    /// ([`crate::precert::check_precert`]).
+    pub precert_tbs: Option<Vec<u8>>,
     /// Chain certificates or fingerprints.
     pub chain: Chain,
     /// RFC 6962 leaf hash recomputed from the entry's bytes.
@@ -194,9 +198,12 @@ pub fn entry_from_rfc6962(
     extra_data: &[u8],
 ) -> Result<LogEntry, ParseError> {
     let te = parse_merkle_tree_leaf(leaf_input)?;
-    let (cert_der, chain) = match te.entry_type {
-        EntryType::X509 => (te.signed_der, parse_cert_chain(extra_data)?),
-        EntryType::Precert => parse_precert_chain_entry(extra_data)?,
+    let (cert_der, chain, precert_tbs) = match te.entry_type {
+        EntryType::X509 => (te.signed_der, parse_cert_chain(extra_data)?, None),
+        EntryType::Precert => {
+            let (pre, chain) = parse_precert_chain_entry(extra_data)?;
+            (pre, chain, Some(te.signed_der))
+        }
     };
     Ok(LogEntry {
         index,
@@ -204,6 +211,7 @@ pub fn entry_from_rfc6962(
         entry_type: te.entry_type,
         cert_der,
         issuer_key_hash: te.issuer_key_hash,
+        precert_tbs,
         chain: Chain::Certs(chain),
         leaf_hash: leaf_hash(leaf_input),
     })
@@ -228,9 +236,12 @@ pub fn parse_data_tile(tile: &[u8], first_index: u64) -> Result<Vec<LogEntry>, P
                 ));
             }
         }
-        let cert_der = match te.entry_type {
-            EntryType::X509 => te.signed_der,
-            EntryType::Precert => r.vec(3, "TileLeaf.pre_certificate")?.to_vec(),
+        let (cert_der, precert_tbs) = match te.entry_type {
+            EntryType::X509 => (te.signed_der, None),
+            EntryType::Precert => (
+                r.vec(3, "TileLeaf.pre_certificate")?.to_vec(),
+                Some(te.signed_der),
+            ),
         };
         let fps = r.vec(2, "TileLeaf.certificate_chain")?;
         if fps.len() % 32 != 0 {
@@ -253,6 +264,7 @@ pub fn parse_data_tile(tile: &[u8], first_index: u64) -> Result<Vec<LogEntry>, P
             entry_type: te.entry_type,
             cert_der,
             issuer_key_hash: te.issuer_key_hash,
+            precert_tbs,
             chain: Chain::Fingerprints(chain),
             leaf_hash,
         });

@@ -8,6 +8,7 @@
 //!   (tlog checkpoint notes with `RFC6962NoteSignature`), [`tile`] (tlog-tiles paths and tiles);
 //! - [`http`]: a polite HTTP fetcher (rate and concurrency limits, retries, Retry-After);
 //! - [`client`]: one [`client::LogClient`] trait with RFC 6962 and static-CT implementations;
+//! - [`precert`]: a precert entry's stored precertificate and issuer checked against its leaf;
 //! - [`ingest`]: fetch → parse → verify → write batches with cursors in one transaction;
 //! - [`cli`]: `certhist ingest ct` arguments and entry point; [`loglist`]: v3 log lists.
 
@@ -20,6 +21,7 @@ pub mod ingest;
 pub mod leaf;
 pub mod loglist;
 pub mod merkle;
+pub mod precert;
 pub mod sig;
 pub mod sth;
 pub mod tile;
