@@ -27,7 +27,7 @@ const POISON_OID: &[u8] = &[
     0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x03,
 ];
 
-fn testdata(name: &str) -> Vec<u8> {
+pub(crate) fn testdata(name: &str) -> Vec<u8> {
     std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(TESTDATA)
@@ -36,7 +36,7 @@ fn testdata(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
-fn pem_der(pem: &[u8]) -> Vec<u8> {
+pub(crate) fn pem_der(pem: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(pem);
     let b64: String = text
         .lines()
@@ -105,16 +105,20 @@ fn tbs(cert: &[u8]) -> Vec<u8> {
 }
 
 /// RFC 6962 §3.2: the precertificate's TBSCertificate with the poison extension removed.
-fn tbs_without_poison(precert: &[u8]) -> Vec<u8> {
-    let tbs = tbs(precert);
+pub(crate) fn tbs_without_poison(precert: &[u8]) -> Vec<u8> {
+    tbs_without(precert, POISON_OID)
+}
+
+/// The TBSCertificate of `cert` without its one extension whose DER-encoded OID is `oid`.
+pub(crate) fn tbs_without(cert: &[u8], oid: &[u8]) -> Vec<u8> {
+    let tbs = tbs(cert);
     let mut fields: Vec<Vec<u8>> = Vec::new();
     for f in tlvs(inner(&tbs)) {
         if f[0] == 0xa3 {
             let exts = tlvs(inner(inner(f)));
-            let (poison, kept): (Vec<&[u8]>, Vec<&[u8]>) = exts
-                .into_iter()
-                .partition(|e| inner(e).starts_with(POISON_OID));
-            assert_eq!(poison.len(), 1, "one poison extension");
+            let (poison, kept): (Vec<&[u8]>, Vec<&[u8]>) =
+                exts.into_iter().partition(|e| inner(e).starts_with(oid));
+            assert_eq!(poison.len(), 1, "one extension to remove");
             fields.push(encode(0xa3, &encode(0x30, &kept.concat())));
         } else {
             fields.push(f.to_vec());
@@ -124,14 +128,14 @@ fn tbs_without_poison(precert: &[u8]) -> Vec<u8> {
 }
 
 /// SHA-256 of the SubjectPublicKeyInfo of a certificate (the PreCert issuer_key_hash).
-fn spki_sha256(cert: &[u8]) -> [u8; 32] {
+pub(crate) fn spki_sha256(cert: &[u8]) -> [u8; 32] {
     let tbs = tbs(cert);
     let f = tlvs(inner(&tbs));
     let at = if f[0][0] == 0xa0 { 6 } else { 5 };
     sha2::Sha256::digest(f[at]).into()
 }
 
-fn u24(out: &mut Vec<u8>, d: &[u8]) {
+pub(crate) fn u24(out: &mut Vec<u8>, d: &[u8]) {
     out.extend_from_slice(&(d.len() as u32).to_be_bytes()[1..]);
     out.extend_from_slice(d);
 }

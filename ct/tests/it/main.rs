@@ -23,5 +23,6 @@ mod clients;
 mod ingest;
 mod linking;
 mod logs;
+mod precert;
 mod runs;
 mod server;
