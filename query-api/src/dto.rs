@@ -3,8 +3,9 @@
 
 use std::net::IpAddr;
 
+use certhist_store::read::CtEntryInfo;
 use certhist_store::read::{CertDetail, CertSummary, HostRow, IpHistoryRow, SearchHit};
-use certhist_store::read_api::{CacheEntryInfo, CtEntryInfo, Edge, MemberPeriod, Stats};
+use certhist_store::read_api::{CacheEntryInfo, Edge, MemberPeriod, Stats};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -210,7 +211,7 @@ pub struct Commonness {
     pub shared_threshold: i64,
 }
 
-/// A CT log entry of the certificate.
+/// A CT log entry of the certificate or of its precertificate / final certificate.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CtEntryDto {
     /// Log URL.
@@ -221,6 +222,8 @@ pub struct CtEntryDto {
     pub entry_timestamp: DateTime<Utc>,
     /// x509 | precert.
     pub entry_type: String,
+    /// SHA-1 (hex) of the logged DER: this certificate's, or a sibling's in `ct_siblings`.
+    pub sha1: String,
 }
 
 impl From<&CtEntryInfo> for CtEntryDto {
@@ -230,6 +233,7 @@ impl From<&CtEntryInfo> for CtEntryDto {
             entry_index: e.entry_index,
             entry_timestamp: e.entry_timestamp,
             entry_type: e.entry_type.clone(),
+            sha1: hex::encode(e.sha1),
         }
     }
 }
@@ -308,8 +312,10 @@ pub struct CertificateDoc {
     pub names: Vec<NameDto>,
     /// Precertificate ↔ final certificate siblings.
     pub ct_siblings: Vec<CertSummaryDto>,
-    /// CT log entries.
+    /// CT log entries of this certificate and its siblings, oldest first.
     pub ct_entries: Vec<CtEntryDto>,
+    /// Earliest CT timestamp of the certificate or a sibling.
+    pub first_seen_in_ct: Option<DateTime<Utc>>,
     /// Cache artifacts naming this certificate's CertID.
     pub cache_entries: Vec<CacheEntryDto>,
     /// Distinct addresses that served it.
@@ -321,13 +327,8 @@ fn hex_opt(v: &Option<Vec<u8>>) -> Option<String> {
 }
 
 impl CertificateDoc {
-    /// Builds the record from the store's detail and the extra lists.
-    pub fn new(
-        d: &CertDetail,
-        ct: &[CtEntryInfo],
-        cache: &[CacheEntryInfo],
-        shared_threshold: i64,
-    ) -> Self {
+    /// Builds the record from the store's detail and the cache entries.
+    pub fn new(d: &CertDetail, cache: &[CacheEntryInfo], shared_threshold: i64) -> Self {
         CertificateDoc {
             summary: CertSummaryDto::from(&d.summary),
             serial_negative: d.serial_negative,
@@ -354,7 +355,8 @@ impl CertificateDoc {
                 })
                 .collect(),
             ct_siblings: d.ct_siblings.iter().map(CertSummaryDto::from).collect(),
-            ct_entries: ct.iter().map(CtEntryDto::from).collect(),
+            ct_entries: d.ct_entries.iter().map(CtEntryDto::from).collect(),
+            first_seen_in_ct: d.first_seen_in_ct,
             cache_entries: cache.iter().map(CacheEntryDto::from).collect(),
             commonness: Commonness {
                 distinct_ips: d.distinct_ips,

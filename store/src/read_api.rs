@@ -348,46 +348,6 @@ pub async fn ips_in_net(conn: &Conn, net: &IpNet, limit: i64) -> Result<Vec<IpAd
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// One CT log entry of a certificate.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CtEntryInfo {
-    /// Log URL.
-    pub log_url: String,
-    /// Index of the entry in the log.
-    pub entry_index: i64,
-    /// The entry's timestamp (the SCT time).
-    pub entry_timestamp: DateTime<Utc>,
-    /// `x509` or `precert`.
-    pub entry_type: String,
-}
-
-/// CT entries of a certificate, by log URL and index; at most `limit`.
-pub async fn ct_entries_of(
-    conn: &Conn,
-    sha1: &Sha1,
-    limit: i64,
-) -> Result<Vec<CtEntryInfo>, StoreError> {
-    let limit = check_limit(limit)?;
-    let rows = conn
-        .client()
-        .query(
-            "SELECT l.url, e.entry_index, e.entry_timestamp, e.entry_type
-             FROM ct_entries e JOIN ct_logs l ON l.id = e.log_id
-             WHERE e.sha1 = $1 ORDER BY l.url, e.entry_index LIMIT $2",
-            &[&sha1.to_vec(), &limit],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| CtEntryInfo {
-            log_url: r.get(0),
-            entry_index: r.get(1),
-            entry_timestamp: r.get(2),
-            entry_type: r.get(3),
-        })
-        .collect())
-}
-
 /// A CryptnetUrlCache / certutil artifact whose OCSP CertID names a certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CacheEntryInfo {

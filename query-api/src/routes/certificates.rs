@@ -58,11 +58,9 @@ pub(crate) async fn certificate(
     let sha1 = detail.summary.sha1;
     match format.as_deref() {
         None | Some("json") => {
-            let ct = read_api::ct_entries_of(&conn, &sha1, PROVENANCE_LIMIT).await?;
             let cache = read_api::cache_entries_of(&conn, &sha1, PROVENANCE_LIMIT).await?;
             Ok(json(&CertificateDoc::new(
                 &detail,
-                &ct,
                 &cache,
                 state.config.shared_threshold,
             )))
