@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use certhist_model::{serde_hex, CertHash, CertName, NameKind, Serial, Sha1};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
-use postgres_types::Type;
+use postgres_types::{ToSql, Type};
 use serde::Serialize;
 use tokio_postgres::Row;
 
@@ -686,102 +686,62 @@ pub async fn search_filtered(
         Some((v, s)) => (Some(v.clone()), Some(s.to_vec())),
         None => (None, None),
     };
+    // Parameters of the validity filter, appended after each branch's own.
+    let bound_params = bounds.iter().map(|b| b as &(dyn ToSql + Sync));
     let rows = match field {
-        SearchField::Serial | SearchField::Spki => {
-            let values: Vec<Vec<u8>> = match (field, pattern) {
-                (SearchField::Serial, MatchPattern::Exact(v)) => Serial::parse_candidates(v)
-                    .map_err(|e| StoreError::InvalidInput(e.to_string()))?
-                    .into_iter()
-                    .map(|s| s.as_bytes().to_vec())
-                    .collect(),
-                (SearchField::Spki, MatchPattern::Exact(v)) => {
-                    let cleaned: String = v.chars().filter(|c| *c != ':').collect();
-                    match hex::decode(&cleaned) {
-                        Ok(b) if b.len() == 32 => vec![b],
-                        _ => {
-                            return Err(StoreError::InvalidInput(format!(
-                                "spki must be a SHA-256 in hex (64 digits), got {:?}",
-                                shorten(v)
-                            )))
-                        }
-                    }
-                }
-                _ => {
-                    return Err(StoreError::InvalidInput(
-                        "serial and spki search take an exact value (no wildcards)".to_owned(),
-                    ))
-                }
-            };
-            let column = if field == SearchField::Serial {
-                "serial"
-            } else {
-                "spki_sha256"
-            };
-            let sql = format!(
-                "SELECT encode(c.{column}, 'hex') AS matched, {SUMMARY_COLUMNS}
-                 FROM certificates c
-                 WHERE c.{column} = ANY($1)
-                   AND ($2::text IS NULL OR (encode(c.{column}, 'hex'), c.sha1) > ($2, $3))
-                   AND {valid}
-                 ORDER BY 1, c.sha1
-                 LIMIT $4",
-                valid = ValidityFilter::condition("c", 5)
-            );
-            conn.client()
-                .query(
-                    &sql,
-                    &[
-                        &values,
-                        &after_value,
-                        &after_sha1,
-                        &limit,
-                        &bounds[0],
-                        &bounds[1],
-                        &bounds[2],
-                        &bounds[3],
-                        &bounds[4],
-                    ],
-                )
-                .await?
-        }
-        SearchField::IssuerCn
+        SearchField::Serial
+        | SearchField::Spki
+        | SearchField::IssuerCn
         | SearchField::IssuerO
         | SearchField::SubjectO
         | SearchField::SubjectOu => {
-            let column = match field {
-                SearchField::IssuerCn => "issuer_cn",
-                SearchField::IssuerO => "issuer_o",
-                SearchField::SubjectO => "subject_o",
-                _ => "subject_ou",
+            // One column of `certificates`: (matched expression, condition on $1, $1).
+            let (matched, cond, first): (String, String, Box<dyn ToSql + Sync + Send>) = match field
+            {
+                SearchField::Serial | SearchField::Spki => {
+                    let column = if field == SearchField::Serial {
+                        "serial"
+                    } else {
+                        "spki_sha256"
+                    };
+                    (
+                        format!("encode(c.{column}, 'hex')"),
+                        format!("c.{column} = ANY($1)"),
+                        Box::new(exact_hash_values(field, pattern)?),
+                    )
+                }
+                _ => {
+                    let column = match field {
+                        SearchField::IssuerCn => "issuer_cn",
+                        SearchField::IssuerO => "issuer_o",
+                        SearchField::SubjectO => "subject_o",
+                        _ => "subject_ou",
+                    };
+                    let expr = format!("lower(c.{column})");
+                    let (cond, value) = pattern.condition(&expr, 1);
+                    (expr, cond, Box::new(value))
+                }
             };
-            let expr = format!("lower(c.{column})");
-            let (cond, value) = pattern.condition(&expr, 1);
             let sql = format!(
-                "SELECT {expr} AS matched, {SUMMARY_COLUMNS}
+                "SELECT {matched} AS matched, {SUMMARY_COLUMNS}
                  FROM certificates c
                  WHERE {cond}
-                   AND ($2::text IS NULL OR ({expr}, c.sha1) > ($2, $3))
+                   AND ($2::text IS NULL OR ({matched}, c.sha1) > ($2, $3))
                    AND {valid}
                  ORDER BY 1, c.sha1
                  LIMIT $4",
                 valid = ValidityFilter::condition("c", 5)
             );
-            conn.client()
-                .query(
-                    &sql,
-                    &[
-                        &value,
-                        &after_value,
-                        &after_sha1,
-                        &limit,
-                        &bounds[0],
-                        &bounds[1],
-                        &bounds[2],
-                        &bounds[3],
-                        &bounds[4],
-                    ],
-                )
-                .await?
+            let params: Vec<&(dyn ToSql + Sync)> = [
+                first.as_ref() as &(dyn ToSql + Sync),
+                &after_value,
+                &after_sha1,
+                &limit,
+            ]
+            .into_iter()
+            .chain(bound_params)
+            .collect();
+            conn.client().query(&sql, &params).await?
         }
         SearchField::Name
         | SearchField::Cn
@@ -844,23 +804,17 @@ pub async fn search_filtered(
                      ORDER BY h.matched, c.sha1",
                     valid = ValidityFilter::condition("c", 6)
                 );
-                conn.client()
-                    .query(
-                        &sql,
-                        &[
-                            &value,
-                            &kinds,
-                            &after_value,
-                            &after_sha1,
-                            &limit,
-                            &bounds[0],
-                            &bounds[1],
-                            &bounds[2],
-                            &bounds[3],
-                            &bounds[4],
-                        ],
-                    )
-                    .await?
+                let params: Vec<&(dyn ToSql + Sync)> = [
+                    &value as &(dyn ToSql + Sync),
+                    &kinds,
+                    &after_value,
+                    &after_sha1,
+                    &limit,
+                ]
+                .into_iter()
+                .chain(bound_params)
+                .collect();
+                conn.client().query(&sql, &params).await?
             }
         }
     };
@@ -872,6 +826,33 @@ pub async fn search_filtered(
             })
         })
         .collect()
+}
+
+/// The exact byte values a serial or SPKI search matches (every reading of a serial).
+fn exact_hash_values(
+    field: SearchField,
+    pattern: &MatchPattern,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    match (field, pattern) {
+        (SearchField::Serial, MatchPattern::Exact(v)) => Ok(Serial::parse_candidates(v)
+            .map_err(|e| StoreError::InvalidInput(e.to_string()))?
+            .into_iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect()),
+        (SearchField::Spki, MatchPattern::Exact(v)) => {
+            let cleaned: String = v.chars().filter(|c| *c != ':').collect();
+            match hex::decode(&cleaned) {
+                Ok(b) if b.len() == 32 => Ok(vec![b]),
+                _ => Err(StoreError::InvalidInput(format!(
+                    "spki must be a SHA-256 in hex (64 digits), got {:?}",
+                    shorten(v)
+                ))),
+            }
+        }
+        _ => Err(StoreError::InvalidInput(
+            "serial and spki search take an exact value (no wildcards)".to_owned(),
+        )),
+    }
 }
 
 /// Certificates with one of these serials, optionally narrowed to an exact OCSP CertID
