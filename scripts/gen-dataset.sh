@@ -33,9 +33,8 @@ TRUNCATE observations, certificate_names, certificates CASCADE;
 ALTER TABLE observations DROP CONSTRAINT IF EXISTS observations_pkey;
 DROP INDEX IF EXISTS observations_sha1_idx;
 DROP INDEX IF EXISTS certificate_names_name_idx, certificate_names_reverse_idx,
-    certificate_names_trgm_idx, certificate_names_registered_domain_idx;
+    certificate_names_trgm_idx;
 ALTER TABLE certificate_names DROP CONSTRAINT IF EXISTS certificate_names_pkey;
-ALTER TABLE certificate_names DROP CONSTRAINT IF EXISTS certificate_names_sha1_fkey;
 SET synchronous_commit = off;
 SQL
 
@@ -52,9 +51,10 @@ for ((lo = 1; lo <= CERTS; lo += CHUNK)); do
            timestamptz '2018-01-01' + (i % 2900) * interval '1 day', timestamptz '2018-04-01' + (i % 2900) * interval '1 day',
            'ec', 256, 'ecdsa-with-SHA256', decode(md5('issuer' || (i % 20)) || '00000000', 'hex')
     FROM generate_series($lo, $hi) AS i;
-    INSERT INTO certificate_names (sha1, kind, name, registered_domain)
-    SELECT $SHA1_OF, k, 'h' || i || '.d' || (i % ($CERTS/5)) || '.com', 'd' || (i % ($CERTS/5)) || '.com'
-    FROM generate_series($lo, $hi) AS i, (VALUES ('cn'), ('dns')) AS v(k);"
+    -- One row per name: the CN that is also a SAN dNSName (kinds 1 | 2), as the ingester writes it.
+    INSERT INTO certificate_names (sha1, name, kinds, registered_domain)
+    SELECT $SHA1_OF, 'h' || i || '.d' || (i % ($CERTS/5)) || '.com', 3, 'd' || (i % ($CERTS/5)) || '.com'
+    FROM generate_series($lo, $hi) AS i;"
   say "certificates $hi / $CERTS"
 done
 
@@ -92,17 +92,16 @@ say "long-history addresses ($HOT_IPS × 2000 certificates)"
 
 # Keys are unique by construction (distinct address ranges / sha1 per part), so the primary key
 # can be rebuilt directly.
-say "rebuilding indexes (the V1 definitions)"
+say "rebuilding indexes (the schema's definitions, V1 + V2)"
 "${PSQL[@]}" <<'SQL'
 SET maintenance_work_mem = '512MB';
 ALTER TABLE observations ADD PRIMARY KEY (ip, port, sha1);
 CREATE INDEX observations_sha1_idx ON observations (sha1, ip, port);
-ALTER TABLE certificate_names ADD PRIMARY KEY (sha1, kind, name);
-ALTER TABLE certificate_names ADD CONSTRAINT certificate_names_sha1_fkey FOREIGN KEY (sha1) REFERENCES certificates (sha1) ON DELETE CASCADE;
+ALTER TABLE certificate_names ADD PRIMARY KEY (sha1, name);
 CREATE INDEX certificate_names_name_idx ON certificate_names (name text_pattern_ops);
 CREATE INDEX certificate_names_reverse_idx ON certificate_names (reverse(name) text_pattern_ops);
-CREATE INDEX certificate_names_trgm_idx ON certificate_names USING gin (name gin_trgm_ops);
-CREATE INDEX certificate_names_registered_domain_idx ON certificate_names (registered_domain);
+CREATE INDEX certificate_names_trgm_idx ON certificate_names USING gin (name gin_trgm_ops)
+    WITH (gin_pending_list_limit = 16384);
 VACUUM ANALYZE certificates, certificate_names, observations;
 SQL
 "${PSQL[@]}" -c "SELECT (SELECT count(*) FROM certificates) AS certificates, (SELECT count(*) FROM certificate_names) AS names,

@@ -44,6 +44,10 @@ pub struct CtArgs {
     /// Requests in flight per log.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Database connections writing each batch (certificates split by sha1; more than the
+    /// server's cores does not help).
+    #[arg(long, default_value_t = 2)]
+    pub writers: usize,
     /// Requests per second per log.
     #[arg(long = "rate")]
     pub rate_per_s: Option<f64>,
@@ -149,6 +153,7 @@ pub async fn run_until(
         follow: args.follow,
         poll_interval: Duration::from_secs(args.poll_seconds.max(1)),
         concurrency: args.concurrency.max(1),
+        writers: args.writers.max(1),
         progress: !json,
         batch_entries: args.batch_entries.max(1),
         stop,

@@ -5,9 +5,12 @@
 //!    proven included in the signed tree head, each precert entry's stored precertificate and
 //!    issuer checked against its leaf: [`crate::precert`]), fetch new issuers, parse (rayon),
 //!    build rows;
-//! 3. write (the caller's task): one transaction per batch, with the log's cursors.
+//! 3. write: per batch, the certificates over `writers` connections (each part committed on
+//!    its own), then the entries and the log's cursors in one transaction, in log order. Two
+//!    batches are written at once: batch k+1's certificates while batch k's entries commit.
 //!
-//! While batch k is being written, batch k+1 is being verified and parsed and later tiles fetched.
+//! While batches are being written, the next is being verified and parsed and later tiles
+//! fetched.
 //!
 //! Verification keeps a [`CompactRange`] of `[0, position)`. For a batch `[s, b)`, the inclusion
 //! proof of leaf `b-1` in the signed tree of size N must verify against the signed root, and its
@@ -15,7 +18,7 @@
 //! then every downloaded leaf in `[0, b)` is in the signed tree (RFC 9162 §2.1.3.2). When `b = N`
 //! the root itself is compared. Nothing is written from a batch that fails; the log is refused.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +27,7 @@ use certhist_store::{CtEntryRow, Store};
 use chrono::DateTime;
 use futures_util::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::client::LogClient;
 use crate::leaf::{Chain, LogEntry};
@@ -50,6 +53,8 @@ pub struct IngestOptions {
     pub batch_entries: u64,
     /// Requests in flight.
     pub concurrency: usize,
+    /// Database connections writing each batch's certificates (split by sha1).
+    pub writers: usize,
     /// Show a progress bar on stderr.
     pub progress: bool,
     /// Stop after this many batches (tests: simulate an interruption).
@@ -69,6 +74,7 @@ impl Default for IngestOptions {
             request_entries: 1000,
             batch_entries: 8192,
             concurrency: 4,
+            writers: 2,
             progress: false,
             max_batches: None,
             stop: None,
@@ -651,16 +657,83 @@ pub async fn ingest_log<C: LogClient + 'static>(
                 std::mem::take(&mut issuers),
                 tx,
             ));
-            while let Some(r) = rx.recv().await {
-                let p = r?;
-                write_prepared(store, state.id, &p, &th, contiguous, &mut stats).await?;
-                pb.inc(p.rows.len() as u64);
-                pos = p.batch_end;
-                batches += 1;
-                if opts.max_batches.is_some_and(|m| batches >= m) || stop_requested(stop) {
-                    pb.finish_and_clear();
-                    return Ok(stats);
+            // Up to two batches are written at once: batch k+1's certificates while batch k's
+            // entries and cursors commit (in log order, see `write_batch`).
+            let mut inflight: VecDeque<tokio::task::JoinHandle<Result<BatchDone, CtError>>> =
+                VecDeque::new();
+            let mut prev: Option<oneshot::Receiver<()>> = None;
+            let mut last_end = stats.verified_position;
+            let mut spawned = 0u64;
+            let mut stopping = false;
+            let mut failed: Option<CtError> = None;
+            loop {
+                let next = if stopping || failed.is_some() {
+                    None
+                } else {
+                    rx.recv().await
+                };
+                match next {
+                    Some(Ok(p)) => {
+                        let advance = contiguous && p.batch_end > last_end;
+                        last_end = last_end.max(p.batch_end);
+                        let (done_tx, done_rx) = oneshot::channel();
+                        inflight.push_back(tokio::spawn(write_batch(
+                            store.clone(),
+                            opts.writers,
+                            state.id,
+                            p,
+                            th.clone(),
+                            advance,
+                            prev.replace(done_rx),
+                            done_tx,
+                        )));
+                        spawned += 1;
+                        if opts.max_batches.is_some_and(|m| batches + spawned >= m) {
+                            stopping = true;
+                        }
+                        if inflight.len() < 2 && !stopping {
+                            continue;
+                        }
+                    }
+                    Some(Err(e)) => failed = Some(e),
+                    None => {}
                 }
+                let Some(h) = inflight.pop_front() else {
+                    break;
+                };
+                let done = h
+                    .await
+                    .map_err(|e| CtError::Usage(format!("batch write task failed: {e}")))
+                    .and_then(|r| r);
+                match done {
+                    Ok(d) => {
+                        spawned -= 1;
+                        batches += 1;
+                        pos = d.batch_end;
+                        pb.inc(d.entries_in_batch);
+                        stats.entries += d.entries;
+                        stats.certs_new += d.certs_new;
+                        stats.certs_unparsable += d.certs_unparsable;
+                        if d.advanced {
+                            stats.verified_position = d.batch_end;
+                        }
+                    }
+                    // Later batches in flight cannot commit their cursors now (their
+                    // predecessor failed); their certificates may be stored, harmlessly.
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                    }
+                }
+                if stop_requested(stop) {
+                    stopping = true;
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if stopping {
+                pb.finish_and_clear();
+                return Ok(stats);
             }
             let (cr, sent) = preparer
                 .await
@@ -721,26 +794,52 @@ pub async fn ingest_log<C: LogClient + 'static>(
     Ok(stats)
 }
 
-/// Writes one prepared batch and moves the cursors, in one transaction.
-async fn write_prepared(
-    store: &Store,
+/// What one batch's write did.
+#[derive(Debug)]
+struct BatchDone {
+    batch_end: u64,
+    entries_in_batch: u64,
+    entries: u64,
+    certs_new: u64,
+    certs_unparsable: u64,
+    advanced: bool,
+}
+
+/// Writes one prepared batch: its certificates first, committed by their own writers
+/// (content-addressed, so harmless if what follows fails), then, once the previous batch's
+/// transaction has committed (`prev`), its entries and the cursors in one transaction, after
+/// which `done` tells the next batch. Entries and cursors thus commit in log order, each only
+/// after every certificate it refers to; a task holds no connection while it waits.
+#[expect(clippy::too_many_arguments, reason = "internal stage of ingest_log")]
+async fn write_batch(
+    store: Store,
+    writers: usize,
     log_id: i32,
-    p: &Prepared,
-    th: &TreeHead,
-    contiguous: bool,
-    stats: &mut IngestStats,
-) -> Result<(), CtError> {
+    p: Prepared,
+    th: TreeHead,
+    advance: bool,
+    prev: Option<oneshot::Receiver<()>>,
+    done: oneshot::Sender<()>,
+) -> Result<BatchDone, CtError> {
     let th_ts = i64::try_from(th.timestamp_ms)
         .ok()
         .and_then(DateTime::from_timestamp_millis)
         .unwrap_or_default();
     let t0 = Instant::now();
+    let ws = store.write_certs_parallel(&p.records, writers).await?;
+    let t_certs = t0.elapsed();
+    if let Some(prev) = prev {
+        prev.await.map_err(|_| {
+            CtError::Usage(format!(
+                "batch ending at {} not committed: an earlier batch failed",
+                p.batch_end
+            ))
+        })?;
+    }
+    let t_wait = t0.elapsed() - t_certs;
     let mut conn = store.conn().await?;
     let mut tx = conn.begin().await?;
-    let ws = tx.write_certs(&p.records).await?;
-    let t_certs = t0.elapsed();
     let entries = tx.write_ct_entries(&p.rows).await?;
-    let advance = contiguous && p.batch_end > stats.verified_position;
     if advance {
         tx.set_ct_positions(log_id, p.batch_end as i64, p.batch_end as i64)
             .await?;
@@ -749,6 +848,7 @@ async fn write_prepared(
     tx.set_ct_tree_head(log_id, th.tree_size as i64, &th.root, th_ts, sig)
         .await?;
     tx.commit().await?;
+    let _ = done.send(());
     tracing::debug!(
         ct_log.id = log_id,
         ct.batch_end = p.batch_end,
@@ -757,14 +857,16 @@ async fn write_prepared(
         ct.verify_ms = p.verify.as_millis() as u64,
         ct.parse_ms = p.parse.as_millis() as u64,
         ct.write_certs_ms = t_certs.as_millis() as u64,
+        ct.wait_previous_ms = t_wait.as_millis() as u64,
         ct.write_ms = t0.elapsed().as_millis() as u64,
         "batch committed"
     );
-    if advance {
-        stats.verified_position = p.batch_end;
-    }
-    stats.entries += entries;
-    stats.certs_new += ws.new;
-    stats.certs_unparsable += ws.unparsable;
-    Ok(())
+    Ok(BatchDone {
+        batch_end: p.batch_end,
+        entries_in_batch: p.rows.len() as u64,
+        entries,
+        certs_new: ws.new,
+        certs_unparsable: ws.unparsable,
+        advanced: advance,
+    })
 }

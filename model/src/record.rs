@@ -101,7 +101,9 @@ pub struct CertName {
     pub registered_domain: Option<String>,
 }
 
-/// Kind of a certificate name, stored as text in `certificate_names.kind`.
+/// Kind of a certificate name. Stored as one bit of `certificate_names.kinds` (a name that is
+/// both the subject CN and a SAN dNSName is one row); the view `certificate_name_kinds` and
+/// [`NameKind::as_str`] give the text form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NameKind {
@@ -126,6 +128,26 @@ impl NameKind {
             NameKind::Ip => "ip",
             NameKind::Email => "email",
             NameKind::Uri => "uri",
+        }
+    }
+
+    /// Every kind, in [`NameKind::as_str`] order.
+    pub const ALL: [NameKind; 5] = [
+        NameKind::Cn,
+        NameKind::Dns,
+        NameKind::Email,
+        NameKind::Ip,
+        NameKind::Uri,
+    ];
+
+    /// Its bit in `certificate_names.kinds`.
+    pub fn bit(self) -> i16 {
+        match self {
+            NameKind::Cn => 1,
+            NameKind::Dns => 2,
+            NameKind::Ip => 4,
+            NameKind::Email => 8,
+            NameKind::Uri => 16,
         }
     }
 

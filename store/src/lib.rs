@@ -159,6 +159,21 @@ impl Store {
             client: self.pool.get().await?,
         })
     }
+
+    /// A connection from the pool if one is free now (`None` when all are in use), for work
+    /// that can also be done on a connection the caller already holds.
+    pub async fn try_conn(&self) -> Result<Option<Conn>, StoreError> {
+        let now = deadpool_postgres::Timeouts {
+            wait: Some(std::time::Duration::ZERO),
+            create: None,
+            recycle: None,
+        };
+        match self.pool.timeout_get(&now).await {
+            Ok(client) => Ok(Some(Conn { client })),
+            Err(deadpool_postgres::PoolError::Timeout(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// Creates the database named in `pg_config` when it does not exist (connecting to the `postgres`

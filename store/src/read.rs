@@ -362,7 +362,7 @@ pub async fn cert_names(conn: &Conn, sha1: &Sha1) -> Result<Vec<CertName>, Store
     let rows = conn
         .client()
         .query(
-            "SELECT kind, name, registered_domain FROM certificate_names WHERE sha1 = $1 ORDER BY kind, name",
+            "SELECT kind, name, registered_domain FROM certificate_name_kinds WHERE sha1 = $1 ORDER BY kind, name",
             &[&sha1.to_vec()],
         )
         .await?;
@@ -578,6 +578,28 @@ impl MatchPattern {
     }
 }
 
+impl MatchPattern {
+    /// A condition on `n.name` that every name whose registered domain matches this pattern
+    /// meets (a registered domain is a suffix of its name), using the same parameter `$n` as
+    /// [`MatchPattern::condition`] on `n.registered_domain`, so the search can go through the
+    /// name indexes. `None` for a regex.
+    fn registered_domain_names(&self, n: usize) -> Option<String> {
+        Some(match self {
+            // `$n` is the domain itself: names ending with it, reversed and LIKE-escaped in SQL
+            // (folded to a constant prefix when the statement is planned with its value).
+            MatchPattern::Exact(_) => format!(
+                "reverse(n.name) LIKE replace(replace(replace(reverse(${n}), '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'"
+            ),
+            // `$n` is already a reversed LIKE prefix.
+            MatchPattern::Suffix(_) => format!("reverse(n.name) LIKE ${n}"),
+            // `$n` is 'text%': the name contains the text.
+            MatchPattern::Prefix(_) => format!("n.name LIKE '%' || ${n}"),
+            MatchPattern::Contains(_) => format!("n.name LIKE ${n}"),
+            MatchPattern::Regex(_) => return None,
+        })
+    }
+}
+
 fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
@@ -748,26 +770,32 @@ pub async fn search_filtered(
         | SearchField::San
         | SearchField::Email
         | SearchField::RegisteredDomain => {
-            let kinds: &[&str] = match field {
-                SearchField::Cn => &["cn"],
-                SearchField::San => &["dns", "ip", "email", "uri"],
-                SearchField::Email => &["email"],
-                _ => &["cn", "dns", "ip", "email", "uri"],
+            let kinds: &[NameKind] = match field {
+                SearchField::Cn => &[NameKind::Cn],
+                SearchField::San => &[NameKind::Dns, NameKind::Ip, NameKind::Email, NameKind::Uri],
+                SearchField::Email => &[NameKind::Email],
+                _ => &NameKind::ALL,
             };
-            let kinds: Vec<String> = kinds.iter().map(|s| (*s).to_owned()).collect();
+            // certificate_names.kinds has one bit per kind the name appears as.
+            let kinds: i16 = kinds.iter().fold(0, |m, k| m | k.bit());
             let expr = if field == SearchField::RegisteredDomain {
                 "n.registered_domain"
             } else {
                 "n.name"
             };
-            let (cond, value) = pattern.condition(expr, 1);
+            let (mut cond, value) = pattern.condition(expr, 1);
+            if field == SearchField::RegisteredDomain {
+                if let Some(names) = pattern.registered_domain_names(1) {
+                    cond = format!("{cond} AND {names}");
+                }
+            }
             if validity.is_empty() {
                 let sql = format!(
                     "SELECT h.matched, {SUMMARY_COLUMNS}
                      FROM (
                         SELECT DISTINCT {expr} AS matched, n.sha1
                         FROM certificate_names n
-                        WHERE {cond} AND n.kind = ANY($2)
+                        WHERE {cond} AND n.kinds & $2 <> 0
                           AND ($3::text IS NULL OR ({expr}, n.sha1) > ($3, $4))
                         ORDER BY 1, 2
                         LIMIT $5
@@ -780,7 +808,7 @@ pub async fn search_filtered(
                         &sql,
                         &[
                             (&value, Type::TEXT),
-                            (&kinds, Type::TEXT_ARRAY),
+                            (&kinds, Type::INT2),
                             (&after_value, Type::TEXT),
                             (&after_sha1, Type::BYTEA),
                             (&limit, Type::INT8),
@@ -794,7 +822,7 @@ pub async fn search_filtered(
                         SELECT DISTINCT {expr} AS matched, n.sha1
                         FROM certificate_names n
                         JOIN certificates c ON c.sha1 = n.sha1
-                        WHERE {cond} AND n.kind = ANY($2)
+                        WHERE {cond} AND n.kinds & $2 <> 0
                           AND ($3::text IS NULL OR ({expr}, n.sha1) > ($3, $4))
                           AND {valid}
                         ORDER BY 1, 2

@@ -80,7 +80,7 @@ pub async fn names_of(
     let rows = conn
         .client()
         .query(
-            "SELECT sha1, kind, name FROM certificate_names WHERE sha1 = ANY($1) ORDER BY sha1, kind, name",
+            "SELECT sha1, kind, name FROM certificate_name_kinds WHERE sha1 = ANY($1) ORDER BY sha1, kind, name",
             &[&sha1s],
         )
         .await?;

@@ -72,6 +72,59 @@ fn combine_observations(rows: &[ObservationRow]) -> Vec<((IpAddr, u16, Sha1), Co
     out
 }
 
+/// The first record of each sha1, in sha1 order (the primary key's order).
+fn dedup_by_sha1(certs: &[CertRecord]) -> Vec<&CertRecord> {
+    let mut batch: Vec<&CertRecord> = certs.iter().collect();
+    // Stable, so the first copy of a repeated certificate is the one kept.
+    batch.sort_by_key(|a| a.sha1);
+    batch.dedup_by(|b, a| a.sha1 == b.sha1);
+    batch
+}
+
+/// A CA certificate that may have issued certificates of a batch.
+#[derive(Debug)]
+struct IssuerCandidate {
+    name_hash: Sha1,
+    subject_key_id: Option<Vec<u8>>,
+    key_sha1: Sha1,
+}
+
+/// Resolves each certificate's issuer key hash from `stored` CA certificates and the CA
+/// certificates of the batch itself: kept when the record has one, else the one distinct key
+/// among the matching candidates, else unknown (no candidate, or an ambiguous name).
+fn resolve_issuer_keys(batch: &[&CertRecord], stored: Vec<IssuerCandidate>) -> Vec<Option<Sha1>> {
+    let mut by_name: std::collections::HashMap<Sha1, Vec<IssuerCandidate>> =
+        std::collections::HashMap::new();
+    let in_batch = batch.iter().filter(|c| c.is_ca).filter_map(|c| {
+        Some(IssuerCandidate {
+            name_hash: c.subject_name_hash?,
+            subject_key_id: c.subject_key_id.clone(),
+            key_sha1: c.key_sha1?,
+        })
+    });
+    for cand in stored.into_iter().chain(in_batch) {
+        by_name.entry(cand.name_hash).or_default().push(cand);
+    }
+    batch
+        .iter()
+        .map(|c| {
+            if c.issuer_key_hash.is_some() {
+                return c.issuer_key_hash;
+            }
+            let cands = by_name.get(c.issuer_name_hash.as_ref()?)?;
+            let mut keys = cands
+                .iter()
+                .filter(|i| match (&c.authority_key_id, &i.subject_key_id) {
+                    (Some(aki), Some(ski)) => aki == ski,
+                    _ => true,
+                })
+                .map(|i| i.key_sha1);
+            let first = keys.next()?;
+            keys.all(|k| k == first).then_some(first)
+        })
+        .collect()
+}
+
 /// Bookkeeping of one imported file (by content hash and importer kind).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportState {
@@ -177,6 +230,24 @@ const MERGE_CERTS: &str = include_str!("write/merge_certs.sql");
 const LINK_ISSUERS: &str = include_str!("write/link_issuers.sql");
 const MERGE_OBSERVATIONS: &str = include_str!("write/merge_observations.sql");
 
+impl crate::Store {
+    /// Stores certificates in transactions of their own, split by sha1 over `parts`
+    /// connections (see [`StoreTx::write_certs_sharded`]); every part is committed when this
+    /// returns. For callers whose own transaction (e.g. CT provenance and its cursor) must only
+    /// commit after the certificates it refers to, and can do its own writes meanwhile.
+    pub async fn write_certs_parallel(
+        &self,
+        certs: &[CertRecord],
+        parts: usize,
+    ) -> Result<CertWriteStats, StoreError> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
+        let stats = tx.write_certs_sharded(certs, Some((self, parts))).await?;
+        tx.commit().await?;
+        Ok(stats)
+    }
+}
+
 impl<'a> StoreTx<'a> {
     pub(crate) fn new(tx: Transaction<'a>) -> Self {
         StoreTx {
@@ -204,31 +275,236 @@ impl<'a> StoreTx<'a> {
         &mut self,
         certs: &[CertRecord],
     ) -> Result<CertWriteStats, StoreError> {
+        self.write_certs_sharded(certs, None).await
+    }
+
+    /// [`StoreTx::write_certs`] over several connections: the batch is split by sha1 into
+    /// `shards` parts; this transaction writes one, and each other part is written and
+    /// committed in a transaction of its own on another connection of `store` before this
+    /// returns. Nothing of the batch is visible to readers of this transaction's other rows
+    /// until it commits, but certificates of the other parts may be: they are content-addressed
+    /// facts, so if this transaction then fails, a re-run finds them stored and changes nothing
+    /// (the caller's cursor, committed here, still only moves with the whole batch).
+    /// Parts never touch the same rows: a certificate and its names go to one part, and issuer
+    /// keys are resolved for the whole batch before it is split.
+    pub async fn write_certs_sharded(
+        &mut self,
+        certs: &[CertRecord],
+        parallel: Option<(&crate::Store, usize)>,
+    ) -> Result<CertWriteStats, StoreError> {
         if certs.is_empty() {
             return Ok(CertWriteStats::default());
         }
         self.ensure_staging().await?;
-        self.copy_cert_rows(certs, "stage_certificates").await?;
-        self.copy_name_rows(certs, "stage_names").await?;
+        let batch = dedup_by_sha1(certs);
+        let issuer_keys = self.resolve_issuer_keys(&batch).await?;
+        let rows: Vec<(&CertRecord, Option<Sha1>)> = batch.into_iter().zip(issuer_keys).collect();
+        let (mut done, mut new_cas) = match parallel {
+            Some((store, shards)) if shards > 1 && rows.len() > 1 => {
+                let mut parts: Vec<Vec<(&CertRecord, Option<Sha1>)>> = vec![Vec::new(); shards];
+                for r in &rows {
+                    parts[usize::from(r.0.sha1[0]) % shards].push(*r);
+                }
+                // Parts without a free connection now are written here (a pool shared by
+                // several writers must not deadlock waiting for itself).
+                let mut mine = parts.remove(0);
+                let mut conns = Vec::new();
+                for part in parts {
+                    match store.try_conn().await? {
+                        Some(conn) => conns.push((conn, part)),
+                        None => mine.extend(part),
+                    }
+                }
+                mine.sort_unstable_by_key(|a| a.0.sha1);
+                let others = futures_util::future::try_join_all(conns.iter_mut().map(
+                    |(conn, part)| async move {
+                        let mut tx = conn.begin().await?;
+                        tx.ensure_staging().await?;
+                        let r = tx.merge_resolved(part).await?;
+                        tx.commit().await?;
+                        Ok::<_, StoreError>(r)
+                    },
+                ));
+                let (mine, others) = tokio::try_join!(self.merge_resolved(&mine), others)?;
+                others.into_iter().fold(mine, |(a, mut ca), (b, cb)| {
+                    ca.extend(cb);
+                    (
+                        CertWriteStats {
+                            new: a.new + b.new,
+                            known: 0,
+                            unparsable: a.unparsable + b.unparsable,
+                        },
+                        ca,
+                    )
+                })
+            }
+            _ => self.merge_resolved(&rows).await?,
+        };
+        if !new_cas.is_empty() {
+            // After the other parts committed, so their new CA certificates' stored children
+            // are found too (this statement's snapshot starts now).
+            self.tx
+                .execute_typed(LINK_ISSUERS, &[(&new_cas, Type::BYTEA_ARRAY)])
+                .await?;
+            new_cas.clear();
+        }
+        done.known = certs.len() as u64 - done.new;
+        Ok(done)
+    }
+
+    /// Writes deduplicated, issuer-resolved rows (in sha1 order); returns the counts and the
+    /// sha1s of the new CA certificates. The certificates not stored yet (in CT, nearly all)
+    /// are COPYed straight into `certificates` and `certificate_names` under a savepoint; if
+    /// another writer stored one of them in between (a unique violation), the savepoint is
+    /// rolled back and they are merged through the staging tables instead.
+    async fn merge_resolved(
+        &mut self,
+        rows: &[(&CertRecord, Option<Sha1>)],
+    ) -> Result<(CertWriteStats, Vec<Vec<u8>>), StoreError> {
+        if rows.is_empty() {
+            return Ok(Default::default());
+        }
+        let t0 = std::time::Instant::now();
+        let sha1s: Vec<&[u8]> = rows.iter().map(|r| &r.0.sha1[..]).collect();
+        let known: std::collections::HashSet<Vec<u8>> = self
+            .tx
+            .query_typed(
+                "SELECT sha1 FROM certificates WHERE sha1 = ANY($1)",
+                &[(&sha1s, Type::BYTEA_ARRAY)],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let fresh: Vec<(&CertRecord, Option<Sha1>)> = rows
+            .iter()
+            .filter(|r| !known.contains(&r.0.sha1[..]))
+            .copied()
+            .collect();
+        if fresh.is_empty() {
+            return Ok(Default::default());
+        }
+        self.tx.batch_execute("SAVEPOINT certhist_copy").await?;
+        let result = match self.copy_new(&fresh).await {
+            Ok(()) => {
+                self.tx
+                    .batch_execute("RELEASE SAVEPOINT certhist_copy")
+                    .await?;
+                let stats = CertWriteStats {
+                    new: fresh.len() as u64,
+                    known: 0,
+                    unparsable: fresh.iter().filter(|r| r.0.parse_error.is_some()).count() as u64,
+                };
+                let new_cas = fresh
+                    .iter()
+                    .filter(|r| r.0.is_ca)
+                    .map(|r| r.0.sha1.to_vec())
+                    .collect();
+                Ok((stats, new_cas))
+            }
+            Err(StoreError::Postgres(e))
+                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+            {
+                tracing::debug!("certificates stored concurrently; merging: {e}");
+                self.tx
+                    .batch_execute("ROLLBACK TO SAVEPOINT certhist_copy")
+                    .await?;
+                self.merge_staged(&fresh).await
+            }
+            Err(e) => Err(e),
+        };
+        tracing::debug!(
+            rows = rows.len(),
+            new = fresh.len(),
+            ms = t0.elapsed().as_millis() as u64,
+            "certificates written"
+        );
+        result
+    }
+
+    /// COPYs certificates that are not stored, and their names, into the tables themselves.
+    async fn copy_new(&mut self, rows: &[(&CertRecord, Option<Sha1>)]) -> Result<(), StoreError> {
+        self.copy_cert_rows(rows.iter().map(|(c, k)| (*c, k.as_ref())), "certificates")
+            .await?;
+        let certs: Vec<&CertRecord> = rows.iter().map(|r| r.0).collect();
+        self.copy_name_rows(&certs, "certificate_names").await
+    }
+
+    /// Merges rows through the staging tables (insert if new, names of the inserted ones).
+    async fn merge_staged(
+        &mut self,
+        rows: &[(&CertRecord, Option<Sha1>)],
+    ) -> Result<(CertWriteStats, Vec<Vec<u8>>), StoreError> {
+        self.copy_cert_rows(
+            rows.iter().map(|(c, k)| (*c, k.as_ref())),
+            "stage_certificates",
+        )
+        .await?;
+        let certs: Vec<&CertRecord> = rows.iter().map(|r| r.0).collect();
+        self.copy_name_rows(&certs, "stage_names").await?;
         let row = self.tx.query_one(MERGE_CERTS, &[]).await?;
         let new: i64 = row.get(0);
         let unparsable: i64 = row.get(1);
-        self.tx.batch_execute(LINK_ISSUERS).await?;
+        let new_cas: Option<Vec<Vec<u8>>> = row.get(2);
         self.tx
             .batch_execute("TRUNCATE stage_certificates, stage_names")
             .await?;
-        Ok(CertWriteStats {
-            new: new as u64,
-            known: certs.len() as u64 - new as u64,
-            unparsable: unparsable as u64,
-        })
+        Ok((
+            CertWriteStats {
+                new: new as u64,
+                known: 0,
+                unparsable: unparsable as u64,
+            },
+            new_cas.unwrap_or_default(),
+        ))
+    }
+
+    /// The OCSP issuerKeyHash of each certificate of the batch: its own when known, else the
+    /// key of its issuer when exactly one candidate key is stored or in the batch (a CA
+    /// certificate whose subject Name hash is the child's issuer Name hash and whose subject key
+    /// identifier, when both are present, is the child's authority key identifier). One indexed
+    /// query per batch, for the distinct issuer names still unresolved.
+    async fn resolve_issuer_keys(
+        &mut self,
+        batch: &[&CertRecord],
+    ) -> Result<Vec<Option<Sha1>>, StoreError> {
+        let mut wanted: Vec<&[u8]> = batch
+            .iter()
+            .filter(|c| c.issuer_key_hash.is_none())
+            .filter_map(|c| c.issuer_name_hash.as_ref().map(|h| &h[..]))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut candidates: Vec<IssuerCandidate> = Vec::new();
+        if !wanted.is_empty() {
+            let rows = self
+                .tx
+                .query_typed(
+                    "SELECT subject_name_hash, subject_key_id, key_sha1 FROM certificates
+                     WHERE is_ca AND key_sha1 IS NOT NULL AND subject_name_hash = ANY($1)",
+                    &[(&wanted, Type::BYTEA_ARRAY)],
+                )
+                .await?;
+            for r in rows {
+                let name: Vec<u8> = r.get(0);
+                let key: Vec<u8> = r.get(2);
+                if let (Ok(name_hash), Ok(key_sha1)) = (name.try_into(), key.try_into()) {
+                    candidates.push(IssuerCandidate {
+                        name_hash,
+                        subject_key_id: r.get(1),
+                        key_sha1,
+                    });
+                }
+            }
+        }
+        Ok(resolve_issuer_keys(batch, candidates))
     }
 
     /// COPYs certificate rows into `target` (the staging table, or `certificates` itself for
     /// the benchmark ceiling); columns in [`CERT_COLUMNS`] order.
-    async fn copy_cert_rows(
+    async fn copy_cert_rows<'c>(
         &mut self,
-        certs: &[CertRecord],
+        certs: impl Iterator<Item = (&'c CertRecord, Option<&'c Sha1>)>,
         target: &str,
     ) -> Result<(), StoreError> {
         let types = [
@@ -277,7 +553,7 @@ impl<'a> StoreTx<'a> {
             ))
             .await?;
         let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
-        for c in certs {
+        for (c, issuer_key_hash) in certs {
             let s = &c.subject;
             let i = &c.issuer;
             let serial = c.serial.as_ref().map(|s| s.as_bytes());
@@ -285,7 +561,7 @@ impl<'a> StoreTx<'a> {
             let key_sha1 = c.key_sha1.as_ref().map(|h| &h[..]);
             let inh = c.issuer_name_hash.as_ref().map(|h| &h[..]);
             let snh = c.subject_name_hash.as_ref().map(|h| &h[..]);
-            let ikh = c.issuer_key_hash.as_ref().map(|h| &h[..]);
+            let ikh = issuer_key_hash.map(|h| &h[..]);
             let tbs = c.tbs_noct_sha256.as_ref().map(|h| &h[..]);
             let row: [&(dyn ToSql + Sync); 37] = [
                 &&c.sha1[..],
@@ -332,24 +608,35 @@ impl<'a> StoreTx<'a> {
         Ok(())
     }
 
+    /// COPYs name rows into `target`: one row per (sha1, name) with the bits of every kind the
+    /// name appears as.
     async fn copy_name_rows(
         &mut self,
-        certs: &[CertRecord],
+        certs: &[&CertRecord],
         target: &str,
     ) -> Result<(), StoreError> {
-        let types = [Type::BYTEA, Type::TEXT, Type::TEXT, Type::TEXT];
+        let types = [Type::BYTEA, Type::TEXT, Type::INT2, Type::TEXT];
         let sink = self
             .tx
             .copy_in(&format!(
-                "COPY {target} (sha1, kind, name, registered_domain) FROM STDIN (FORMAT binary)"
+                "COPY {target} (sha1, name, kinds, registered_domain) FROM STDIN (FORMAT binary)"
             ))
             .await?;
         let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
+        let mut merged: Vec<(&str, i16, Option<&str>)> = Vec::new();
         for c in certs {
+            merged.clear();
             for n in &c.names {
-                let kind = n.kind.as_str();
-                let row: [&(dyn ToSql + Sync); 4] =
-                    [&&c.sha1[..], &kind, &n.name, &n.registered_domain];
+                match merged.iter_mut().find(|m| m.0 == n.name) {
+                    Some(m) => {
+                        m.1 |= n.kind.bit();
+                        m.2 = m.2.or(n.registered_domain.as_deref());
+                    }
+                    None => merged.push((&n.name, n.kind.bit(), n.registered_domain.as_deref())),
+                }
+            }
+            for (name, kinds, registered_domain) in &merged {
+                let row: [&(dyn ToSql + Sync); 4] = [&&c.sha1[..], name, kinds, registered_domain];
                 writer.as_mut().write(&row).await?;
             }
         }
@@ -361,8 +648,13 @@ impl<'a> StoreTx<'a> {
     /// and `certificate_names` (no staging, no deduplication, no merge). Fails on a duplicate;
     /// only for empty tables in `scripts/bench-import.sh`.
     pub async fn copy_certs_raw(&mut self, certs: &[CertRecord]) -> Result<(), StoreError> {
-        self.copy_cert_rows(certs, "certificates").await?;
-        self.copy_name_rows(certs, "certificate_names").await
+        let all: Vec<&CertRecord> = certs.iter().collect();
+        self.copy_cert_rows(
+            certs.iter().map(|c| (c, c.issuer_key_hash.as_ref())),
+            "certificates",
+        )
+        .await?;
+        self.copy_name_rows(&all, "certificate_names").await
     }
 
     /// Benchmark ceiling: COPY sightings straight into `observations` (keys must be unique and
@@ -534,7 +826,62 @@ impl<'a> StoreTx<'a> {
         if rows.is_empty() {
             return Ok(0);
         }
+        let mut unique: Vec<&CtEntryRow> = rows.iter().collect();
+        unique.sort_by_key(|r| (r.log_id, r.entry_index));
+        unique.dedup_by_key(|r| (r.log_id, r.entry_index));
+        // A range of one log with nothing stored yet (the usual case: entries past the
+        // cursor) is COPYed straight into ct_entries; otherwise, or if a concurrent writer
+        // stored some of it meanwhile, merged through the staging table.
+        let (first, last) = (unique[0], unique[unique.len() - 1]);
+        if first.log_id == last.log_id {
+            let stored: i64 = self
+                .tx
+                .query_one(
+                    "SELECT count(*) FROM ct_entries
+                     WHERE log_id = $1 AND entry_index BETWEEN $2 AND $3",
+                    &[&first.log_id, &first.entry_index, &last.entry_index],
+                )
+                .await?
+                .get(0);
+            if stored == 0 {
+                self.tx.batch_execute("SAVEPOINT certhist_copy").await?;
+                match self.copy_ct_entry_rows(&unique, "ct_entries").await {
+                    Ok(()) => {
+                        self.tx
+                            .batch_execute("RELEASE SAVEPOINT certhist_copy")
+                            .await?;
+                        return Ok(unique.len() as u64);
+                    }
+                    Err(StoreError::Postgres(e))
+                        if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+                    {
+                        self.tx
+                            .batch_execute("ROLLBACK TO SAVEPOINT certhist_copy")
+                            .await?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         self.ensure_staging().await?;
+        self.copy_ct_entry_rows(&unique, "stage_ct_entries").await?;
+        let n = self
+            .tx
+            .execute(
+                "INSERT INTO ct_entries SELECT * FROM stage_ct_entries ON CONFLICT DO NOTHING",
+                &[],
+            )
+            .await?;
+        self.tx.batch_execute("TRUNCATE stage_ct_entries").await?;
+        Ok(n)
+    }
+
+    /// COPYs CT entry rows into `target` (`ct_entries` or its staging table).
+    async fn copy_ct_entry_rows(
+        &mut self,
+        rows: &[&CtEntryRow],
+        target: &str,
+    ) -> Result<(), StoreError> {
         let types = [
             Type::INT4,
             Type::INT8,
@@ -545,7 +892,10 @@ impl<'a> StoreTx<'a> {
         ];
         let sink = self
             .tx
-            .copy_in("COPY stage_ct_entries FROM STDIN (FORMAT binary)")
+            .copy_in(&format!(
+                "COPY {target} (log_id, entry_index, sha1, entry_timestamp, entry_type, leaf_hash) \
+                 FROM STDIN (FORMAT binary)"
+            ))
             .await?;
         let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
         for r in rows {
@@ -561,16 +911,7 @@ impl<'a> StoreTx<'a> {
             writer.as_mut().write(&row).await?;
         }
         writer.finish().await?;
-        let n = self
-            .tx
-            .execute(
-                "INSERT INTO ct_entries SELECT DISTINCT ON (log_id, entry_index) * FROM stage_ct_entries
-                 ORDER BY log_id, entry_index ON CONFLICT DO NOTHING",
-                &[],
-            )
-            .await?;
-        self.tx.batch_execute("TRUNCATE stage_ct_entries").await?;
-        Ok(n)
+        Ok(())
     }
 
     /// Moves a log's cursors (in the same transaction as the entries they cover).
@@ -645,5 +986,75 @@ impl<'a> StoreTx<'a> {
                 .await?;
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca(name: u8, key: u8, ski: Option<u8>) -> CertRecord {
+        CertRecord {
+            sha1: [key; 20],
+            is_ca: true,
+            subject_name_hash: Some([name; 20]),
+            key_sha1: Some([key; 20]),
+            subject_key_id: ski.map(|s| vec![s]),
+            ..CertRecord::default()
+        }
+    }
+
+    fn leaf(sha1: u8, issuer: u8, aki: Option<u8>) -> CertRecord {
+        CertRecord {
+            sha1: [sha1; 20],
+            issuer_name_hash: Some([issuer; 20]),
+            authority_key_id: aki.map(|a| vec![a]),
+            ..CertRecord::default()
+        }
+    }
+
+    #[test]
+    fn issuer_keys_resolve_only_when_unambiguous() {
+        // Two CA certificates named 1 with keys 10 and 11 (SKIs 100 and 101), one named 2.
+        let batch = [
+            ca(1, 10, Some(100)),
+            ca(2, 12, None),
+            leaf(50, 1, Some(101)), // AKI picks key 11
+            leaf(51, 1, None),      // no AKI: two keys, ambiguous
+            leaf(52, 2, Some(7)),   // the CA has no SKI: its key
+            leaf(53, 3, None),      // unknown issuer
+        ];
+        let stored = vec![IssuerCandidate {
+            name_hash: [1; 20],
+            subject_key_id: Some(vec![101]),
+            key_sha1: [11; 20],
+        }];
+        let refs: Vec<&CertRecord> = batch.iter().collect();
+        let got = resolve_issuer_keys(&refs, stored);
+        assert_eq!(
+            got,
+            vec![None, None, Some([11; 20]), None, Some([12; 20]), None]
+        );
+        // A record that already knows its issuer key keeps it.
+        let mut known = leaf(54, 3, None);
+        known.issuer_key_hash = Some([9; 20]);
+        assert_eq!(
+            resolve_issuer_keys(&[&known], Vec::new()),
+            vec![Some([9; 20])]
+        );
+    }
+
+    #[test]
+    fn batches_are_deduplicated_in_sha1_order_keeping_the_first() {
+        let mut a = leaf(3, 1, None);
+        a.parse_error = Some("first".into());
+        let b = leaf(3, 1, None);
+        let c = leaf(1, 1, None);
+        let batch = [a, b, c];
+        let got: Vec<(u8, Option<&str>)> = dedup_by_sha1(&batch)
+            .iter()
+            .map(|r| (r.sha1[0], r.parse_error.as_deref()))
+            .collect();
+        assert_eq!(got, vec![(1, None), (3, Some("first"))]);
     }
 }

@@ -12,7 +12,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_certificates (
     authority_key_id bytea, subject_key_id bytea, tbs_noct_sha256 bytea
 );
 CREATE TEMP TABLE IF NOT EXISTS stage_names (
-    sha1 bytea, kind text, name text, registered_domain text
+    sha1 bytea, name text, kinds smallint, registered_domain text
 );
 CREATE TEMP TABLE IF NOT EXISTS stage_observations (
     ip inet, port integer, sha1 bytea, first_seen timestamptz, last_seen timestamptz,

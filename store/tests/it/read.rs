@@ -240,6 +240,32 @@ async fn name_search_match_modes() {
         names_found(&store, "registered-domain", "wikipedia.org").await,
         vec!["*.wikipedia.org"]
     );
+    // Registered-domain searches go through the name indexes (v2 has no registered_domain
+    // index), then match the registered domain itself in every mode.
+    assert_eq!(
+        names_found(&store, "registered-domain", "WIKIPEDIA.org").await,
+        vec!["*.wikipedia.org"]
+    );
+    assert!(names_found(&store, "registered-domain", "m.wikipedia.org")
+        .await
+        .is_empty());
+    assert!(names_found(&store, "registered-domain", "wikipedia_org")
+        .await
+        .is_empty());
+    assert_eq!(
+        names_found(&store, "registered-domain", "wikiped*").await,
+        vec!["*.wikipedia.org"]
+    );
+    assert_eq!(
+        names_found(&store, "registered-domain", "*ikipedia.o*").await,
+        vec!["*.wikipedia.org"]
+    );
+    assert!(names_found(&store, "registered-domain", "*.org")
+        .await
+        .contains(&"*.wikipedia.org".to_owned()));
+    assert!(!names_found(&store, "registered-domain", "*.org")
+        .await
+        .contains(&"github.com".to_owned()));
     assert_eq!(
         names_found(&store, "issuer-o", "google*").await,
         vec!["*.google.com"]

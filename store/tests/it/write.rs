@@ -89,6 +89,136 @@ async fn issuer_key_hash_is_filled_in_either_order() {
     }
 }
 
+/// A plain client on the test database, for checks below the store API.
+async fn raw_client(db: &TestDb) -> tokio_postgres::Client {
+    let (client, connection) = db.pg_config().connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+#[tokio::test]
+async fn issuer_key_hash_is_filled_within_one_batch_and_across_shards() {
+    // The leaf and its issuer (LE X3) arrive in the same batch, written on one connection or
+    // split by sha1 over several (sha1s 5c… and e6…: different parts when split in four or
+    // five, and the resolution happens before the split).
+    let leaf = cert("x509-parser/assets/certificate.der");
+    let x3 = cert("x509-parser/assets/lets-encrypt-x3-cross-signed.der");
+    assert_ne!(leaf.sha1[0] % 4, x3.sha1[0] % 4, "fixture split assumption");
+    let want = hex::decode("a84a6a63047dddbae6d139b7a64565eff3a8eca1").unwrap();
+    for shards in [1, 2, 4, 5] {
+        let db = TestDb::new().await;
+        let store = db.store();
+        let mut conn = store.conn().await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        let stats = tx
+            .write_certs_sharded(&[leaf.clone(), x3.clone()], Some((&store, shards)))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!((stats.new, stats.known), (2, 0), "shards {shards}");
+        let rec = read::cert_by_hash(&conn, &CertHash::Sha1(leaf.sha1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            rec.issuer_key_hash.as_deref(),
+            Some(&want[..]),
+            "shards {shards}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_name_that_is_cn_and_san_is_one_row_with_both_kinds() {
+    let db = TestDb::new().await;
+    let store = db.store();
+    let mut conn = store.conn().await.unwrap();
+    let github = certs("rustls/rustls-test/benches/data/cert-github.0.der");
+    let mut tx = conn.begin().await.unwrap();
+    tx.write_certs(&github).await.unwrap();
+    tx.commit().await.unwrap();
+    let sha1 = github[0].sha1.to_vec();
+    let rows = raw_client(&db)
+        .await
+        .query(
+            "SELECT name, kinds FROM certificate_names WHERE sha1 = $1 ORDER BY name",
+            &[&sha1],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, i16)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    // Subject CN github.com; SANs github.com and www.github.com (openssl x509 -ext subjectAltName).
+    assert_eq!(
+        got,
+        vec![
+            ("github.com".to_owned(), 3),
+            ("www.github.com".to_owned(), 2)
+        ]
+    );
+    let names = read::cert_names(&conn, &github[0].sha1).await.unwrap();
+    let shown: Vec<(&str, &str)> = names
+        .iter()
+        .map(|n| (n.kind.as_str(), n.name.as_str()))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            ("cn", "github.com"),
+            ("dns", "github.com"),
+            ("dns", "www.github.com")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_stored_concurrently_is_merged_not_failed() {
+    // Transaction A stores the leaf and stays open; B then writes the leaf and X3. B's check
+    // for stored certificates cannot see A's uncommitted row, so B's direct COPY waits for A
+    // and hits the unique key once A commits: B rolls back to its savepoint and merges.
+    let leaf = cert("x509-parser/assets/certificate.der");
+    let x3 = cert("x509-parser/assets/lets-encrypt-x3-cross-signed.der");
+    let db = TestDb::new().await;
+    let store = db.store();
+    let mut a_conn = store.conn().await.unwrap();
+    let mut a = a_conn.begin().await.unwrap();
+    a.write_certs(std::slice::from_ref(&leaf)).await.unwrap();
+    let b = {
+        let store = store.clone();
+        let batch = vec![leaf.clone(), x3.clone()];
+        tokio::spawn(async move {
+            let mut conn = store.conn().await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            let stats = tx.write_certs(&batch).await.unwrap();
+            tx.commit().await.unwrap();
+            stats
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!b.is_finished(), "B waits for A's row");
+    a.commit().await.unwrap();
+    let stats = b.await.unwrap();
+    assert_eq!((stats.new, stats.known), (1, 1));
+    let conn = store.conn().await.unwrap();
+    let count: i64 = raw_client(&db)
+        .await
+        .query_one("SELECT count(*) FROM certificates", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 2);
+    // The leaf, stored by A without its issuer, was linked when B stored X3.
+    let rec = read::cert_by_hash(&conn, &CertHash::Sha1(leaf.sha1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rec.issuer_key_hash.map(hex::encode).as_deref(),
+        Some("a84a6a63047dddbae6d139b7a64565eff3a8eca1")
+    );
+}
+
 #[tokio::test]
 async fn observations_merge_least_greatest_sum_union() {
     let db = TestDb::new().await;
