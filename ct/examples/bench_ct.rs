@@ -72,6 +72,9 @@ fn generate(dir: &std::path::Path, n: u64) -> Result<PublicKey> {
         .filter(|&i| template[i..].starts_with(b"gem-jewelers"))
         .collect();
     anyhow::ensure!(name_at.len() == 3, "template names: {name_at:?}");
+    // CERTHIST_BENCH_SAME_NAMES=1: every entry keeps the template's names (the benchmark's data
+    // before 2026-11-22 evening, for comparison with older figures).
+    let same_names = std::env::var_os("CERTHIST_BENCH_SAME_NAMES").is_some();
     let mut level0: Vec<Hash> = Vec::with_capacity(n as usize);
     let mut t = 0u64;
     while t * TILE_WIDTH < n {
@@ -86,9 +89,11 @@ fn generate(dir: &std::path::Path, n: u64) -> Result<PublicKey> {
             // www.gem-jewelers.com) becomes a pseudo-random 12-letter label of its own per
             // entry, so every entry has new names (the signature no longer matches; leaf
             // signatures are not checked by the ingest).
-            let label = entry_label(i);
-            for at in &name_at {
-                cert[*at..*at + 12].copy_from_slice(&label);
+            if !same_names {
+                let label = entry_label(i);
+                for at in &name_at {
+                    cert[*at..*at + 12].copy_from_slice(&label);
+                }
             }
             let h = encode_tile_leaf(&mut tile, 1_700_000_000_000 + i, &cert, i, &fps);
             hashes.extend_from_slice(&h);
@@ -205,7 +210,11 @@ async fn main() -> Result<()> {
     let url = format!("file://{}", dir.path().display());
     let client = Arc::new(StaticClient::new(&url, Some(key), FetchConfig::default())?);
     let opts = IngestOptions {
-        batch_entries: 16_384,
+        batch_entries: std::env::var("CERTHIST_BENCH_BATCH")
+            .ok()
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(16_384),
         concurrency: 4,
         writers,
         progress: false,
