@@ -385,7 +385,10 @@ impl<'a> StoreTx<'a> {
             return Ok(Default::default());
         }
         self.tx.batch_execute("SAVEPOINT certhist_copy").await?;
-        let result = match self.copy_new(&fresh).await {
+        let result = match self
+            .copy_rows(&fresh, "certificates", "certificate_names")
+            .await
+        {
             Ok(()) => {
                 self.tx
                     .batch_execute("RELEASE SAVEPOINT certhist_copy")
@@ -422,12 +425,18 @@ impl<'a> StoreTx<'a> {
         result
     }
 
-    /// COPYs certificates that are not stored, and their names, into the tables themselves.
-    async fn copy_new(&mut self, rows: &[(&CertRecord, Option<Sha1>)]) -> Result<(), StoreError> {
-        self.copy_cert_rows(rows.iter().map(|(c, k)| (*c, k.as_ref())), "certificates")
+    /// COPYs certificate rows and their names into `certs_table` and `names_table` (the tables
+    /// themselves for certificates not stored yet, or the staging tables).
+    async fn copy_rows(
+        &mut self,
+        rows: &[(&CertRecord, Option<Sha1>)],
+        certs_table: &str,
+        names_table: &str,
+    ) -> Result<(), StoreError> {
+        self.copy_cert_rows(rows.iter().map(|(c, k)| (*c, k.as_ref())), certs_table)
             .await?;
         let certs: Vec<&CertRecord> = rows.iter().map(|r| r.0).collect();
-        self.copy_name_rows(&certs, "certificate_names").await
+        self.copy_name_rows(&certs, names_table).await
     }
 
     /// Merges rows through the staging tables (insert if new, names of the inserted ones).
@@ -435,13 +444,8 @@ impl<'a> StoreTx<'a> {
         &mut self,
         rows: &[(&CertRecord, Option<Sha1>)],
     ) -> Result<(CertWriteStats, Vec<Vec<u8>>), StoreError> {
-        self.copy_cert_rows(
-            rows.iter().map(|(c, k)| (*c, k.as_ref())),
-            "stage_certificates",
-        )
-        .await?;
-        let certs: Vec<&CertRecord> = rows.iter().map(|r| r.0).collect();
-        self.copy_name_rows(&certs, "stage_names").await?;
+        self.copy_rows(rows, "stage_certificates", "stage_names")
+            .await?;
         let row = self.tx.query_one(MERGE_CERTS, &[]).await?;
         let new: i64 = row.get(0);
         let unparsable: i64 = row.get(1);
@@ -648,13 +652,10 @@ impl<'a> StoreTx<'a> {
     /// and `certificate_names` (no staging, no deduplication, no merge). Fails on a duplicate;
     /// only for empty tables in `scripts/bench-import.sh`.
     pub async fn copy_certs_raw(&mut self, certs: &[CertRecord]) -> Result<(), StoreError> {
-        let all: Vec<&CertRecord> = certs.iter().collect();
-        self.copy_cert_rows(
-            certs.iter().map(|c| (c, c.issuer_key_hash.as_ref())),
-            "certificates",
-        )
-        .await?;
-        self.copy_name_rows(&all, "certificate_names").await
+        let rows: Vec<(&CertRecord, Option<Sha1>)> =
+            certs.iter().map(|c| (c, c.issuer_key_hash)).collect();
+        self.copy_rows(&rows, "certificates", "certificate_names")
+            .await
     }
 
     /// Benchmark ceiling: COPY sightings straight into `observations` (keys must be unique and
