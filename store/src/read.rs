@@ -576,9 +576,7 @@ impl MatchPattern {
             MatchPattern::Regex(s) => (format!("{expr} ~* ${n}"), s.clone()),
         }
     }
-}
 
-impl MatchPattern {
     /// A condition on `n.name` that every name whose registered domain matches this pattern
     /// meets (a registered domain is a suffix of its name), using the same parameter `$n` as
     /// [`MatchPattern::condition`] on `n.registered_domain`, so the search can go through the

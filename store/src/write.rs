@@ -295,11 +295,10 @@ impl<'a> StoreTx<'a> {
         if certs.is_empty() {
             return Ok(CertWriteStats::default());
         }
-        self.ensure_staging().await?;
         let batch = dedup_by_sha1(certs);
         let issuer_keys = self.resolve_issuer_keys(&batch).await?;
         let rows: Vec<(&CertRecord, Option<Sha1>)> = batch.into_iter().zip(issuer_keys).collect();
-        let (mut done, mut new_cas) = match parallel {
+        let (mut done, new_cas) = match parallel {
             Some((store, shards)) if shards > 1 && rows.len() > 1 => {
                 let mut parts: Vec<Vec<(&CertRecord, Option<Sha1>)>> = vec![Vec::new(); shards];
                 for r in &rows {
@@ -319,24 +318,19 @@ impl<'a> StoreTx<'a> {
                 let others = futures_util::future::try_join_all(conns.iter_mut().map(
                     |(conn, part)| async move {
                         let mut tx = conn.begin().await?;
-                        tx.ensure_staging().await?;
                         let r = tx.merge_resolved(part).await?;
                         tx.commit().await?;
                         Ok::<_, StoreError>(r)
                     },
                 ));
-                let (mine, others) = tokio::try_join!(self.merge_resolved(&mine), others)?;
-                others.into_iter().fold(mine, |(a, mut ca), (b, cb)| {
-                    ca.extend(cb);
-                    (
-                        CertWriteStats {
-                            new: a.new + b.new,
-                            known: 0,
-                            unparsable: a.unparsable + b.unparsable,
-                        },
-                        ca,
-                    )
-                })
+                let ((mut stats, mut cas), others) =
+                    tokio::try_join!(self.merge_resolved(&mine), others)?;
+                for (part, part_cas) in others {
+                    stats.new += part.new;
+                    stats.unparsable += part.unparsable;
+                    cas.extend(part_cas);
+                }
+                (stats, cas)
             }
             _ => self.merge_resolved(&rows).await?,
         };
@@ -346,7 +340,6 @@ impl<'a> StoreTx<'a> {
             self.tx
                 .execute_typed(LINK_ISSUERS, &[(&new_cas, Type::BYTEA_ARRAY)])
                 .await?;
-            new_cas.clear();
         }
         done.known = certs.len() as u64 - done.new;
         Ok(done)
@@ -385,36 +378,23 @@ impl<'a> StoreTx<'a> {
             return Ok(Default::default());
         }
         self.tx.batch_execute("SAVEPOINT certhist_copy").await?;
-        let result = match self
+        let copied = self
             .copy_rows(&fresh, "certificates", "certificate_names")
-            .await
-        {
-            Ok(()) => {
-                self.tx
-                    .batch_execute("RELEASE SAVEPOINT certhist_copy")
-                    .await?;
-                let stats = CertWriteStats {
-                    new: fresh.len() as u64,
-                    known: 0,
-                    unparsable: fresh.iter().filter(|r| r.0.parse_error.is_some()).count() as u64,
-                };
-                let new_cas = fresh
-                    .iter()
-                    .filter(|r| r.0.is_ca)
-                    .map(|r| r.0.sha1.to_vec())
-                    .collect();
-                Ok((stats, new_cas))
-            }
-            Err(StoreError::Postgres(e))
-                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
-            {
-                tracing::debug!("certificates stored concurrently; merging: {e}");
-                self.tx
-                    .batch_execute("ROLLBACK TO SAVEPOINT certhist_copy")
-                    .await?;
-                self.merge_staged(&fresh).await
-            }
-            Err(e) => Err(e),
+            .await;
+        let result = if self.end_copy_savepoint(copied).await? {
+            let stats = CertWriteStats {
+                new: fresh.len() as u64,
+                known: 0,
+                unparsable: fresh.iter().filter(|r| r.0.parse_error.is_some()).count() as u64,
+            };
+            let new_cas = fresh
+                .iter()
+                .filter(|r| r.0.is_ca)
+                .map(|r| r.0.sha1.to_vec())
+                .collect();
+            Ok((stats, new_cas))
+        } else {
+            self.merge_staged(&fresh).await
         };
         tracing::debug!(
             rows = rows.len(),
@@ -423,6 +403,33 @@ impl<'a> StoreTx<'a> {
             "certificates written"
         );
         result
+    }
+
+    /// Ends the savepoint `certhist_copy` taken before a COPY straight into a table: released
+    /// when the COPY succeeded (`true`); rolled back when it hit a unique key that a concurrent
+    /// writer stored in between (`false`: the caller merges instead); any other error returned.
+    async fn end_copy_savepoint(
+        &mut self,
+        copied: Result<(), StoreError>,
+    ) -> Result<bool, StoreError> {
+        match copied {
+            Ok(()) => {
+                self.tx
+                    .batch_execute("RELEASE SAVEPOINT certhist_copy")
+                    .await?;
+                Ok(true)
+            }
+            Err(StoreError::Postgres(e))
+                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+            {
+                tracing::debug!("rows stored concurrently; merging instead: {e}");
+                self.tx
+                    .batch_execute("ROLLBACK TO SAVEPOINT certhist_copy")
+                    .await?;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// COPYs certificate rows and their names into `certs_table` and `names_table` (the tables
@@ -444,6 +451,7 @@ impl<'a> StoreTx<'a> {
         &mut self,
         rows: &[(&CertRecord, Option<Sha1>)],
     ) -> Result<(CertWriteStats, Vec<Vec<u8>>), StoreError> {
+        self.ensure_staging().await?;
         self.copy_rows(rows, "stage_certificates", "stage_names")
             .await?;
         let row = self.tx.query_one(MERGE_CERTS, &[]).await?;
@@ -846,21 +854,9 @@ impl<'a> StoreTx<'a> {
                 .get(0);
             if stored == 0 {
                 self.tx.batch_execute("SAVEPOINT certhist_copy").await?;
-                match self.copy_ct_entry_rows(&unique, "ct_entries").await {
-                    Ok(()) => {
-                        self.tx
-                            .batch_execute("RELEASE SAVEPOINT certhist_copy")
-                            .await?;
-                        return Ok(unique.len() as u64);
-                    }
-                    Err(StoreError::Postgres(e))
-                        if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
-                    {
-                        self.tx
-                            .batch_execute("ROLLBACK TO SAVEPOINT certhist_copy")
-                            .await?;
-                    }
-                    Err(e) => return Err(e),
+                let copied = self.copy_ct_entry_rows(&unique, "ct_entries").await;
+                if self.end_copy_savepoint(copied).await? {
+                    return Ok(unique.len() as u64);
                 }
             }
         }
