@@ -46,7 +46,7 @@ REV=$(echo ".$DOMAIN" | rev)
 cat >"$WORK/search.sql" <<SQL
 SELECT h.matched, $SUMMARY FROM (
   SELECT DISTINCT n.name AS matched, n.sha1 FROM certificate_names n
-  WHERE reverse(n.name) LIKE '$REV%' AND n.kinds & 31 <> 0
+  WHERE n.name IN (SELECT d.name FROM names d WHERE reverse(d.name) LIKE '$REV%') AND n.kinds & 31 <> 0
     AND (NULL::text IS NULL OR (n.name, n.sha1) > (NULL, NULL)) ORDER BY 1, 2 LIMIT 101) h
 JOIN certificates c ON c.sha1 = h.sha1 ORDER BY h.matched, c.sha1;
 SQL

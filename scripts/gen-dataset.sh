@@ -29,12 +29,12 @@ say() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
 
 say "dropping indexes for the bulk load"
 "${PSQL[@]}" <<'SQL'
-TRUNCATE observations, certificate_names, certificates CASCADE;
+TRUNCATE observations, names, certificate_names, certificates CASCADE;
 ALTER TABLE observations DROP CONSTRAINT IF EXISTS observations_pkey;
 DROP INDEX IF EXISTS observations_sha1_idx;
-DROP INDEX IF EXISTS certificate_names_name_idx, certificate_names_reverse_idx,
-    certificate_names_trgm_idx;
+DROP INDEX IF EXISTS certificate_names_name_idx, names_reverse_idx, names_trgm_idx;
 ALTER TABLE certificate_names DROP CONSTRAINT IF EXISTS certificate_names_pkey;
+ALTER TABLE names DROP CONSTRAINT IF EXISTS names_pkey;
 SET synchronous_commit = off;
 SQL
 
@@ -92,17 +92,20 @@ say "long-history addresses ($HOT_IPS × 2000 certificates)"
 
 # Keys are unique by construction (distinct address ranges / sha1 per part), so the primary key
 # can be rebuilt directly.
-say "rebuilding indexes (the schema's definitions, V1 + V2)"
+say "rebuilding indexes (the schema's definitions, V1 to V3)"
 "${PSQL[@]}" <<'SQL'
 SET maintenance_work_mem = '512MB';
 ALTER TABLE observations ADD PRIMARY KEY (ip, port, sha1);
 CREATE INDEX observations_sha1_idx ON observations (sha1, ip, port);
 ALTER TABLE certificate_names ADD PRIMARY KEY (sha1, name);
 CREATE INDEX certificate_names_name_idx ON certificate_names (name text_pattern_ops);
-CREATE INDEX certificate_names_reverse_idx ON certificate_names (reverse(name) text_pattern_ops);
-CREATE INDEX certificate_names_trgm_idx ON certificate_names USING gin (name gin_trgm_ops)
+-- The distinct names (V3), as the certificate writer adds them.
+INSERT INTO names (name) SELECT DISTINCT name FROM certificate_names;
+ALTER TABLE names ADD PRIMARY KEY (name);
+CREATE INDEX names_reverse_idx ON names (reverse(name) text_pattern_ops);
+CREATE INDEX names_trgm_idx ON names USING gin (name gin_trgm_ops)
     WITH (gin_pending_list_limit = 16384);
-VACUUM ANALYZE certificates, certificate_names, observations;
+VACUUM ANALYZE certificates, certificate_names, names, observations;
 SQL
 "${PSQL[@]}" -c "SELECT (SELECT count(*) FROM certificates) AS certificates, (SELECT count(*) FROM certificate_names) AS names,
                         (SELECT count(*) FROM observations) AS observations,

@@ -236,12 +236,12 @@ async fn main() -> Result<()> {
     // Ceilings: raw binary COPY of the same rows into the same tables (indexes and constraints
     // in place): on one connection in one transaction, and split by sha1 over `writers`
     // connections (one transaction each), as the ingest writes.
-    let tables = ["certificates", "certificate_names", "ct_entries"];
+    let tables = ["certificates", "certificate_names", "names", "ct_entries"];
     let mut dumps = Vec::new();
     for t in tables {
         dumps.push(copy_out(&c, t, "true").await?);
     }
-    let reset = "TRUNCATE ct_entries, certificate_names, certificates; CHECKPOINT";
+    let reset = "TRUNCATE ct_entries, names, certificate_names, certificates; CHECKPOINT";
     c.batch_execute(reset).await?;
     let t = Instant::now();
     copy_in(&c, &tables, &dumps).await?;
@@ -269,8 +269,8 @@ async fn main() -> Result<()> {
         Ok::<_, anyhow::Error>(())
     }))
     .await?;
-    // ct_entries rows are not split by sha1: written after the certificates, as the ingest
-    // commits them.
+    // Distinct names and ct_entries rows are not split by sha1: written after the
+    // certificates, as the ingest commits them.
     copy_in(&clients[0], &tables[2..], &dumps[2..]).await?;
     let par_s = t.elapsed().as_secs_f64();
 

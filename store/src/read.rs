@@ -577,22 +577,22 @@ impl MatchPattern {
         }
     }
 
-    /// A condition on `n.name` that every name whose registered domain matches this pattern
-    /// meets (a registered domain is a suffix of its name), using the same parameter `$n` as
-    /// [`MatchPattern::condition`] on `n.registered_domain`, so the search can go through the
-    /// name indexes. `None` for a regex.
+    /// A condition on `d.name` (a row of `names`) that every name whose registered domain
+    /// matches this pattern meets (a registered domain is a suffix of its name), using the same
+    /// parameter `$n` as [`MatchPattern::condition`] on `n.registered_domain`, so the search can
+    /// go through the name indexes. `None` for a regex.
     fn registered_domain_names(&self, n: usize) -> Option<String> {
         Some(match self {
             // `$n` is the domain itself: names ending with it, reversed and LIKE-escaped in SQL
             // (folded to a constant prefix when the statement is planned with its value).
             MatchPattern::Exact(_) => format!(
-                "reverse(n.name) LIKE replace(replace(replace(reverse(${n}), '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'"
+                "reverse(d.name) LIKE replace(replace(replace(reverse(${n}), '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'"
             ),
             // `$n` is already a reversed LIKE prefix.
-            MatchPattern::Suffix(_) => format!("reverse(n.name) LIKE ${n}"),
+            MatchPattern::Suffix(_) => format!("reverse(d.name) LIKE ${n}"),
             // `$n` is 'text%': the name contains the text.
-            MatchPattern::Prefix(_) => format!("n.name LIKE '%' || ${n}"),
-            MatchPattern::Contains(_) => format!("n.name LIKE ${n}"),
+            MatchPattern::Prefix(_) => format!("d.name LIKE '%' || ${n}"),
+            MatchPattern::Contains(_) => format!("d.name LIKE ${n}"),
             MatchPattern::Regex(_) => return None,
         })
     }
@@ -781,11 +781,21 @@ pub async fn search_filtered(
             } else {
                 "n.name"
             };
+            // Suffix, substring and regex conditions (and the registered-domain prefilter) find
+            // the distinct names in `names`, which has the reverse and trigram indexes; exact
+            // and prefix ones go to certificate_names_name_idx directly.
             let (mut cond, value) = pattern.condition(expr, 1);
             if field == SearchField::RegisteredDomain {
                 if let Some(names) = pattern.registered_domain_names(1) {
-                    cond = format!("{cond} AND {names}");
+                    cond =
+                        format!("{cond} AND n.name IN (SELECT d.name FROM names d WHERE {names})");
                 }
+            } else if matches!(
+                pattern,
+                MatchPattern::Suffix(_) | MatchPattern::Contains(_) | MatchPattern::Regex(_)
+            ) {
+                let (names, _) = pattern.condition("d.name", 1);
+                cond = format!("n.name IN (SELECT d.name FROM names d WHERE {names})");
             }
             if validity.is_empty() {
                 let sql = format!(

@@ -230,6 +230,31 @@ const MERGE_CERTS: &str = include_str!("write/merge_certs.sql");
 const LINK_ISSUERS: &str = include_str!("write/link_issuers.sql");
 const MERGE_OBSERVATIONS: &str = include_str!("write/merge_observations.sql");
 
+/// Adds to `names` (one row per distinct name, with the suffix and substring indexes) the names
+/// of `certs` it does not have yet; a name it has costs one primary-key probe. In sorted order,
+/// so that writers adding the same new names at once wait for each other in the same order
+/// rather than deadlock.
+async fn add_names(
+    client: &impl tokio_postgres::GenericClient,
+    certs: &[CertRecord],
+) -> Result<u64, StoreError> {
+    let mut all: Vec<&str> = certs
+        .iter()
+        .flat_map(|c| c.names.iter().map(|n| n.name.as_str()))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    if all.is_empty() {
+        return Ok(0);
+    }
+    Ok(client
+        .execute_typed(
+            "INSERT INTO names (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+            &[(&all, Type::TEXT_ARRAY)],
+        )
+        .await?)
+}
+
 impl crate::Store {
     /// Stores certificates in transactions of their own, split by sha1 over `parts`
     /// connections (see [`StoreTx::write_certs_sharded`]); every part is committed when this
@@ -298,6 +323,7 @@ impl<'a> StoreTx<'a> {
         let batch = dedup_by_sha1(certs);
         let issuer_keys = self.resolve_issuer_keys(&batch).await?;
         let rows: Vec<(&CertRecord, Option<Sha1>)> = batch.into_iter().zip(issuer_keys).collect();
+        let mut names_added = false;
         let (mut done, new_cas) = match parallel {
             Some((store, shards)) if shards > 1 && rows.len() > 1 => {
                 let mut parts: Vec<Vec<(&CertRecord, Option<Sha1>)>> = vec![Vec::new(); shards];
@@ -315,6 +341,19 @@ impl<'a> StoreTx<'a> {
                     }
                 }
                 mine.sort_unstable_by_key(|a| a.0.sha1);
+                // The batch's names go to `names` on one more connection meanwhile, in a
+                // statement of its own: it waits for no other part, so it cannot close a cycle
+                // of waits with them. A name stored there before its certificates is harmless
+                // (searches join certificate_names); one missing after a crash is added again
+                // when the batch is re-run, since the caller's cursor has not moved.
+                let names_conn = store.try_conn().await?;
+                names_added = names_conn.is_some();
+                let names = async {
+                    if let Some(conn) = &names_conn {
+                        add_names(conn.client(), certs).await?;
+                    }
+                    Ok::<_, StoreError>(())
+                };
                 let others = futures_util::future::try_join_all(conns.iter_mut().map(
                     |(conn, part)| async move {
                         let mut tx = conn.begin().await?;
@@ -323,8 +362,8 @@ impl<'a> StoreTx<'a> {
                         Ok::<_, StoreError>(r)
                     },
                 ));
-                let ((mut stats, mut cas), others) =
-                    tokio::try_join!(self.merge_resolved(&mine), others)?;
+                let ((mut stats, mut cas), others, ()) =
+                    tokio::try_join!(self.merge_resolved(&mine), others, names)?;
                 for (part, part_cas) in others {
                     stats.new += part.new;
                     stats.unparsable += part.unparsable;
@@ -340,6 +379,12 @@ impl<'a> StoreTx<'a> {
             self.tx
                 .execute_typed(LINK_ISSUERS, &[(&new_cas, Type::BYTEA_ARRAY)])
                 .await?;
+        }
+        // All names of the batch, not only those of new certificates: a re-run after a crash
+        // that came after some parts committed finds their certificates stored, and must still
+        // add their names.
+        if !names_added {
+            add_names(&*self.tx, certs).await?;
         }
         done.known = certs.len() as u64 - done.new;
         Ok(done)
@@ -657,13 +702,16 @@ impl<'a> StoreTx<'a> {
     }
 
     /// Benchmark ceiling: COPY the certificates and their names straight into `certificates`
-    /// and `certificate_names` (no staging, no deduplication, no merge). Fails on a duplicate;
+    /// and `certificate_names` (no staging, no deduplication, no merge), and add the names to
+    /// `names` as every write does. Fails on a duplicate certificate;
     /// only for empty tables in `scripts/bench-import.sh`.
     pub async fn copy_certs_raw(&mut self, certs: &[CertRecord]) -> Result<(), StoreError> {
         let rows: Vec<(&CertRecord, Option<Sha1>)> =
             certs.iter().map(|c| (c, c.issuer_key_hash)).collect();
         self.copy_rows(&rows, "certificates", "certificate_names")
-            .await
+            .await?;
+        add_names(&*self.tx, certs).await?;
+        Ok(())
     }
 
     /// Benchmark ceiling: COPY sightings straight into `observations` (keys must be unique and

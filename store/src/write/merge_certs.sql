@@ -20,7 +20,7 @@ WITH inserted AS (
     FROM stage_certificates
     ON CONFLICT DO NOTHING
     RETURNING sha1, is_ca, parse_error IS NOT NULL AS unparsable
-), names AS (
+), inserted_names AS (
     -- Names are unique per certificate in the staging table (deduplicated by the writer).
     INSERT INTO certificate_names (sha1, name, kinds, registered_domain)
     SELECT n.sha1, n.name, n.kinds, n.registered_domain

@@ -219,28 +219,41 @@ async fn certificate_names_support_exact_prefix_suffix_and_substring_search() {
     let db = TestDb::new().await;
     let client = client(&db).await;
     let all = indexes(&client).await;
-    let names = table_indexes(&all, "certificate_names");
-    let btree_pattern_on = |column: &str| {
-        names.iter().any(|i| {
+    let btree_pattern_on = |table: &str, column: &str| {
+        table_indexes(&all, table).iter().any(|i| {
             i.method == "btree"
                 && !i.partial
                 && i.columns.first().map(String::as_str) == Some(column)
                 && i.opclasses.first().map(String::as_str) == Some("text_pattern_ops")
         })
     };
+    // Exact and prefix searches go straight to the certificates' name rows; suffix, substring
+    // and regex ones find the distinct names in `names` first (V3), then their rows by name.
     assert!(
-        btree_pattern_on("name"),
-        "prefix search needs (name text_pattern_ops): {names:?}"
+        btree_pattern_on("certificate_names", "name"),
+        "prefix search and the join from `names` need certificate_names (name text_pattern_ops): {all:?}"
     );
     assert!(
-        btree_pattern_on("reverse(name)"),
-        "suffix search needs (reverse(name) text_pattern_ops): {names:?}"
+        btree_pattern_on("names", "reverse(name)"),
+        "suffix search needs names (reverse(name) text_pattern_ops): {all:?}"
     );
+    let names = table_indexes(&all, "names");
     assert!(
         names
             .iter()
             .any(|i| i.method == "gin" && i.columns == ["name"] && i.opclasses == ["gin_trgm_ops"]),
-        "substring search needs a GIN trigram index on name: {names:?}"
+        "substring search needs a GIN trigram index on names.name: {names:?}"
+    );
+    assert!(
+        names.iter().any(|i| i.unique && i.columns == ["name"]),
+        "each distinct name is stored once: {names:?}"
+    );
+    // Each name once in the trigram index, not once per certificate.
+    assert!(
+        !table_indexes(&all, "certificate_names")
+            .iter()
+            .any(|i| i.method == "gin"),
+        "certificate_names should have no trigram index since V3"
     );
 }
 

@@ -173,6 +173,69 @@ async fn a_name_that_is_cn_and_san_is_one_row_with_both_kinds() {
 }
 
 #[tokio::test]
+async fn names_hold_each_distinct_name_once_and_are_added_again_on_a_rerun() {
+    // google_cert.pem: 44 DNS SANs, its CN *.google.com among them (openssl x509
+    // -ext subjectAltName); cert-github: github.com (CN and SAN) and www.github.com.
+    let mut batch = certs("certificate-transparency/python/ct/crypto/testdata/google_cert.pem");
+    let github = certs("rustls/rustls-test/benches/data/cert-github.0.der");
+    batch.extend(github.clone());
+    let db = TestDb::new().await;
+    let store = db.store();
+    let raw = raw_client(&db).await;
+    let names = |sql: &'static str| {
+        let raw = &raw;
+        async move {
+            raw.query(sql, &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+        }
+    };
+    // Split over two connections, as the CT ingest writes (names on a third).
+    store.write_certs_parallel(&batch, 2).await.unwrap();
+    let stored = names("SELECT name FROM names ORDER BY name").await;
+    assert_eq!(stored.len(), 46);
+    assert_eq!(
+        stored,
+        names("SELECT DISTINCT name FROM certificate_names ORDER BY name").await
+    );
+    assert!(stored.iter().any(|n| n == "*.google.com"));
+    assert!(stored.iter().any(|n| n == "www.github.com"));
+
+    // The same certificates again, and github twice: nothing new.
+    batch.extend(github.clone());
+    let stats = store.write_certs_parallel(&batch, 2).await.unwrap();
+    assert_eq!((stats.new, stats.known), (0, 3));
+    assert_eq!(names("SELECT name FROM names ORDER BY name").await, stored);
+
+    // As after a crash between the certificates' commit and the names': a re-run of the batch
+    // finds the certificates stored and still adds their names.
+    raw.execute("DELETE FROM names WHERE name LIKE '%github.com'", &[])
+        .await
+        .unwrap();
+    let mut conn = store.conn().await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    tx.write_certs(&github).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(names("SELECT name FROM names ORDER BY name").await, stored);
+    // and a substring search finds the certificate through them.
+    let hits = read::search(
+        &conn,
+        read::SearchField::Name,
+        &read::MatchPattern::parse("*ww.githu*").unwrap(),
+        None,
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].matched, "www.github.com");
+    assert_eq!(hits[0].cert.sha1, github[0].sha1);
+}
+
+#[tokio::test]
 async fn a_certificate_stored_concurrently_is_merged_not_failed() {
     // Transaction A stores the leaf and stays open; B then writes the leaf and X3. B's check
     // for stored certificates cannot see A's uncommitted row, so B's direct COPY waits for A
