@@ -124,6 +124,16 @@ async fn ceiling(dir: PathBuf, certs_only: bool) -> Result<()> {
         tx.copy_certs_raw(b).await?;
         tx.commit().await?;
     }
+    // The distinct names, once (schema v3), as the import adds them.
+    let names: std::collections::BTreeSet<&str> = batches
+        .iter()
+        .flatten()
+        .flat_map(|c| c.names.iter().map(|n| n.name.as_str()))
+        .collect();
+    let names: Vec<&str> = names.into_iter().collect();
+    let mut tx = conn.begin().await?;
+    tx.copy_names_raw(&names).await?;
+    tx.commit().await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "ceiling_certs_rows={n} ceiling_certs_seconds={secs:.3} ceiling_certs_per_s={:.0}",

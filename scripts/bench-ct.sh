@@ -4,9 +4,11 @@
 # per-batch inclusion proofs from hash tiles), and prints entries/s next to a raw binary COPY of
 # the same rows into the same tables in the same run (on one connection, and split by sha1 over
 # as many connections as the ingest's writers).
-# Two datasets, each on a fresh managed cluster with certhist's default settings:
+# Three datasets, each on a fresh managed cluster with certhist's default settings:
 #   1. template names: every entry has the template's 3 names (the data of the first figures);
-#   2. distinct names: every entry has names of its own (the harder case for the name indexes).
+#   2. distinct names: every entry has names of its own (the worst case for the name indexes);
+#   3. paired names: two consecutive entries share their names, as a precertificate and its
+#      certificate do (CERTHIST_BENCH_NAME_GROUP=2).
 # Environment: CERTHIST_BENCH_WRITERS (default 2), CERTHIST_BENCH_BATCH (entries per batch,
 # default 16384), CERTHIST_BENCH_URL (measure on a server of your own instead), RUST_LOG=
 # certhist_ct=debug,certhist_store=debug for per-batch timings. Never the system Postgres.
@@ -18,3 +20,5 @@ echo "== dataset 1: template names (3 names per entry, the same for every entry)
 CERTHIST_BENCH_SAME_NAMES=1 ./target/release/examples/bench_ct "$N"
 echo "== dataset 2: distinct names (3 names per entry, new for every entry)"
 ./target/release/examples/bench_ct "$N"
+echo "== dataset 3: paired names (3 names per entry, shared by 2 consecutive entries)"
+CERTHIST_BENCH_NAME_GROUP=2 ./target/release/examples/bench_ct "$N"

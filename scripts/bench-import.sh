@@ -24,7 +24,7 @@ export CERTHIST_HOME="$HOME_DIR"
 unset DATABASE_URL
 $BIN db start >/dev/null
 URL=$($BIN db url)
-reset_tables() { psql -q "$URL" -c "TRUNCATE certificates, certificate_names, observations, imported_files" -c "VACUUM ANALYZE" >/dev/null; }
+reset_tables() { psql -q "$URL" -c "TRUNCATE certificates, certificate_names, names, observations, imported_files" -c "VACUUM ANALYZE" >/dev/null; }
 
 echo "== ceiling: COPY (FORMAT binary) of the same rows straight into the same tables"
 reset_tables
@@ -32,7 +32,7 @@ CEIL=$(DATABASE_URL="$URL" $EX ceiling "$DATA")
 echo "$CEIL"
 reset_tables
 
-echo "== certhist import certs (read + parse + COPY to staging + merge + issuer linking)"
+echo "== certhist import certs (read + parse + issuer keys + COPY straight in + names)"
 C=$($BIN --json import certs "$DATA/certs.pem")
 echo "$C"
 echo "== certhist import observations (read + parse + COPY to staging + merge)"

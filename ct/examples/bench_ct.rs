@@ -75,6 +75,14 @@ fn generate(dir: &std::path::Path, n: u64) -> Result<PublicKey> {
     // CERTHIST_BENCH_SAME_NAMES=1: every entry keeps the template's names (the benchmark's data
     // before 2026-11-22 evening, for comparison with older figures).
     let same_names = std::env::var_os("CERTHIST_BENCH_SAME_NAMES").is_some();
+    // CERTHIST_BENCH_NAME_GROUP=k: k consecutive entries share their names (2: as a
+    // precertificate and its certificate do). Default 1: every entry has names of its own.
+    let group: u64 = std::env::var("CERTHIST_BENCH_NAME_GROUP")
+        .ok()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1)
+        .max(1);
     let mut level0: Vec<Hash> = Vec::with_capacity(n as usize);
     let mut t = 0u64;
     while t * TILE_WIDTH < n {
@@ -87,10 +95,10 @@ fn generate(dir: &std::path::Path, n: u64) -> Result<PublicKey> {
             cert[25..33].copy_from_slice(&i.to_be_bytes());
             // Names: the template's "gem-jewelers" (subject CN, SANs gem-jewelers.com and
             // www.gem-jewelers.com) becomes a pseudo-random 12-letter label of its own per
-            // entry, so every entry has new names (the signature no longer matches; leaf
-            // signatures are not checked by the ingest).
+            // entry (or group of entries), so every entry has new names (the signature no
+            // longer matches; leaf signatures are not checked by the ingest).
             if !same_names {
-                let label = entry_label(i);
+                let label = entry_label(i / group);
                 for at in &name_at {
                     cert[*at..*at + 12].copy_from_slice(&label);
                 }

@@ -91,6 +91,7 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
         &ImportCertsArgs {
             paths: vec![certs_path],
             batch_size: 5000,
+            writers: 2,
         },
     )
     .await?;

@@ -144,11 +144,12 @@ pub(crate) async fn import_certs(
     });
     let bar = progress("certificates");
     let mut summary = CertImportSummary::default();
-    let mut conn = store.conn().await?;
     while let Some(records) = receiver.recv().await {
-        let mut tx = conn.begin().await?;
-        let stats = tx.write_certs(&records).await?;
-        tx.commit().await?;
+        // Certificates are content-addressed and there is no cursor to keep with them: parts
+        // committed before a failure are found stored by a re-run.
+        let stats = store
+            .write_certs_parallel(&records, a.writers as usize)
+            .await?;
         summary.read += records.len() as u64;
         summary.new += stats.new;
         summary.known += stats.known;

@@ -702,15 +702,28 @@ impl<'a> StoreTx<'a> {
     }
 
     /// Benchmark ceiling: COPY the certificates and their names straight into `certificates`
-    /// and `certificate_names` (no staging, no deduplication, no merge), and add the names to
-    /// `names` as every write does. Fails on a duplicate certificate;
+    /// and `certificate_names` (no staging, no deduplication, no merge; the distinct names go to
+    /// `names` with [`StoreTx::copy_names_raw`]). Fails on a duplicate;
     /// only for empty tables in `scripts/bench-import.sh`.
     pub async fn copy_certs_raw(&mut self, certs: &[CertRecord]) -> Result<(), StoreError> {
         let rows: Vec<(&CertRecord, Option<Sha1>)> =
             certs.iter().map(|c| (c, c.issuer_key_hash)).collect();
         self.copy_rows(&rows, "certificates", "certificate_names")
+            .await
+    }
+
+    /// Benchmark ceiling: COPY names straight into `names` (they must be distinct and new).
+    /// Only for `scripts/bench-import.sh`.
+    pub async fn copy_names_raw(&mut self, names: &[&str]) -> Result<(), StoreError> {
+        let sink = self
+            .tx
+            .copy_in("COPY names (name) FROM STDIN (FORMAT binary)")
             .await?;
-        add_names(&*self.tx, certs).await?;
+        let mut writer = pin!(BinaryCopyInWriter::new(sink, &[Type::TEXT]));
+        for name in names {
+            writer.as_mut().write(&[name]).await?;
+        }
+        writer.finish().await?;
         Ok(())
     }
 
