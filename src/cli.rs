@@ -106,8 +106,8 @@ pub struct ImportCertsArgs {
     /// Certificates per database batch.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch_size: u32,
-    /// Database connections writing each batch (certificates split by sha1, names on one more;
-    /// more than the server's cores does not help).
+    /// Database connections writing each batch (certificates split by sha1; more than the
+    /// server's cores does not help).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub writers: u32,
 }

@@ -267,8 +267,14 @@ impl crate::Store {
     ) -> Result<CertWriteStats, StoreError> {
         let mut conn = self.conn().await?;
         let mut tx = conn.begin().await?;
-        let stats = tx.write_certs_sharded(certs, Some((self, parts))).await?;
+        let stats = tx
+            .write_certs_split(certs, Some((self, parts)), false)
+            .await?;
         tx.commit().await?;
+        // The names last, in a statement of their own once every part has committed: it may
+        // wait for another writer adding the same new names, and no transaction of this batch
+        // holds rows meanwhile, so no cycle of waits can pass through this batch.
+        add_names(conn.client(), certs).await?;
         Ok(stats)
     }
 }
@@ -317,13 +323,23 @@ impl<'a> StoreTx<'a> {
         certs: &[CertRecord],
         parallel: Option<(&crate::Store, usize)>,
     ) -> Result<CertWriteStats, StoreError> {
+        self.write_certs_split(certs, parallel, true).await
+    }
+
+    /// [`StoreTx::write_certs_sharded`], adding the batch's names to `names` in this
+    /// transaction when `with_names` (else the caller adds them).
+    async fn write_certs_split(
+        &mut self,
+        certs: &[CertRecord],
+        parallel: Option<(&crate::Store, usize)>,
+        with_names: bool,
+    ) -> Result<CertWriteStats, StoreError> {
         if certs.is_empty() {
             return Ok(CertWriteStats::default());
         }
         let batch = dedup_by_sha1(certs);
         let issuer_keys = self.resolve_issuer_keys(&batch).await?;
         let rows: Vec<(&CertRecord, Option<Sha1>)> = batch.into_iter().zip(issuer_keys).collect();
-        let mut names_added = false;
         let (mut done, new_cas) = match parallel {
             Some((store, shards)) if shards > 1 && rows.len() > 1 => {
                 let mut parts: Vec<Vec<(&CertRecord, Option<Sha1>)>> = vec![Vec::new(); shards];
@@ -341,19 +357,6 @@ impl<'a> StoreTx<'a> {
                     }
                 }
                 mine.sort_unstable_by_key(|a| a.0.sha1);
-                // The batch's names go to `names` on one more connection meanwhile, in a
-                // statement of its own: it waits for no other part, so it cannot close a cycle
-                // of waits with them. A name stored there before its certificates is harmless
-                // (searches join certificate_names); one missing after a crash is added again
-                // when the batch is re-run, since the caller's cursor has not moved.
-                let names_conn = store.try_conn().await?;
-                names_added = names_conn.is_some();
-                let names = async {
-                    if let Some(conn) = &names_conn {
-                        add_names(conn.client(), certs).await?;
-                    }
-                    Ok::<_, StoreError>(())
-                };
                 let others = futures_util::future::try_join_all(conns.iter_mut().map(
                     |(conn, part)| async move {
                         let mut tx = conn.begin().await?;
@@ -362,8 +365,8 @@ impl<'a> StoreTx<'a> {
                         Ok::<_, StoreError>(r)
                     },
                 ));
-                let ((mut stats, mut cas), others, ()) =
-                    tokio::try_join!(self.merge_resolved(&mine), others, names)?;
+                let ((mut stats, mut cas), others) =
+                    tokio::try_join!(self.merge_resolved(&mine), others)?;
                 for (part, part_cas) in others {
                     stats.new += part.new;
                     stats.unparsable += part.unparsable;
@@ -383,7 +386,7 @@ impl<'a> StoreTx<'a> {
         // All names of the batch, not only those of new certificates: a re-run after a crash
         // that came after some parts committed finds their certificates stored, and must still
         // add their names.
-        if !names_added {
+        if with_names {
             add_names(&*self.tx, certs).await?;
         }
         done.known = certs.len() as u64 - done.new;

@@ -193,7 +193,7 @@ async fn names_hold_each_distinct_name_once_and_are_added_again_on_a_rerun() {
                 .collect::<Vec<_>>()
         }
     };
-    // Split over two connections, as the CT ingest writes (names on a third).
+    // Split over two connections, as the CT ingest writes (the names added after).
     store.write_certs_parallel(&batch, 2).await.unwrap();
     let stored = names("SELECT name FROM names ORDER BY name").await;
     assert_eq!(stored.len(), 46);
