@@ -256,26 +256,76 @@ async fn add_names(
 }
 
 impl crate::Store {
-    /// Stores certificates in transactions of their own, split by sha1 over `parts`
-    /// connections (see [`StoreTx::write_certs_sharded`]); every part is committed when this
-    /// returns. For callers whose own transaction (e.g. CT provenance and its cursor) must only
-    /// commit after the certificates it refers to, and can do its own writes meanwhile.
+    /// Stores certificates (as [`StoreTx::write_certs`]) split by sha1 over `parts` connections,
+    /// each part in a transaction of its own that commits as soon as its rows are written, so no
+    /// transaction of the batch holds rows while it waits for anything but its own statements.
+    /// Every part is committed when this returns. For callers whose own transaction (e.g. CT
+    /// provenance and its cursor) must only commit after the certificates it refers to, and can
+    /// do its own writes meanwhile. Certificates are content-addressed facts: if the caller then
+    /// fails, a re-run finds the parts stored and changes nothing. Parts never touch the same
+    /// rows: a certificate and its names go to one part, and issuer keys are resolved for the
+    /// whole batch before it is split.
     pub async fn write_certs_parallel(
         &self,
         certs: &[CertRecord],
         parts: usize,
     ) -> Result<CertWriteStats, StoreError> {
+        if certs.is_empty() {
+            return Ok(CertWriteStats::default());
+        }
         let mut conn = self.conn().await?;
-        let mut tx = conn.begin().await?;
-        let stats = tx
-            .write_certs_split(certs, Some((self, parts)), false)
-            .await?;
-        tx.commit().await?;
-        // The names last, in a statement of their own once every part has committed: it may
-        // wait for another writer adding the same new names, and no transaction of this batch
-        // holds rows meanwhile, so no cycle of waits can pass through this batch.
+        let batch = dedup_by_sha1(certs);
+        let issuer_keys = {
+            let mut tx = conn.begin().await?;
+            let keys = tx.resolve_issuer_keys(&batch).await?;
+            tx.commit().await?;
+            keys
+        };
+        let parts = parts.max(1);
+        let mut split: Vec<Vec<(&CertRecord, Option<Sha1>)>> = vec![Vec::new(); parts];
+        for r in batch.into_iter().zip(issuer_keys) {
+            split[usize::from(r.0.sha1[0]) % parts].push(r);
+        }
+        // Parts without a free connection now go with the first (a pool shared by several
+        // writers must not deadlock waiting for itself).
+        let mut first = split.remove(0);
+        let mut others = Vec::new();
+        for part in split {
+            match self.try_conn().await? {
+                Some(c) => others.push((c, part)),
+                None => first.extend(part),
+            }
+        }
+        first.sort_unstable_by_key(|a| a.0.sha1);
+        let written = futures_util::future::try_join_all(
+            std::iter::once((&mut conn, &first[..]))
+                .chain(others.iter_mut().map(|(c, p)| (c, &p[..])))
+                .map(|(conn, part)| async move {
+                    let mut tx = conn.begin().await?;
+                    let r = tx.merge_resolved(part).await?;
+                    tx.commit().await?;
+                    Ok::<_, StoreError>(r)
+                }),
+        )
+        .await?;
+        let mut done = CertWriteStats::default();
+        let mut new_cas = Vec::new();
+        for (part, part_cas) in written {
+            done.new += part.new;
+            done.unparsable += part.unparsable;
+            new_cas.extend(part_cas);
+        }
+        if !new_cas.is_empty() {
+            // Once every part committed, so all new CA certificates' stored children are found.
+            conn.client()
+                .execute_typed(LINK_ISSUERS, &[(&new_cas, Type::BYTEA_ARRAY)])
+                .await?;
+        }
+        // Last, in a statement of its own: it may wait for another writer adding the same new
+        // names, and no transaction of this batch holds rows meanwhile.
         add_names(conn.client(), certs).await?;
-        Ok(stats)
+        done.known = certs.len() as u64 - done.new;
+        Ok(done)
     }
 }
 
@@ -306,89 +356,22 @@ impl<'a> StoreTx<'a> {
         &mut self,
         certs: &[CertRecord],
     ) -> Result<CertWriteStats, StoreError> {
-        self.write_certs_sharded(certs, None).await
-    }
-
-    /// [`StoreTx::write_certs`] over several connections: the batch is split by sha1 into
-    /// `shards` parts; this transaction writes one, and each other part is written and
-    /// committed in a transaction of its own on another connection of `store` before this
-    /// returns. Nothing of the batch is visible to readers of this transaction's other rows
-    /// until it commits, but certificates of the other parts may be: they are content-addressed
-    /// facts, so if this transaction then fails, a re-run finds them stored and changes nothing
-    /// (the caller's cursor, committed here, still only moves with the whole batch).
-    /// Parts never touch the same rows: a certificate and its names go to one part, and issuer
-    /// keys are resolved for the whole batch before it is split.
-    pub async fn write_certs_sharded(
-        &mut self,
-        certs: &[CertRecord],
-        parallel: Option<(&crate::Store, usize)>,
-    ) -> Result<CertWriteStats, StoreError> {
-        self.write_certs_split(certs, parallel, true).await
-    }
-
-    /// [`StoreTx::write_certs_sharded`], adding the batch's names to `names` in this
-    /// transaction when `with_names` (else the caller adds them).
-    async fn write_certs_split(
-        &mut self,
-        certs: &[CertRecord],
-        parallel: Option<(&crate::Store, usize)>,
-        with_names: bool,
-    ) -> Result<CertWriteStats, StoreError> {
         if certs.is_empty() {
             return Ok(CertWriteStats::default());
         }
         let batch = dedup_by_sha1(certs);
         let issuer_keys = self.resolve_issuer_keys(&batch).await?;
         let rows: Vec<(&CertRecord, Option<Sha1>)> = batch.into_iter().zip(issuer_keys).collect();
-        let (mut done, new_cas) = match parallel {
-            Some((store, shards)) if shards > 1 && rows.len() > 1 => {
-                let mut parts: Vec<Vec<(&CertRecord, Option<Sha1>)>> = vec![Vec::new(); shards];
-                for r in &rows {
-                    parts[usize::from(r.0.sha1[0]) % shards].push(*r);
-                }
-                // Parts without a free connection now are written here (a pool shared by
-                // several writers must not deadlock waiting for itself).
-                let mut mine = parts.remove(0);
-                let mut conns = Vec::new();
-                for part in parts {
-                    match store.try_conn().await? {
-                        Some(conn) => conns.push((conn, part)),
-                        None => mine.extend(part),
-                    }
-                }
-                mine.sort_unstable_by_key(|a| a.0.sha1);
-                let others = futures_util::future::try_join_all(conns.iter_mut().map(
-                    |(conn, part)| async move {
-                        let mut tx = conn.begin().await?;
-                        let r = tx.merge_resolved(part).await?;
-                        tx.commit().await?;
-                        Ok::<_, StoreError>(r)
-                    },
-                ));
-                let ((mut stats, mut cas), others) =
-                    tokio::try_join!(self.merge_resolved(&mine), others)?;
-                for (part, part_cas) in others {
-                    stats.new += part.new;
-                    stats.unparsable += part.unparsable;
-                    cas.extend(part_cas);
-                }
-                (stats, cas)
-            }
-            _ => self.merge_resolved(&rows).await?,
-        };
+        let (mut done, new_cas) = self.merge_resolved(&rows).await?;
         if !new_cas.is_empty() {
-            // After the other parts committed, so their new CA certificates' stored children
-            // are found too (this statement's snapshot starts now).
             self.tx
                 .execute_typed(LINK_ISSUERS, &[(&new_cas, Type::BYTEA_ARRAY)])
                 .await?;
         }
-        // All names of the batch, not only those of new certificates: a re-run after a crash
-        // that came after some parts committed finds their certificates stored, and must still
-        // add their names.
-        if with_names {
-            add_names(&*self.tx, certs).await?;
-        }
+        // All names of the batch, not only those of new certificates: a batch re-run after a
+        // failure may find its certificates stored (by a part of `write_certs_parallel`) and
+        // must still add their names.
+        add_names(&*self.tx, certs).await?;
         done.known = certs.len() as u64 - done.new;
         Ok(done)
     }

@@ -100,6 +100,26 @@ async fn raw_client(db: &TestDb) -> tokio_postgres::Client {
 
 #[tokio::test]
 async fn issuer_key_hash_is_filled_within_one_batch_and_across_shards() {
+    // Child first, issuer in a later split batch: linked once that batch's parts committed.
+    let db = TestDb::new().await;
+    let store = db.store();
+    let leaf0 = cert("x509-parser/assets/certificate.der");
+    let x30 = cert("x509-parser/assets/lets-encrypt-x3-cross-signed.der");
+    store
+        .write_certs_parallel(std::slice::from_ref(&leaf0), 2)
+        .await
+        .unwrap();
+    store.write_certs_parallel(&[x30], 2).await.unwrap();
+    let conn = store.conn().await.unwrap();
+    let rec = read::cert_by_hash(&conn, &CertHash::Sha1(leaf0.sha1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rec.issuer_key_hash.map(hex::encode).as_deref(),
+        Some("a84a6a63047dddbae6d139b7a64565eff3a8eca1")
+    );
+
     // The leaf and its issuer (LE X3) arrive in the same batch, written on one connection or
     // split by sha1 over several (sha1s 5c… and e6…: different parts when split in four or
     // five, and the resolution happens before the split).
@@ -110,13 +130,11 @@ async fn issuer_key_hash_is_filled_within_one_batch_and_across_shards() {
     for shards in [1, 2, 4, 5] {
         let db = TestDb::new().await;
         let store = db.store();
-        let mut conn = store.conn().await.unwrap();
-        let mut tx = conn.begin().await.unwrap();
-        let stats = tx
-            .write_certs_sharded(&[leaf.clone(), x3.clone()], Some((&store, shards)))
+        let conn = store.conn().await.unwrap();
+        let stats = store
+            .write_certs_parallel(&[leaf.clone(), x3.clone()], shards)
             .await
             .unwrap();
-        tx.commit().await.unwrap();
         assert_eq!((stats.new, stats.known), (2, 0), "shards {shards}");
         let rec = read::cert_by_hash(&conn, &CertHash::Sha1(leaf.sha1))
             .await
