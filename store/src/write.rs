@@ -255,6 +255,65 @@ async fn add_names(
         .await?)
 }
 
+/// The OCSP issuerKeyHash of each certificate of the batch: its own when known, else the
+/// key of its issuer when exactly one candidate key is stored or in the batch (a CA
+/// certificate whose subject Name hash is the child's issuer Name hash and whose subject key
+/// identifier, when both are present, is the child's authority key identifier). One indexed
+/// query per batch, for the distinct issuer names still unresolved.
+async fn stored_issuer_keys(
+    client: &impl tokio_postgres::GenericClient,
+    batch: &[&CertRecord],
+) -> Result<Vec<Option<Sha1>>, StoreError> {
+    let mut wanted: Vec<&[u8]> = batch
+        .iter()
+        .filter(|c| c.issuer_key_hash.is_none())
+        .filter_map(|c| c.issuer_name_hash.as_ref().map(|h| &h[..]))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut candidates: Vec<IssuerCandidate> = Vec::new();
+    if !wanted.is_empty() {
+        let rows = client
+            .query_typed(
+                "SELECT subject_name_hash, subject_key_id, key_sha1 FROM certificates
+                 WHERE is_ca AND key_sha1 IS NOT NULL AND subject_name_hash = ANY($1)",
+                &[(&wanted, Type::BYTEA_ARRAY)],
+            )
+            .await?;
+        for r in rows {
+            let name: Vec<u8> = r.get(0);
+            let key: Vec<u8> = r.get(2);
+            if let (Ok(name_hash), Ok(key_sha1)) = (name.try_into(), key.try_into()) {
+                candidates.push(IssuerCandidate {
+                    name_hash,
+                    subject_key_id: r.get(1),
+                    key_sha1,
+                });
+            }
+        }
+    }
+    Ok(resolve_issuer_keys(batch, candidates))
+}
+
+/// The end of every certificate write, once its rows are stored: links stored children of the
+/// batch's new CA certificates (`new_cas`) to them, then adds all names of the batch to `names`
+/// — not only those of new certificates: a batch re-run after a failure may find its
+/// certificates stored (by a part of [`crate::Store::write_certs_parallel`]) and must still add
+/// their names.
+async fn link_and_add_names(
+    client: &impl tokio_postgres::GenericClient,
+    new_cas: &[Vec<u8>],
+    certs: &[CertRecord],
+) -> Result<(), StoreError> {
+    if !new_cas.is_empty() {
+        client
+            .execute_typed(LINK_ISSUERS, &[(&new_cas, Type::BYTEA_ARRAY)])
+            .await?;
+    }
+    add_names(client, certs).await?;
+    Ok(())
+}
+
 impl crate::Store {
     /// Stores certificates (as [`StoreTx::write_certs`]) split by sha1 over `parts` connections,
     /// each part in a transaction of its own that commits as soon as its rows are written, so no
@@ -275,12 +334,7 @@ impl crate::Store {
         }
         let mut conn = self.conn().await?;
         let batch = dedup_by_sha1(certs);
-        let issuer_keys = {
-            let mut tx = conn.begin().await?;
-            let keys = tx.resolve_issuer_keys(&batch).await?;
-            tx.commit().await?;
-            keys
-        };
+        let issuer_keys = stored_issuer_keys(conn.client(), &batch).await?;
         let parts = parts.max(1);
         let mut split: Vec<Vec<(&CertRecord, Option<Sha1>)>> = vec![Vec::new(); parts];
         for r in batch.into_iter().zip(issuer_keys) {
@@ -315,15 +369,10 @@ impl crate::Store {
             done.unparsable += part.unparsable;
             new_cas.extend(part_cas);
         }
-        if !new_cas.is_empty() {
-            // Once every part committed, so all new CA certificates' stored children are found.
-            conn.client()
-                .execute_typed(LINK_ISSUERS, &[(&new_cas, Type::BYTEA_ARRAY)])
-                .await?;
-        }
-        // Last, in a statement of its own: it may wait for another writer adding the same new
-        // names, and no transaction of this batch holds rows meanwhile.
-        add_names(conn.client(), certs).await?;
+        // Once every part committed, so all new CA certificates' stored children are found, and
+        // as statements of their own: adding names may wait for another writer adding the same
+        // new names, and no transaction of this batch holds rows meanwhile.
+        link_and_add_names(conn.client(), &new_cas, certs).await?;
         done.known = certs.len() as u64 - done.new;
         Ok(done)
     }
@@ -360,18 +409,10 @@ impl<'a> StoreTx<'a> {
             return Ok(CertWriteStats::default());
         }
         let batch = dedup_by_sha1(certs);
-        let issuer_keys = self.resolve_issuer_keys(&batch).await?;
+        let issuer_keys = stored_issuer_keys(&*self.tx, &batch).await?;
         let rows: Vec<(&CertRecord, Option<Sha1>)> = batch.into_iter().zip(issuer_keys).collect();
         let (mut done, new_cas) = self.merge_resolved(&rows).await?;
-        if !new_cas.is_empty() {
-            self.tx
-                .execute_typed(LINK_ISSUERS, &[(&new_cas, Type::BYTEA_ARRAY)])
-                .await?;
-        }
-        // All names of the batch, not only those of new certificates: a batch re-run after a
-        // failure may find its certificates stored (by a part of `write_certs_parallel`) and
-        // must still add their names.
-        add_names(&*self.tx, certs).await?;
+        link_and_add_names(&*self.tx, &new_cas, certs).await?;
         done.known = certs.len() as u64 - done.new;
         Ok(done)
     }
@@ -500,47 +541,6 @@ impl<'a> StoreTx<'a> {
             },
             new_cas.unwrap_or_default(),
         ))
-    }
-
-    /// The OCSP issuerKeyHash of each certificate of the batch: its own when known, else the
-    /// key of its issuer when exactly one candidate key is stored or in the batch (a CA
-    /// certificate whose subject Name hash is the child's issuer Name hash and whose subject key
-    /// identifier, when both are present, is the child's authority key identifier). One indexed
-    /// query per batch, for the distinct issuer names still unresolved.
-    async fn resolve_issuer_keys(
-        &mut self,
-        batch: &[&CertRecord],
-    ) -> Result<Vec<Option<Sha1>>, StoreError> {
-        let mut wanted: Vec<&[u8]> = batch
-            .iter()
-            .filter(|c| c.issuer_key_hash.is_none())
-            .filter_map(|c| c.issuer_name_hash.as_ref().map(|h| &h[..]))
-            .collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let mut candidates: Vec<IssuerCandidate> = Vec::new();
-        if !wanted.is_empty() {
-            let rows = self
-                .tx
-                .query_typed(
-                    "SELECT subject_name_hash, subject_key_id, key_sha1 FROM certificates
-                     WHERE is_ca AND key_sha1 IS NOT NULL AND subject_name_hash = ANY($1)",
-                    &[(&wanted, Type::BYTEA_ARRAY)],
-                )
-                .await?;
-            for r in rows {
-                let name: Vec<u8> = r.get(0);
-                let key: Vec<u8> = r.get(2);
-                if let (Ok(name_hash), Ok(key_sha1)) = (name.try_into(), key.try_into()) {
-                    candidates.push(IssuerCandidate {
-                        name_hash,
-                        subject_key_id: r.get(1),
-                        key_sha1,
-                    });
-                }
-            }
-        }
-        Ok(resolve_issuer_keys(batch, candidates))
     }
 
     /// COPYs certificate rows into `target` (the staging table, or `certificates` itself for

@@ -100,33 +100,32 @@ async fn raw_client(db: &TestDb) -> tokio_postgres::Client {
 
 #[tokio::test]
 async fn issuer_key_hash_is_filled_within_one_batch_and_across_shards() {
+    let leaf = cert("x509-parser/assets/certificate.der");
+    let x3 = cert("x509-parser/assets/lets-encrypt-x3-cross-signed.der");
+    let want = hex::decode("a84a6a63047dddbae6d139b7a64565eff3a8eca1").unwrap();
+
     // Child first, issuer in a later split batch: linked once that batch's parts committed.
     let db = TestDb::new().await;
     let store = db.store();
-    let leaf0 = cert("x509-parser/assets/certificate.der");
-    let x30 = cert("x509-parser/assets/lets-encrypt-x3-cross-signed.der");
     store
-        .write_certs_parallel(std::slice::from_ref(&leaf0), 2)
+        .write_certs_parallel(std::slice::from_ref(&leaf), 2)
         .await
         .unwrap();
-    store.write_certs_parallel(&[x30], 2).await.unwrap();
+    store
+        .write_certs_parallel(std::slice::from_ref(&x3), 2)
+        .await
+        .unwrap();
     let conn = store.conn().await.unwrap();
-    let rec = read::cert_by_hash(&conn, &CertHash::Sha1(leaf0.sha1))
+    let rec = read::cert_by_hash(&conn, &CertHash::Sha1(leaf.sha1))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        rec.issuer_key_hash.map(hex::encode).as_deref(),
-        Some("a84a6a63047dddbae6d139b7a64565eff3a8eca1")
-    );
+    assert_eq!(rec.issuer_key_hash.as_deref(), Some(&want[..]));
 
     // The leaf and its issuer (LE X3) arrive in the same batch, written on one connection or
     // split by sha1 over several (sha1s 5c… and e6…: different parts when split in four or
     // five, and the resolution happens before the split).
-    let leaf = cert("x509-parser/assets/certificate.der");
-    let x3 = cert("x509-parser/assets/lets-encrypt-x3-cross-signed.der");
     assert_ne!(leaf.sha1[0] % 4, x3.sha1[0] % 4, "fixture split assumption");
-    let want = hex::decode("a84a6a63047dddbae6d139b7a64565eff3a8eca1").unwrap();
     for shards in [1, 2, 4, 5] {
         let db = TestDb::new().await;
         let store = db.store();
