@@ -11,7 +11,7 @@ HOME_DIR=${BENCH_HOME:-/tmp/certhist-bench-import}
 DATA=${BENCH_DATA:-/tmp/certhist-bench-import-data}
 
 echo "== building (release)"
-cargo build --release -q --bin certhist --example bench_import
+cargo build --release -q --bin certhist && cargo build --release -q -p certhist-files --example bench_import
 BIN=target/release/certhist
 EX=target/release/examples/bench_import
 

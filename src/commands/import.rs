@@ -6,11 +6,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use certhist_ingest::certfile::CertReader;
-use certhist_ingest::observations::{maybe_gunzip, ObservationReader};
-use certhist_ingest::x509::parse_many;
+use certhist_files::certfile::CertReader;
+use certhist_files::observations::{maybe_gunzip, ObservationReader};
 use certhist_model::{CertRecord, ObservationRow};
 use certhist_store::{ImportState, Store};
+use certhist_x509::parse_many;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sha2::Digest;

@@ -291,7 +291,7 @@ pub async fn seeded() -> TestDb {
     let db = TestDb::new().await;
     let records: Vec<_> = ALL
         .iter()
-        .map(|f| certhist_ingest::x509::parse_der(f.der))
+        .map(|f| certhist_x509::parse_der(f.der))
         .collect();
     for (r, f) in records.iter().zip(ALL.iter()) {
         assert_eq!(

@@ -59,7 +59,7 @@ async fn serial_in_any_notation_and_exact_cert_id() {
 async fn serial_pages_with_cursor() {
     use sha2::Digest as _;
     let db = seeded().await;
-    let base = certhist_ingest::x509::parse_der(GITHUB.der);
+    let base = certhist_x509::parse_der(GITHUB.der);
     let mut twins = Vec::new();
     for i in 0..2u8 {
         let mut r = base.clone();

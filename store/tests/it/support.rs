@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use certhist_ingest::certfile::CertReader;
-use certhist_ingest::x509::parse_der;
+use certhist_files::certfile::CertReader;
 use certhist_model::{CertRecord, ObservationRow};
+use certhist_x509::parse_der;
 use chrono::{DateTime, Utc};
 
 /// `tests/data/certs/<rel>` at the workspace root.
