@@ -10,6 +10,7 @@ mod record;
 pub mod serde_hex;
 mod serial;
 mod time;
+pub mod views;
 
 pub use hash::{parse_cert_hash, CertHash, HashParseError, Sha1, Sha256};
 pub use observation::{ObservationRow, PORT_UNKNOWN};

@@ -15,7 +15,6 @@ mod migrate;
 pub mod read;
 pub mod read_api;
 pub mod read_cryptnet;
-pub mod testing;
 mod write;
 
 use std::path::PathBuf;
@@ -24,7 +23,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 pub use error::StoreError;
-pub use migrate::applied_versions;
+pub use migrate::{applied_versions, schema_fingerprint};
 pub use write::{CacheEntryRow, CertWriteStats, CtEntryRow, CtLogState, ImportState, StoreTx};
 
 /// Where the database is.

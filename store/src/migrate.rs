@@ -86,3 +86,15 @@ async fn apply_pending(client: &mut Client) -> Result<(), StoreError> {
 pub fn applied_versions() -> Vec<(u32, &'static str)> {
     MIGRATIONS.iter().map(|m| (m.0, m.1)).collect()
 }
+
+/// Short hash of every embedded migration (version, name and SQL): changes whenever the schema
+/// does (the test harness names its template database after it).
+pub fn schema_fingerprint() -> String {
+    let mut bytes = Vec::new();
+    for (version, name, sql) in MIGRATIONS {
+        bytes.extend_from_slice(format!("{version}\0{name}\0").as_bytes());
+        bytes.extend_from_slice(sql.as_bytes());
+        bytes.push(0);
+    }
+    format!("{:012x}", crate::cluster::fnv1a64(&bytes) >> 16)
+}

@@ -85,7 +85,7 @@ pub(crate) fn fixed<const N: usize>(bytes: Vec<u8>) -> Result<[u8; N], StoreErro
     let len = bytes.len();
     bytes
         .try_into()
-        .map_err(|_| StoreError::InvalidInput(format!("stored hash has {len} bytes, expected {N}")))
+        .map_err(|_| StoreError::Corrupt(format!("stored hash has {len} bytes, expected {N}")))
 }
 
 /// One row of an IP's certificate history.

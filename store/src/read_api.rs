@@ -69,7 +69,7 @@ pub async fn resolve_hash(
                 .await?
                 .into_iter()
                 .next()
-                .ok_or_else(|| StoreError::InvalidInput("no row from EXISTS".to_owned()))?;
+                .ok_or_else(|| StoreError::Corrupt("no row from EXISTS".to_owned()))?;
             let (has_cert, observed): (bool, bool) = (r.get(0), r.get(1));
             Ok((has_cert || observed).then_some(ResolvedHash { sha1: *h, has_cert }))
         }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 
 use crate::support::{certhist, client, data, ok, pem_blocks, sha1_hex, stderr, stdout, url};
 

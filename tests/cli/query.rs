@@ -1,6 +1,6 @@
 //! `certhist query ip|cert|search` output, JSON and exit codes.
 
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 
 use crate::support::{certhist, data, ok, stderr, stdout};
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 use tokio_postgres::config::Host;
 
 /// The workspace's `tests/data/<rel>`.

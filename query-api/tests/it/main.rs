@@ -1,4 +1,4 @@
-//! Route tests of the certhist API against a real database (certhist_store::testing::TestDb):
+//! Route tests of the certhist API against a real database (certhist_test_support::TestDb):
 //! real certificates from tests/data/certs (parsed by certhist_ingest), observations written
 //! through StoreTx::write_observations, requests through the router (tower `oneshot`) and, in
 //! `socket`, through a real listening socket with a real HTTP client.
@@ -25,7 +25,7 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use certhist_api::ServeConfig;
 use certhist_model::{ObservationRow, Sha1};
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 use tower::ServiceExt;

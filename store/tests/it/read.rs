@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use certhist_model::{CertHash, Serial};
 use certhist_store::read::{self, MatchPattern, SearchField, TimeWindow};
-use certhist_store::testing::TestDb;
 use certhist_store::Store;
+use certhist_test_support::TestDb;
 
 use crate::support::{cert, certs, obs, sha1, t};
 

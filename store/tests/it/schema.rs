@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 

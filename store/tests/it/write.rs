@@ -2,7 +2,7 @@
 
 use certhist_model::CertHash;
 use certhist_store::read::{self, TimeWindow};
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 
 use crate::support::{cert, certs, obs, sha1, t};
 

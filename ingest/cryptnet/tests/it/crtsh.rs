@@ -13,7 +13,7 @@ use certhist_cryptnet::cli::{analyze, ResolveMode};
 use certhist_cryptnet::ocsp::{build_get_url, cert_id_of};
 use certhist_cryptnet::resolve::MatchKind;
 use certhist_cryptnet::HashAlgorithm;
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIG_ID: u64 = 9_876_543_210; // > 2^32

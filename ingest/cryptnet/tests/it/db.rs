@@ -10,7 +10,7 @@ use certhist_cryptnet::ocsp::{build_get_url, cert_id_of};
 use certhist_cryptnet::resolve::MatchKind;
 use certhist_cryptnet::HashAlgorithm;
 use certhist_model::ObservationRow;
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 use chrono::{DateTime, Utc};
 
 pub fn certs_dir() -> PathBuf {

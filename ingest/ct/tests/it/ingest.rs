@@ -7,7 +7,7 @@ use certhist_ct::client::{LogClient, Rfc6962Client, StaticClient};
 use certhist_ct::http::FetchConfig;
 use certhist_ct::ingest::{ingest_log, IngestOptions};
 use certhist_ct::CtError;
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 
 use crate::logs::*;
 use crate::server::{self, Fault};

@@ -10,7 +10,7 @@ use certhist_ct::client::Rfc6962Client;
 use certhist_ct::http::FetchConfig;
 use certhist_ct::ingest::{ingest_log, IngestOptions};
 use certhist_model::CertHash;
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 use chrono::DateTime;
 use sha1::Digest as _;
 

@@ -8,7 +8,7 @@ use certhist_ct::client::{Rfc6962Client, StaticClient};
 use certhist_ct::http::FetchConfig;
 use certhist_ct::ingest::{ingest_log, IngestOptions};
 use certhist_ct::CtError;
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 use sha1::Digest as _;
 
 use crate::linking::{pem_der, spki_sha256, tbs_without, tbs_without_poison, testdata, u24};

@@ -12,7 +12,7 @@ use certhist_ct::client::StaticClient;
 use certhist_ct::http::FetchConfig;
 use certhist_ct::ingest::{ingest_log, IngestOptions};
 use certhist_ct::CtError;
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 use clap::Parser as _;
 use tokio_postgres::config::Host;
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 use chrono::{DateTime, Utc};
 
 pub fn data(rel: &str) -> PathBuf {

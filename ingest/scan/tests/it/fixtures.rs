@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use certhist_scan::{ImportOptions, ImportSummary};
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::common::{cert_exists, client, data, observations, scalar};

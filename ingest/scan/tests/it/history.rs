@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use certhist_scan::ImportOptions;
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 use chrono::{TimeZone, Utc};
 
 use crate::common::{client, data, observations, scalar};

@@ -13,7 +13,7 @@ use certhist_scan::localtls::{
 use certhist_scan::scanner::{
     client_config, grab_chain, scan, FailureCounts, FailureKind, ScanOptions,
 };
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 use sha1::Digest;
 
 use crate::common::{client, observations, scalar};

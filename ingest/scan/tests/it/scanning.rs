@@ -8,7 +8,7 @@ use certhist_scan::localtls::{
     bind_same_port, serve, server_config, Behaviour, Identity, LocalServer, TestCa,
 };
 use certhist_scan::scanner::{scan, FailureCounts, ScanOptions, ScanSummary};
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 use sha1::Digest;
 
 use crate::common::{cert_exists, client, observations, scalar, Obs};

@@ -12,7 +12,7 @@ use certhist_scan::localtls::{
     TestCa,
 };
 use certhist_scan::scanner::{scan, FailureCounts, ScanOptions, SniMode};
-use certhist_store::testing::TestDb;
+use certhist_test_support::TestDb;
 use sha1::Digest;
 
 use crate::common::{client, observations, scalar};

@@ -1,9 +1,9 @@
-//! Test-database helper: one managed cluster per test run (or `TEST_DATABASE_URL`), a template
+//! Test-database helper (dev-only; never a dependency of a production crate): one managed cluster per test run (or `TEST_DATABASE_URL`), a template
 //! database migrated once, a fresh database per test.
 //!
 //! ```no_run
 //! # async fn t() {
-//! let db = certhist_store::testing::TestDb::new().await;
+//! let db = certhist_test_support::TestDb::new().await;
 //! let store = db.store();
 //! # }
 //! ```
@@ -11,7 +11,7 @@
 //! - With `TEST_DATABASE_URL` set, that server is used (its user needs `CREATEDB`); otherwise a
 //!   managed cluster in `<temp dir>/certhist-test-cluster-<euid>`, shared by every test binary
 //!   and process (the cluster's own `flock` serialises the start), and left running for the
-//!   next run (`certhist db stop` or [`crate::cluster::stop`] on that directory stops it).
+//!   next run (`certhist db stop` or [`certhist_store::cluster::stop`] on that directory stops it).
 //! - The template `certhist_tpl_<hash of the embedded migrations>` is built once per schema
 //!   version under a server-wide advisory lock: created as a scratch database, migrated, then
 //!   renamed into place, so a crashed build never leaves a half-migrated template.
@@ -25,8 +25,8 @@ use tokio::sync::OnceCell;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
-use crate::cluster::{self, StartOptions};
-use crate::Store;
+use certhist_store::cluster::{self, StartOptions};
+use certhist_store::Store;
 
 /// Advisory lock key held while building templates and cleaning up ("certtest" in ASCII).
 const TEMPLATE_LOCK_KEY: i64 = 0x6365_7274_7465_7374;
@@ -169,18 +169,6 @@ impl Drop for TestDb {
     }
 }
 
-/// Short hash of every embedded migration (version, name and SQL): names the template, so a
-/// schema change gets a fresh template.
-pub(crate) fn migrations_hash() -> String {
-    let mut bytes = Vec::new();
-    for (version, name, sql) in crate::migrate::MIGRATIONS {
-        bytes.extend_from_slice(format!("{version}\0{name}\0").as_bytes());
-        bytes.extend_from_slice(sql.as_bytes());
-        bytes.push(0);
-    }
-    format!("{:012x}", cluster::fnv1a64(&bytes) >> 16)
-}
-
 /// Home of the managed test cluster: `<temp dir>/certhist-test-cluster-<euid>`.
 pub fn test_cluster_home() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("certhist-test-cluster-{}", nix::unistd::geteuid()))
@@ -208,7 +196,7 @@ async fn init_shared() -> Result<Shared, String> {
             info.pg_config("postgres")
         }
     };
-    let template = format!("certhist_tpl_{}", migrations_hash());
+    let template = format!("certhist_tpl_{}", certhist_store::schema_fingerprint());
     let client = connect(&admin).await?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK_KEY])
@@ -241,7 +229,7 @@ async fn build_template(client: &Client, admin: &Config, template: &str) -> Resu
         .unwrap_or(0);
     let build = format!(
         "certhist_tplbuild_{}_{now_secs}_{}",
-        migrations_hash(),
+        certhist_store::schema_fingerprint(),
         std::process::id()
     );
     client
