@@ -1,6 +1,8 @@
 //! Command implementations. Each returns an exit code or a [`Failure`].
 
+mod crtsh;
 mod cryptnet;
+mod ct;
 mod db;
 mod demo;
 mod import;
@@ -11,7 +13,7 @@ use std::fmt;
 
 use certhist_store::StoreError;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, IngestCommand};
 use crate::exit;
 
 /// Why a command failed, and so which exit code it ends with.
@@ -72,7 +74,8 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Import(c) => import::run(&cli, c).await,
         Command::Query(c) => query::run(&cli, c).await,
         Command::Demo(a) => demo::run(&cli, a).await,
-        Command::Ingest(c) => cryptnet::ingest(&cli, c).await,
+        Command::Ingest(IngestCommand::Ct(a)) => ct::run(&cli, a).await,
+        Command::Ingest(IngestCommand::Crtsh(a)) => crtsh::run(&cli, a).await,
         Command::Cryptnet(a) => cryptnet::cryptnet(&cli, a).await,
         Command::Scan(a) => scan::scan(&cli, a).await,
         Command::Serve(a) => {
