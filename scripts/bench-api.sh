@@ -11,14 +11,15 @@ PORT=${PORT:-18080}
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 1; }
 command -v pgbench >/dev/null || { echo "pgbench not found: apt-get install -y postgresql-contrib" >&2; exit 1; }
 
-cargo build --release -q -p certhist-api --bin certhist-api
-BIN=target/release/certhist-api
-URL=$($BIN --home "$BENCH_HOME" --print-url)
+cargo build --release -q --bin certhist
+BIN=target/release/certhist
+$BIN --home "$BENCH_HOME" db start >/dev/null   # starts the cluster, creates and migrates the database
+URL=$($BIN --home "$BENCH_HOME" db url)
 PSQL=(psql "$URL" -X -q -At -v ON_ERROR_STOP=1)
 WORK=$(mktemp -d)
 trap 'kill "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-$BIN --home "$BENCH_HOME" --listen "127.0.0.1:$PORT" --max-connections "$CONNS" >"$WORK/server.log" 2>&1 &
+$BIN --home "$BENCH_HOME" serve --listen "127.0.0.1:$PORT" --max-connections "$CONNS" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 
@@ -29,7 +30,7 @@ DOMAIN=$("${PSQL[@]}" -c "SELECT registered_domain FROM certificate_names LIMIT 
 echo "dataset: $("${PSQL[@]}" -c "SELECT (SELECT reltuples::bigint FROM pg_class WHERE relname='certificates') || ' certificates, ' || (SELECT reltuples::bigint FROM pg_class WHERE relname='observations') || ' observations'")"
 echo "keys: ip=$IP sha1=$SHA1 suffix=*.$DOMAIN; $CONNS connections, ${DURATION}s each"
 
-# The SQL the API runs (store/src/read.rs), with the request's parameters as literals.
+# The SQL the API runs (store/src/read/*.sql), with the request's parameters as literals.
 SUMMARY="c.sha1, c.sha256, c.serial, c.subject_cn, c.subject_o, c.issuer_cn, c.issuer_o, c.not_before, c.not_after, c.is_ca, c.is_precert, c.parse_error"
 cat >"$WORK/ip.sql" <<SQL
 SELECT o.ip, o.port, o.sha1, o.first_seen, o.last_seen, o.times_seen, o.sources, c.sha1 IS NOT NULL, $SUMMARY

@@ -20,8 +20,9 @@ HASHONLY=$(awk "BEGIN{printf \"%d\", 16500000*$SCALE}")
 HOT_IPS=$(awk "BEGIN{printf \"%d\", 1000*$SCALE}")
 CHUNK=1000000
 
-cargo build --release -q -p certhist-api --bin certhist-api
-URL=$(target/release/certhist-api --home "$BENCH_HOME" --print-url)
+cargo build --release -q --bin certhist
+target/release/certhist --home "$BENCH_HOME" db start >/dev/null   # starts the cluster, creates and migrates the database
+URL=$(target/release/certhist --home "$BENCH_HOME" db url)
 echo "database: $URL"
 PSQL=(psql "$URL" -v ON_ERROR_STOP=1 -q -X)
 t0=$(date +%s)

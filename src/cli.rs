@@ -45,7 +45,7 @@ pub enum Command {
     Import(ImportCommand),
     /// Query the history: by IP or CIDR, by certificate, by field.
     #[command(subcommand)]
-    Query(QueryCommand),
+    Query(crate::commands::QueryCommand),
     /// Fetch certificates from a source: Certificate Transparency logs or crt.sh.
     #[command(subcommand)]
     Ingest(IngestCommand),
@@ -54,7 +54,7 @@ pub enum Command {
     /// CryptnetUrlCache / certutil dump / OCSP URLs → CertIDs → certificates → names → IPs.
     Cryptnet(certhist_cryptnet::cli::CryptnetArgs),
     /// Serve the HTTP API (/api/v1, OpenAPI at /api/v1/openapi.json).
-    Serve(certhist_api::cli::ServeArgs),
+    Serve(crate::commands::ServeArgs),
     /// Start the database, load the bundled sample data and show example queries.
     Demo(DemoArgs),
 }
@@ -182,57 +182,6 @@ pub struct ImportObservationsArgs {
     /// Import even if this exact file was imported before (counts are added again).
     #[arg(long)]
     pub force: bool,
-}
-
-/// `certhist query …`
-#[derive(Debug, Subcommand)]
-pub enum QueryCommand {
-    /// Certificate history of an address or CIDR block.
-    Ip(QueryIpArgs),
-    /// A certificate's record, names and every IP:port that served it.
-    Cert(QueryCertArgs),
-    /// Certificates by field: name, cn, san, email, registered-domain, serial, issuer-cn,
-    /// issuer-o, subject-o, subject-ou, spki. VALUE is exact, `*.suffix`, `prefix*` or `*contains*`.
-    Search(QuerySearchArgs),
-}
-
-/// `certhist query ip`
-#[derive(Debug, Args)]
-pub struct QueryIpArgs {
-    /// An IPv4/IPv6 address or a CIDR block (192.0.2.0/24).
-    pub target: String,
-    /// Only sightings last seen at or after this time (RFC 3339, date or epoch seconds).
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Only sightings first seen at or before this time.
-    #[arg(long)]
-    pub until: Option<String>,
-    /// At most this many rows.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
-    pub limit: i64,
-}
-
-/// `certhist query cert`
-#[derive(Debug, Args)]
-pub struct QueryCertArgs {
-    /// SHA-1 (40 hex digits) or SHA-256 (64), colons allowed.
-    pub hash: String,
-    /// At most this many hosts.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
-    pub limit: i64,
-}
-
-/// `certhist query search`
-#[derive(Debug, Args)]
-pub struct QuerySearchArgs {
-    /// Field to search.
-    pub field: String,
-    /// Value: exact, `*.example.com`, `prefix*` or `*contains*`. Serials in hex (colons, leading
-    /// zeros allowed) or decimal.
-    pub value: String,
-    /// At most this many certificates.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
-    pub limit: i64,
 }
 
 /// `certhist demo`

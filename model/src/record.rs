@@ -68,7 +68,7 @@ pub struct CertRecord {
 
 /// A distinguished name as one RFC 4514-style string plus the parts analysts pivot on.
 /// Multi-valued parts keep the first value in its field (all CNs are also in `names`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DistinguishedName {
     /// The whole name in RFC 4514 form (last RDN first, `,` separators, unknown attribute types as
     /// dotted OIDs), e.g. `CN=example.com,O=Example Inc,C=US`.
@@ -90,7 +90,9 @@ pub struct DistinguishedName {
 }
 
 /// One name of a certificate.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct CertName {
     /// Lower-cased name (IP addresses in canonical text form).
     pub name: String,
@@ -104,7 +106,19 @@ pub struct CertName {
 /// Kind of a certificate name. Stored as one bit of `certificate_names.kinds` (a name that is
 /// both the subject CN and a SAN dNSName is one row); the view `certificate_name_kinds` and
 /// [`NameKind::as_str`] give the text form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum NameKind {
     /// Subject commonName.

@@ -160,9 +160,9 @@ impl fmt::Display for Serial {
 }
 
 impl serde::Serialize for Serial {
-    /// Upper-case hex of the magnitude, as crt.sh and OpenSSL print it without separators.
+    /// Upper-case hex of the magnitude without separators ([`Serial::to_hex`]).
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode_upper(&self.0))
+        s.serialize_str(&self.to_hex())
     }
 }
 

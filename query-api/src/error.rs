@@ -91,6 +91,7 @@ impl From<StoreError> for ApiError {
                 status: StatusCode::BAD_REQUEST,
                 detail: msg,
             },
+            StoreError::NotFound(msg) => not_found(msg),
             StoreError::Pool(err) => {
                 tracing::error!(error = %err, "no database connection");
                 ApiError {
@@ -112,5 +113,5 @@ impl From<StoreError> for ApiError {
 /// SQLSTATEs the API recognises (the store re-exports tokio-postgres's codes through
 /// [`StoreError::code`]).
 mod tokio_postgres_sqlstate {
-    pub use certhist_store::read_api::sqlstate::INVALID_REGULAR_EXPRESSION;
+    pub use certhist_store::read::sqlstate::INVALID_REGULAR_EXPRESSION;
 }

@@ -1,16 +1,14 @@
 //! HTTP query API of certhist: `/api/v1` JSON endpoints over the same store functions the CLI
-//! uses (`certhist_store::read`, `certhist_store::read_api`), an OpenAPI document generated from
-//! the handlers, and `certhist serve`.
+//! uses (`certhist_store::read`), answering with the view types of `certhist_model::views`,
+//! and an OpenAPI document generated from the handlers.
 //!
 //! - [`router`] builds the whole application (tests call it without a socket);
-//! - [`serve`] binds, serves and shuts down gracefully on Ctrl-C / SIGTERM;
-//! - [`cli::ServeArgs`] is the `certhist serve` command line.
+//! - [`serve`] binds, serves and shuts down gracefully on Ctrl-C / SIGTERM (`certhist serve`
+//!   in the binary fills [`ServeConfig`] from its flags).
 //!
 //! Every request takes one pooled connection and sets `statement_timeout` on it before its
 //! queries run; a cancelled statement becomes a 503 in the one error shape.
 
-pub mod cli;
-mod dto;
 pub mod error;
 mod ndjson;
 mod params;
@@ -69,7 +67,7 @@ impl Default for ServeConfig {
             request_timeout: Duration::from_secs(30),
             widest_prefix_v4: 16,
             widest_prefix_v6: 48,
-            shared_threshold: 50,
+            shared_threshold: certhist_model::views::Commonness::DEFAULT_THRESHOLD,
             body_limit_bytes: 64 * 1024,
             default_page_size: 100,
             max_page_size: 1000,
@@ -259,7 +257,8 @@ pub async fn serve_on(
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Completes on Ctrl-C or SIGTERM (the shutdown signal of [`serve`]).
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -5,13 +5,12 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
+use certhist_model::views::{Commonness, MatchMode};
 use sha2::Digest;
 
+use super::query::{CertArgs, IpArgs, SearchArgs, WindowArgs};
 use super::{import, query, Failure};
-use crate::cli::{
-    Cli, DemoArgs, ImportCertsArgs, ImportObservationsArgs, QueryCertArgs, QueryIpArgs,
-    QuerySearchArgs,
-};
+use crate::cli::{Cli, DemoArgs, ImportCertsArgs, ImportObservationsArgs};
 use crate::exit;
 
 /// A checkpoint for the bundled navigli tiles (see tests/data/demo/README.md).
@@ -129,10 +128,9 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
     writeln!(out, "\n$ certhist query ip 198.51.100.0/24")?;
     query::ip(
         &store,
-        &QueryIpArgs {
+        &IpArgs {
             target: "198.51.100.0/24".into(),
-            since: None,
-            until: None,
+            window: WindowArgs::default(),
             limit,
         },
         false,
@@ -145,10 +143,12 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
     )?;
     query::ip(
         &store,
-        &QueryIpArgs {
+        &IpArgs {
             target: "198.51.100.21".into(),
-            since: Some("2026-03-02".into()),
-            until: None,
+            window: WindowArgs {
+                since: Some("2026-03-02".into()),
+                until: None,
+            },
             limit,
         },
         false,
@@ -161,9 +161,10 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
     )?;
     query::cert(
         &store,
-        &QueryCertArgs {
+        &CertArgs {
             hash: "390917308a9acfd9af6fbe16586c31eaf62a3bd5".into(),
             limit,
+            shared_threshold: Commonness::DEFAULT_THRESHOLD,
         },
         false,
         &mut out,
@@ -178,9 +179,11 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
         writeln!(out, "\n$ certhist query search {field} '{value}'")?;
         query::search(
             &store,
-            &QuerySearchArgs {
+            &SearchArgs {
                 field: field.into(),
                 value: value.into(),
+                match_mode: MatchMode::Auto,
+                valid_at: None,
                 limit,
             },
             false,
@@ -207,10 +210,9 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
     writeln!(out, "\n$ certhist query ip 127.0.0.0/29")?;
     query::ip(
         &store,
-        &QueryIpArgs {
+        &IpArgs {
             target: "127.0.0.0/29".into(),
-            since: None,
-            until: None,
+            window: WindowArgs::default(),
             limit,
         },
         false,
@@ -243,9 +245,10 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
         writeln!(out, "\n$ certhist query cert 7cf01be9117755a7268ddc2dbf2bace7752488a4   # entry 0: a precertificate")?;
         query::cert(
             &store,
-            &QueryCertArgs {
+            &CertArgs {
                 hash: "7cf01be9117755a7268ddc2dbf2bace7752488a4".into(),
                 limit,
+                shared_threshold: Commonness::DEFAULT_THRESHOLD,
             },
             false,
             &mut out,

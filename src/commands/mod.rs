@@ -8,6 +8,10 @@ mod demo;
 mod import;
 mod query;
 mod scan;
+mod serve;
+
+pub use query::QueryCommand;
+pub use serve::ServeArgs;
 
 use std::fmt;
 
@@ -51,6 +55,7 @@ impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::InvalidInput(m) => Failure::Usage(m),
+            StoreError::NotFound(m) => Failure::NotFound(m),
             other => Failure::Other(anyhow::Error::new(other)),
         }
     }
@@ -78,12 +83,6 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Ingest(IngestCommand::Crtsh(a)) => crtsh::run(&cli, a).await,
         Command::Cryptnet(a) => cryptnet::cryptnet(&cli, a).await,
         Command::Scan(a) => scan::scan(&cli, a).await,
-        Command::Serve(a) => {
-            let store = crate::open_store(&cli).await?;
-            certhist_api::cli::run(a.clone(), store)
-                .await
-                .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
-            Ok(exit::OK)
-        }
+        Command::Serve(a) => serve::run(&cli, a).await,
     }
 }

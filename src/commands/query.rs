@@ -1,29 +1,189 @@
-//! `certhist query ip|cert|search`.
+//! `certhist query ip|cert|hosts|search|serial|overlap|expand`.
+//!
+//! Every subcommand calls the same `certhist_store::read` function as the matching API route
+//! and prints the same view types: with `--json`, a record is one JSON object and a list is one
+//! object per line (NDJSON) — byte for byte what `/api/v1` answers (a list's `items`, in the
+//! same order). Human output is tables through [`crate::output`].
 
 use std::io::Write;
 use std::net::IpAddr;
 
-use certhist_model::{parse_cert_hash, parse_timestamp, CertHash};
-use certhist_store::read::{self, MatchPattern, SearchField, TimeWindow};
-use certhist_store::Store;
+use certhist_model::views::{
+    CertSummary, CertificateRecord, Commonness, ExpandGraph, HostItem, IpHistoryItem, MatchMode,
+    OverlapCertItem, OverlapIpItem, Period, SearchItem,
+};
+use certhist_model::{parse_cert_hash, parse_timestamp, CertHash, Serial, Sha1};
+use certhist_store::read::{self, ExpandRequest, MatchPattern, Seed, TimeWindow, ValidityFilter};
+use certhist_store::{Conn, Store, StoreError};
+use clap::{Args, Subcommand};
 use ipnet::IpNet;
-use serde::Serialize;
 
 use super::Failure;
-use crate::cli::{Cli, QueryCertArgs, QueryCommand, QueryIpArgs, QuerySearchArgs};
+use crate::cli::Cli;
 use crate::exit;
 use crate::output::{clean, ndjson, opt, opt_time, time, Table};
 
 /// Rows fetched per database round trip when a command wants more.
 const PAGE: i64 = 1000;
 
+/// `certhist query …`
+#[derive(Debug, Subcommand)]
+pub enum QueryCommand {
+    /// Certificate history of an address or CIDR block.
+    Ip(IpArgs),
+    /// A certificate's record and every IP:port that served it.
+    Cert(CertArgs),
+    /// Every IP:port that served a certificate (reverse search), with periods.
+    Hosts(HostsArgs),
+    /// Certificates by field: name, cn, san, email, registered-domain, serial, issuer-cn,
+    /// issuer-o, subject-o, subject-ou, spki. VALUE is exact, `*.suffix`, `prefix*` or `*contains*`.
+    Search(SearchArgs),
+    /// Certificates by serial number (any notation), optionally narrowed to an OCSP CertID.
+    Serial(SerialArgs),
+    /// Certificates every given address served, and when (or with --sha1: addresses every
+    /// given certificate was on).
+    Overlap(OverlapArgs),
+    /// The bounded IP ↔ certificate graph around a seed (address, block, hash or name).
+    Expand(ExpandArgs),
+}
+
+/// Time-window flags shared by the history commands.
+#[derive(Debug, Default, Args)]
+pub struct WindowArgs {
+    /// Only sightings last seen at or after this time (RFC 3339, date or epoch seconds).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only sightings first seen at or before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+/// `certhist query ip`
+#[derive(Debug, Args)]
+pub struct IpArgs {
+    /// An IPv4/IPv6 address or a CIDR block (192.0.2.0/24).
+    pub target: String,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub limit: i64,
+}
+
+/// `certhist query cert`
+#[derive(Debug, Args)]
+pub struct CertArgs {
+    /// SHA-1 (40 hex digits) or SHA-256 (64), colons allowed.
+    pub hash: String,
+    /// At most this many hosts in the human output.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub limit: i64,
+    /// Certificates served by more than this many addresses are marked shared.
+    #[arg(long, default_value_t = Commonness::DEFAULT_THRESHOLD, value_parser = clap::value_parser!(i64).range(1..))]
+    pub shared_threshold: i64,
+}
+
+/// `certhist query hosts`
+#[derive(Debug, Args)]
+pub struct HostsArgs {
+    /// SHA-1 or SHA-256 of the certificate.
+    pub hash: String,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// At most this many hosts.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub limit: i64,
+}
+
+/// `certhist query search`
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Field to search.
+    pub field: String,
+    /// Value: exact, `*.example.com`, `prefix*` or `*contains*`. Serials in hex (colons, leading
+    /// zeros allowed) or decimal.
+    pub value: String,
+    /// How VALUE is read: auto (the `*` notation), exact, prefix, suffix, contains, regex.
+    #[arg(long = "match", default_value = "auto", value_parser = parse_match_mode)]
+    pub match_mode: MatchMode,
+    /// Only certificates valid at this time.
+    #[arg(long)]
+    pub valid_at: Option<String>,
+    /// At most this many certificates.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub limit: i64,
+}
+
+/// `certhist query serial`
+#[derive(Debug, Args)]
+pub struct SerialArgs {
+    /// Serial number: hex (colons, `0x`, leading zeros allowed) or decimal; every reading is tried.
+    pub serial: String,
+    /// SHA-1 of the issuer Name DER (OCSP issuerNameHash, hex).
+    #[arg(long)]
+    pub issuer_name_hash: Option<String>,
+    /// SHA-1 of the issuer public key bits (OCSP issuerKeyHash, hex).
+    #[arg(long)]
+    pub issuer_key_hash: Option<String>,
+    /// At most this many certificates.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub limit: i64,
+}
+
+/// `certhist query overlap`
+#[derive(Debug, Args)]
+pub struct OverlapArgs {
+    /// Two to twenty addresses (or, with --sha1, certificate hashes).
+    #[arg(required = true, num_args = 2..=20)]
+    pub members: Vec<String>,
+    /// The members are certificates (SHA-1 or SHA-256): list the addresses they shared.
+    #[arg(long)]
+    pub sha1: bool,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub limit: i64,
+}
+
+/// `certhist query expand`
+#[derive(Debug, Args)]
+pub struct ExpandArgs {
+    /// An address, CIDR block, certificate SHA-1 / SHA-256, or a name (exact CN / SAN).
+    pub seed: String,
+    /// Edges to follow from the seed.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=6))]
+    pub hops: u32,
+    /// Node budget.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=2000))]
+    pub max_nodes: u32,
+    /// Expand certificates served by more than the shared threshold of addresses too.
+    #[arg(long)]
+    pub include_shared: bool,
+    /// Certificates served by more than this many addresses are shared.
+    #[arg(long, default_value_t = Commonness::DEFAULT_THRESHOLD, value_parser = clap::value_parser!(i64).range(1..))]
+    pub shared_threshold: i64,
+    #[command(flatten)]
+    pub window: WindowArgs,
+}
+
+fn parse_match_mode(text: &str) -> Result<MatchMode, String> {
+    MatchMode::from_name(text)
+        .ok_or_else(|| "use one of auto, exact, prefix, suffix, contains, regex".to_owned())
+}
+
 pub(crate) async fn run(cli: &Cli, command: &QueryCommand) -> Result<u8, Failure> {
     let store = crate::open_store(cli).await?;
     let mut out = std::io::stdout().lock();
+    let json = cli.json;
     match command {
-        QueryCommand::Ip(a) => ip(&store, a, cli.json, &mut out).await,
-        QueryCommand::Cert(a) => cert(&store, a, cli.json, &mut out).await,
-        QueryCommand::Search(a) => search(&store, a, cli.json, &mut out).await,
+        QueryCommand::Ip(a) => ip(&store, a, json, &mut out).await,
+        QueryCommand::Cert(a) => cert(&store, a, json, &mut out).await,
+        QueryCommand::Hosts(a) => hosts(&store, a, json, &mut out).await,
+        QueryCommand::Search(a) => search(&store, a, json, &mut out).await,
+        QueryCommand::Serial(a) => serial(&store, a, json, &mut out).await,
+        QueryCommand::Overlap(a) => overlap(&store, a, json, &mut out).await,
+        QueryCommand::Expand(a) => expand(&store, a, json, &mut out).await,
     }
 }
 
@@ -42,53 +202,114 @@ pub(crate) fn parse_target(text: &str) -> Result<IpNet, Failure> {
     )))
 }
 
-pub(crate) fn parse_window(
-    since: &Option<String>,
-    until: &Option<String>,
-) -> Result<TimeWindow, Failure> {
-    let p = |name: &str, v: &Option<String>| {
-        v.as_deref()
-            .map(|t| parse_timestamp(t).map_err(|e| Failure::Usage(format!("--{name}: {e}"))))
-            .transpose()
-    };
-    Ok(TimeWindow {
-        since: p("since", since)?,
-        until: p("until", until)?,
-    })
+fn parse_hash(text: &str) -> Result<CertHash, Failure> {
+    parse_cert_hash(text).map_err(|e| Failure::Usage(e.to_string()))
 }
 
-pub(crate) async fn ip(
-    store: &Store,
-    a: &QueryIpArgs,
-    json: bool,
-    out: &mut impl Write,
-) -> Result<u8, Failure> {
-    let net = parse_target(&a.target)?;
-    let window = parse_window(&a.since, &a.until)?;
-    let conn = store.conn().await?;
-    let mut rows = Vec::new();
-    let mut after = None;
-    while (rows.len() as i64) < a.limit {
-        let want = PAGE.min(a.limit - rows.len() as i64);
-        let page = read::ip_history(&conn, &net, &window, after.as_ref(), want).await?;
+fn parse_time(
+    flag: &str,
+    text: &Option<String>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, Failure> {
+    text.as_deref()
+        .map(|t| parse_timestamp(t).map_err(|e| Failure::Usage(format!("--{flag}: {e}"))))
+        .transpose()
+}
+
+pub(crate) fn parse_window(w: &WindowArgs) -> Result<TimeWindow, Failure> {
+    let window = TimeWindow {
+        since: parse_time("since", &w.since)?,
+        until: parse_time("until", &w.until)?,
+    };
+    if let (Some(s), Some(u)) = (window.since, window.until) {
+        if s > u {
+            return Err(Failure::Usage("--until is before --since".to_owned()));
+        }
+    }
+    Ok(window)
+}
+
+/// Fetches up to `limit` rows page by page: `fetch(after, want)` returns one page, `key` the
+/// paging key of a row.
+async fn collect<T, K, F, Fut>(
+    limit: i64,
+    key: impl Fn(&T) -> K,
+    fetch: F,
+) -> Result<Vec<T>, Failure>
+where
+    F: Fn(Option<K>, i64) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, StoreError>>,
+{
+    let mut rows: Vec<T> = Vec::new();
+    let mut after: Option<K> = None;
+    while (rows.len() as i64) < limit {
+        let want = PAGE.min(limit - rows.len() as i64);
+        let page = fetch(after.take(), want).await?;
         let done = (page.len() as i64) < want;
-        after = page.last().map(|r| (r.ip, r.port, r.sha1));
+        after = page.last().map(&key);
         rows.extend(page);
         if done {
             break;
         }
     }
-    rows.sort_by_key(|r| (r.ip, r.first_seen, r.port));
+    Ok(rows)
+}
+
+fn ndjson_all<T: serde::Serialize>(out: &mut impl Write, rows: &[T]) -> Result<(), Failure> {
+    for r in rows {
+        ndjson(out, r)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn port_text(port: u16) -> String {
+    if port == certhist_model::PORT_UNKNOWN {
+        "?".to_owned()
+    } else {
+        port.to_string()
+    }
+}
+
+fn serial_text(s: &Option<Serial>) -> String {
+    s.as_ref()
+        .map(Serial::to_hex)
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+fn more_note(out: &mut impl Write, shown: usize, limit: i64, what: &str) -> Result<(), Failure> {
+    if shown as i64 >= limit {
+        writeln!(out, "(first {limit} {what}; raise --limit for more)")?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn ip(
+    store: &Store,
+    a: &IpArgs,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<u8, Failure> {
+    let net = parse_target(&a.target)?;
+    let window = parse_window(&a.window)?;
+    let conn = store.conn().await?;
+    let mut rows = collect(
+        a.limit,
+        |r: &IpHistoryItem| (r.ip, r.port, r.sha1),
+        |after, want| {
+            let conn = &conn;
+            async move { read::ip_history(conn, &net, &window, after.as_ref(), want).await }
+        },
+    )
+    .await?;
     if json {
-        for r in &rows {
-            ndjson(out, r)?;
-        }
+        ndjson_all(out, &rows)?;
         return Ok(exit::OK);
     }
     if rows.is_empty() {
         writeln!(out, "no certificates seen on {net}")?;
         return Ok(exit::NOT_FOUND);
     }
+    // Humans read a history in time order.
+    rows.sort_by_key(|r| (r.ip, r.first_seen, r.port));
     let mut t = Table::new(&[
         "IP",
         "PORT",
@@ -118,88 +339,64 @@ pub(crate) async fn ip(
         ]);
     }
     t.print(out)?;
-    if rows.len() as i64 >= a.limit {
-        writeln!(out, "(first {} rows; raise --limit for more)", a.limit)?;
-    }
+    more_note(out, rows.len(), a.limit, "rows")?;
     Ok(exit::OK)
 }
 
-pub(crate) fn port_text(port: u16) -> String {
-    if port == certhist_model::PORT_UNKNOWN {
-        "?".to_owned()
-    } else {
-        port.to_string()
-    }
-}
-
-#[derive(Serialize)]
-struct CertOutput<'a> {
-    #[serde(flatten)]
-    record: &'a read::CertDetail,
-    hosts: &'a [read::HostRow],
+async fn all_hosts(
+    conn: &Conn,
+    sha1: Sha1,
+    window: TimeWindow,
+    limit: i64,
+) -> Result<Vec<HostItem>, Failure> {
+    collect(
+        limit,
+        |h: &HostItem| (h.ip, h.port),
+        |after, want| async move { read::cert_hosts(conn, &sha1, &window, after, want).await },
+    )
+    .await
 }
 
 pub(crate) async fn cert(
     store: &Store,
-    a: &QueryCertArgs,
+    a: &CertArgs,
     json: bool,
     out: &mut impl Write,
 ) -> Result<u8, Failure> {
-    let hash = parse_cert_hash(&a.hash).map_err(|e| Failure::Usage(e.to_string()))?;
+    let hash = parse_hash(&a.hash)?;
     let conn = store.conn().await?;
-    let record = read::cert_by_hash(&conn, &hash).await?;
-    let sha1 = match (&record, hash) {
-        (Some(r), _) => r.summary.sha1,
-        (None, CertHash::Sha1(h)) => h,
-        (None, CertHash::Sha256(_)) => {
-            return Err(Failure::NotFound(format!(
-                "no certificate with SHA-256 {hash}"
-            )));
-        }
-    };
-    let mut hosts = Vec::new();
-    let mut after = None;
-    while (hosts.len() as i64) < a.limit {
-        let want = PAGE.min(a.limit - hosts.len() as i64);
-        let page = read::cert_hosts(&conn, &sha1, &TimeWindow::default(), after, want).await?;
-        let done = (page.len() as i64) < want;
-        after = page.last().map(|h| (h.ip, h.port));
-        hosts.extend(page);
-        if done {
-            break;
-        }
-    }
+    let record = read::certificate(&conn, &hash, a.shared_threshold).await?;
     let Some(record) = record else {
-        // Sightings may exist for a certificate whose DER we do not have (Sonar hosts files).
+        // Sightings may exist for a certificate whose DER is not stored (Sonar hosts files).
+        let hosts = match hash {
+            CertHash::Sha1(sha1) => all_hosts(&conn, sha1, TimeWindow::default(), a.limit).await?,
+            CertHash::Sha256(_) => Vec::new(),
+        };
         if hosts.is_empty() {
             return Err(Failure::NotFound(format!(
-                "no certificate or sighting with SHA-1 {hash}"
+                "no certificate or sighting with hash {hash}"
             )));
         }
         if json {
-            for h in &hosts {
-                ndjson(out, h)?;
-            }
-        } else {
-            writeln!(
-                out,
-                "certificate {hash} is not stored, but was seen on {} host(s):",
+            // The API has no record either (404); the hosts are `certhist query hosts`.
+            return Err(Failure::NotFound(format!(
+                "certificate {hash} is not stored, but was seen on {} host(s): certhist query hosts {hash}",
                 hosts.len()
-            )?;
-            print_hosts(&hosts, out)?;
+            )));
         }
+        writeln!(
+            out,
+            "certificate {hash} is not stored, but was seen on {} host(s):",
+            hosts.len()
+        )?;
+        print_hosts(&hosts, out)?;
         return Ok(exit::OK);
     };
     if json {
-        ndjson(
-            out,
-            &CertOutput {
-                record: &record,
-                hosts: &hosts,
-            },
-        )?;
+        ndjson(out, &record)?;
         return Ok(exit::OK);
     }
+    let hosts = all_hosts(&conn, record.summary.sha1, TimeWindow::default(), a.limit).await?;
     print_record(&record, out)?;
     writeln!(out)?;
     if hosts.is_empty() {
@@ -207,11 +404,40 @@ pub(crate) async fn cert(
     } else {
         writeln!(out, "seen on {} host(s):", hosts.len())?;
         print_hosts(&hosts, out)?;
+        more_note(out, hosts.len(), a.limit, "hosts")?;
     }
     Ok(exit::OK)
 }
 
-fn print_hosts(hosts: &[read::HostRow], out: &mut impl Write) -> Result<(), Failure> {
+async fn hosts(
+    store: &Store,
+    a: &HostsArgs,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<u8, Failure> {
+    let hash = parse_hash(&a.hash)?;
+    let window = parse_window(&a.window)?;
+    let conn = store.conn().await?;
+    let Some(resolved) = read::resolve_hash(&conn, &hash).await? else {
+        return Err(Failure::NotFound(format!(
+            "no certificate with hash {hash} is stored or observed"
+        )));
+    };
+    let hosts = all_hosts(&conn, resolved.sha1, window, a.limit).await?;
+    if json {
+        ndjson_all(out, &hosts)?;
+        return Ok(exit::OK);
+    }
+    if hosts.is_empty() {
+        writeln!(out, "certificate {hash} was not seen in that period")?;
+        return Ok(exit::NOT_FOUND);
+    }
+    print_hosts(&hosts, out)?;
+    more_note(out, hosts.len(), a.limit, "hosts")?;
+    Ok(exit::OK)
+}
+
+fn print_hosts(hosts: &[HostItem], out: &mut impl Write) -> Result<(), Failure> {
     let mut t = Table::new(&["IP", "PORT", "FIRST SEEN", "LAST SEEN", "TIMES", "SOURCES"]);
     for h in hosts {
         t.row(vec![
@@ -227,7 +453,7 @@ fn print_hosts(hosts: &[read::HostRow], out: &mut impl Write) -> Result<(), Fail
     Ok(())
 }
 
-fn print_record(r: &read::CertDetail, out: &mut impl Write) -> Result<(), Failure> {
+fn print_record(r: &CertificateRecord, out: &mut impl Write) -> Result<(), Failure> {
     let s = &r.summary;
     let hexo = |v: &Option<Vec<u8>>| {
         v.as_ref()
@@ -241,6 +467,7 @@ fn print_record(r: &read::CertDetail, out: &mut impl Write) -> Result<(), Failur
     if let Some(e) = &s.parse_error {
         lines.push(("parse error", clean(e)));
     }
+    let c = &r.commonness;
     lines.extend([
         (
             "serial",
@@ -278,7 +505,18 @@ fn print_record(r: &read::CertDetail, out: &mut impl Write) -> Result<(), Failur
         ("issuer key hash", hexo(&r.issuer_key_hash)),
         ("authority key id", hexo(&r.authority_key_id)),
         ("subject key id", hexo(&r.subject_key_id)),
-        ("distinct IPs", r.distinct_ips.to_string()),
+        (
+            "distinct IPs",
+            format!(
+                "{}{}",
+                c.distinct_ips,
+                if c.shared {
+                    format!(" (shared: more than {})", c.shared_threshold)
+                } else {
+                    String::new()
+                }
+            ),
+        ),
         ("stored since", time(&r.added_at)),
     ]);
     for (k, v) in lines {
@@ -301,7 +539,7 @@ fn print_record(r: &read::CertDetail, out: &mut impl Write) -> Result<(), Failur
             clean(&e.log_url),
             e.entry_index,
             time(&e.entry_timestamp),
-            e.entry_type,
+            e.entry_type.as_str(),
             if e.sha1 == s.sha1 {
                 String::new()
             } else {
@@ -323,43 +561,53 @@ fn print_record(r: &read::CertDetail, out: &mut impl Write) -> Result<(), Failur
             hex::encode(sib.sha1)
         )?;
     }
+    if !r.cache_entries.is_empty() {
+        writeln!(out, "{:>17}:", "in caches")?;
+        for e in &r.cache_entries {
+            writeln!(
+                out,
+                "{:>17}  {} {} {} {}",
+                "",
+                clean(&e.collection),
+                e.kind.as_str(),
+                opt_time(&e.downloaded_at),
+                clean(&e.url)
+            )?;
+        }
+    }
     Ok(())
 }
 
 pub(crate) async fn search(
     store: &Store,
-    a: &QuerySearchArgs,
+    a: &SearchArgs,
     json: bool,
     out: &mut impl Write,
 ) -> Result<u8, Failure> {
-    let field = SearchField::parse(&a.field)?;
-    let pattern = MatchPattern::parse(&a.value)?;
+    let field = read::search::parse_field(&a.field)?;
+    let pattern = MatchPattern::with_mode(a.match_mode, &a.value)?;
+    let validity = ValidityFilter {
+        valid_at: parse_time("valid-at", &a.valid_at)?,
+        ..ValidityFilter::default()
+    };
     let conn = store.conn().await?;
-    let mut hits = Vec::new();
-    let mut after: Option<read::SearchKey> = None;
-    while (hits.len() as i64) < a.limit {
-        let want = PAGE.min(a.limit - hits.len() as i64);
-        let page = read::search(&conn, field, &pattern, after.as_ref(), want).await?;
-        let done = (page.len() as i64) < want;
-        after = page.last().map(|h| (h.matched.clone(), h.cert.sha1));
-        hits.extend(page);
-        if done {
-            break;
-        }
-    }
+    let hits = collect(
+        a.limit,
+        |h: &SearchItem| (h.matched.clone(), h.cert.sha1),
+        |after, want| {
+            let (conn, pattern) = (&conn, &pattern);
+            async move {
+                read::search_filtered(conn, field, pattern, &validity, after.as_ref(), want).await
+            }
+        },
+    )
+    .await?;
     if json {
-        for h in &hits {
-            ndjson(out, h)?;
-        }
+        ndjson_all(out, &hits)?;
         return Ok(exit::OK);
     }
     if hits.is_empty() {
-        writeln!(
-            out,
-            "no certificate matches {} {}",
-            a.field,
-            clean(&a.value)
-        )?;
+        writeln!(out, "no certificate matches {} {}", field, clean(&a.value))?;
         return Ok(exit::NOT_FOUND);
     }
     let mut t = Table::new(&[
@@ -378,17 +626,304 @@ pub(crate) async fn search(
             h.matched.clone(),
             opt(&c.subject_cn),
             opt(&c.issuer_cn),
-            c.serial
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_else(|| "-".to_owned()),
+            serial_text(&c.serial),
             opt_time(&c.not_before),
             opt_time(&c.not_after),
         ]);
     }
     t.print(out)?;
-    if hits.len() as i64 >= a.limit {
-        writeln!(out, "(first {} matches; raise --limit for more)", a.limit)?;
-    }
+    more_note(out, hits.len(), a.limit, "matches")?;
     Ok(exit::OK)
+}
+
+fn hash20(flag: &str, text: &Option<String>) -> Result<Option<Sha1>, Failure> {
+    text.as_deref()
+        .map(|t| {
+            let cleaned: String = t.trim().chars().filter(|c| *c != ':').collect();
+            hex::decode(&cleaned)
+                .ok()
+                .and_then(|b| Sha1::try_from(b.as_slice()).ok())
+                .ok_or_else(|| {
+                    Failure::Usage(format!("--{flag}: expected a SHA-1 in hex (40 digits)"))
+                })
+        })
+        .transpose()
+}
+
+async fn serial(
+    store: &Store,
+    a: &SerialArgs,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<u8, Failure> {
+    let serials = Serial::parse_candidates(&a.serial).map_err(|e| Failure::Usage(e.to_string()))?;
+    let name_hash = hash20("issuer-name-hash", &a.issuer_name_hash)?;
+    let key_hash = hash20("issuer-key-hash", &a.issuer_key_hash)?;
+    let conn = store.conn().await?;
+    let certs = collect(
+        a.limit,
+        |c: &CertSummary| c.sha1,
+        |after, want| {
+            let (conn, serials) = (&conn, &serials);
+            async move {
+                read::certs_by_serial(
+                    conn,
+                    serials,
+                    name_hash.as_ref().map(|h| h.as_slice()),
+                    key_hash.as_ref().map(|h| h.as_slice()),
+                    after.as_ref(),
+                    want,
+                )
+                .await
+            }
+        },
+    )
+    .await?;
+    if json {
+        ndjson_all(out, &certs)?;
+        return Ok(exit::OK);
+    }
+    if certs.is_empty() {
+        writeln!(out, "no certificate with serial {}", clean(&a.serial))?;
+        return Ok(exit::NOT_FOUND);
+    }
+    let mut t = Table::new(&[
+        "SHA1",
+        "SERIAL",
+        "SUBJECT CN",
+        "ISSUER CN",
+        "NOT BEFORE",
+        "NOT AFTER",
+    ]);
+    for c in &certs {
+        t.row(vec![
+            hex::encode(c.sha1),
+            serial_text(&c.serial),
+            opt(&c.subject_cn),
+            opt(&c.issuer_cn),
+            opt_time(&c.not_before),
+            opt_time(&c.not_after),
+        ]);
+    }
+    t.print(out)?;
+    more_note(out, certs.len(), a.limit, "certificates")?;
+    Ok(exit::OK)
+}
+
+fn period_text(p: &Option<Period>) -> String {
+    match p {
+        Some(p) => format!("{} – {}", time(&p.start), time(&p.end)),
+        None => "never at the same time".to_owned(),
+    }
+}
+
+async fn overlap(
+    store: &Store,
+    a: &OverlapArgs,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<u8, Failure> {
+    let window = parse_window(&a.window)?;
+    let conn = store.conn().await?;
+    if a.sha1 {
+        let hashes = a
+            .members
+            .iter()
+            .map(|m| parse_hash(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        let keys = read::resolve_members(&conn, &hashes).await?;
+        if keys.len() < 2 {
+            return Err(Failure::Usage(
+                "give at least two distinct certificates".to_owned(),
+            ));
+        }
+        let rows = collect(
+            a.limit,
+            |r: &OverlapIpItem| r.ip,
+            |after, want| {
+                let (conn, keys) = (&conn, &keys);
+                async move { read::overlap_by_certs(conn, keys, &window, after, want).await }
+            },
+        )
+        .await?;
+        if json {
+            ndjson_all(out, &rows)?;
+            return Ok(exit::OK);
+        }
+        if rows.is_empty() {
+            writeln!(out, "no address served all {} certificates", keys.len())?;
+            return Ok(exit::NOT_FOUND);
+        }
+        let mut t = Table::new(&[
+            "IP",
+            "SHA1",
+            "FIRST SEEN",
+            "LAST SEEN",
+            "TIMES",
+            "ALL AT ONCE",
+        ]);
+        for r in &rows {
+            for p in &r.periods {
+                t.row(vec![
+                    r.ip.to_string(),
+                    hex::encode(p.sha1),
+                    time(&p.first_seen),
+                    time(&p.last_seen),
+                    p.times_seen.to_string(),
+                    period_text(&r.intersection),
+                ]);
+            }
+        }
+        t.print(out)?;
+        more_note(out, rows.len(), a.limit, "addresses")?;
+        return Ok(exit::OK);
+    }
+    let mut ips = a
+        .members
+        .iter()
+        .map(|m| {
+            m.trim().parse::<IpAddr>().map_err(|_| {
+                Failure::Usage(format!(
+                    "{:?} is not an IP address (give --sha1 for certificates)",
+                    clean(&m.chars().take(60).collect::<String>())
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    ips.sort_unstable();
+    ips.dedup();
+    if ips.len() < 2 {
+        return Err(Failure::Usage(
+            "give at least two distinct addresses".to_owned(),
+        ));
+    }
+    let rows = collect(
+        a.limit,
+        |r: &OverlapCertItem| r.sha1,
+        |after, want| {
+            let (conn, ips) = (&conn, &ips);
+            async move { read::overlap_by_ips(conn, ips, &window, after.as_ref(), want).await }
+        },
+    )
+    .await?;
+    if json {
+        ndjson_all(out, &rows)?;
+        return Ok(exit::OK);
+    }
+    if rows.is_empty() {
+        writeln!(
+            out,
+            "the {} addresses never served the same certificate",
+            ips.len()
+        )?;
+        return Ok(exit::NOT_FOUND);
+    }
+    let mut t = Table::new(&[
+        "SHA1",
+        "SUBJECT CN",
+        "IP",
+        "FIRST SEEN",
+        "LAST SEEN",
+        "TIMES",
+        "ALL AT ONCE",
+    ]);
+    for r in &rows {
+        let cn = r
+            .cert
+            .as_ref()
+            .map(|c| opt(&c.subject_cn))
+            .unwrap_or_else(|| "(certificate not stored)".to_owned());
+        for p in &r.periods {
+            t.row(vec![
+                hex::encode(r.sha1),
+                cn.clone(),
+                p.ip.to_string(),
+                time(&p.first_seen),
+                time(&p.last_seen),
+                p.times_seen.to_string(),
+                period_text(&r.intersection),
+            ]);
+        }
+    }
+    t.print(out)?;
+    more_note(out, rows.len(), a.limit, "certificates")?;
+    Ok(exit::OK)
+}
+
+async fn expand(
+    store: &Store,
+    a: &ExpandArgs,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<u8, Failure> {
+    let window = parse_window(&a.window)?;
+    let request = ExpandRequest {
+        seed_text: a.seed.clone(),
+        seed: Seed::parse(&a.seed),
+        hops: a.hops,
+        max_nodes: a.max_nodes as usize,
+        shared_threshold: a.shared_threshold,
+        include_shared: a.include_shared,
+        window,
+    };
+    let conn = store.conn().await?;
+    let graph = read::expand(&conn, &request).await?;
+    if json {
+        ndjson(out, &graph)?;
+        return Ok(exit::OK);
+    }
+    print_graph(&graph, out)?;
+    Ok(exit::OK)
+}
+
+fn print_graph(g: &ExpandGraph, out: &mut impl Write) -> Result<(), Failure> {
+    let mut t = Table::new(&["HOP", "KIND", "NODE", "DISTINCT IPS", "SHARED", "EXPANDED"]);
+    for n in &g.nodes {
+        t.row(vec![
+            n.hop.to_string(),
+            match n.kind {
+                certhist_model::views::NodeKind::Ip => "ip".to_owned(),
+                certhist_model::views::NodeKind::Certificate => "certificate".to_owned(),
+            },
+            n.id.clone(),
+            n.distinct_ips.map(|d| d.to_string()).unwrap_or_default(),
+            n.shared
+                .map(|s| if s { "yes" } else { "no" }.to_owned())
+                .unwrap_or_default(),
+            if n.expanded { "yes" } else { "no" }.to_owned(),
+        ]);
+    }
+    t.print(out)?;
+    writeln!(out)?;
+    let mut e = Table::new(&["IP", "SHA1", "PORTS", "FIRST SEEN", "LAST SEEN", "TIMES"]);
+    for edge in &g.edges {
+        e.row(vec![
+            edge.ip.to_string(),
+            hex::encode(edge.sha1),
+            edge.ports
+                .iter()
+                .map(|p| port_text(*p))
+                .collect::<Vec<_>>()
+                .join(","),
+            time(&edge.first_seen),
+            time(&edge.last_seen),
+            edge.times_seen.to_string(),
+        ]);
+    }
+    e.print(out)?;
+    let p = &g.pruned;
+    writeln!(
+        out,
+        "\n{} nodes, {} edges; {} shared certificate(s) not expanded{}; {} node(s) not expanded",
+        g.nodes.len(),
+        g.edges.len(),
+        p.shared_certificates.len(),
+        if p.node_limit_reached {
+            format!(", node budget of {} reached", g.max_nodes)
+        } else {
+            String::new()
+        },
+        p.unexpanded_nodes
+    )?;
+    Ok(())
 }

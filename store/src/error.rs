@@ -36,6 +36,9 @@ pub enum StoreError {
     /// A query parameter is invalid (the message says which and why).
     #[error("{0}")]
     InvalidInput(String),
+    /// The thing asked for does not exist (the message says what).
+    #[error("{0}")]
+    NotFound(String),
     /// A stored value is not what the schema promises (a hash of the wrong length, an unknown
     /// kind): the database is damaged or was written by something else. Not the caller's fault.
     #[error("corrupt data in the database: {0}")]

@@ -13,8 +13,6 @@ pub mod cluster;
 mod error;
 mod migrate;
 pub mod read;
-pub mod read_api;
-pub mod read_cryptnet;
 mod write;
 
 use std::path::PathBuf;

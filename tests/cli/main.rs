@@ -5,3 +5,4 @@ mod demo;
 mod import;
 mod query;
 mod support;
+mod views;

@@ -77,8 +77,10 @@ async fn cert_reverse_search() {
         v["sha256"],
         "97399eb8d314310069fd4b2ca05a1cf5180bd9cdf397a27bda6e154b2f89214a"
     );
-    assert_eq!(v["hosts"].as_array().unwrap().len(), 3);
-    assert_eq!(v["distinct_ips"], 3);
+    assert_eq!(v["commonness"]["distinct_ips"], 3);
+    // Its hosts are a list of their own (issue 11: one JSON contract with the API).
+    let hosts = ok(&db, &["--json", "query", "hosts", WIKI]);
+    assert_eq!(hosts.lines().count(), 3, "{hosts}");
     // Known only from a sighting (no DER).
     let bare = ok(
         &db,
@@ -164,6 +166,21 @@ async fn bad_input_and_not_found_exit_codes() {
             &["query", "cert", "0000000000000000000000000000000000000000"],
             3,
             "no certificate or sighting",
+        ),
+        (
+            &["query", "hosts", "0000000000000000000000000000000000000000"],
+            3,
+            "no certificate with hash",
+        ),
+        (
+            &["query", "overlap", "198.51.100.20", "not-an-ip"],
+            2,
+            "is not an IP address",
+        ),
+        (
+            &["query", "expand", "nothing.example"],
+            3,
+            "no certificate has the name",
         ),
     ];
     for (args, code, message) in cases {

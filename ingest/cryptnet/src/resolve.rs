@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use certhist_store::read_cryptnet::{self, HostPeriod};
+use certhist_model::{Serial, Sha1};
+use certhist_store::read::{self, CertHost, Issuer, SerialCandidate};
 use certhist_store::{Conn, StoreError};
 
 use crate::ocsp::{issuer_name_hash_of, CertId, HashAlgorithm};
@@ -104,41 +105,46 @@ pub async fn resolve_local(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolutio
 }
 
 async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, StoreError> {
-    let mut serials: Vec<Vec<u8>> = ids.iter().map(|i| i.serial.as_bytes().to_vec()).collect();
+    let mut serials: Vec<Serial> = ids.iter().map(|i| i.serial.clone()).collect();
     serials.sort();
     serials.dedup();
-    let cands = read_cryptnet::certs_by_serials(conn, &serials).await?;
-    let mut by_serial: HashMap<&[u8], Vec<&read_cryptnet::SerialCandidate>> = HashMap::new();
+    let cands = read::certs_by_serials(conn, &serials).await?;
+    let mut by_serial: HashMap<&[u8], Vec<&SerialCandidate>> = HashMap::new();
     for c in &cands {
-        by_serial.entry(c.serial.as_slice()).or_default().push(c);
+        by_serial.entry(c.serial.as_bytes()).or_default().push(c);
     }
     // DER only for candidates of non-SHA-1 CertIDs (the store keeps SHA-1 name hashes).
-    let need_der: Vec<Vec<u8>> = ids
+    let need_der: Vec<Sha1> = ids
         .iter()
         .filter(|i| i.hash_algorithm != HashAlgorithm::Sha1)
         .flat_map(|i| by_serial.get(i.serial.as_bytes()).into_iter().flatten())
-        .map(|c| c.sha1.clone())
+        .map(|c| c.sha1)
         .collect();
-    let ders: HashMap<Vec<u8>, Vec<u8>> = if need_der.is_empty() {
+    let ders: HashMap<Sha1, Vec<u8>> = if need_der.is_empty() {
         HashMap::new()
     } else {
-        read_cryptnet::cert_ders(conn, &need_der)
+        read::certs_batch(conn, &need_der)
             .await?
             .into_iter()
+            .map(|c| (c.sha1, c.der))
             .collect()
     };
-    let mut name_hashes: Vec<Vec<u8>> = ids
+    let mut name_hashes: Vec<Sha1> = ids
         .iter()
         .filter(|i| i.hash_algorithm == HashAlgorithm::Sha1)
-        .map(|i| i.issuer_name_hash.clone())
+        .filter_map(|i| Sha1::try_from(i.issuer_name_hash.as_slice()).ok())
         .collect();
     name_hashes.sort();
     name_hashes.dedup();
-    let issuers = read_cryptnet::issuers_by_name_hash(conn, &name_hashes).await?;
-    let mut issuer_by_hash: HashMap<&[u8], Vec<_>> = HashMap::new();
+    let issuers = read::issuers_by_name_hash(conn, &name_hashes).await?;
+    let mut issuer_by_hash: HashMap<&[u8], Vec<&Issuer>> = HashMap::new();
     for i in &issuers {
-        issuer_by_hash.entry(i.0.as_slice()).or_default().push(i);
+        issuer_by_hash
+            .entry(i.subject_name_hash.as_slice())
+            .or_default()
+            .push(i);
     }
+    let key_is = |i: &Issuer, key: &[u8]| i.key_sha1.as_ref().is_some_and(|k| k[..] == *key);
 
     let mut results: Vec<Resolution> = Vec::with_capacity(ids.len());
     for id in ids {
@@ -147,26 +153,23 @@ async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, 
             // prefer the CA whose key hash is the CertID's
             let best = list
                 .iter()
-                .find(|i| i.3.as_deref() == Some(&id.issuer_key_hash[..]))
+                .find(|i| key_is(i, &id.issuer_key_hash))
                 .or(list.first());
-            res.issuer = best.and_then(|i| i.2.clone());
+            res.issuer = best.and_then(|i| i.subject_dn.clone());
         }
         for c in by_serial.get(id.serial.as_bytes()).into_iter().flatten() {
             let kind = if id.hash_algorithm == HashAlgorithm::Sha1 {
-                if c.issuer_name_hash.as_deref() != Some(&id.issuer_name_hash[..]) {
+                if c.issuer_name_hash.as_ref().map(|h| &h[..]) != Some(&id.issuer_name_hash[..]) {
                     MatchKind::SerialOnly
                 } else {
-                    match c.issuer_key_hash.as_deref() {
+                    match c.issuer_key_hash.as_ref().map(|h| &h[..]) {
                         Some(k) if k == &id.issuer_key_hash[..] => MatchKind::Exact,
                         Some(_) => MatchKind::SerialOnly,
                         None => {
                             // the issuer key may be known from the CA certificate itself
                             let key_known = issuer_by_hash
                                 .get(id.issuer_name_hash.as_slice())
-                                .is_some_and(|l| {
-                                    l.iter()
-                                        .any(|i| i.3.as_deref() == Some(&id.issuer_key_hash[..]))
-                                });
+                                .is_some_and(|l| l.iter().any(|i| key_is(i, &id.issuer_key_hash)));
                             if key_known {
                                 MatchKind::Exact
                             } else {
@@ -186,7 +189,7 @@ async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, 
                 }
             };
             res.certs.push(MatchedCert {
-                sha1: hex::encode(&c.sha1),
+                sha1: hex::encode(c.sha1),
                 match_kind: kind,
                 subject: c.subject_dn.clone(),
                 issuer: c.issuer_dn.clone(),
@@ -216,29 +219,35 @@ async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, 
 
 /// Fills names and hosts of every matched certificate.
 pub async fn fill_names_hosts(conn: &Conn, results: &mut [Resolution]) -> Result<(), StoreError> {
-    let mut sha1s: Vec<Vec<u8>> = results
+    let mut sha1s: Vec<Sha1> = results
         .iter()
         .flat_map(|r| r.certs.iter())
         .filter_map(|c| hex::decode(&c.sha1).ok())
+        .filter_map(|b| Sha1::try_from(b.as_slice()).ok())
         .collect();
     sha1s.sort();
     sha1s.dedup();
     if sha1s.is_empty() {
         return Ok(());
     }
-    let mut names: BTreeMap<Vec<u8>, Vec<String>> = BTreeMap::new();
-    for (sha1, _kind, name) in read_cryptnet::names_of(conn, &sha1s).await? {
-        let v = names.entry(sha1).or_default();
-        if !v.contains(&name) {
-            v.push(name);
+    let mut names: BTreeMap<Sha1, Vec<String>> = BTreeMap::new();
+    for row in read::names_batch(conn, &sha1s).await? {
+        let v = names.entry(row.sha1).or_default();
+        if !v.contains(&row.name) {
+            v.push(row.name);
         }
     }
-    let mut hosts: BTreeMap<Vec<u8>, Vec<HostPeriod>> = BTreeMap::new();
-    for h in read_cryptnet::hosts_of(conn, &sha1s, HOSTS_PER_CERT).await? {
-        hosts.entry(h.sha1.clone()).or_default().push(h);
+    let mut hosts: BTreeMap<Sha1, Vec<CertHost>> = BTreeMap::new();
+    for h in read::hosts_batch(conn, &sha1s, HOSTS_PER_CERT).await? {
+        hosts.entry(h.sha1).or_default().push(h);
     }
     for c in results.iter_mut().flat_map(|r| r.certs.iter_mut()) {
-        let key = hex::decode(&c.sha1).unwrap_or_default();
+        let Some(key) = hex::decode(&c.sha1)
+            .ok()
+            .and_then(|b| Sha1::try_from(b.as_slice()).ok())
+        else {
+            continue;
+        };
         c.names = names.get(&key).cloned().unwrap_or_default();
         c.hosts = hosts
             .get(&key)

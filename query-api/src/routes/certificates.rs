@@ -8,20 +8,16 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use certhist_model::views::{CertificateRecord, HostItem, Page};
 use certhist_model::{CertHash, Sha1};
-use certhist_store::read::{self, HostRow, TimeWindow};
-use certhist_store::read_api;
+use certhist_store::read::{self, TimeWindow};
 use serde::{Deserialize, Serialize};
 
-use crate::dto::{CertificateDoc, HostItem, Page};
 use crate::error::{bad_request, not_found, shorten, ApiError};
 use crate::ndjson::{self, STREAM_PAGE};
 use crate::params::{cert_hash, Params};
 use crate::routes::{page, stream_next};
 use crate::{json, AppState};
-
-/// CT / cache entries listed in a record at most.
-const PROVENANCE_LIMIT: i64 = 1000;
 
 /// The full record of a certificate by SHA-1 or SHA-256: fields, names, CT entries, cache
 /// entries, commonness; or the certificate itself (`format=der` → `application/pkix-cert`,
@@ -35,7 +31,7 @@ const PROVENANCE_LIMIT: i64 = 1000;
         ("format" = Option<String>, Query, description = "`json` (default), `pem` or `der`"),
     ),
     responses(
-        (status = 200, description = "The record (or the certificate in PEM / DER)", body = CertificateDoc),
+        (status = 200, description = "The record (or the certificate in PEM / DER)", body = CertificateRecord),
         (status = 400, description = "Bad hash or format", body = crate::error::ErrorBody),
         (status = 404, description = "No certificate with this hash is stored", body = crate::error::ErrorBody),
     )
@@ -50,28 +46,21 @@ pub(crate) async fn certificate(
     let format = p.one("format")?;
     p.finish()?;
     let conn = state.conn().await?;
-    let Some(detail) = read::cert_by_hash(&conn, &hash).await? else {
+    let Some(record) = read::certificate(&conn, &hash, state.config.shared_threshold).await? else {
         return Err(not_found(format!(
             "no certificate with hash {hash} is stored"
         )));
     };
-    let sha1 = detail.summary.sha1;
+    let sha1 = record.summary.sha1;
     match format.as_deref() {
-        None | Some("json") => {
-            let cache = read_api::cache_entries_of(&conn, &sha1, PROVENANCE_LIMIT).await?;
-            Ok(json(&CertificateDoc::new(
-                &detail,
-                &cache,
-                state.config.shared_threshold,
-            )))
-        }
+        None | Some("json") => Ok(json(&record)),
         Some("der") => Ok(download(
-            detail.der,
+            record.der,
             "application/pkix-cert",
             &format!("{}.der", hex::encode(sha1)),
         )),
         Some("pem") => Ok(download(
-            pem(&detail.der).into_bytes(),
+            pem(&record.der).into_bytes(),
             "application/x-pem-file",
             &format!("{}.pem", hex::encode(sha1)),
         )),
@@ -149,15 +138,12 @@ pub(crate) async fn hosts(
     if let (CertHash::Sha1(sha1), false) = (&hash, ndjson::wanted(&headers)) {
         let rows = read::cert_hosts(&conn, sha1, &window, after, limit + 1).await?;
         if !rows.is_empty() {
-            return Ok(json(&page(
-                rows,
-                limit,
-                |r: &HostRow| HostItem::from(r),
-                |r: &HostRow| Cursor(r.ip, r.port),
-            )));
+            return Ok(json(&page(rows, limit, |r: &HostItem| {
+                Cursor(r.ip, r.port)
+            })));
         }
     }
-    let Some(resolved) = read_api::resolve_hash(&conn, &hash).await? else {
+    let Some(resolved) = read::resolve_hash(&conn, &hash).await? else {
         return Err(not_found(format!(
             "no certificate with hash {hash} is stored or observed"
         )));
@@ -174,12 +160,9 @@ pub(crate) async fn hosts(
         ));
     }
     let rows = read::cert_hosts(&conn, &sha1, &window, after, limit + 1).await?;
-    Ok(json(&page(
-        rows,
-        limit,
-        |r: &HostRow| HostItem::from(r),
-        |r: &HostRow| Cursor(r.ip, r.port),
-    )))
+    Ok(json(&page(rows, limit, |r: &HostItem| {
+        Cursor(r.ip, r.port)
+    })))
 }
 
 async fn stream_page(
@@ -192,7 +175,7 @@ async fn stream_page(
     let rows = read::cert_hosts(&conn, &sha1, &window, after, STREAM_PAGE).await?;
     let mut out = Vec::new();
     for r in &rows {
-        ndjson::push_line(&mut out, &HostItem::from(r));
+        ndjson::push_line(&mut out, r);
     }
     Ok((out, stream_next(&rows, |r| (r.ip, r.port))))
 }

@@ -5,11 +5,11 @@ use std::net::IpAddr;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use certhist_store::read::{self, IpHistoryKey, IpHistoryRow, TimeWindow};
+use certhist_model::views::{IpHistoryItem, Page};
+use certhist_store::read::{self, IpHistoryKey, TimeWindow};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::dto::{IpHistoryItem, Page};
 use crate::error::ApiError;
 use crate::ndjson::{self, STREAM_PAGE};
 use crate::params::{ip_or_cidr, Params};
@@ -20,7 +20,7 @@ use crate::{json, AppState};
 #[derive(Serialize, Deserialize)]
 struct Cursor(IpAddr, u16, String);
 
-fn key_of(r: &IpHistoryRow) -> Cursor {
+fn key_of(r: &IpHistoryItem) -> Cursor {
     Cursor(r.ip, r.port, hex::encode(r.sha1))
 }
 
@@ -119,12 +119,7 @@ async fn history(
     }
     let conn = state.conn().await?;
     let rows = read::ip_history(&conn, &net, &window, after.as_ref(), limit + 1).await?;
-    Ok(json(&page(
-        rows,
-        limit,
-        |r: &IpHistoryRow| IpHistoryItem::from(r),
-        key_of,
-    )))
+    Ok(json(&page(rows, limit, key_of)))
 }
 
 async fn stream_page(
@@ -137,7 +132,7 @@ async fn stream_page(
     let rows = read::ip_history(&conn, &net, &window, after.as_ref(), STREAM_PAGE).await?;
     let mut out = Vec::new();
     for r in &rows {
-        ndjson::push_line(&mut out, &IpHistoryItem::from(r));
+        ndjson::push_line(&mut out, r);
     }
     Ok((out, stream_next(&rows, |r| (r.ip, r.port, r.sha1))))
 }

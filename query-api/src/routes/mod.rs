@@ -12,9 +12,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::dto::Page;
 use crate::params::encode_cursor;
 use crate::{ApiDoc, AppState};
+use certhist_model::views::Page;
 
 /// Every documented route.
 pub(crate) fn openapi_router() -> OpenApiRouter<AppState> {
@@ -33,12 +33,7 @@ pub(crate) fn openapi_router() -> OpenApiRouter<AppState> {
 }
 
 /// Builds a page from `limit + 1` fetched rows: the extra row only says "there is more".
-pub(crate) fn page<R, T, K>(
-    mut rows: Vec<R>,
-    limit: i64,
-    item: impl Fn(&R) -> T,
-    key: impl Fn(&R) -> K,
-) -> Page<T>
+pub(crate) fn page<T, K>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> K) -> Page<T>
 where
     T: utoipa::ToSchema,
     K: serde::Serialize,
@@ -52,7 +47,7 @@ where
         None
     };
     Page {
-        items: rows.iter().map(item).collect(),
+        items: rows,
         next_cursor,
     }
 }

@@ -5,13 +5,11 @@ use std::net::IpAddr;
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
+use certhist_model::views::{OverlapCertItem, OverlapIpItem, Page};
 use certhist_model::Sha1;
-use certhist_store::read_api::{self, SharedCert, SharedIp};
+use certhist_store::read;
 
-use crate::dto::{
-    intersection, CertPeriod, CertSummaryDto, IpPeriod, OverlapCertItem, OverlapIpItem, Page,
-};
-use crate::error::{bad_request, not_found, ApiError};
+use crate::error::{bad_request, ApiError};
 use crate::params::{cert_hash, ip, Params};
 use crate::routes::page;
 use crate::{json, AppState};
@@ -62,30 +60,23 @@ pub(crate) async fn overlap(
             let after = cursor.map(|c| sha1_hex("cursor", &c)).transpose()?;
             let conn = state.conn().await?;
             let rows =
-                read_api::overlap_by_ips(&conn, &addrs, &window, after.as_ref(), limit + 1).await?;
-            Ok(json(&page(rows, limit, cert_item, |r: &SharedCert| {
+                read::overlap_by_ips(&conn, &addrs, &window, after.as_ref(), limit + 1).await?;
+            Ok(json(&page(rows, limit, |r: &OverlapCertItem| {
                 hex::encode(r.sha1)
             })))
         }
         (true, false) => {
+            let hashes = hashes
+                .iter()
+                .map(|h| cert_hash("sha1", h))
+                .collect::<Result<Vec<_>, _>>()?;
             let conn = state.conn().await?;
-            let mut keys: Vec<Sha1> = Vec::with_capacity(hashes.len());
-            for h in &hashes {
-                let hash = cert_hash("sha1", h)?;
-                let Some(resolved) = read_api::resolve_hash(&conn, &hash).await? else {
-                    return Err(not_found(format!(
-                        "no certificate with hash {hash} is stored or observed"
-                    )));
-                };
-                keys.push(resolved.sha1);
-            }
-            keys.sort();
-            keys.dedup();
+            let keys = read::resolve_members(&conn, &hashes).await?;
             check_count("sha1", keys.len())?;
             let cursor: Option<IpAddr> = p.cursor()?;
             p.finish()?;
-            let rows = read_api::overlap_by_certs(&conn, &keys, &window, cursor, limit + 1).await?;
-            Ok(json(&page(rows, limit, ip_item, |r: &SharedIp| r.ip)))
+            let rows = read::overlap_by_certs(&conn, &keys, &window, cursor, limit + 1).await?;
+            Ok(json(&page(rows, limit, |r: &OverlapIpItem| r.ip)))
         }
         (true, true) => Err(bad_request(
             "ip",
@@ -113,39 +104,4 @@ fn sha1_hex(name: &str, text: &str) -> Result<Sha1, ApiError> {
         .ok()
         .and_then(|b| <[u8; 20]>::try_from(b).ok())
         .ok_or_else(|| bad_request(name, "not a cursor returned by this endpoint"))
-}
-
-fn cert_item(r: &SharedCert) -> OverlapCertItem {
-    OverlapCertItem {
-        sha1: hex::encode(r.sha1),
-        cert: r.cert.as_ref().map(CertSummaryDto::from),
-        periods: r
-            .periods
-            .iter()
-            .map(|(ip, m)| IpPeriod {
-                ip: *ip,
-                first_seen: m.first_seen,
-                last_seen: m.last_seen,
-                times_seen: m.times_seen,
-            })
-            .collect(),
-        intersection: intersection(r.periods.iter().map(|(_, m)| m)),
-    }
-}
-
-fn ip_item(r: &SharedIp) -> OverlapIpItem {
-    OverlapIpItem {
-        ip: r.ip,
-        periods: r
-            .periods
-            .iter()
-            .map(|(sha1, m)| CertPeriod {
-                sha1: hex::encode(sha1),
-                first_seen: m.first_seen,
-                last_seen: m.last_seen,
-                times_seen: m.times_seen,
-            })
-            .collect(),
-        intersection: intersection(r.periods.iter().map(|(_, m)| m)),
-    }
 }

@@ -3,18 +3,15 @@
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use certhist_store::read::{self, MatchPattern, SearchField, SearchHit, SearchKey, ValidityFilter};
+use certhist_model::views::{MatchMode, Page, SearchItem};
+use certhist_store::read::{self, MatchPattern, SearchKey, ValidityFilter};
 use serde::{Deserialize, Serialize};
 
-use crate::dto::{Page, SearchItem};
 use crate::error::{bad_request, shorten, ApiError};
 use crate::ndjson::{self, STREAM_PAGE};
 use crate::params::Params;
 use crate::routes::{page, stream_next};
 use crate::{json, AppState};
-
-/// Longest regular expression accepted, in characters.
-const MAX_REGEX_CHARS: usize = 256;
 
 /// Keyset cursor: (matched value, sha1 hex).
 #[derive(Serialize, Deserialize)]
@@ -28,44 +25,21 @@ fn store_key(c: Cursor) -> Result<SearchKey, ApiError> {
     Ok((c.0, sha1))
 }
 
-/// Reads `q` under `match`: `auto` (default) reads the notation — `*.suffix`, `prefix*`,
-/// `*contains*`, otherwise exact; the explicit modes take `q` literally.
+/// Reads `q` under `match` (`auto` when absent).
 fn pattern(mode: Option<&str>, q: &str) -> Result<MatchPattern, ApiError> {
-    let literal = q.trim();
-    if literal.is_empty() {
-        return Err(bad_request("q", "is empty"));
-    }
-    let pattern = match mode.unwrap_or("auto") {
-        "auto" => MatchPattern::parse(q).map_err(|e| bad_request("q", e))?,
-        "exact" => MatchPattern::Exact(literal.to_owned()),
-        "prefix" => MatchPattern::Prefix(literal.to_owned()),
-        "suffix" => MatchPattern::Suffix(literal.to_owned()),
-        "contains" => {
-            if literal.chars().count() < 3 {
-                return Err(bad_request("q", "`contains` needs at least 3 characters"));
-            }
-            MatchPattern::Contains(literal.to_owned())
-        }
-        "regex" => {
-            if literal.chars().count() > MAX_REGEX_CHARS {
-                return Err(bad_request(
-                    "q",
-                    format!("regular expression longer than {MAX_REGEX_CHARS} characters"),
-                ));
-            }
-            MatchPattern::Regex(literal.to_owned())
-        }
-        other => {
-            return Err(bad_request(
+    let mode = match mode {
+        None => MatchMode::Auto,
+        Some(m) => MatchMode::from_name(m).ok_or_else(|| {
+            bad_request(
                 "match",
                 format!(
                     "{:?} is not one of auto, exact, prefix, suffix, contains, regex",
-                    shorten(other)
+                    shorten(m)
                 ),
-            ))
-        }
+            )
+        })?,
     };
-    Ok(pattern)
+    MatchPattern::with_mode(mode, q).map_err(|e| bad_request("q", e))
 }
 
 /// Certificates whose field matches, ordered by (matched value, sha1). Fields: name, cn, san,
@@ -100,7 +74,7 @@ pub(crate) async fn search(
 ) -> Result<Response, ApiError> {
     let mut p = Params::parse(raw.as_deref())?;
     let field_text = p.required("field")?;
-    let field = SearchField::parse(&field_text).map_err(|e| bad_request("field", e))?;
+    let field = read::search::parse_field(&field_text).map_err(|e| bad_request("field", e))?;
     let q = p.required("q")?;
     let mode = p.one("match")?;
     let pattern = pattern(mode.as_deref(), &q)?;
@@ -134,11 +108,11 @@ pub(crate) async fn search(
                     .await?;
                     let mut out = Vec::new();
                     for r in &rows {
-                        ndjson::push_line(&mut out, &SearchItem::from(r));
+                        ndjson::push_line(&mut out, r);
                     }
                     Ok((
                         out,
-                        stream_next(&rows, |r: &SearchHit| (r.matched.clone(), r.cert.sha1)),
+                        stream_next(&rows, |r: &SearchItem| (r.matched.clone(), r.cert.sha1)),
                     ))
                 }
             },
@@ -147,10 +121,7 @@ pub(crate) async fn search(
     let conn = state.conn().await?;
     let rows =
         read::search_filtered(&conn, field, &pattern, &validity, after.as_ref(), limit + 1).await?;
-    Ok(json(&page(
-        rows,
-        limit,
-        |h: &SearchHit| SearchItem::from(h),
-        |h: &SearchHit| Cursor(h.matched.clone(), hex::encode(h.cert.sha1)),
-    )))
+    Ok(json(&page(rows, limit, |h: &SearchItem| {
+        Cursor(h.matched.clone(), hex::encode(h.cert.sha1))
+    })))
 }

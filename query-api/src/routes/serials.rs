@@ -2,12 +2,12 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
+use certhist_model::views::{CertSummary, Page};
 use certhist_model::Serial;
 use certhist_store::read;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dto::{CertSummaryDto, Page};
 use crate::error::{bad_request, ApiError};
 use crate::params::{hash20, Params};
 use crate::routes::page;
@@ -32,7 +32,7 @@ struct Cursor(String);
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(
-        (status = 200, description = "Matching certificates", body = Page<CertSummaryDto>),
+        (status = 200, description = "Matching certificates", body = Page<CertSummary>),
         (status = 400, description = "Bad parameter", body = crate::error::ErrorBody),
     )
 )]
@@ -72,10 +72,7 @@ pub(crate) async fn serials(
         limit + 1,
     )
     .await?;
-    Ok(json(&page(
-        rows,
-        limit,
-        |r: &read::CertSummary| CertSummaryDto::from(r),
-        |r: &read::CertSummary| Cursor(hex::encode(r.sha1)),
-    )))
+    Ok(json(&page(rows, limit, |r: &CertSummary| {
+        Cursor(hex::encode(r.sha1))
+    })))
 }

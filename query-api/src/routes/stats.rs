@@ -2,9 +2,9 @@
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use certhist_store::read_api;
+use certhist_model::views::{Health, Stats};
+use certhist_store::read;
 
-use crate::dto::{Health, StatsDoc};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::{json, AppState};
@@ -18,7 +18,7 @@ const EXACT_COUNT_BELOW: i64 = 1_000_000;
     path = "/api/v1/stats",
     tag = "certhist",
     responses(
-        (status = 200, description = "Table sizes", body = StatsDoc),
+        (status = 200, description = "Table sizes", body = Stats),
         (status = 503, description = "Database unavailable", body = crate::error::ErrorBody),
     )
 )]
@@ -28,8 +28,7 @@ pub(crate) async fn stats(
 ) -> Result<Response, ApiError> {
     Params::parse(raw.as_deref())?.finish()?;
     let conn = state.conn().await?;
-    let s = read_api::stats(&conn, EXACT_COUNT_BELOW).await?;
-    Ok(json(&StatsDoc::from(&s)))
+    Ok(json(&read::stats(&conn, EXACT_COUNT_BELOW).await?))
 }
 
 /// Liveness and database reachability.

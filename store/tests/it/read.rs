@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use certhist_model::{CertHash, Serial};
-use certhist_store::read::{self, MatchPattern, SearchField, TimeWindow};
+use certhist_store::read::{self, MatchPattern, TimeWindow};
 use certhist_store::Store;
 use certhist_test_support::TestDb;
 
@@ -187,7 +187,7 @@ async fn names_found(store: &Store, field: &str, value: &str) -> Vec<String> {
     let conn = store.conn().await.unwrap();
     let hits = read::search(
         &conn,
-        SearchField::parse(field).unwrap(),
+        read::search::parse_field(field).unwrap(),
         &MatchPattern::parse(value).unwrap(),
         None,
         1000,
@@ -270,7 +270,7 @@ async fn name_search_match_modes() {
         names_found(&store, "issuer-o", "google*").await,
         vec!["*.google.com"]
     );
-    assert!(SearchField::parse("bogus").is_err());
+    assert!(read::search::parse_field("bogus").is_err());
     assert!(MatchPattern::parse("**").is_err());
     assert!(MatchPattern::parse("*ab*").is_err());
 }
@@ -330,7 +330,7 @@ async fn record_lookup_and_precert_link() {
         by_sha256.summary.sha1,
         sha1("570fe2e3bfee986ed4a158aed8770f2e21614659")
     );
-    assert_eq!(by_sha256.distinct_ips, 2);
+    assert_eq!(by_sha256.commonness.distinct_ips, 2);
     // The Erw Wen final certificate and its precertificate share the TBS minus CT extensions.
     let fin = cert("certificate-transparency/test/testdata/test-embedded-cert.pem");
     let pre = cert("certificate-transparency/test/testdata/test-embedded-pre-cert.pem");

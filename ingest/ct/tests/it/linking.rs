@@ -252,7 +252,7 @@ async fn precert_and_final_certificate_are_linked_with_the_earliest_ct_timestamp
             (
                 e.log_url.clone(),
                 e.entry_index,
-                e.entry_type.clone(),
+                e.entry_type.as_str().to_owned(),
                 e.sha1,
                 e.entry_timestamp.timestamp_millis(),
             )

@@ -1,14 +1,19 @@
-//! `certhist serve`: the command line of the API server.
+//! `certhist serve`: the HTTP API (crate certhist-api).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use anyhow::Context;
+use certhist_api::ServeConfig;
 use certhist_store::Store;
+use clap::Args;
 
-use crate::{ServeConfig, ServeError};
+use super::Failure;
+use crate::cli::Cli;
+use crate::exit;
 
 /// Serve the HTTP query API (`/api/v1`, OpenAPI document at `/api/v1/openapi.json`).
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CERTHIST_LISTEN", default_value = "127.0.0.1:8080")]
@@ -38,6 +43,9 @@ pub struct ServeArgs {
     /// Largest `limit` accepted.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=9999))]
     pub max_page_size: i64,
+    /// Pooled database connections.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_connections: u32,
 }
 
 impl ServeArgs {
@@ -58,12 +66,19 @@ impl ServeArgs {
     }
 }
 
-/// Runs `certhist serve` until Ctrl-C / SIGTERM.
-pub async fn run(args: ServeArgs, store: Store) -> Result<(), ServeError> {
+pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
+    let mut db = crate::db_config(cli);
+    db.max_connections = args.max_connections as usize;
+    let store = Store::open(&db).await?;
     let config = args.config();
-    eprintln!(
-        "certhist: serving http://{}/api/v1 (Ctrl-C to stop)",
-        config.listen
-    );
-    crate::serve(store, config).await
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    // The bound address: `--listen 127.0.0.1:0` picks a free port, and this line says which.
+    let local = listener.local_addr()?;
+    eprintln!("certhist: serving http://{local}/api/v1 (Ctrl-C to stop)");
+    certhist_api::serve_on(listener, store, config, certhist_api::shutdown_signal())
+        .await
+        .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+    Ok(exit::OK)
 }

@@ -1,0 +1,380 @@
+//! Certificates: the full record, names, the hosts that served one (reverse search), hash
+//! resolution, and batched lookups for resolving many CertIDs at once.
+
+use std::net::IpAddr;
+
+use certhist_model::views::{
+    CacheEntry, CacheEntryKind, CertSummary, CertificateRecord, Commonness, CtEntry, CtEntryType,
+    HostItem, OcspStatus,
+};
+use certhist_model::{CertHash, CertName, DistinguishedName, NameKind, Sha1};
+use chrono::{DateTime, Utc};
+use postgres_types::Type;
+
+use super::{check_limit, fixed, port_from, summary_from, TimeWindow};
+use crate::{Conn, StoreError};
+
+pub(crate) const CERTIFICATE: &str = include_str!("certificate.sql");
+pub(crate) const CT_SIBLINGS: &str = include_str!("ct_siblings.sql");
+const CT_ENTRIES: &str = include_str!("ct_entries.sql");
+const CACHE_ENTRIES_OF: &str = include_str!("cache_entries_of.sql");
+const CERT_HOSTS: &str = include_str!("cert_hosts.sql");
+const HOSTS_BATCH: &str = include_str!("hosts_batch.sql");
+
+/// Cache entries listed in a record at most.
+const CACHE_ENTRIES_LIMIT: i64 = 1000;
+
+/// [`certificate`] with the default shared threshold
+/// ([`Commonness::DEFAULT_THRESHOLD`]).
+pub async fn cert_by_hash(
+    conn: &Conn,
+    hash: &CertHash,
+) -> Result<Option<CertificateRecord>, StoreError> {
+    certificate(conn, hash, Commonness::DEFAULT_THRESHOLD).await
+}
+
+/// The full record of a certificate by SHA-1 or SHA-256: fields, names, CT entries of it and
+/// its precertificate / final certificate, cache artifacts naming its CertID, and how many
+/// distinct addresses served it (`shared` above `shared_threshold`). `None` when no
+/// certificate with this hash is stored.
+pub async fn certificate(
+    conn: &Conn,
+    hash: &CertHash,
+    shared_threshold: i64,
+) -> Result<Option<CertificateRecord>, StoreError> {
+    let (column, value) = match hash {
+        CertHash::Sha1(h) => ("sha1", h.to_vec()),
+        CertHash::Sha256(h) => ("sha256", h.to_vec()),
+    };
+    let sql = CERTIFICATE.replace("{column}", column);
+    let Some(r) = conn.client().query_opt(&sql, &[&value]).await? else {
+        return Ok(None);
+    };
+    let summary = summary_from(&r, 0)?;
+    let dn = |at: usize| DistinguishedName {
+        dn: r.get(at),
+        cn: r.get(at + 1),
+        o: r.get(at + 2),
+        ou: r.get(at + 3),
+        c: r.get(at + 4),
+        l: r.get(at + 5),
+        st: r.get(at + 6),
+        email: r.get(at + 7),
+    };
+    let names = cert_names(conn, &summary.sha1).await?;
+    let tbs: Option<Vec<u8>> = r.get(39);
+    let ct_siblings = match &tbs {
+        Some(t) => conn
+            .client()
+            .query(CT_SIBLINGS, &[t, &summary.sha1.to_vec()])
+            .await?
+            .iter()
+            .map(|row| summary_from(row, 0))
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    let mut family: Vec<Vec<u8>> = vec![summary.sha1.to_vec()];
+    family.extend(ct_siblings.iter().map(|c: &CertSummary| c.sha1.to_vec()));
+    let ct_entries = conn
+        .client()
+        .query(CT_ENTRIES, &[&family])
+        .await?
+        .iter()
+        .map(|e| {
+            let entry_type: String = e.get(3);
+            Ok(CtEntry {
+                log_url: e.get(0),
+                entry_index: e.get(1),
+                entry_timestamp: e.get(2),
+                entry_type: CtEntryType::from_db(&entry_type).ok_or_else(|| {
+                    StoreError::Corrupt(format!("unknown CT entry type {entry_type:?}"))
+                })?,
+                sha1: fixed(e.get::<_, Vec<u8>>(4))?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let first_seen_in_ct = ct_entries.first().map(|e| e.entry_timestamp);
+    let cache_entries = cache_entries_of(conn, &summary.sha1, CACHE_ENTRIES_LIMIT).await?;
+    Ok(Some(CertificateRecord {
+        ct_entries,
+        first_seen_in_ct,
+        der: r.get(12),
+        serial_negative: r.get(13),
+        subject: dn(14),
+        issuer: dn(22),
+        spki_sha256: r.get(30),
+        key_sha1: r.get(31),
+        key_algorithm: r.get(32),
+        key_bits: r.get(33),
+        signature_algorithm: r.get(34),
+        issuer_name_hash: r.get(35),
+        issuer_key_hash: r.get(36),
+        authority_key_id: r.get(37),
+        subject_key_id: r.get(38),
+        tbs_noct_sha256: tbs,
+        added_at: r.get(40),
+        commonness: Commonness::new(r.get(41), shared_threshold),
+        names,
+        ct_siblings,
+        cache_entries,
+        summary,
+    }))
+}
+
+/// Cache entries whose CertID (serial + issuer name hash) is this certificate's; at most `limit`.
+async fn cache_entries_of(
+    conn: &Conn,
+    sha1: &Sha1,
+    limit: i64,
+) -> Result<Vec<CacheEntry>, StoreError> {
+    let limit = check_limit(limit)?;
+    let rows = conn
+        .client()
+        .query(CACHE_ENTRIES_OF, &[&sha1.to_vec(), &limit])
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let kind: String = r.get(2);
+            let status: Option<String> = r.get(5);
+            Ok(CacheEntry {
+                collection: r.get(0),
+                url: r.get(1),
+                kind: CacheEntryKind::from_db(&kind).ok_or_else(|| {
+                    StoreError::Corrupt(format!("unknown cache entry kind {kind:?}"))
+                })?,
+                downloaded_at: r.get(3),
+                last_modified: r.get(4),
+                ocsp_status: status
+                    .map(|s| {
+                        OcspStatus::from_db(&s).ok_or_else(|| {
+                            StoreError::Corrupt(format!("unknown OCSP status {s:?}"))
+                        })
+                    })
+                    .transpose()?,
+                this_update: r.get(6),
+                next_update: r.get(7),
+            })
+        })
+        .collect()
+}
+
+/// Names of a certificate, sorted by kind then name.
+pub async fn cert_names(conn: &Conn, sha1: &Sha1) -> Result<Vec<CertName>, StoreError> {
+    let rows = conn
+        .client()
+        .query(
+            "SELECT kind, name, registered_domain FROM certificate_name_kinds WHERE sha1 = $1 ORDER BY kind, name",
+            &[&sha1.to_vec()],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let kind: &str = r.get(0);
+            Ok(CertName {
+                kind: NameKind::from_db(kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown name kind {kind:?}")))?,
+                name: r.get(1),
+                registered_domain: r.get(2),
+            })
+        })
+        .collect()
+}
+
+/// Reverse search: every ip:port that served the certificate, in (ip, port) order after `after`.
+pub async fn cert_hosts(
+    conn: &Conn,
+    sha1: &Sha1,
+    window: &TimeWindow,
+    after: Option<(IpAddr, u16)>,
+    limit: i64,
+) -> Result<Vec<HostItem>, StoreError> {
+    let limit = check_limit(limit)?;
+    let (after_ip, after_port) = match after {
+        Some((ip, port)) => (Some(ip), Some(i32::from(port))),
+        None => (None, None),
+    };
+    let rows = conn
+        .client()
+        .query_typed(
+            CERT_HOSTS,
+            &[
+                (&sha1.to_vec(), Type::BYTEA),
+                (&window.since, Type::TIMESTAMPTZ),
+                (&window.until, Type::TIMESTAMPTZ),
+                (&after_ip, Type::INET),
+                (&after_port, Type::INT4),
+                (&limit, Type::INT8),
+            ],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| HostItem {
+            ip: r.get(0),
+            port: port_from(r.get(1)),
+            first_seen: r.get(2),
+            last_seen: r.get(3),
+            times_seen: r.get(4),
+            sources: r.get(5),
+        })
+        .collect())
+}
+
+/// What is known about a certificate hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResolvedHash {
+    /// The certificate's SHA-1 (the observation key).
+    pub sha1: Sha1,
+    /// True when the DER is stored.
+    pub has_cert: bool,
+}
+
+/// Resolves a SHA-1 or SHA-256 to the SHA-1 key. A SHA-256 resolves only through a stored
+/// certificate; a SHA-1 also resolves when only observations mention it (hash-only sources).
+/// `None` when nothing is known.
+pub async fn resolve_hash(
+    conn: &Conn,
+    hash: &CertHash,
+) -> Result<Option<ResolvedHash>, StoreError> {
+    match hash {
+        CertHash::Sha256(h) => {
+            let row = conn
+                .client()
+                .query_typed(
+                    "SELECT sha1 FROM certificates WHERE sha256 = $1",
+                    &[(&h.to_vec(), Type::BYTEA)],
+                )
+                .await?
+                .into_iter()
+                .next();
+            row.map(|r| {
+                Ok(ResolvedHash {
+                    sha1: fixed(r.get::<_, Vec<u8>>(0))?,
+                    has_cert: true,
+                })
+            })
+            .transpose()
+        }
+        CertHash::Sha1(h) => {
+            let r = conn
+                .client()
+                .query_typed(
+                    "SELECT EXISTS (SELECT 1 FROM certificates WHERE sha1 = $1),
+                            EXISTS (SELECT 1 FROM observations WHERE sha1 = $1)",
+                    &[(&h.to_vec(), Type::BYTEA)],
+                )
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| StoreError::Corrupt("no row from EXISTS".to_owned()))?;
+            let (has_cert, observed): (bool, bool) = (r.get(0), r.get(1));
+            Ok((has_cert || observed).then_some(ResolvedHash { sha1: *h, has_cert }))
+        }
+    }
+}
+
+/// A stored certificate's DER.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCert {
+    /// SHA-1 of the DER.
+    pub sha1: Sha1,
+    /// The DER.
+    pub der: Vec<u8>,
+}
+
+/// DER of those of `sha1s` that are stored, in no particular order.
+pub async fn certs_batch(conn: &Conn, sha1s: &[Sha1]) -> Result<Vec<StoredCert>, StoreError> {
+    let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
+    let rows = conn
+        .client()
+        .query(
+            "SELECT sha1, der FROM certificates WHERE sha1 = ANY($1)",
+            &[&keys],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredCert {
+                sha1: fixed(r.get::<_, Vec<u8>>(0))?,
+                der: r.get(1),
+            })
+        })
+        .collect()
+}
+
+/// One name of one certificate, from [`names_batch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertNameRow {
+    /// The certificate.
+    pub sha1: Sha1,
+    /// Where in the certificate the name is.
+    pub kind: NameKind,
+    /// The name (lower-cased).
+    pub name: String,
+}
+
+/// Names of the given certificates, ordered by (sha1, kind, name).
+pub async fn names_batch(conn: &Conn, sha1s: &[Sha1]) -> Result<Vec<CertNameRow>, StoreError> {
+    let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
+    let rows = conn
+        .client()
+        .query(
+            "SELECT sha1, kind, name FROM certificate_name_kinds WHERE sha1 = ANY($1) ORDER BY sha1, kind, name",
+            &[&keys],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let kind: &str = r.get(1);
+            Ok(CertNameRow {
+                sha1: fixed(r.get::<_, Vec<u8>>(0))?,
+                kind: NameKind::from_db(kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown name kind {kind:?}")))?,
+                name: r.get(2),
+            })
+        })
+        .collect()
+}
+
+/// One observation of a certificate, from [`hosts_batch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertHost {
+    /// Certificate SHA-1.
+    pub sha1: Sha1,
+    /// Address that served it.
+    pub ip: IpAddr,
+    /// Port (0 = unknown).
+    pub port: u16,
+    /// First sighting.
+    pub first_seen: DateTime<Utc>,
+    /// Last sighting.
+    pub last_seen: DateTime<Utc>,
+    /// Number of sightings.
+    pub times_seen: i64,
+}
+
+/// Observations of the given certificates, at most `per_cert` each (most recently seen first),
+/// ordered by sha1.
+pub async fn hosts_batch(
+    conn: &Conn,
+    sha1s: &[Sha1],
+    per_cert: i64,
+) -> Result<Vec<CertHost>, StoreError> {
+    let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
+    let rows = conn
+        .client()
+        .query(HOSTS_BATCH, &[&keys, &per_cert])
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(CertHost {
+                sha1: fixed(r.get::<_, Vec<u8>>(0))?,
+                ip: r.get(1),
+                port: port_from(r.get(2)),
+                first_seen: r.get(3),
+                last_seen: r.get(4),
+                times_seen: r.get(5),
+            })
+        })
+        .collect()
+}

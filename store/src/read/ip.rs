@@ -1,0 +1,81 @@
+//! The certificate history of an address or block.
+
+use std::net::IpAddr;
+
+use certhist_model::views::IpHistoryItem;
+use certhist_model::Sha1;
+use ipnet::IpNet;
+use postgres_types::Type;
+
+use super::{check_limit, fixed, port_from, summary_from, TimeWindow};
+use crate::{Conn, StoreError};
+
+pub(crate) const IP_HISTORY: &str = include_str!("ip_history.sql");
+
+/// Paging key of [`ip_history`]: (ip, port, sha1) of the last row seen.
+pub type IpHistoryKey = (IpAddr, u16, Sha1);
+
+/// Certificates served by an address or block, overlapping the time window, in (ip, port, sha1)
+/// order after `after`.
+pub async fn ip_history(
+    conn: &Conn,
+    net: &IpNet,
+    window: &TimeWindow,
+    after: Option<&IpHistoryKey>,
+    limit: i64,
+) -> Result<Vec<IpHistoryItem>, StoreError> {
+    let limit = check_limit(limit)?;
+    let net_text = net.trunc().to_string();
+    let (after_ip, after_port, after_sha1) = match after {
+        Some((ip, port, sha1)) => (Some(*ip), Some(i32::from(*port)), Some(sha1.to_vec())),
+        None => (None, None, None),
+    };
+    // query_typed: one round trip, planned with the actual values (the `<<=` range on the
+    // primary key needs the block as a constant at planning time).
+    let rows = conn
+        .client()
+        .query_typed(
+            IP_HISTORY,
+            &[
+                (&net_text, Type::TEXT),
+                (&window.since, Type::TIMESTAMPTZ),
+                (&window.until, Type::TIMESTAMPTZ),
+                (&after_ip, Type::INET),
+                (&after_port, Type::INT4),
+                (&after_sha1, Type::BYTEA),
+                (&limit, Type::INT8),
+            ],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(IpHistoryItem {
+                ip: r.get(0),
+                port: port_from(r.get(1)),
+                sha1: fixed(r.get::<_, Vec<u8>>(2))?,
+                first_seen: r.get(3),
+                last_seen: r.get(4),
+                times_seen: r.get(5),
+                sources: r.get(6),
+                cert: if r.get::<_, bool>(7) {
+                    Some(summary_from(r, 8)?)
+                } else {
+                    None
+                },
+            })
+        })
+        .collect()
+}
+
+/// Distinct observed addresses inside `net`, in order; at most `limit`.
+pub async fn ips_in_net(conn: &Conn, net: &IpNet, limit: i64) -> Result<Vec<IpAddr>, StoreError> {
+    let limit = check_limit(limit)?;
+    let rows = conn
+        .client()
+        .query(
+            "SELECT DISTINCT ip FROM observations WHERE ip <<= $1::text::cidr ORDER BY ip LIMIT $2",
+            &[&net.trunc().to_string(), &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

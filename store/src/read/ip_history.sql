@@ -1,0 +1,15 @@
+-- Certificates served by an address or block ($1, cidr as text), overlapping the window
+-- [$2 since, $3 until], in (ip, port, sha1) order after the key ($4, $5, $6); at most $7 rows.
+-- `ip <<= $1::text::cidr` becomes a range on the primary key when planned with the value.
+SELECT o.ip, o.port, o.sha1, o.first_seen, o.last_seen, o.times_seen, o.sources,
+       c.sha1 IS NOT NULL,
+       c.sha1, c.sha256, c.serial, c.subject_cn, c.subject_o, c.issuer_cn, c.issuer_o,
+       c.not_before, c.not_after, c.is_ca, c.is_precert, c.parse_error
+FROM observations o
+LEFT JOIN certificates c ON c.sha1 = o.sha1
+WHERE o.ip <<= $1::text::cidr
+  AND ($2::timestamptz IS NULL OR o.last_seen >= $2)
+  AND ($3::timestamptz IS NULL OR o.first_seen <= $3)
+  AND ($4::inet IS NULL OR (o.ip, o.port, o.sha1) > ($4, $5, $6))
+ORDER BY o.ip, o.port, o.sha1
+LIMIT $7

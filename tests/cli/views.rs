@@ -1,0 +1,194 @@
+//! One JSON contract (issue 11): `certhist query … --json` prints exactly what `/api/v1`
+//! answers — a record byte for byte, a list as the same items in the same order (the API's
+//! NDJSON stream byte for byte where the route streams). The server is the real binary
+//! (`certhist serve`) on a loopback port, over real HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use certhist_test_support::TestDb;
+
+use crate::support::{data, ok, url};
+
+const WIKI: &str = "390917308a9acfd9af6fbe16586c31eaf62a3bd5";
+const WIKI_SERIAL: &str = "05:46:04:f1:9a:cc:fa:08:9f:22:15:f0:e2:f2:a4:70:8c:82";
+
+/// `certhist serve --listen 127.0.0.1:0` on the test database; stopped on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(db: &TestDb) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_certhist"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("DATABASE_URL", url(db))
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start certhist serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut line = String::new();
+        BufReader::new(stderr)
+            .read_line(&mut line)
+            .expect("read the serving line");
+        // "certhist: serving http://127.0.0.1:PORT/api/v1 (Ctrl-C to stop)"
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .and_then(|w| w.strip_suffix("/api/v1"))
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        Server { child, base }
+    }
+
+    async fn get(&self, path: &str, ndjson: bool) -> String {
+        let mut req = reqwest::Client::new().get(format!("{}{path}", self.base));
+        if ndjson {
+            req = req.header("Accept", "application/x-ndjson");
+        }
+        let resp = req.send().await.expect("request");
+        assert_eq!(resp.status(), 200, "{path}");
+        resp.text().await.expect("body")
+    }
+
+    /// The `items` of a page, one compact JSON object per line (as NDJSON prints them).
+    async fn items(&self, path: &str) -> String {
+        let page: serde_json::Value =
+            serde_json::from_str(&self.get(path, false).await).expect("JSON page");
+        assert!(page["next_cursor"].is_null(), "{path}: one page expected");
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|v| format!("{v}\n"))
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Re-serialises NDJSON line by line through `serde_json::Value` (key order of the
+/// original is kept by neither side: serde_json's map is sorted), for comparisons with pages.
+fn canonical(ndjson: &str) -> String {
+    ndjson
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            format!("{v}\n")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn cli_json_equals_api_json() {
+    let db = TestDb::new().await;
+    ok(
+        &db,
+        &["import", "certs", data("demo/certs.pem").to_str().unwrap()],
+    );
+    ok(
+        &db,
+        &[
+            "import",
+            "observations",
+            data("demo/observations.csv").to_str().unwrap(),
+        ],
+    );
+    let server = Server::start(&db);
+
+    // ip: the NDJSON stream, byte for byte, and the page's items.
+    let cli = ok(&db, &["--json", "query", "ip", "198.51.100.0/24"]);
+    assert_eq!(cli.lines().count(), 5, "{cli}");
+    assert_eq!(cli, server.get("/api/v1/ip/198.51.100.0/24", true).await);
+    assert_eq!(
+        canonical(&cli),
+        server.items("/api/v1/ip/198.51.100.0/24?limit=1000").await
+    );
+    let cli = ok(
+        &db,
+        &[
+            "--json",
+            "query",
+            "ip",
+            "198.51.100.21",
+            "--since",
+            "2026-03-02",
+        ],
+    );
+    assert_eq!(
+        cli,
+        server
+            .get("/api/v1/ip/198.51.100.21?since=2026-03-02", true)
+            .await
+    );
+
+    // cert: the record, byte for byte.
+    let cli = ok(&db, &["--json", "query", "cert", WIKI]);
+    let api = server
+        .get(&format!("/api/v1/certificates/{WIKI}"), false)
+        .await;
+    assert_eq!(cli, format!("{api}\n"));
+    let record: serde_json::Value = serde_json::from_str(&api).unwrap();
+    assert_eq!(record["serial"], "54604F19ACCFA089F2215F0E2F2A4708C82");
+
+    // hosts: the reverse search.
+    let cli = ok(&db, &["--json", "query", "hosts", WIKI]);
+    assert_eq!(cli.lines().count(), 3, "{cli}");
+    let path = format!("/api/v1/certificates/{WIKI}/hosts");
+    assert_eq!(cli, server.get(&path, true).await);
+    assert_eq!(canonical(&cli), server.items(&path).await);
+
+    // search, in two modes.
+    for (field, q, query) in [
+        ("name", "*.wikipedia.org", "field=name&q=*.wikipedia.org"),
+        ("issuer-cn", "E8", "field=issuer-cn&q=E8"),
+    ] {
+        let cli = ok(&db, &["--json", "query", "search", field, q]);
+        assert!(!cli.is_empty(), "{field} {q}");
+        let path = format!("/api/v1/search?{query}");
+        assert_eq!(cli, server.get(&path, true).await, "{field} {q}");
+        assert_eq!(canonical(&cli), server.items(&path).await, "{field} {q}");
+    }
+
+    // serials: colons in the CLI, the same serial URL-encoded for the API.
+    let cli = ok(&db, &["--json", "query", "serial", WIKI_SERIAL]);
+    assert_eq!(cli.lines().count(), 1, "{cli}");
+    assert!(cli.contains(WIKI));
+    let api = server
+        .items(&format!(
+            "/api/v1/serials/{}",
+            WIKI_SERIAL.replace(':', "%3A")
+        ))
+        .await;
+    assert_eq!(canonical(&cli), api);
+
+    // overlap and expand, which moved out of the HTTP handlers into the store.
+    let cli = ok(
+        &db,
+        &[
+            "--json",
+            "query",
+            "overlap",
+            "198.51.100.20",
+            "198.51.100.22",
+        ],
+    );
+    assert_eq!(cli.lines().count(), 1, "{cli}");
+    assert_eq!(
+        canonical(&cli),
+        server
+            .items("/api/v1/overlap?ip=198.51.100.20&ip=198.51.100.22")
+            .await
+    );
+    let cli = ok(&db, &["--json", "query", "expand", "198.51.100.21"]);
+    let api = server.get("/api/v1/expand?seed=198.51.100.21", false).await;
+    assert_eq!(cli, format!("{api}\n"));
+}
