@@ -221,6 +221,37 @@ async fn json_report_is_ndjson_of_views() {
     assert_eq!(rows[1]["source"], format!("{}:2", list.display()));
 }
 
+/// Issue 11 (found while testing the escapes): a NUL in a cached URL made `--store` fail as a
+/// whole (PostgreSQL text cannot hold NUL); it is stored as U+2400 like certificate text.
+#[tokio::test]
+async fn store_keeps_urls_holding_nul() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture(&db, dir.path()).await;
+    let list = dir.path().join("urls.txt");
+    ok(
+        &db,
+        &[
+            "cryptnet",
+            "--store",
+            "--label",
+            "case-7",
+            list.to_str().unwrap(),
+        ],
+    );
+    let client = crate::support::client(&db).await;
+    let rows = client
+        .query(
+            "SELECT url, serial FROM cache_entries WHERE collection = 'case-7'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), f.url.replace('\0', "\u{2400}"));
+    assert_eq!(rows[0].get::<_, Vec<u8>>(1), SERIAL.to_vec());
+}
+
 /// Issue 11: "nothing to analyse" is a typed library error the binary maps to exit code 2; the
 /// read warnings (attacker-named paths) are printed first, escaped.
 #[tokio::test]

@@ -221,13 +221,13 @@ pub fn cache_rows(label: &str, entries: &[CacheEntry]) -> Vec<CacheEntryRow> {
         };
         let base = CacheEntryRow {
             collection: label.to_owned(),
-            source_path: Some(e.source.clone()),
-            url: url.clone(),
+            source_path: Some(storable(&e.source)),
+            url: storable(url),
             cert_index: 0,
             kind: e.kind().as_str().to_owned(),
             downloaded_at: m.and_then(|m| m.last_download),
             last_modified: m.and_then(|m| m.last_modified),
-            etag: m.and_then(|m| m.etag.clone()),
+            etag: m.and_then(|m| m.etag.as_deref().map(storable)),
             size_bytes: e.content.as_ref().map(|c| c.size_bytes as i64),
             content_sha256: e.content.as_ref().and_then(|c| c.sha256),
             content_kind: e.content.as_ref().map(|c| c.kind.as_str().to_owned()),
@@ -255,6 +255,12 @@ pub fn cache_rows(label: &str, entries: &[CacheEntry]) -> Vec<CacheEntryRow> {
         }
     }
     rows
+}
+
+/// Text as the store keeps it: NUL, which PostgreSQL `text` cannot hold, becomes U+2400 (␀), as
+/// certificate text does (certhist-x509).
+fn storable(text: &str) -> String {
+    text.replace('\0', "\u{2400}")
 }
 
 /// Certificates found in the cache: Content certificates and OCSP responder certificates.
