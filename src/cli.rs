@@ -52,7 +52,7 @@ pub enum Command {
     /// TLS-scan hosts (IPs, CIDRs, ranges, names, files of targets) and record what they serve.
     Scan(certhist_scan::cli::ScanArgs),
     /// CryptnetUrlCache / certutil dump / OCSP URLs → CertIDs → certificates → names → IPs.
-    Cryptnet(certhist_cryptnet::cli::CryptnetArgs),
+    Cryptnet(crate::commands::cryptnet::CryptnetArgs),
     /// Serve the HTTP API (/api/v1, OpenAPI at /api/v1/openapi.json).
     Serve(crate::commands::ServeArgs),
     /// Start the database, load the bundled sample data and show example queries.

@@ -50,6 +50,8 @@ pub fn rfc3339(t: &DateTime<Utc>) -> String {
 pub struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
+    /// Lines printed under a row, outside the columns: (rows before it, line).
+    details: Vec<(usize, String)>,
 }
 
 impl Table {
@@ -58,6 +60,7 @@ impl Table {
         Table {
             header: header.iter().map(|h| (*h).to_owned()).collect(),
             rows: Vec::new(),
+            details: Vec::new(),
         }
     }
 
@@ -65,6 +68,13 @@ impl Table {
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows
             .push(cells.into_iter().map(|c| cut(&clean(&c))).collect());
+    }
+
+    /// Adds an indented `label: text` line under the last row, outside the columns (for long or
+    /// multi-valued fields). Label and text are cleaned; the text is not cut.
+    pub fn detail(&mut self, label: &str, text: &str) {
+        let line = format!("    {:<9}{}", format!("{}:", clean(label)), clean(text));
+        self.details.push((self.rows.len(), line));
     }
 
     /// Number of rows.
@@ -100,9 +110,17 @@ impl Table {
             }
             writeln!(out, "{}", text.trim_end())
         };
+        let details = |after: usize, out: &mut dyn Write| -> io::Result<()> {
+            for (_, text) in self.details.iter().filter(|(n, _)| *n == after) {
+                writeln!(out, "{text}")?;
+            }
+            Ok(())
+        };
         line(&self.header, out)?;
-        for row in &self.rows {
+        details(0, out)?;
+        for (i, row) in self.rows.iter().enumerate() {
             line(row, out)?;
+            details(i + 1, out)?;
         }
         Ok(())
     }
@@ -145,5 +163,24 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[1].chars().count(), MAX_CELL_CHARS + 2 + 1);
         assert!(lines[1].contains('…'));
+    }
+
+    #[test]
+    fn table_details_follow_their_row_cleaned_and_uncut() {
+        let mut t = Table::new(&["A", "B"]);
+        t.row(vec!["1".to_owned(), "one".to_owned()]);
+        t.detail("names", &format!("{}\u{1b}[31m", "n".repeat(100)));
+        t.row(vec!["2".to_owned(), "two".to_owned()]);
+        let mut out = Vec::new();
+        t.print(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines[1], "1  one");
+        assert_eq!(
+            lines[2],
+            format!("    names:   {}\\u{{1b}}[31m", "n".repeat(100))
+        );
+        assert_eq!(lines[3], "2  two");
     }
 }

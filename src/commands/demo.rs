@@ -265,9 +265,7 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
     if cache.is_dir() {
         writeln!(out, "\n$ certhist cryptnet tests/data/cryptnet/mohdan__codingTest/7de46a191103 --store --label demo")?;
         out.flush()?;
-        drop(out);
-        certhist_cryptnet::cli::demo(&store, cache).await?;
-        out = std::io::stdout().lock();
+        super::cryptnet::demo(&store, cache, &mut out).await?;
     } else {
         writeln!(
             out,

@@ -1,7 +1,7 @@
 //! Command implementations. Each returns an exit code or a [`Failure`].
 
 mod crtsh;
-mod cryptnet;
+pub(crate) mod cryptnet;
 mod ct;
 mod db;
 mod demo;
@@ -81,7 +81,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Demo(a) => demo::run(&cli, a).await,
         Command::Ingest(IngestCommand::Ct(a)) => ct::run(&cli, a).await,
         Command::Ingest(IngestCommand::Crtsh(a)) => crtsh::run(&cli, a).await,
-        Command::Cryptnet(a) => cryptnet::cryptnet(&cli, a).await,
+        Command::Cryptnet(a) => cryptnet::run(&cli, a).await,
         Command::Scan(a) => scan::scan(&cli, a).await,
         Command::Serve(a) => serve::run(&cli, a).await,
     }

@@ -5,9 +5,9 @@
 use std::time::Instant;
 
 use certhist_crtsh::CrtshConfig;
-use certhist_cryptnet::cli::{analyze, AnalyzeOptions, ResolveMode};
 use certhist_cryptnet::metadata::{build_metadata, url_md5_name, Metadata};
 use certhist_cryptnet::ocsp::build_get_url;
+use certhist_cryptnet::{analyze, AnalyzeOptions, ResolveMode};
 use certhist_cryptnet::{CertId, HashAlgorithm};
 use certhist_model::{CertRecord, Serial};
 use sha2::Digest;
@@ -126,7 +126,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store_label: None,
         crtsh: CrtshConfig::default(),
     };
-    let rows = analyze(&loaded.entries, &opts, &store).await?;
+    let rows = analyze(&loaded.entries, &opts, &store, &|_| {}).await?.rows;
     let resolve_s = t.elapsed().as_secs_f64();
     let resolved = rows
         .iter()

@@ -5,46 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use certhist_model::views::cryptnet::CacheContentKind;
 use certhist_model::CertRecord;
 
 use crate::der::{tag, Reader};
 use crate::ocsp::{parse_ocsp_response, OcspResponse};
-
-/// What a Content file holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ContentKind {
-    /// A DER `OCSPResponse` (RFC 6960 §4.2.1).
-    OcspResponse,
-    /// A DER `CertificateList` (RFC 5280 §5.1).
-    Crl,
-    /// A DER or PEM certificate (RFC 5280 §4.1).
-    Certificate,
-    /// A Microsoft cabinet (`MSCF`), e.g. authroot/disallowed/pinrules CTLs.
-    Cab,
-    /// Zero bytes.
-    Empty,
-    /// Anything else.
-    Other,
-    /// No Content file for this MetaData.
-    Missing,
-}
-
-impl ContentKind {
-    /// Label stored in `cache_entries.content_kind`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContentKind::OcspResponse => "ocsp_response",
-            ContentKind::Crl => "crl",
-            ContentKind::Certificate => "certificate",
-            ContentKind::Cab => "cab",
-            ContentKind::Empty => "empty",
-            ContentKind::Other => "other",
-            ContentKind::Missing => "missing",
-        }
-    }
-}
 
 /// A parsed CRL's summary.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -77,7 +42,7 @@ pub enum ContentDetail {
 #[derive(Clone, Debug)]
 pub struct Content {
     /// What it is.
-    pub kind: ContentKind,
+    pub kind: CacheContentKind,
     /// File length.
     pub size_bytes: u64,
     /// SHA-256 of the bytes (`None` when missing).
@@ -92,7 +57,7 @@ impl Content {
     /// A missing Content file.
     pub fn missing() -> Self {
         Content {
-            kind: ContentKind::Missing,
+            kind: CacheContentKind::Missing,
             size_bytes: 0,
             sha256: None,
             detail: ContentDetail::None,
@@ -118,22 +83,22 @@ fn pem_certificate(data: &[u8]) -> Option<Vec<u8>> {
 pub fn classify(data: &[u8]) -> Content {
     let sha256: [u8; 32] = Sha256::digest(data).into();
     let mut c = Content {
-        kind: ContentKind::Other,
+        kind: CacheContentKind::Other,
         size_bytes: data.len() as u64,
         sha256: Some(sha256),
         detail: ContentDetail::None,
         error: None,
     };
     if data.is_empty() {
-        c.kind = ContentKind::Empty;
+        c.kind = CacheContentKind::Empty;
         return c;
     }
     if data.starts_with(b"MSCF") {
-        c.kind = ContentKind::Cab;
+        c.kind = CacheContentKind::Cab;
         return c;
     }
     if let Some(der) = pem_certificate(data) {
-        c.kind = ContentKind::Certificate;
+        c.kind = CacheContentKind::Certificate;
         c.detail = ContentDetail::Certificate(Box::new(certhist_x509::parse_der(&der)));
         return c;
     }
@@ -152,16 +117,16 @@ pub fn classify(data: &[u8]) -> Content {
     }
     let Ok(outer) = outer else {
         c.kind = match first {
-            Some(tag::ENUMERATED) => ContentKind::OcspResponse,
-            Some(tag::SEQUENCE) => ContentKind::Certificate,
-            _ => ContentKind::Other,
+            Some(tag::ENUMERATED) => CacheContentKind::OcspResponse,
+            Some(tag::SEQUENCE) => CacheContentKind::Certificate,
+            _ => CacheContentKind::Other,
         };
         return c;
     };
     match first {
         // OCSPResponse starts with responseStatus ENUMERATED.
         Some(tag::ENUMERATED) => {
-            c.kind = ContentKind::OcspResponse;
+            c.kind = CacheContentKind::OcspResponse;
             match parse_ocsp_response(data) {
                 Ok(resp) => c.detail = ContentDetail::Ocsp(resp),
                 Err(e) => c.error = Some(format!("OCSP response: {e}")),
@@ -170,7 +135,7 @@ pub fn classify(data: &[u8]) -> Content {
         // Certificate and CertificateList both start with a TBS SEQUENCE.
         Some(tag::SEQUENCE) => {
             if let Ok((_, crl)) = x509_parser::parse_x509_crl(data) {
-                c.kind = ContentKind::Crl;
+                c.kind = CacheContentKind::Crl;
                 c.detail = ContentDetail::Crl(CrlInfo {
                     issuer: crl.issuer().to_string(),
                     this_update: to_chrono(crl.last_update()),
@@ -178,13 +143,13 @@ pub fn classify(data: &[u8]) -> Content {
                     entry_count: crl.iter_revoked_certificates().count(),
                 });
             } else if x509_parser::parse_x509_certificate(data).is_ok() {
-                c.kind = ContentKind::Certificate;
+                c.kind = CacheContentKind::Certificate;
                 c.detail = ContentDetail::Certificate(Box::new(certhist_x509::parse_der(data)));
             } else if looks_like_crl(&outer) {
-                c.kind = ContentKind::Crl;
+                c.kind = CacheContentKind::Crl;
                 c.error = Some("CRL does not parse".into());
             } else {
-                c.kind = ContentKind::Certificate;
+                c.kind = CacheContentKind::Certificate;
                 c.error = Some("certificate does not parse".into());
                 c.detail = ContentDetail::Certificate(Box::new(certhist_x509::parse_der(data)));
             }

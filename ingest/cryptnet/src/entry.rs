@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 
-use crate::content::{classify, Content, ContentKind};
+use certhist_model::views::cryptnet::{CacheContentKind, CacheEntryKind};
+
+use crate::content::{classify, Content};
 use crate::metadata::{check_name, parse_metadata, Metadata, NameCheck};
 use crate::ocsp::{decode_get_url, CertId};
 
@@ -17,36 +19,6 @@ pub enum Origin {
     CertutilDump,
     /// A line of a plain URL list.
     UrlList,
-}
-
-/// What kind of object the URL fetched (`cache_entries.kind`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum EntryKind {
-    /// OCSP (a decodable OCSP GET URL or an OCSP response).
-    Ocsp,
-    /// CRL.
-    Crl,
-    /// Certificate.
-    Cert,
-    /// CAB / CTL.
-    Cab,
-    /// Anything else.
-    Other,
-}
-
-impl EntryKind {
-    /// Label stored in `cache_entries.kind`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryKind::Ocsp => "ocsp",
-            EntryKind::Crl => "crl",
-            EntryKind::Cert => "cert",
-            EntryKind::Cab => "cab",
-            EntryKind::Other => "other",
-        }
-    }
 }
 
 /// One entry of a cache, dump or URL list.
@@ -149,30 +121,30 @@ impl CacheEntry {
     }
 
     /// The kind of object, from content, type field and URL.
-    pub fn kind(&self) -> EntryKind {
+    pub fn kind(&self) -> CacheEntryKind {
         if !self.cert_ids.is_empty() {
-            return EntryKind::Ocsp;
+            return CacheEntryKind::Ocsp;
         }
         match self.content.as_ref().map(|c| c.kind) {
-            Some(ContentKind::OcspResponse) => EntryKind::Ocsp,
-            Some(ContentKind::Crl) => EntryKind::Crl,
-            Some(ContentKind::Certificate) => EntryKind::Cert,
-            Some(ContentKind::Cab) => EntryKind::Cab,
+            Some(CacheContentKind::OcspResponse) => CacheEntryKind::Ocsp,
+            Some(CacheContentKind::Crl) => CacheEntryKind::Crl,
+            Some(CacheContentKind::Certificate) => CacheEntryKind::Cert,
+            Some(CacheContentKind::Cab) => CacheEntryKind::Cab,
             _ => {
                 let t = self.metadata.as_ref().map(|m| m.object_type);
                 let url = self.url.as_deref().unwrap_or_default().to_ascii_lowercase();
                 let path = url.split(['?', '#']).next().unwrap_or_default();
                 if matches!(t, Some(5..=7)) || path.ends_with(".cab") || path.ends_with(".stl") {
-                    EntryKind::Cab
+                    CacheEntryKind::Cab
                 } else if t == Some(2) || path.ends_with(".crl") {
-                    EntryKind::Crl
+                    CacheEntryKind::Crl
                 } else if t == Some(3) {
-                    EntryKind::Ocsp
+                    CacheEntryKind::Ocsp
                 } else if path.ends_with(".crt") || path.ends_with(".cer") || path.ends_with(".p7c")
                 {
-                    EntryKind::Cert
+                    CacheEntryKind::Cert
                 } else {
-                    EntryKind::Other
+                    CacheEntryKind::Other
                 }
             }
         }

@@ -4,9 +4,13 @@
 //! `%USERPROFILE%\AppData\LocalLow\Microsoft\CryptnetUrlCache\{MetaData,Content}`. This crate
 //! reads such caches (and `certutil -urlcache` dumps or URL lists), decodes the OCSP CertIDs in
 //! the GET URLs (RFC 6960 Appendix A.1), resolves them against the certhist store (and crt.sh) to
-//! certificates, their names and the IPs that served them, and reports one row per entry.
+//! certificates, their names and the IPs that served them, and builds one report row per entry
+//! and CertID ([`CryptnetRow`], a view of `certhist_model::views::cryptnet`).
+//!
+//! The entry point is [`analyze_paths`] with typed [`AnalyzeOptions`]; it returns rows and
+//! warnings and reports [`Progress`] through a callback. Rendering is the caller's business.
 
-pub mod cli;
+pub mod analyze;
 pub mod content;
 pub mod der;
 pub mod entry;
@@ -16,8 +20,15 @@ pub mod ocsp;
 pub mod report;
 pub mod resolve;
 
-pub use content::{classify, Content, ContentDetail, ContentKind, CrlInfo};
-pub use entry::{CacheEntry, EntryKind, Origin};
+pub use analyze::{
+    analyze, analyze_paths, load_paths, Analysis, AnalyzeOptions, Progress, ResolveMode,
+};
+pub use certhist_model::views::cryptnet::{
+    CacheContentKind, CacheEntryKind, CertIdMatch, CertIdMatchKind, CertIdResolution, CryptnetRow,
+    OcspStatus, ResolutionSource, ServingHost,
+};
+pub use content::{classify, Content, ContentDetail, CrlInfo};
+pub use entry::{CacheEntry, Origin};
 pub use inputs::{load_path, Loaded};
 pub use metadata::{parse_metadata, Metadata, MetadataError, NameCheck};
 pub use ocsp::{build_get_url, decode_get_url, CertId, CertStatus, HashAlgorithm, OcspResponse};
@@ -37,6 +48,12 @@ pub enum CryptnetError {
     /// The path holds no cache folder, MetaData file or URL.
     #[error("{0}: no CryptnetUrlCache folder, MetaData file or URL found")]
     NoCache(String),
+    /// None of the inputs held a cache entry (the caller gave nothing to analyse).
+    #[error("no cache entries found")]
+    NoEntries {
+        /// Why inputs could not be read (unreadable paths, folders without a cache).
+        warnings: Vec<String>,
+    },
     /// A zip archive could not be read.
     #[error("{path}: zip: {message}")]
     Zip {
@@ -51,10 +68,7 @@ pub enum CryptnetError {
     /// crt.sh failed.
     #[error("crt.sh: {0}")]
     Crtsh(String),
-    /// Writing the report failed.
-    #[error("output: {0}")]
-    Output(String),
-    /// Invalid command-line input.
-    #[error("{0}")]
-    Usage(String),
+    /// The task reading the inputs did not finish (it panicked or was cancelled).
+    #[error("reading the inputs failed: {0}")]
+    Task(String),
 }

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use certhist_model::views::cryptnet::OcspStatus;
 use certhist_model::Serial;
 
 use crate::der::{self, tag, DerError, Reader, Tlv};
@@ -325,6 +326,15 @@ impl CertStatus {
             CertStatus::Good => "good",
             CertStatus::Revoked { .. } => "revoked",
             CertStatus::Unknown => "unknown",
+        }
+    }
+
+    /// The status without its details, as views show it.
+    pub fn kind(&self) -> OcspStatus {
+        match self {
+            CertStatus::Good => OcspStatus::Good,
+            CertStatus::Revoked { .. } => OcspStatus::Revoked,
+            CertStatus::Unknown => OcspStatus::Unknown,
         }
     }
 }

@@ -1,57 +1,15 @@
-//! Report rows (one per cache entry and CertID) and their human / JSON / CSV renderings.
+//! Report rows: the [`CryptnetRow`] views (one per cache entry and CertID) built from cache
+//! entries and CertID resolutions. Rendering them (table, CSV, NDJSON) is the caller's business.
 
-use std::io::Write;
-
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use certhist_model::views::cryptnet::{CertIdResolution, CryptnetRow};
 
 use crate::content::ContentDetail;
 use crate::entry::CacheEntry;
-use crate::resolve::Resolution;
-
-/// One report row.
-#[derive(Clone, Debug, Serialize)]
-pub struct ReportRow {
-    /// LastDownloadTime.
-    pub time: Option<DateTime<Utc>>,
-    /// Where the entry was read.
-    pub source: String,
-    /// URL fetched.
-    pub url: Option<String>,
-    /// `ocsp`, `crl`, `cert`, `cab`, `other`.
-    pub kind: &'static str,
-    /// Content classification.
-    pub content_kind: Option<&'static str>,
-    /// Index of the CertID in the request.
-    pub cert_index: usize,
-    /// CertID hash algorithm.
-    pub hash_algorithm: Option<String>,
-    /// CertID serial (upper hex).
-    pub serial: Option<String>,
-    /// CertID issuerNameHash (hex).
-    pub issuer_name_hash: Option<String>,
-    /// CertID issuerKeyHash (hex).
-    pub issuer_key_hash: Option<String>,
-    /// Issuer: the known CA for the CertID, the CRL issuer or the certificate's issuer.
-    pub issuer: Option<String>,
-    /// OCSP status from the cached response (`good`, `revoked`, `unknown`).
-    pub status: Option<String>,
-    /// Revocation time when revoked.
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// thisUpdate (response or CRL; else MetaData).
-    pub this_update: Option<DateTime<Utc>>,
-    /// nextUpdate.
-    pub next_update: Option<DateTime<Utc>>,
-    /// Resolution of the CertID.
-    pub resolution: Option<Resolution>,
-    /// Problems with this entry.
-    pub errors: Vec<String>,
-}
+use crate::ocsp::CertStatus;
 
 /// Report rows of one entry (one per CertID; one row when there is none), with resolutions in
 /// CertID order.
-pub fn rows_for(entry: &CacheEntry, resolutions: &[Option<Resolution>]) -> Vec<ReportRow> {
-    let content_kind = entry.content.as_ref().map(|c| c.kind.as_str());
+pub fn rows_for(entry: &CacheEntry, resolutions: &[Option<CertIdResolution>]) -> Vec<CryptnetRow> {
     let (mut this_update, mut next_update) = entry
         .metadata
         .as_ref()
@@ -67,12 +25,12 @@ pub fn rows_for(entry: &CacheEntry, resolutions: &[Option<Resolution>]) -> Vec<R
         Some(ContentDetail::Certificate(rec)) => issuer = rec.issuer.dn.clone(),
         _ => {}
     }
-    let base = ReportRow {
+    let base = CryptnetRow {
         time: entry.time(),
         source: entry.source.clone(),
         url: entry.url.clone(),
-        kind: entry.kind().as_str(),
-        content_kind,
+        kind: entry.kind(),
+        content_kind: entry.content.as_ref().map(|c| c.kind),
         cert_index: 0,
         hash_algorithm: None,
         serial: None,
@@ -99,7 +57,7 @@ pub fn rows_for(entry: &CacheEntry, resolutions: &[Option<Resolution>]) -> Vec<R
         .enumerate()
         .map(|(i, id)| {
             let mut row = base.clone();
-            row.cert_index = i;
+            row.cert_index = u32::try_from(i).unwrap_or(u32::MAX);
             row.hash_algorithm = Some(id.hash_algorithm.as_str().to_owned());
             row.serial = Some(id.serial.to_hex());
             row.issuer_name_hash = Some(hex::encode(&id.issuer_name_hash));
@@ -110,8 +68,8 @@ pub fn rows_for(entry: &CacheEntry, resolutions: &[Option<Resolution>]) -> Vec<R
                         && s.cert_id.issuer_name_hash == id.issuer_name_hash
                 })
             }) {
-                row.status = Some(single.status.as_str().to_owned());
-                if let crate::ocsp::CertStatus::Revoked {
+                row.status = Some(single.status.kind());
+                if let CertStatus::Revoked {
                     revocation_time, ..
                 } = &single.status
                 {
@@ -132,141 +90,69 @@ pub fn rows_for(entry: &CacheEntry, resolutions: &[Option<Resolution>]) -> Vec<R
         .collect()
 }
 
-/// Output format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// Aligned text table.
-    Human,
-    /// A JSON array.
-    Json,
-    /// CSV with a header.
-    Csv,
-}
+#[cfg(test)]
+mod tests {
+    use certhist_model::views::cryptnet::{
+        CacheContentKind, CacheEntryKind, CertIdMatchKind, OcspStatus, ResolutionSource,
+    };
 
-fn t(x: Option<DateTime<Utc>>) -> String {
-    x.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default()
-}
-
-fn flat(row: &ReportRow) -> [String; 14] {
-    let best = row.resolution.as_ref().and_then(|r| r.certs.first());
-    let matched = row
-        .resolution
-        .as_ref()
-        .map(|r| {
-            r.certs
-                .iter()
-                .map(|c| format!("{} ({})", c.sha1, c.match_kind.as_str()))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default();
-    let names = best.map(|c| c.names.join(" ")).unwrap_or_default();
-    let ips = best
-        .map(|c| {
-            c.hosts
-                .iter()
-                .map(|h| {
-                    format!(
-                        "{}:{} {}..{}",
-                        h.ip,
-                        h.port,
-                        t(Some(h.first_seen)),
-                        t(Some(h.last_seen))
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-        .unwrap_or_default();
-    [
-        t(row.time),
-        row.url.clone().unwrap_or_default(),
-        row.kind.to_owned(),
-        row.content_kind.unwrap_or_default().to_owned(),
-        row.serial.clone().unwrap_or_default(),
-        row.issuer.clone().unwrap_or_default(),
-        row.status.clone().unwrap_or_default(),
-        t(row.this_update),
-        t(row.next_update),
-        matched,
-        names,
-        ips,
-        row.errors.join("; "),
-        row.source.clone(),
-    ]
-}
-
-const HEADERS: [&str; 14] = [
-    "time",
-    "url",
-    "kind",
-    "content",
-    "serial",
-    "issuer",
-    "status",
-    "this_update",
-    "next_update",
-    "matched_cert",
-    "names",
-    "ips",
-    "errors",
-    "source",
-];
-
-/// Writes the rows.
-pub fn write(rows: &[ReportRow], format: Format, out: &mut dyn Write) -> std::io::Result<()> {
-    match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, rows)?;
-            writeln!(out)
+    /// The JSON labels of the view enums are the labels stored in `cache_entries` (issue 11:
+    /// enums replaced strings; JSON and database must keep their values).
+    #[test]
+    fn view_enums_serialise_as_their_stored_labels() {
+        fn label<T: serde::Serialize>(v: T) -> String {
+            serde_json::to_value(v)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
         }
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(out);
-            w.write_record(HEADERS).map_err(std::io::Error::other)?;
-            for r in rows {
-                w.write_record(flat(r)).map_err(std::io::Error::other)?;
-            }
-            w.flush()
+        let entry = [
+            (CacheEntryKind::Ocsp, "ocsp"),
+            (CacheEntryKind::Crl, "crl"),
+            (CacheEntryKind::Cert, "cert"),
+            (CacheEntryKind::Cab, "cab"),
+            (CacheEntryKind::Other, "other"),
+        ];
+        for (k, want) in entry {
+            assert_eq!((label(k), k.as_str()), (want.to_owned(), want));
         }
-        Format::Human => {
-            // time, kind, serial, status, matched, names, ips, url (shortened); issuer on errors line
-            for r in rows {
-                let f = flat(r);
-                let url = r.url.as_deref().unwrap_or("-");
-                let url: String = if url.chars().count() > 70 {
-                    format!("{}…", url.chars().take(69).collect::<String>())
-                } else {
-                    url.to_owned()
-                };
-                let clean = |s: &str| s.replace(['\n', '\r', '\t'], " ");
-                writeln!(
-                    out,
-                    "{:<19}  {:<5} {:<13} {:<36} {:<8} {}",
-                    f[0],
-                    f[2],
-                    f[3],
-                    if f[4].is_empty() { "-" } else { &f[4] },
-                    if f[6].is_empty() { "-" } else { &f[6] },
-                    clean(&url)
-                )?;
-                if !f[5].is_empty() {
-                    writeln!(out, "    issuer:  {}", clean(&f[5]))?;
-                }
-                if !f[9].is_empty() {
-                    writeln!(out, "    cert:    {}", clean(&f[9]))?;
-                }
-                if !f[10].is_empty() {
-                    writeln!(out, "    names:   {}", clean(&f[10]))?;
-                }
-                if !f[11].is_empty() {
-                    writeln!(out, "    ips:     {}", clean(&f[11]))?;
-                }
-                if !f[12].is_empty() {
-                    writeln!(out, "    errors:  {}", clean(&f[12]))?;
-                }
-            }
-            Ok(())
+        let content = [
+            (CacheContentKind::OcspResponse, "ocsp_response"),
+            (CacheContentKind::Crl, "crl"),
+            (CacheContentKind::Certificate, "certificate"),
+            (CacheContentKind::Cab, "cab"),
+            (CacheContentKind::Empty, "empty"),
+            (CacheContentKind::Other, "other"),
+            (CacheContentKind::Missing, "missing"),
+        ];
+        for (k, want) in content {
+            assert_eq!((label(k), k.as_str()), (want.to_owned(), want));
+        }
+        let status = [
+            (OcspStatus::Good, "good"),
+            (OcspStatus::Revoked, "revoked"),
+            (OcspStatus::Unknown, "unknown"),
+        ];
+        for (k, want) in status {
+            assert_eq!((label(k), k.as_str()), (want.to_owned(), want));
+        }
+        let matches = [
+            (CertIdMatchKind::Exact, "exact"),
+            (
+                CertIdMatchKind::SerialAndIssuerName,
+                "serial_and_issuer_name",
+            ),
+            (CertIdMatchKind::SerialOnly, "serial_only"),
+        ];
+        for (k, want) in matches {
+            assert_eq!((label(k), k.as_str()), (want.to_owned(), want));
+        }
+        for (k, want) in [
+            (ResolutionSource::Local, "local"),
+            (ResolutionSource::Crtsh, "crtsh"),
+        ] {
+            assert_eq!((label(k), k.as_str()), (want.to_owned(), want));
         }
     }
 }

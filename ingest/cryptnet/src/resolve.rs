@@ -2,101 +2,25 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
-
+use certhist_model::views::cryptnet::{
+    CertIdMatch, CertIdMatchKind, CertIdResolution, ResolutionSource, ServingHost,
+};
 use certhist_model::{Serial, Sha1};
 use certhist_store::read::{self, CertHost, Issuer, SerialCandidate};
 use certhist_store::{Conn, StoreError};
 
 use crate::ocsp::{issuer_name_hash_of, CertId, HashAlgorithm};
 
-/// How well a certificate matches a CertID.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchKind {
-    /// Serial, issuer name hash and issuer key hash all equal.
-    Exact,
-    /// Serial and issuer name hash equal; the issuer key of the certificate is not known.
-    SerialAndIssuerName,
-    /// Only the serial is equal: a candidate, not a match.
-    SerialOnly,
-}
-
-impl MatchKind {
-    /// `exact`, `serial_and_issuer_name` or `serial_only`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MatchKind::Exact => "exact",
-            MatchKind::SerialAndIssuerName => "serial_and_issuer_name",
-            MatchKind::SerialOnly => "serial_only",
-        }
-    }
-}
-
-/// One IP that served a certificate, with its period.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Host {
-    /// Address.
-    pub ip: std::net::IpAddr,
-    /// Port (0 = unknown).
-    pub port: u16,
-    /// First sighting.
-    pub first_seen: chrono::DateTime<chrono::Utc>,
-    /// Last sighting.
-    pub last_seen: chrono::DateTime<chrono::Utc>,
-    /// Sightings.
-    pub times_seen: i64,
-}
-
-/// A certificate that matches (or may match) a CertID.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct MatchedCert {
-    /// SHA-1 of the certificate (hex).
-    pub sha1: String,
-    /// Match quality.
-    pub match_kind: MatchKind,
-    /// Subject DN.
-    pub subject: Option<String>,
-    /// Issuer DN (for serial-only candidates: the candidate issuer).
-    pub issuer: Option<String>,
-    /// Validity.
-    pub not_before: Option<chrono::DateTime<chrono::Utc>>,
-    /// Validity.
-    pub not_after: Option<chrono::DateTime<chrono::Utc>>,
-    /// Names (CN, SAN), deduplicated.
-    pub names: Vec<String>,
-    /// IPs that served it.
-    pub hosts: Vec<Host>,
-}
-
-/// What the store knows about one CertID.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Resolution {
-    /// Matching certificates, best first. Serial-only candidates appear only when nothing better
-    /// matched.
-    pub certs: Vec<MatchedCert>,
-    /// Subject DN of the issuing CA, when a CA certificate with that name hash is known.
-    pub issuer: Option<String>,
-    /// Where the answer came from (`local`, `crtsh`).
-    pub source: Option<String>,
-}
-
-impl Resolution {
-    /// True when some certificate matches serial and issuer name.
-    pub fn resolved(&self) -> bool {
-        self.certs
-            .iter()
-            .any(|c| c.match_kind != MatchKind::SerialOnly)
-    }
-}
-
 /// Rows per query round.
 pub const CHUNK: usize = 2000;
 /// Hosts listed per certificate.
 pub const HOSTS_PER_CERT: i64 = 50;
 
-/// Resolves CertIDs against the store, in order (one [`Resolution`] per id).
-pub async fn resolve_local(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, StoreError> {
+/// Resolves CertIDs against the store, in order (one [`CertIdResolution`] per id).
+pub async fn resolve_local(
+    conn: &Conn,
+    ids: &[&CertId],
+) -> Result<Vec<CertIdResolution>, StoreError> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
         out.extend(resolve_chunk(conn, chunk).await?);
@@ -104,7 +28,7 @@ pub async fn resolve_local(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolutio
     Ok(out)
 }
 
-async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, StoreError> {
+async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<CertIdResolution>, StoreError> {
     let mut serials: Vec<Serial> = ids.iter().map(|i| i.serial.clone()).collect();
     serials.sort();
     serials.dedup();
@@ -146,9 +70,9 @@ async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, 
     }
     let key_is = |i: &Issuer, key: &[u8]| i.key_sha1.as_ref().is_some_and(|k| k[..] == *key);
 
-    let mut results: Vec<Resolution> = Vec::with_capacity(ids.len());
+    let mut results: Vec<CertIdResolution> = Vec::with_capacity(ids.len());
     for id in ids {
-        let mut res = Resolution::default();
+        let mut res = CertIdResolution::default();
         if let Some(list) = issuer_by_hash.get(id.issuer_name_hash.as_slice()) {
             // prefer the CA whose key hash is the CertID's
             let best = list
@@ -160,20 +84,20 @@ async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, 
         for c in by_serial.get(id.serial.as_bytes()).into_iter().flatten() {
             let kind = if id.hash_algorithm == HashAlgorithm::Sha1 {
                 if c.issuer_name_hash.as_ref().map(|h| &h[..]) != Some(&id.issuer_name_hash[..]) {
-                    MatchKind::SerialOnly
+                    CertIdMatchKind::SerialOnly
                 } else {
                     match c.issuer_key_hash.as_ref().map(|h| &h[..]) {
-                        Some(k) if k == &id.issuer_key_hash[..] => MatchKind::Exact,
-                        Some(_) => MatchKind::SerialOnly,
+                        Some(k) if k == &id.issuer_key_hash[..] => CertIdMatchKind::Exact,
+                        Some(_) => CertIdMatchKind::SerialOnly,
                         None => {
                             // the issuer key may be known from the CA certificate itself
                             let key_known = issuer_by_hash
                                 .get(id.issuer_name_hash.as_slice())
                                 .is_some_and(|l| l.iter().any(|i| key_is(i, &id.issuer_key_hash)));
                             if key_known {
-                                MatchKind::Exact
+                                CertIdMatchKind::Exact
                             } else {
-                                MatchKind::SerialAndIssuerName
+                                CertIdMatchKind::SerialAndIssuerName
                             }
                         }
                     }
@@ -183,12 +107,12 @@ async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, 
                     .get(&c.sha1)
                     .and_then(|d| issuer_name_hash_of(d, &id.hash_algorithm));
                 if h.as_deref() == Some(&id.issuer_name_hash[..]) {
-                    MatchKind::SerialAndIssuerName
+                    CertIdMatchKind::SerialAndIssuerName
                 } else {
-                    MatchKind::SerialOnly
+                    CertIdMatchKind::SerialOnly
                 }
             };
-            res.certs.push(MatchedCert {
+            res.certs.push(CertIdMatch {
                 sha1: hex::encode(c.sha1),
                 match_kind: kind,
                 subject: c.subject_dn.clone(),
@@ -204,12 +128,13 @@ async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, 
         if res
             .certs
             .iter()
-            .any(|c| c.match_kind != MatchKind::SerialOnly)
+            .any(|c| c.match_kind != CertIdMatchKind::SerialOnly)
         {
-            res.certs.retain(|c| c.match_kind != MatchKind::SerialOnly);
+            res.certs
+                .retain(|c| c.match_kind != CertIdMatchKind::SerialOnly);
         }
         if !res.certs.is_empty() {
-            res.source = Some("local".into());
+            res.source = Some(ResolutionSource::Local);
         }
         results.push(res);
     }
@@ -218,7 +143,10 @@ async fn resolve_chunk(conn: &Conn, ids: &[&CertId]) -> Result<Vec<Resolution>, 
 }
 
 /// Fills names and hosts of every matched certificate.
-pub async fn fill_names_hosts(conn: &Conn, results: &mut [Resolution]) -> Result<(), StoreError> {
+pub async fn fill_names_hosts(
+    conn: &Conn,
+    results: &mut [CertIdResolution],
+) -> Result<(), StoreError> {
     let mut sha1s: Vec<Sha1> = results
         .iter()
         .flat_map(|r| r.certs.iter())
@@ -253,7 +181,7 @@ pub async fn fill_names_hosts(conn: &Conn, results: &mut [Resolution]) -> Result
             .get(&key)
             .map(|v| {
                 v.iter()
-                    .map(|h| Host {
+                    .map(|h| ServingHost {
                         ip: h.ip,
                         port: h.port,
                         first_seen: h.first_seen,

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use certhist_cryptnet::{load_path, ContentKind};
+use certhist_cryptnet::{load_path, CacheContentKind};
 
 use crate::fixtures::data_dir;
 
@@ -102,7 +102,7 @@ fn corrupted_files_reported_rest_processed() {
     let short = by_name("SHORT_CONTENT");
     assert_eq!(short.cert_ids.len(), 1, "URL still decodes");
     let c = short.content.as_ref().unwrap();
-    assert_eq!(c.kind, ContentKind::OcspResponse);
+    assert_eq!(c.kind, CacheContentKind::OcspResponse);
     assert!(c.error.is_some());
     assert!(
         short.errors.iter().any(|m| m.contains("Content is")),
@@ -110,7 +110,10 @@ fn corrupted_files_reported_rest_processed() {
         short.errors
     );
     let missing = by_name("NO_CONTENT");
-    assert_eq!(missing.content.as_ref().unwrap().kind, ContentKind::Missing);
+    assert_eq!(
+        missing.content.as_ref().unwrap().kind,
+        CacheContentKind::Missing
+    );
     assert_eq!(missing.name_check.unwrap().as_str(), "mismatch");
     // the 12 real entries are intact
     let clean = loaded

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use certhist_crtsh::{CrtshClient, CrtshConfig, CrtshError, IngestRequest, MatchMode, Query};
-use certhist_cryptnet::cli::{analyze, ResolveMode};
 use certhist_cryptnet::ocsp::{build_get_url, cert_id_of};
-use certhist_cryptnet::resolve::MatchKind;
+use certhist_cryptnet::CertIdMatchKind;
 use certhist_cryptnet::HashAlgorithm;
+use certhist_cryptnet::{analyze, ResolutionSource, ResolveMode};
 use certhist_test_support::TestDb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -254,11 +254,11 @@ async fn ingest_by_serial_and_cryptnet_resolve_via_crtsh() {
         &url,
     )];
     let o = crate::db::opts(ResolveMode::Both, None, config(&s.base));
-    let rows = analyze(&entries, &o, &store).await.unwrap();
+    let rows = analyze(&entries, &o, &store, &|_| {}).await.unwrap().rows;
     let r = rows[0].resolution.as_ref().unwrap();
-    assert_eq!(r.source.as_deref(), Some("crtsh"));
+    assert_eq!(r.source, Some(ResolutionSource::Crtsh));
     assert_eq!(r.certs.len(), 1);
-    assert_ne!(r.certs[0].match_kind, MatchKind::SerialOnly);
+    assert_ne!(r.certs[0].match_kind, CertIdMatchKind::SerialOnly);
     assert_eq!(
         r.certs[0].sha1,
         hex::encode(certhist_x509::parse_der(&leaf).sha1)

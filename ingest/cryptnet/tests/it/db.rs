@@ -5,10 +5,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use certhist_crtsh::CrtshConfig;
-use certhist_cryptnet::cli::{analyze, AnalyzeOptions, ResolveMode};
 use certhist_cryptnet::ocsp::{build_get_url, cert_id_of};
-use certhist_cryptnet::resolve::MatchKind;
+use certhist_cryptnet::CertIdMatchKind;
 use certhist_cryptnet::HashAlgorithm;
+use certhist_cryptnet::{analyze, AnalyzeOptions, ResolveMode};
 use certhist_model::ObservationRow;
 use certhist_test_support::TestDb;
 use chrono::{DateTime, Utc};
@@ -106,12 +106,15 @@ async fn certid_resolves_to_names_and_ips() {
     assert_eq!(loaded.entries.len(), 3);
 
     let o = opts(ResolveMode::Local, Some("host-a"), CrtshConfig::default());
-    let rows = analyze(&loaded.entries, &o, &store).await.unwrap();
+    let rows = analyze(&loaded.entries, &o, &store, &|_| {})
+        .await
+        .unwrap()
+        .rows;
     assert_eq!(rows.len(), 4, "one row per CertID plus the plain URL");
     let r0 = rows[0].resolution.as_ref().unwrap();
     assert_eq!(r0.certs.len(), 1);
     let m = &r0.certs[0];
-    assert_eq!(m.match_kind, MatchKind::Exact);
+    assert_eq!(m.match_kind, CertIdMatchKind::Exact);
     assert_eq!(m.sha1, hex::encode(leaf_rec.sha1));
     assert!(
         m.names.contains(&"lists.for-our.info".to_owned()),
@@ -139,7 +142,7 @@ async fn certid_resolves_to_names_and_ips() {
     // serial-only: same serial, other issuer → shown as a candidate with its issuer
     let r1 = rows[1].resolution.as_ref().unwrap();
     assert!(!r1.resolved());
-    assert_eq!(r1.certs[0].match_kind, MatchKind::SerialOnly);
+    assert_eq!(r1.certs[0].match_kind, CertIdMatchKind::SerialOnly);
     assert!(r1.certs[0]
         .issuer
         .as_deref()
@@ -147,7 +150,7 @@ async fn certid_resolves_to_names_and_ips() {
         .contains("Let's Encrypt"));
     // SHA-256 CertID: issuer name hash recomputed from the stored DER
     let r2 = rows[2].resolution.as_ref().unwrap();
-    assert_eq!(r2.certs[0].match_kind, MatchKind::SerialAndIssuerName);
+    assert_eq!(r2.certs[0].match_kind, CertIdMatchKind::SerialAndIssuerName);
     assert!(rows[3].resolution.is_none());
 
     // --store: one row per CertID, idempotent
@@ -172,7 +175,7 @@ async fn certid_resolves_to_names_and_ips() {
     let first = count().await;
     assert_eq!(first.0, 4);
     assert_eq!(first.1, exact.serial.as_bytes());
-    analyze(&loaded.entries, &o, &store).await.unwrap();
+    analyze(&loaded.entries, &o, &store, &|_| {}).await.unwrap();
     assert_eq!(count().await.0, 4);
 }
 
@@ -187,7 +190,10 @@ async fn fixture_cache_stored_and_certs_imported() {
         Some("portfolio"),
         CrtshConfig::default(),
     );
-    let rows = analyze(&loaded.entries, &o, &store).await.unwrap();
+    let rows = analyze(&loaded.entries, &o, &store, &|_| {})
+        .await
+        .unwrap()
+        .rows;
     assert_eq!(rows.len(), 93);
     let (client, conn) = db.pg_config().connect(tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
@@ -212,7 +218,7 @@ async fn fixture_cache_stored_and_certs_imported() {
         .filter(|e| {
             e.content
                 .as_ref()
-                .is_some_and(|c| c.kind == certhist_cryptnet::ContentKind::Certificate)
+                .is_some_and(|c| c.kind == certhist_cryptnet::CacheContentKind::Certificate)
         })
         .count() as i64;
     assert_eq!(
@@ -220,4 +226,76 @@ async fn fixture_cache_stored_and_certs_imported() {
         "EXPECTED.tsv lists 5 cert contents in this folder"
     );
     assert!(certs >= content_certs, "{certs} < {content_certs}");
+}
+
+/// Issue 11: the library reports progress through a callback and "nothing to analyse" as a typed
+/// error carrying the read warnings (no printing, no usage error).
+#[tokio::test]
+async fn analyze_paths_reports_progress_and_no_entries() {
+    use std::sync::{Arc, Mutex};
+
+    use certhist_cryptnet::{analyze_paths, CryptnetError, Progress};
+
+    let db = TestDb::new().await;
+    let store = db.store();
+    let dir = crate::fixtures::data_dir().join("32204232__portfolio/81b48a9be9c1");
+    let events: Arc<Mutex<Vec<Progress>>> = Arc::default();
+    let sink = Arc::clone(&events);
+    let missing = PathBuf::from("/nonexistent/certhist-cryptnet-test");
+    let analysis = analyze_paths(
+        &[dir.clone(), missing.clone()],
+        &opts(ResolveMode::Local, Some("progress"), CrtshConfig::default()),
+        &store,
+        move |p| sink.lock().unwrap().push(p),
+    )
+    .await
+    .unwrap();
+    assert_eq!(analysis.rows.len(), 93);
+    assert_eq!(analysis.warnings.len(), 1, "{:?}", analysis.warnings);
+    assert!(
+        analysis.warnings[0].starts_with("/nonexistent/certhist-cryptnet-test: "),
+        "{:?}",
+        analysis.warnings
+    );
+    let events = events.lock().unwrap().clone();
+    let cert_ids: usize = analysis.rows.iter().filter(|r| r.serial.is_some()).count();
+    let certs = events
+        .iter()
+        .find_map(|e| match e {
+            Progress::Storing { certs, .. } => Some(*certs),
+            _ => None,
+        })
+        .unwrap();
+    assert!(certs >= 5, "the 5 Content certificates at least: {certs}");
+    assert_eq!(
+        events,
+        vec![
+            Progress::Reading { path: dir },
+            Progress::Reading {
+                path: missing.clone()
+            },
+            Progress::Loaded { entries: 93 },
+            Progress::Storing { rows: 93, certs },
+            Progress::ResolvingLocal { cert_ids },
+        ]
+    );
+
+    let err = analyze_paths(
+        std::slice::from_ref(&missing),
+        &AnalyzeOptions::default(),
+        &store,
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    match err {
+        CryptnetError::NoEntries { warnings } => {
+            assert_eq!(warnings.len(), 1);
+            assert!(
+                warnings[0].contains("certhist-cryptnet-test"),
+                "{warnings:?}"
+            );
+        }
+        other => panic!("expected NoEntries, got {other:?}"),
+    }
 }

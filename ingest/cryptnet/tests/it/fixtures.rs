@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use certhist_cryptnet::{load_path, CacheEntry, ContentDetail, ContentKind, EntryKind};
+use certhist_cryptnet::{load_path, CacheContentKind, CacheEntry, CacheEntryKind, ContentDetail};
 
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/cryptnet")
@@ -97,11 +97,11 @@ fn every_expected_row() {
         let c = e.content.as_ref().unwrap();
         assert_eq!(c.size_bytes, row.content_len, "{ctx}");
         let want_kind = match row.content_kind.as_str() {
-            "ocsp_response" => ContentKind::OcspResponse,
-            "crl" => ContentKind::Crl,
-            "cert" => ContentKind::Certificate,
-            "cab" => ContentKind::Cab,
-            "empty" => ContentKind::Empty,
+            "ocsp_response" => CacheContentKind::OcspResponse,
+            "crl" => CacheContentKind::Crl,
+            "cert" => CacheContentKind::Certificate,
+            "cab" => CacheContentKind::Cab,
+            "empty" => CacheContentKind::Empty,
             other => panic!("unknown kind {other}"),
         };
         assert_eq!(c.kind, want_kind, "{ctx}");
@@ -122,10 +122,10 @@ fn every_expected_row() {
                 })
                 .collect();
             assert_eq!(decoded.join(","), row.request, "{ctx}");
-            assert_eq!(e.kind(), EntryKind::Ocsp);
+            assert_eq!(e.kind(), CacheEntryKind::Ocsp);
         }
         match (&c.detail, want_kind) {
-            (ContentDetail::Ocsp(resp), ContentKind::OcspResponse) => {
+            (ContentDetail::Ocsp(resp), CacheContentKind::OcspResponse) => {
                 // The response answers the request in the URL, with the times the MetaData holds.
                 let id = &e.cert_ids[0];
                 let single = resp
@@ -143,17 +143,17 @@ fn every_expected_row() {
                     "{ctx}"
                 );
             }
-            (ContentDetail::Crl(crl), ContentKind::Crl) => {
+            (ContentDetail::Crl(crl), CacheContentKind::Crl) => {
                 if !row.this_update.is_empty() {
                     assert_eq!(fmt_time(Some(crl.this_update)), row.this_update, "{ctx}");
                     assert_eq!(fmt_time(crl.next_update), row.next_update, "{ctx}");
                 }
                 assert!(!crl.issuer.is_empty());
             }
-            (ContentDetail::Certificate(rec), ContentKind::Certificate) => {
+            (ContentDetail::Certificate(rec), CacheContentKind::Certificate) => {
                 assert_eq!(rec.der.len() as u64, row.content_len, "{ctx}");
             }
-            (ContentDetail::None, ContentKind::Cab | ContentKind::Empty) => {}
+            (ContentDetail::None, CacheContentKind::Cab | CacheContentKind::Empty) => {}
             (d, k) => panic!("{ctx}: kind {k:?} with detail {d:?}"),
         }
     }
@@ -205,22 +205,22 @@ fn empty_content_and_cabs() {
         .find(|e| e.source.ends_with("77EC63BDA74BD0D0E0426DC8F8008506"))
         .unwrap();
     let c = empty.content.as_ref().unwrap();
-    assert_eq!(c.kind, ContentKind::Empty);
+    assert_eq!(c.kind, CacheContentKind::Empty);
     assert_eq!(c.size_bytes, 0);
     assert_eq!(empty.metadata.as_ref().unwrap().content_size_bytes, 0);
     // authrootstl.cab with an empty body is still a CAB entry (type field 5)
-    assert_eq!(empty.kind(), EntryKind::Cab);
+    assert_eq!(empty.kind(), CacheEntryKind::Cab);
     let cabs: Vec<&CacheEntry> = loaded
         .entries
         .iter()
         .filter(|e| {
             e.content
                 .as_ref()
-                .is_some_and(|c| c.kind == ContentKind::Cab)
+                .is_some_and(|c| c.kind == CacheContentKind::Cab)
         })
         .collect();
     assert_eq!(cabs.len(), 2);
     assert!(cabs
         .iter()
-        .all(|e| e.kind() == EntryKind::Cab && e.url.as_deref().unwrap().ends_with(".cab")));
+        .all(|e| e.kind() == CacheEntryKind::Cab && e.url.as_deref().unwrap().ends_with(".cab")));
 }
