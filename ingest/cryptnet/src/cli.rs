@@ -296,8 +296,10 @@ pub async fn run_cryptnet(
         store_label: args.store.then(|| args.label.clone()),
         crtsh: CrtshConfig {
             base_url: args.crtsh_url.clone(),
-            concurrency: args.crtsh_concurrency,
-            ..CrtshConfig::default()
+            fetch: certhist_crtsh::FetchConfig {
+                concurrency: args.crtsh_concurrency,
+                ..CrtshConfig::default().fetch
+            },
         },
     };
     let rows = analyze(&entries, &opts, store).await?;

@@ -222,9 +222,8 @@ impl Fetcher {
             );
         })
         .await;
-        result.map_err(|e| {
-            e.into_fetch_error(url, attempts.load(Ordering::Relaxed), config.timeout)
-        })
+        result
+            .map_err(|e| e.into_fetch_error(url, attempts.load(Ordering::Relaxed), config.timeout))
     }
 
     /// One attempt: a permit, a rate slot, the request, the body (within the size limit), the

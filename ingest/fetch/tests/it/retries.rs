@@ -77,7 +77,10 @@ async fn retry_after_seconds_is_waited_for() {
     let seen = srv.requests();
     assert_eq!(seen.len(), 2);
     let gap = seen[1].at.duration_since(seen[0].at);
-    assert!(gap >= Duration::from_secs(1), "second request after {gap:?}");
+    assert!(
+        gap >= Duration::from_secs(1),
+        "second request after {gap:?}"
+    );
 }
 
 #[tokio::test]
@@ -97,7 +100,10 @@ async fn retry_after_http_date_is_waited_for() {
     let seen = srv.requests();
     assert_eq!(seen.len(), 2);
     let gap = seen[1].at.duration_since(seen[0].at);
-    assert!(gap >= Duration::from_secs(2), "second request after {gap:?}");
+    assert!(
+        gap >= Duration::from_secs(2),
+        "second request after {gap:?}"
+    );
 }
 
 #[tokio::test]
