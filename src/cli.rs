@@ -80,7 +80,7 @@ pub enum DbCommand {
 #[derive(Debug, Subcommand)]
 pub enum IngestCommand {
     /// Certificate Transparency logs (RFC 6962 or static-ct-api), verified and resumable.
-    Ct(certhist_ct::cli::CtArgs),
+    Ct(crate::commands::ct::CtArgs),
     /// crt.sh: search by name, serial, hash or id; certificates are downloaded and stored.
     Crtsh(CrtshArgs),
 }

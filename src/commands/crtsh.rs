@@ -1,12 +1,11 @@
 //! `certhist ingest crtsh` (crate certhist-crtsh).
 
-use std::io::Write;
-
-use certhist_crtsh::{CrtshConfig, IngestError, IngestRequest, IngestSummary};
+use certhist_crtsh::{CrtshConfig, FetchConfig, IngestError, IngestRequest, IngestSummary};
 
 use super::Failure;
 use crate::cli::{Cli, CrtshArgs};
 use crate::exit;
+use crate::output::Table;
 
 impl From<IngestError> for Failure {
     fn from(e: IngestError) -> Self {
@@ -29,16 +28,20 @@ pub(crate) async fn run(cli: &Cli, args: &CrtshArgs) -> Result<u8, Failure> {
     })
 }
 
-/// Searches, downloads, checks and stores; prints the summary.
+/// Searches, downloads, checks and stores; prints the summary as `ingest ct` does: one NDJSON
+/// object, or a table.
 async fn ingest(
     args: &CrtshArgs,
     store: &certhist_store::Store,
     json: bool,
 ) -> Result<IngestSummary, Failure> {
+    let defaults = CrtshConfig::default();
     let config = CrtshConfig {
         base_url: args.crtsh_url.clone(),
-        concurrency: args.concurrency,
-        ..CrtshConfig::default()
+        fetch: FetchConfig {
+            concurrency: args.concurrency.max(1),
+            ..defaults.fetch
+        },
     };
     let request = IngestRequest {
         name: args.query.clone(),
@@ -57,21 +60,27 @@ async fn ingest(
         if s.capped {
             eprintln!("warning: crt.sh returned 10,000 rows: results are cut; narrow the query");
         }
-        writeln!(
-            out,
-            "crt.sh: {} rows{}, {} downloaded ({} new, {} known), {} mismatched, {} failed",
-            s.rows,
-            if s.capped {
-                " (10,000-row cap hit)"
-            } else {
-                ""
-            },
-            s.downloaded,
-            s.new,
-            s.known,
-            s.mismatched,
-            s.failed
-        )?;
+        let mut t = Table::new(&[
+            "SOURCE",
+            "ROWS",
+            "CAPPED",
+            "DOWNLOADED",
+            "NEW",
+            "KNOWN",
+            "MISMATCHED",
+            "FAILED",
+        ]);
+        t.row(vec![
+            args.crtsh_url.clone(),
+            s.rows.to_string(),
+            if s.capped { "yes" } else { "no" }.to_owned(),
+            s.downloaded.to_string(),
+            s.new.to_string(),
+            s.known.to_string(),
+            s.mismatched.to_string(),
+            s.failed.to_string(),
+        ]);
+        t.print(&mut out)?;
     }
     Ok(s)
 }

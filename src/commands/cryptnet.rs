@@ -94,8 +94,10 @@ pub(crate) async fn run(cli: &Cli, args: &CryptnetArgs) -> Result<u8, Failure> {
         store_label: args.store.then(|| args.label.clone()),
         crtsh: CrtshConfig {
             base_url: args.crtsh_url.clone(),
-            concurrency: args.crtsh_concurrency,
-            ..CrtshConfig::default()
+            fetch: certhist_crtsh::FetchConfig {
+                concurrency: args.crtsh_concurrency,
+                ..CrtshConfig::default().fetch
+            },
         },
     };
     let format = if cli.json {

@@ -237,7 +237,7 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
         writeln!(out, "\n$ certhist ingest ct --log file://…/navigli2025h2   # static-CT tiles on disk, every leaf verified against the tree head")?;
         out.flush()?;
         drop(out);
-        let stats = certhist_ct::cli::demo_ingest(&store, &log_dir)
+        let stats = certhist_ct::ingest_static_dir(&store, &log_dir)
             .await
             .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
         out = std::io::stdout().lock();

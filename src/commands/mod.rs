@@ -2,7 +2,7 @@
 
 mod crtsh;
 pub(crate) mod cryptnet;
-mod ct;
+pub(crate) mod ct;
 mod db;
 mod demo;
 mod import;

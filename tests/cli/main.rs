@@ -2,6 +2,7 @@
 //! or TEST_DATABASE_URL), one module per command group.
 
 mod cryptnet;
+mod ct;
 mod demo;
 mod import;
 mod query;

@@ -1,11 +1,13 @@
-//! crt.sh client: the JSON search API (`?q=…&output=json`) and PEM downloads (`?d=<id>`), with a
-//! concurrency limit and backoff on 429/502/503/504 and timeouts (honouring `Retry-After`).
+//! crt.sh client: the JSON search API (`?q=…&output=json`) and PEM downloads (`?d=<id>`), over
+//! the shared fetch layer (certhist-fetch: concurrency limit, retries with backoff on
+//! 429/500/502/503/504 and timeouts honouring `Retry-After`, size limit).
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use certhist_fetch::{url_with_query, FetchConfig, FetchError, Fetcher};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 
 /// Rows crt.sh returns at most for one JSON query; a full page means results were cut.
 pub const ROW_CAP: usize = 10_000;
@@ -14,23 +16,11 @@ pub const ROW_CAP: usize = 10_000;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CrtshError {
-    /// Transport failure or timeout after all retries.
-    #[error("{url}: {message}")]
-    Http {
-        /// Request URL.
-        url: String,
-        /// What failed.
-        message: String,
-    },
-    /// A status that is not retried (404, 400, …) or still failing after retries.
-    #[error("{url}: HTTP {status}")]
-    Status {
-        /// Request URL.
-        url: String,
-        /// HTTP status.
-        status: u16,
-    },
-    /// The JSON body is invalid or truncated.
+    /// The request failed: transport or timeout after all retries, an HTTP error status (404,
+    /// 400, … at once; 429, 5xx after retries), a response over the size limit.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The JSON body is invalid or truncated (on every attempt).
     #[error("{url}: bad JSON: {message}")]
     Json {
         /// Request URL.
@@ -132,193 +122,103 @@ pub struct QueryResult {
 }
 
 /// Client settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CrtshConfig {
     /// Base URL (`https://crt.sh/`).
     pub base_url: String,
-    /// Requests in flight at most.
-    pub concurrency: usize,
-    /// Attempts per request.
-    pub max_attempts: u32,
-    /// First backoff delay (doubles each retry) when no Retry-After is given.
-    pub backoff: Duration,
-    /// Largest wait honoured from Retry-After.
-    pub max_retry_after: Duration,
-    /// Per-request timeout.
-    pub timeout: Duration,
+    /// HTTP settings. crt.sh is slow and shared: the default makes 5 attempts, backs off from
+    /// 2 s, waits up to 120 s when told to, 4 requests in flight.
+    pub fetch: FetchConfig,
 }
 
 impl Default for CrtshConfig {
     fn default() -> Self {
         CrtshConfig {
             base_url: "https://crt.sh/".into(),
-            concurrency: 4,
-            max_attempts: 5,
-            backoff: Duration::from_secs(2),
-            max_retry_after: Duration::from_secs(120),
-            timeout: Duration::from_secs(60),
+            fetch: FetchConfig {
+                concurrency: 4,
+                max_attempts: 5,
+                backoff_base: Duration::from_secs(2),
+                retry_after_cap: Duration::from_secs(120),
+                timeout: Duration::from_secs(60),
+                ..FetchConfig::default()
+            },
         }
     }
 }
 
-/// A crt.sh client.
+/// A crt.sh client. Cheap to clone; clones share the limits.
 #[derive(Clone, Debug)]
 pub struct CrtshClient {
-    config: CrtshConfig,
-    http: reqwest::Client,
-    limit: Arc<Semaphore>,
+    base_url: String,
+    http: Fetcher,
 }
 
 impl CrtshClient {
     /// Builds a client.
     pub fn new(config: CrtshConfig) -> Result<Self, CrtshError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("certhist/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| CrtshError::Http {
-                url: config.base_url.clone(),
-                message: e.to_string(),
-            })?;
-        let limit = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        let mut base_url = config.base_url;
+        if !base_url.ends_with('/') {
+            base_url.push('/');
+        }
         Ok(CrtshClient {
-            config,
-            http,
-            limit,
+            base_url,
+            http: Fetcher::new(config.fetch)?,
         })
     }
 
-    fn url(&self, params: &[(&str, String)]) -> String {
-        let mut u = self.config.base_url.clone();
-        if !u.ends_with('/') {
-            u.push('/');
-        }
-        u.push('?');
-        let q: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect();
-        u.push_str(&q.join("&"));
-        u
-    }
-
-    /// GET with retries; returns the body of a 2xx response.
-    async fn get(&self, url: &str) -> Result<Vec<u8>, CrtshError> {
-        let _permit = self.limit.acquire().await.map_err(|e| CrtshError::Http {
-            url: url.to_owned(),
-            message: e.to_string(),
-        })?;
-        let mut delay = self.config.backoff;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let last = attempt >= self.config.max_attempts.max(1);
-            let wait = match self.http.get(url).send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    if resp.status().is_success() {
-                        match resp.bytes().await {
-                            Ok(b) => return Ok(b.to_vec()),
-                            Err(e) if last => {
-                                return Err(CrtshError::Http {
-                                    url: url.to_owned(),
-                                    message: e.to_string(),
-                                })
-                            }
-                            Err(e) => {
-                                tracing::warn!(crtsh.url = url, error = %e, "crt.sh body failed; retrying");
-                                delay
-                            }
-                        }
-                    } else if matches!(status, 429 | 502 | 503 | 504) && !last {
-                        let retry_after = resp
-                            .headers()
-                            .get(reqwest::header::RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.trim().parse::<u64>().ok())
-                            .map(Duration::from_secs);
-                        tracing::warn!(
-                            crtsh.url = url,
-                            http.status = status,
-                            "crt.sh busy; retrying"
-                        );
-                        retry_after.map_or(delay, |r| r.min(self.config.max_retry_after))
-                    } else {
-                        return Err(CrtshError::Status {
-                            url: url.to_owned(),
-                            status,
-                        });
-                    }
-                }
-                Err(e) if last => {
-                    return Err(CrtshError::Http {
-                        url: url.to_owned(),
-                        message: e.to_string(),
-                    })
-                }
-                Err(e) => {
-                    tracing::warn!(crtsh.url = url, error = %e, "crt.sh request failed; retrying");
-                    delay
-                }
-            };
-            tokio::time::sleep(wait).await;
-            delay = delay.saturating_mul(2);
-        }
+    fn url(&self, params: &[(&str, &str)]) -> String {
+        url_with_query(&self.base_url, params)
     }
 
     /// Runs a JSON query. A truncated or invalid body is retried like a failed transfer, then
     /// reported.
     pub async fn query(&self, q: &Query) -> Result<QueryResult, CrtshError> {
-        let mut params: Vec<(&str, String)> = Vec::new();
+        let mut params: Vec<(&str, &str)> = Vec::new();
         match q {
             Query::Name {
                 name,
                 mode,
                 exclude_expired,
             } => {
-                params.push(("q", name.clone()));
+                params.push(("q", name));
                 if let Some(m) = mode {
-                    params.push(("match", m.as_str().to_owned()));
+                    params.push(("match", m.as_str()));
                 }
                 if *exclude_expired {
-                    params.push(("exclude", "expired".to_owned()));
+                    params.push(("exclude", "expired"));
                 }
             }
-            Query::Serial(s) => params.push(("serial", s.clone())),
-            Query::Sha1(s) => params.push(("sha1", s.clone())),
-            Query::Sha256(s) => params.push(("sha256", s.clone())),
+            Query::Serial(s) => params.push(("serial", s)),
+            Query::Sha1(s) => params.push(("sha1", s)),
+            Query::Sha256(s) => params.push(("sha256", s)),
         }
-        params.push(("output", "json".to_owned()));
+        params.push(("output", "json"));
         let url = self.url(&params);
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let body = self.get(&url).await?;
-            match parse_rows(&body) {
-                Ok(mut rows) => {
-                    let capped = rows.len() >= ROW_CAP;
-                    if capped {
-                        tracing::warn!(crtsh.url = %url, rows = rows.len(), "crt.sh result hit the 10,000-row cap");
-                    }
-                    rows.sort_by_key(|r| r.id);
-                    rows.dedup_by_key(|r| r.id);
-                    return Ok(QueryResult { rows, capped });
-                }
-                Err(message) if attempts >= self.config.max_attempts.max(1) => {
-                    return Err(CrtshError::Json { url, message })
-                }
-                Err(message) => {
-                    tracing::warn!(crtsh.url = %url, error = %message, "bad crt.sh JSON; retrying");
-                    tokio::time::sleep(self.config.backoff).await;
-                }
-            }
+        let mut rows = self
+            .http
+            .get_checked(&url, parse_rows)
+            .await
+            .map_err(|e| match e {
+                FetchError::Invalid { url, detail, .. } => CrtshError::Json {
+                    url,
+                    message: detail,
+                },
+                other => CrtshError::Fetch(other),
+            })?;
+        let capped = rows.len() >= ROW_CAP;
+        if capped {
+            tracing::warn!(crtsh.url = %url, crtsh.rows = rows.len(), "crt.sh result hit the 10,000-row cap: {url}");
         }
+        rows.sort_by_key(|r| r.id);
+        rows.dedup_by_key(|r| r.id);
+        Ok(QueryResult { rows, capped })
     }
 
     /// Downloads certificate `id` (`?d=<id>`) and returns its DER.
     pub async fn download(&self, id: u64) -> Result<Vec<u8>, CrtshError> {
-        let url = self.url(&[("d", id.to_string())]);
-        let body = self.get(&url).await?;
+        let url = self.url(&[("d", &id.to_string())]);
+        let body = self.http.get(&url).await?;
         pem_to_der(&body).ok_or(CrtshError::NotPem { url })
     }
 }
@@ -332,29 +232,9 @@ pub fn parse_rows(body: &[u8]) -> Result<Vec<CrtshRow>, String> {
     serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
-/// First PEM certificate in `body`, as DER.
+/// The first PEM `CERTIFICATE` block in `body`, as DER.
 pub fn pem_to_der(body: &[u8]) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let text = std::str::from_utf8(body).ok()?;
-    let begin = "-----BEGIN CERTIFICATE-----";
-    let start = text.find(begin)? + begin.len();
-    let end = start + text.get(start..)?.find("-----END CERTIFICATE-----")?;
-    let b64: String = text
-        .get(start..end)?
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD.decode(b64).ok()
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'*') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    CertificateDer::from_pem_slice(body)
+        .ok()
+        .map(|c| c.as_ref().to_vec())
 }

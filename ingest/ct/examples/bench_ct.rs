@@ -11,12 +11,12 @@ use anyhow::{Context, Result};
 use base64::Engine as _;
 use certhist_ct::checkpoint::encode_checkpoint;
 use certhist_ct::client::StaticClient;
-use certhist_ct::http::FetchConfig;
 use certhist_ct::ingest::{ingest_log, IngestOptions};
 use certhist_ct::leaf::encode_tile_leaf;
 use certhist_ct::merkle::root_of_leaves;
 use certhist_ct::sig::{tree_head_signature_input, PublicKey};
 use certhist_ct::tile::{data_tile_path, hash_tile_path, TILE_WIDTH};
+use certhist_ct::FetchConfig;
 use certhist_ct::Hash;
 use futures_util::{SinkExt as _, StreamExt as _};
 use p256::ecdsa::signature::Signer as _;
@@ -225,7 +225,6 @@ async fn main() -> Result<()> {
             .unwrap_or(16_384),
         concurrency: 4,
         writers,
-        progress: false,
         ..IngestOptions::default()
     };
     // Every measurement starts with a checkpoint, so none pays for an earlier one's dirty pages.

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
+use certhist_fetch::{url_with_query, FetchConfig, Fetcher};
 use sha2::{Digest, Sha256};
 
 use crate::checkpoint::Checkpoint;
-use crate::http::{FetchConfig, Fetcher};
 use crate::leaf::{self, LogEntry};
 use crate::merkle;
 use crate::sig::PublicKey;
@@ -122,20 +122,16 @@ impl Rfc6962Client {
         })
     }
 
+    /// GETs `path` (below the base URL) with `query`, parsed by `parse` (a body that does not
+    /// parse, such as truncated JSON, is fetched again).
     async fn get_json<T>(
         &self,
         path: &str,
+        query: &[(&str, &str)],
         parse: impl Fn(&[u8]) -> Result<T, ParseError>,
     ) -> Result<T, CtError> {
-        let url = join(&self.base, path);
-        self.http
-            .get(&url, parse)
-            .await?
-            .ok_or_else(|| CtError::Http {
-                url,
-                detail: "HTTP 404 Not Found".to_owned(),
-                status: Some(404),
-            })
+        let url = url_with_query(&join(&self.base, path), query);
+        Ok(self.http.get_checked(&url, parse).await?)
     }
 }
 
@@ -154,7 +150,9 @@ impl LogClient for Rfc6962Client {
     }
 
     async fn tree_head(&self) -> Result<TreeHead, CtError> {
-        let th = self.get_json("ct/v1/get-sth", sth::parse_get_sth).await?;
+        let th = self
+            .get_json("ct/v1/get-sth", &[], sth::parse_get_sth)
+            .await?;
         check_sig(&self.base, self.key.as_ref(), &th)?;
         Ok(th)
     }
@@ -165,14 +163,15 @@ impl LogClient for Rfc6962Client {
         end: u64,
         _tree_size: u64,
     ) -> Result<Vec<LogEntry>, CtError> {
-        let path = format!(
-            "ct/v1/get-entries?start={start}&end={}",
-            end.saturating_sub(1).max(start)
+        let (first, last) = (
+            start.to_string(),
+            end.saturating_sub(1).max(start).to_string(),
         );
+        let query = [("start", first.as_str()), ("end", last.as_str())];
         let want = end.saturating_sub(start).max(1) as usize;
         // Parse the entries inside the retry loop: a truncated or invalid body is retried.
         let entries = self
-            .get_json(&path, |body| {
+            .get_json("ct/v1/get-entries", &query, |body| {
                 let raw = sth::parse_get_entries(body)?;
                 if raw.is_empty() {
                     return Err(ParseError::invalid("get-entries", "no entries"));
@@ -198,18 +197,15 @@ impl LogClient for Rfc6962Client {
         leaf_hash: &Hash,
         tree_size: u64,
     ) -> Result<Vec<Hash>, CtError> {
-        let h = base64::engine::general_purpose::STANDARD.encode(leaf_hash);
-        let enc: String = h
-            .bytes()
-            .map(|b| match b {
-                b'+' => "%2B".to_owned(),
-                b'/' => "%2F".to_owned(),
-                b'=' => "%3D".to_owned(),
-                c => (c as char).to_string(),
-            })
-            .collect();
-        let path = format!("ct/v1/get-proof-by-hash?hash={enc}&tree_size={tree_size}");
-        let (li, proof) = self.get_json(&path, sth::parse_proof_by_hash).await?;
+        let hash = base64::engine::general_purpose::STANDARD.encode(leaf_hash);
+        let size = tree_size.to_string();
+        let (li, proof) = self
+            .get_json(
+                "ct/v1/get-proof-by-hash",
+                &[("hash", &hash), ("tree_size", &size)],
+                sth::parse_proof_by_hash,
+            )
+            .await?;
         if li != index {
             return Err(CtError::Inconsistent {
                 log: self.base.clone(),
@@ -226,8 +222,12 @@ impl LogClient for Rfc6962Client {
         first: u64,
         second: u64,
     ) -> Result<Option<Vec<Hash>>, CtError> {
-        let path = format!("ct/v1/get-sth-consistency?first={first}&second={second}");
-        Ok(Some(self.get_json(&path, sth::parse_consistency).await?))
+        let (first, second) = (first.to_string(), second.to_string());
+        let query = [("first", first.as_str()), ("second", second.as_str())];
+        Ok(Some(
+            self.get_json("ct/v1/get-sth-consistency", &query, sth::parse_consistency)
+                .await?,
+        ))
     }
 
     async fn issuer(&self, fingerprint: &Hash) -> Result<Arc<Vec<u8>>, CtError> {
@@ -304,7 +304,11 @@ impl StaticClient {
     ) -> Result<Option<T>, CtError> {
         let url = join(&self.base, path);
         match &self.source {
-            Source::Http(f) => f.get(&url, validate).await,
+            Source::Http(f) => match f.get_checked(&url, validate).await {
+                Ok(v) => Ok(Some(v)),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e.into()),
+            },
             Source::Dir(dir) => {
                 let p = dir.join(path);
                 match tokio::fs::read(&p).await {
@@ -328,10 +332,8 @@ impl StaticClient {
     ) -> Result<T, CtError> {
         self.fetch(path, validate)
             .await?
-            .ok_or_else(|| CtError::Http {
+            .ok_or_else(|| CtError::NotFound {
                 url: join(&self.base, path),
-                detail: "not found".to_owned(),
-                status: Some(404),
             })
     }
 
@@ -404,13 +406,11 @@ impl StaticClient {
                     });
             }
             if level == 0 {
-                return Err(CtError::Http {
+                return Err(CtError::NotFound {
                     url: join(
                         &self.base,
                         &tile::hash_tile_path(0, n, tile::tile_width(0, n, tree_size)),
                     ),
-                    detail: "not found".into(),
-                    status: Some(404),
                 });
             }
             let mut out = Vec::with_capacity(count as usize);
@@ -507,10 +507,8 @@ impl LogClient for StaticClient {
                 .await?
             }
             None => {
-                return Err(CtError::Http {
+                return Err(CtError::NotFound {
                     url: join(&self.base, &path),
-                    detail: "not found".into(),
-                    status: Some(404),
                 })
             }
         };
@@ -589,22 +587,24 @@ impl LogClient for StaticClient {
     }
 }
 
-/// Builds a client of the right kind; `auto` probes for a static-CT `checkpoint`.
+/// The API of the log at `url`: static-CT if it serves a `checkpoint` that parses (or is a local
+/// directory), else RFC 6962.
 pub async fn detect_kind(url: &str, config: &FetchConfig) -> Result<LogKind, CtError> {
     if local_path(url).is_some() {
         return Ok(LogKind::Static);
     }
     let f = Fetcher::new(FetchConfig {
-        max_retries: 2,
+        max_attempts: 3,
         ..config.clone()
     })?;
     let probe = f
-        .get(&join(url, "checkpoint"), |d| {
+        .get_checked(&join(url, "checkpoint"), |d| {
             Checkpoint::parse(d).map(|_| ())
         })
         .await;
-    Ok(match probe {
-        Ok(Some(())) => LogKind::Static,
-        _ => LogKind::Rfc6962,
+    Ok(if probe.is_ok() {
+        LogKind::Static
+    } else {
+        LogKind::Rfc6962
     })
 }

@@ -52,15 +52,15 @@ pub enum CtError {
         #[source]
         source: ParseError,
     },
-    /// An HTTP request failed for good (after retries).
-    #[error("{url}: {detail}")]
-    Http {
-        /// The request URL.
+    /// An HTTP request failed for good (after the retries the fetch layer makes).
+    #[error(transparent)]
+    Fetch(#[from] certhist_fetch::FetchError),
+    /// The log does not serve something it must (HTTP 404, or a file missing from a local
+    /// mirror).
+    #[error("{url}: not found")]
+    NotFound {
+        /// What was asked for.
         url: String,
-        /// Status or transport error.
-        detail: String,
-        /// HTTP status, when there was one.
-        status: Option<u16>,
     },
     /// Reading a local tile mirror failed.
     #[error("{path}: {source}")]
@@ -90,7 +90,7 @@ pub enum CtError {
     /// A public key could not be decoded or is of an unsupported type.
     #[error("bad public key: {0}")]
     BadKey(String),
-    /// Bad command-line or log-list input.
+    /// Bad input: a log list that does not parse, a log name that matches no listed log.
     #[error("{0}")]
     Usage(String),
     /// The store failed.

@@ -19,6 +19,7 @@
 //! the root itself is compared. Nothing is written from a batch that fails; the log is refused.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,6 @@ use certhist_model::CertRecord;
 use certhist_store::{CtEntryRow, Store};
 use chrono::DateTime;
 use futures_util::StreamExt as _;
-use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::client::LogClient;
@@ -55,8 +55,8 @@ pub struct IngestOptions {
     pub concurrency: usize,
     /// Database connections writing each batch's certificates (split by sha1).
     pub writers: usize,
-    /// Show a progress bar on stderr.
-    pub progress: bool,
+    /// Receives [`Progress`] events (`None`: none are made).
+    pub progress: Option<ProgressFn>,
     /// Stop after this many batches (tests: simulate an interruption).
     pub max_batches: Option<u64>,
     /// Graceful stop: when the value becomes `true`, the run returns after the batch being
@@ -75,7 +75,7 @@ impl Default for IngestOptions {
             batch_entries: 8192,
             concurrency: 4,
             writers: 2,
-            progress: false,
+            progress: None,
             max_batches: None,
             stop: None,
         }
@@ -99,6 +99,53 @@ pub struct IngestStats {
     pub tree_size: u64,
     /// `ct_logs.verified_position` after the run.
     pub verified_position: u64,
+}
+
+/// What an ingest run reports while it works, through [`IngestOptions::progress`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Progress {
+    /// Entries `[start, end)` of the log at `url` are this run's work: sent before the first
+    /// batch, and again with a larger `end` when `follow` sees the tree grow.
+    Range {
+        /// The log.
+        url: String,
+        /// The first entry of the run.
+        start: u64,
+        /// One past the last entry to ingest.
+        end: u64,
+    },
+    /// A batch of `entries` entries (new or already stored) was committed, ending at `position`.
+    Committed {
+        /// The log.
+        url: String,
+        /// Entries in the batch.
+        entries: u64,
+        /// One past the batch's last entry.
+        position: u64,
+    },
+}
+
+/// A receiver of [`Progress`] events. It is called on the ingest's own task, between batches:
+/// it must return quickly (update a progress bar, send on a channel).
+#[derive(Clone)]
+pub struct ProgressFn(Arc<dyn Fn(&Progress) + Send + Sync>);
+
+impl ProgressFn {
+    /// Wraps `f`.
+    pub fn new(f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        ProgressFn(Arc::new(f))
+    }
+
+    fn send(&self, event: &Progress) {
+        (self.0)(event);
+    }
+}
+
+impl fmt::Debug for ProgressFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProgressFn")
+    }
 }
 
 fn inconsistent(url: &str, detail: String) -> CtError {
@@ -248,19 +295,6 @@ async fn verify_batch<C: LogClient>(
     }
     *cr = next;
     Ok(())
-}
-
-fn progress_bar(enabled: bool, len: u64) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} entries {per_sec} eta {eta} {msg}")
-    {
-        pb.set_style(style);
-    }
-    pb
 }
 
 /// Has the caller asked to stop?
@@ -621,12 +655,24 @@ pub async fn ingest_log<C: LogClient + 'static>(
     let mut issuers: HashSet<Hash> = HashSet::new();
     // Compact range of [0, pos) from our own leaf hashes, kept across `follow` passes.
     let mut kept: Option<(u64, CompactRange)> = None;
-    let pb = progress_bar(opts.progress, 0);
+    let progress = |event: Progress| {
+        if let Some(p) = &opts.progress {
+            p.send(&event);
+        }
+    };
     let mut batches = 0u64;
+    let mut announced_end = None;
     loop {
         let end = opts.to.map_or(th.tree_size, |t| t.min(th.tree_size));
         stats.tree_size = th.tree_size;
-        pb.set_length(end.saturating_sub(start));
+        if announced_end != Some(end) {
+            announced_end = Some(end);
+            progress(Progress::Range {
+                url: url.clone(),
+                start,
+                end: end.max(start),
+            });
+        }
         if pos < end {
             let cr = match kept.take() {
                 Some((p, cr)) if p == pos => cr,
@@ -710,7 +756,11 @@ pub async fn ingest_log<C: LogClient + 'static>(
                         spawned -= 1;
                         batches += 1;
                         pos = d.batch_end;
-                        pb.inc(d.entries_in_batch);
+                        progress(Progress::Committed {
+                            url: url.clone(),
+                            entries: d.entries_in_batch,
+                            position: d.batch_end,
+                        });
                         stats.entries += d.entries;
                         stats.certs_new += d.certs_new;
                         stats.certs_unparsable += d.certs_unparsable;
@@ -732,7 +782,6 @@ pub async fn ingest_log<C: LogClient + 'static>(
                 return Err(e);
             }
             if stopping {
-                pb.finish_and_clear();
                 return Ok(stats);
             }
             let (cr, sent) = preparer
@@ -756,7 +805,7 @@ pub async fn ingest_log<C: LogClient + 'static>(
         let new = match client.tree_head().await {
             Ok(new) => new,
             // A log that is briefly unreachable is polled again; bad data is not tolerated.
-            Err(e @ CtError::Http { .. }) => {
+            Err(e @ CtError::Fetch(_)) => {
                 tracing::warn!(ct_log.url = %url, "tree head poll failed: {e}");
                 continue;
             }
@@ -790,7 +839,6 @@ pub async fn ingest_log<C: LogClient + 'static>(
             th = new;
         }
     }
-    pb.finish_and_clear();
     Ok(stats)
 }
 

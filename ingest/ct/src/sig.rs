@@ -1,6 +1,8 @@
 //! Log public keys and `digitally-signed` structures (RFC 5246 §4.7) over RFC 6962 §3.5 tree heads.
 
 use base64::Engine as _;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::SubjectPublicKeyInfoDer;
 use sha2::{Digest, Sha256};
 
 use crate::tls::Reader;
@@ -40,24 +42,42 @@ impl PublicKey {
         }
     }
 
-    /// Decodes base64 of a DER SPKI, a PEM `PUBLIC KEY`, or raw DER bytes.
+    /// Decodes a key given as DER, as a PEM `PUBLIC KEY` block, or as base64 of the DER (the
+    /// form of v3 log lists).
     pub fn from_text_or_der(data: &[u8]) -> Result<Self, CtError> {
         if data.first() == Some(&0x30) {
             if let Ok(k) = Self::from_spki_der(data) {
                 return Ok(k);
             }
         }
-        let text = String::from_utf8_lossy(data);
-        let b64: String = text
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .flat_map(|l| l.chars())
-            .filter(|c| !c.is_whitespace())
+        if data.windows(11).any(|w| w == b"-----BEGIN ") {
+            let spki = SubjectPublicKeyInfoDer::from_pem_slice(data)
+                .map_err(|e| CtError::BadKey(format!("no PEM PUBLIC KEY block: {e}")))?;
+            return Self::from_spki_der(&spki);
+        }
+        let b64: Vec<u8> = data
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
             .collect();
         let der = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_bytes())
+            .decode(&b64)
             .map_err(|e| CtError::BadKey(format!("not base64, PEM or DER: {e}")))?;
         Self::from_spki_der(&der)
+    }
+
+    /// Reads the key from the file `arg` names if there is one (DER, PEM or base64), else
+    /// decodes `arg` itself (base64 DER or PEM text).
+    pub fn from_file_or_text(arg: &str) -> Result<Self, CtError> {
+        let path = std::path::Path::new(arg);
+        if path.is_file() {
+            let data = std::fs::read(path).map_err(|source| CtError::Io {
+                path: arg.to_owned(),
+                source,
+            })?;
+            return Self::from_text_or_der(&data);
+        }
+        Self::from_text_or_der(arg.as_bytes())
     }
 
     /// The DER SubjectPublicKeyInfo.

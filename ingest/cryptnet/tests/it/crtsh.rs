@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use certhist_crtsh::{CrtshClient, CrtshConfig, CrtshError, IngestRequest, MatchMode, Query};
+use certhist_crtsh::{
+    CrtshClient, CrtshConfig, CrtshError, FetchConfig, FetchError, IngestRequest, MatchMode, Query,
+};
 use certhist_cryptnet::ocsp::{build_get_url, cert_id_of};
 use certhist_cryptnet::CertIdMatchKind;
 use certhist_cryptnet::HashAlgorithm;
@@ -147,11 +149,14 @@ async fn serve() -> Server {
 fn config(base: &str) -> CrtshConfig {
     CrtshConfig {
         base_url: base.to_owned(),
-        concurrency: 2,
-        max_attempts: 3,
-        backoff: Duration::from_millis(20),
-        max_retry_after: Duration::from_secs(2),
-        timeout: Duration::from_millis(700),
+        fetch: FetchConfig {
+            concurrency: 2,
+            max_attempts: 3,
+            backoff_base: Duration::from_millis(20),
+            retry_after_cap: Duration::from_secs(2),
+            timeout: Duration::from_millis(700),
+            ..FetchConfig::default()
+        },
     }
 }
 
@@ -204,15 +209,18 @@ async fn recorded_queries_and_failures() {
     ));
     assert!(matches!(
         c.query(&other("busy")).await,
-        Err(CrtshError::Status { status: 503, .. })
+        Err(CrtshError::Fetch(FetchError::StatusAfterRetries {
+            status: 503,
+            ..
+        }))
     ));
     assert!(matches!(
         c.query(&other("slow")).await,
-        Err(CrtshError::Http { .. })
+        Err(CrtshError::Fetch(FetchError::Timeout { .. }))
     ));
     assert!(matches!(
         c.download(1).await,
-        Err(CrtshError::Status { status: 404, .. })
+        Err(CrtshError::Fetch(FetchError::Status { status: 404, .. }))
     ));
     {
         let hits = s.hits.lock().unwrap();

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use certhist_ct::client::{detect_kind, LogClient, LogKind, Rfc6962Client};
-use certhist_ct::http::FetchConfig;
 use certhist_ct::merkle;
 use certhist_ct::sig::PublicKey;
+use certhist_ct::FetchConfig;
 use sha1::Digest as _;
 
 use crate::read;

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certhist_ct::client::{LogClient, Rfc6962Client, StaticClient};
-use certhist_ct::http::FetchConfig;
 use certhist_ct::ingest::{ingest_log, IngestOptions};
 use certhist_ct::CtError;
+use certhist_ct::FetchConfig;
 use certhist_test_support::TestDb;
 
 use crate::logs::*;
@@ -16,8 +16,8 @@ fn fast() -> FetchConfig {
     FetchConfig {
         concurrency: 4,
         backoff_base: Duration::from_millis(20),
-        backoff_max: Duration::from_secs(3),
-        max_retries: 6,
+        backoff_cap: Duration::from_secs(3),
+        max_attempts: 7,
         ..FetchConfig::default()
     }
 }
@@ -243,7 +243,7 @@ async fn faults_429_5xx_truncation_resets_gzip_then_same_data() {
     ]);
     // All eight faults may hit the same request: allow enough retries.
     let cfg = FetchConfig {
-        max_retries: 12,
+        max_attempts: 13,
         ..fast()
     };
     let c = Arc::new(StaticClient::new(&srv.url, Some(test_public_key()), cfg).unwrap());
@@ -312,7 +312,7 @@ async fn local_directory_mirror() {
         .await
         .unwrap();
     assert_eq!((s.entries, s.verified_position), (1024, 1024));
-    let d = certhist_ct::cli::demo_ingest(&db.store(), dir.path())
+    let d = certhist_ct::ingest_static_dir(&db.store(), dir.path())
         .await
         .unwrap();
     assert_eq!(d.verified_position, 1024);

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use certhist_ct::client::Rfc6962Client;
-use certhist_ct::http::FetchConfig;
 use certhist_ct::ingest::{ingest_log, IngestOptions};
+use certhist_ct::FetchConfig;
 use certhist_model::CertHash;
 use certhist_test_support::TestDb;
 use chrono::DateTime;

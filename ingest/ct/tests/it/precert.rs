@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certhist_ct::client::{Rfc6962Client, StaticClient};
-use certhist_ct::http::FetchConfig;
 use certhist_ct::ingest::{ingest_log, IngestOptions};
 use certhist_ct::CtError;
+use certhist_ct::FetchConfig;
 use certhist_test_support::TestDb;
 use sha1::Digest as _;
 

@@ -427,3 +427,45 @@ fn compact_range_from_hash_tiles_resumes_roots() {
         b64("+WnHOMRZl/LG1669oeskbdK9bcO4nkrY1cfVyknC52U=")[..]
     );
 }
+
+/// Log keys as DER, base64, PEM (decoded by rustls-pki-types since issue 11), from a file or
+/// from the argument itself.
+#[test]
+fn public_key_forms() {
+    let b64_text = read("certificate-transparency-client-rb/spec/fixtures/pk_base64");
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(String::from_utf8(b64_text.clone()).unwrap().trim())
+        .unwrap();
+    let want = PublicKey::from_spki_der(&der).unwrap().log_id();
+    let mut pem = String::from("Pilot's key\n-----BEGIN PUBLIC KEY-----\n");
+    for line in base64::engine::general_purpose::STANDARD
+        .encode(&der)
+        .as_bytes()
+        .chunks(64)
+    {
+        pem.push_str(std::str::from_utf8(line).unwrap());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PUBLIC KEY-----\n");
+    for form in [&der[..], &b64_text[..], pem.as_bytes()] {
+        assert_eq!(PublicKey::from_text_or_der(form).unwrap().log_id(), want);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pilot.pem");
+    std::fs::write(&file, &pem).unwrap();
+    let from_file = PublicKey::from_file_or_text(file.to_str().unwrap()).unwrap();
+    assert_eq!(from_file.log_id(), want);
+    let from_arg =
+        PublicKey::from_file_or_text(std::str::from_utf8(&b64_text).unwrap().trim()).unwrap();
+    assert_eq!(from_arg.log_id(), want);
+    // A PEM block of another kind, and text that is not base64, are refused.
+    let cert_pem = pem.replace("PUBLIC KEY", "CERTIFICATE");
+    assert!(matches!(
+        PublicKey::from_text_or_der(cert_pem.as_bytes()),
+        Err(certhist_ct::CtError::BadKey(_))
+    ));
+    assert!(matches!(
+        PublicKey::from_file_or_text("not a key!"),
+        Err(certhist_ct::CtError::BadKey(_))
+    ));
+}

@@ -1,35 +1,38 @@
-//! Whole runs as a user starts them: `--log-list` selection, `--follow` on a growing log,
-//! `--rate`, and a real process killed with SIGKILL mid-ingest then resumed (issue 3).
+//! Whole runs of an [`IngestPlan`]: log-list selection, `follow` on a growing log, the rate
+//! limit, progress events. (The run of the real binary killed with SIGKILL mid-ingest then
+//! resumed, issue 3, is in the root package's tests/cli/ct.rs since issue 11.)
 
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use certhist_ct::cli::{run_until, CtArgs};
-use certhist_ct::client::StaticClient;
-use certhist_ct::http::FetchConfig;
+use certhist_ct::client::{LogKind, StaticClient};
 use certhist_ct::ingest::{ingest_log, IngestOptions};
-use certhist_ct::CtError;
+use certhist_ct::{
+    run, CtError, FetchConfig, IngestPlan, IngestStats, LogOutcome, LogTarget, Progress, ProgressFn,
+};
 use certhist_test_support::TestDb;
-use clap::Parser as _;
-use tokio_postgres::config::Host;
 
 use crate::logs::*;
 use crate::server;
 
-#[derive(clap::Parser)]
-struct Args {
-    #[command(flatten)]
-    ct: CtArgs,
+/// The plan of `certhist ingest ct --log-list LIST --logs NAMES --batch-entries BATCH`.
+fn list_plan(list: &[u8], names: &[&str], batch_entries: u64) -> Result<IngestPlan, CtError> {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    Ok(IngestPlan {
+        logs: LogTarget::from_log_list(list, &names)?,
+        options: IngestOptions {
+            batch_entries,
+            ..IngestOptions::default()
+        },
+        ..IngestPlan::default()
+    })
 }
 
-/// Parses `certhist ingest ct ARGS` with the real argument definitions.
-fn ct_args(args: &[&str]) -> CtArgs {
-    Args::try_parse_from(std::iter::once("ct").chain(args.iter().copied()))
-        .unwrap()
-        .ct
+/// The stats of every log, or the first error.
+fn all_ok(outcomes: Vec<LogOutcome>) -> Result<Vec<IngestStats>, CtError> {
+    outcomes.into_iter().map(|o| o.result).collect()
 }
 
 fn b64(d: &[u8]) -> String {
@@ -107,21 +110,24 @@ async fn log_list_selects_an_rfc6962_and_a_static_log_by_name_with_their_keys() 
         })
         .to_string()
     };
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log_list.json");
-    std::fs::write(&path, list(key.spki_der())).unwrap();
-    let p = path.to_str().unwrap();
-
     let db = TestDb::new().await;
-    let args = ct_args(&[
-        "--log-list",
-        p,
-        "--logs",
-        "pilot,NAVIGLI static",
-        "--batch-entries",
-        "300",
-    ]);
-    let stats = run_until(args, &db.store(), true, None).await.unwrap();
+    let plan = list_plan(
+        list(key.spki_der()).as_bytes(),
+        &["pilot", "NAVIGLI static"],
+        300,
+    )
+    .unwrap();
+    assert_eq!(
+        plan.logs
+            .iter()
+            .map(|l| (l.url.clone(), l.kind))
+            .collect::<Vec<_>>(),
+        [
+            (format!("{}/", pilot.url), Some(LogKind::Rfc6962)),
+            (format!("{}/", navigli.url), Some(LogKind::Static)),
+        ]
+    );
+    let stats = all_ok(run(plan, &db.store()).await).unwrap();
     assert_eq!(stats.len(), 2);
     let c = sql(&db).await;
     let rows = c
@@ -180,10 +186,12 @@ async fn log_list_selects_an_rfc6962_and_a_static_log_by_name_with_their_keys() 
 
     // The key comes from the list: with another key listed for Navigli, its checkpoint
     // signature fails and nothing of it is stored, while the Pilot log is still ingested.
-    std::fs::write(&path, list(&other_key)).unwrap();
     let db2 = TestDb::new().await;
-    let args = ct_args(&["--log-list", p, "--logs", "pilot,navigli"]);
-    let err = run_until(args, &db2.store(), true, None).await.unwrap_err();
+    let plan = list_plan(list(&other_key).as_bytes(), &["pilot", "navigli"], 8192).unwrap();
+    let outcomes = run(plan, &db2.store()).await;
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!(outcomes[0].result.as_ref().unwrap().verified_position, 4);
+    let err = outcomes[1].result.as_ref().unwrap_err();
     assert!(matches!(err, CtError::BadSignature { .. }), "{err}");
     let c2 = sql(&db2).await;
     let logs: Vec<(String, i64)> = c2
@@ -196,9 +204,8 @@ async fn log_list_selects_an_rfc6962_and_a_static_log_by_name_with_their_keys() 
     assert_eq!(logs, [(pilot.url.clone(), 4)]);
 
     // A name that matches nothing is a usage error, before anything is fetched.
-    let args = ct_args(&["--log-list", p, "--logs", "argon2030"]);
     assert!(matches!(
-        run_until(args, &db2.store(), true, None).await,
+        list_plan(list(&other_key).as_bytes(), &["argon2030"], 8192),
         Err(CtError::Usage(_))
     ));
 }
@@ -210,11 +217,16 @@ async fn follow_ingests_a_growing_static_log_until_stopped() {
     let db = TestDb::new().await;
     let c = sql(&db).await;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let events: Arc<Mutex<Vec<Progress>>> = Arc::default();
+    let sink = events.clone();
     let opts = IngestOptions {
         follow: true,
         poll_interval: Duration::from_millis(50),
         batch_entries: 256,
         stop: Some(stop_rx),
+        progress: Some(ProgressFn::new(move |e| {
+            sink.lock().unwrap().push(e.clone())
+        })),
         ..IngestOptions::default()
     };
     let client = Arc::new(
@@ -274,6 +286,32 @@ async fn follow_ingests_a_growing_static_log_until_stopped() {
         .unwrap();
     assert_eq!(followed, digests(&clean_db).await);
     assert_eq!(followed.0, 1024);
+    // Progress events (issue 11): the range each time the tree grew, then every committed
+    // batch in log order (tiles of 256; the 778 tree ends in a partial tile of 10).
+    let url = srv.url.clone();
+    let range = |end| Progress::Range {
+        url: url.clone(),
+        start: 0,
+        end,
+    };
+    let committed = |entries, position| Progress::Committed {
+        url: url.clone(),
+        entries,
+        position,
+    };
+    assert_eq!(
+        *events.lock().unwrap(),
+        [
+            range(256),
+            committed(256, 256),
+            range(778),
+            committed(256, 512),
+            committed(256, 768),
+            committed(10, 778),
+            range(1024),
+            committed(246, 1024),
+        ]
+    );
 }
 
 #[tokio::test]
@@ -325,23 +363,26 @@ async fn rate_limit_spaces_requests() {
     const RATE: usize = 6;
     let srv = server::start(navigli_handler(1024, NAVIGLI_ROOT_1024, None)).await;
     let db = TestDb::new().await;
-    let key = b64(test_public_key().spki_der());
-    let rate = RATE.to_string();
-    let args = ct_args(&[
-        "--log",
-        &srv.url,
-        "--kind",
-        "static",
-        "--public-key",
-        &key,
-        "--rate",
-        &rate,
-        "--concurrency",
-        "4",
-        "--batch-entries",
-        "256",
-    ]);
-    let stats = run_until(args, &db.store(), true, None).await.unwrap();
+    // `certhist ingest ct --log URL --kind static --public-key KEY --rate 6 --concurrency 4
+    // --batch-entries 256`
+    let plan = IngestPlan {
+        logs: vec![LogTarget {
+            url: srv.url.clone(),
+            kind: Some(LogKind::Static),
+            key: Some(test_public_key()),
+        }],
+        fetch: FetchConfig {
+            rate_per_s: Some(RATE as f64),
+            concurrency: 4,
+            ..FetchConfig::default()
+        },
+        options: IngestOptions {
+            concurrency: 4,
+            batch_entries: 256,
+            ..IngestOptions::default()
+        },
+    };
+    let stats = all_ok(run(plan, &db.store()).await).unwrap();
     assert_eq!(stats[0].verified_position, 1024);
     let times = srv.times.lock().unwrap().clone();
     // checkpoint, 4 data tiles, issuers, hash tiles for three inclusion proofs.
@@ -361,122 +402,4 @@ async fn rate_limit_spaces_requests() {
         "{busiest} requests within one second at --rate {RATE} ({} in all)",
         times.len()
     );
-}
-
-/// A libpq key=value connection string for a test database (as tests/cli/support.rs builds it).
-fn database_url(db: &TestDb) -> String {
-    let c = db.pg_config();
-    let mut parts = Vec::new();
-    match c.get_hosts().first() {
-        Some(Host::Unix(p)) => parts.push(format!("host={}", p.display())),
-        Some(Host::Tcp(h)) => parts.push(format!("host={h}")),
-        None => {}
-    }
-    if let Some(p) = c.get_ports().first() {
-        parts.push(format!("port={p}"));
-    }
-    if let Some(u) = c.get_user() {
-        parts.push(format!("user={u}"));
-    }
-    if let Some(pw) = c.get_password() {
-        parts.push(format!("password={}", String::from_utf8_lossy(pw)));
-    }
-    parts.push(format!("dbname={}", db.name()));
-    parts.join(" ")
-}
-
-fn ct_ingest(db: &TestDb, url: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ct-ingest"));
-    cmd.args([
-        "--json",
-        "--log",
-        url,
-        "--kind",
-        "static",
-        "--public-key",
-        &b64(test_public_key().spki_der()),
-        "--batch-entries",
-        "256",
-    ])
-    .env("DATABASE_URL", database_url(db))
-    .env_remove("RUST_LOG")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    cmd
-}
-
-#[tokio::test]
-async fn sigkill_after_first_batch_then_rerun_gives_the_clean_database() {
-    let srv = server::start(navigli_handler(1024, NAVIGLI_ROOT_1024, None)).await;
-    // Tiles 2 and 3 are held back: the process commits tile 0 (and maybe tile 1), then waits.
-    srv.held
-        .lock()
-        .unwrap()
-        .extend(["/tile/data/002".to_owned(), "/tile/data/003".to_owned()]);
-    let db = TestDb::new().await;
-    let c = sql(&db).await;
-    let mut child = ct_ingest(&db, &srv.url).spawn().unwrap();
-    let t = Instant::now();
-    let downloaded = loop {
-        let d: Option<i64> = c
-            .query_opt("SELECT downloaded_position FROM ct_logs", &[])
-            .await
-            .unwrap()
-            .map(|r| r.get(0));
-        if let Some(d) = d.filter(|d| *d > 0) {
-            break d;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("ct-ingest exited early: {status}");
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "no batch committed");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    child.kill().unwrap(); // SIGKILL
-    let status = child.wait().unwrap();
-    assert!(!status.success());
-    let (n, verified): (i64, i64) = {
-        let r = c
-            .query_one(
-                "SELECT (SELECT count(*) FROM ct_entries), verified_position FROM ct_logs",
-                &[],
-            )
-            .await
-            .unwrap();
-        (r.get(0), r.get(1))
-    };
-    assert!(
-        downloaded == 256 || downloaded == 512,
-        "downloaded {downloaded}"
-    );
-    assert!(verified == 256 || verified == 512, "verified {verified}");
-    assert_eq!(n, verified, "rows beyond the cursor survived the kill");
-
-    srv.held.lock().unwrap().clear();
-    // Run it off the runtime thread: the server answering it lives on this runtime.
-    let mut cmd = ct_ingest(&db, &srv.url);
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(line["entries"], 1024 - verified);
-    assert_eq!(line["verified_position"], 1024);
-    let resumed = digests(&db).await;
-
-    let clean_db = TestDb::new().await;
-    let mut cmd = ct_ingest(&clean_db, &srv.url);
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(out.status.success());
-    let clean = digests(&clean_db).await;
-    assert_eq!(resumed, clean);
-    assert_eq!(resumed.0, 1024);
 }

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -38,8 +38,6 @@ pub struct Server {
     pub log: Arc<Mutex<Vec<String>>>,
     /// When each request arrived (its head fully read), in arrival order.
     pub times: Arc<Mutex<Vec<Instant>>>,
-    /// Requests whose path starts with one of these wait (unanswered) until it is removed.
-    pub held: Arc<Mutex<Vec<String>>>,
 }
 
 pub async fn start(handler: Handler) -> Server {
@@ -50,28 +48,25 @@ pub async fn start(handler: Handler) -> Server {
     let gzip = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let log = Arc::new(Mutex::new(Vec::new()));
     let times = Arc::new(Mutex::new(Vec::new()));
-    let held: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
-    let (f, r, g, l, tm, hd) = (
+    let (f, r, g, l, tm) = (
         faults.clone(),
         requests,
         gzip.clone(),
         log.clone(),
         times.clone(),
-        held.clone(),
     );
     tokio::spawn(async move {
         loop {
             let Ok((mut sock, _)) = listener.accept().await else {
                 return;
             };
-            let (handler, f, r, g, l, tm, hd) = (
+            let (handler, f, r, g, l, tm) = (
                 handler.clone(),
                 f.clone(),
                 r.clone(),
                 g.clone(),
                 l.clone(),
                 tm.clone(),
-                hd.clone(),
             );
             tokio::spawn(async move {
                 let mut buf = Vec::new();
@@ -87,14 +82,6 @@ pub async fn start(handler: Handler) -> Server {
                 r.fetch_add(1, Ordering::SeqCst);
                 tm.lock().unwrap().push(Instant::now());
                 l.lock().unwrap().push(path.clone());
-                while hd
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .any(|p| path.starts_with(p.as_str()))
-                {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
                 let fault = f.lock().unwrap().pop_front();
                 let (status, extra, body) = match fault.clone() {
                     Some(Fault::Reset) => {
@@ -143,6 +130,5 @@ pub async fn start(handler: Handler) -> Server {
         gzip,
         log,
         times,
-        held,
     }
 }
