@@ -4,4 +4,6 @@
 mod demo;
 mod import;
 mod query;
+mod scan;
+mod scan_import;
 mod support;
