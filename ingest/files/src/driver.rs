@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use certhist_model::{CertRecord, ObservationRow, Sha1};
-use certhist_store::{Conn, ImportState, Store};
+use certhist_store::{CacheEntryRow, Conn, ImportState, Store};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -52,8 +52,9 @@ const SEEN_CERTS_CAP: usize = 2_000_000;
 /// Whether writing a batch twice changes the stored data; decides how the driver keeps state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Replay {
-    /// Batches only add content-addressed rows (certificates): writing one twice is harmless.
-    /// No lock, no cursor; batches span files. The items must not hold sightings.
+    /// Batches only add content-addressed or upserted rows (certificates, cache entries):
+    /// writing one twice is harmless. No lock, no cursor; batches span files. The items must not
+    /// hold sightings (they would be counted again by a re-run).
     Harmless,
     /// Batches add counts (sightings merge into `times_seen`): lock, cursor, skip when complete.
     Counted,
@@ -188,6 +189,8 @@ pub struct FileSummary {
     pub sightings: u64,
     /// Observation keys (ip, port, sha1) written after merging the rows of each batch.
     pub observation_keys: u64,
+    /// Cache entries (CryptnetUrlCache, certutil, URL lists) written.
+    pub cache_entries: u64,
     /// Items that hold nothing to store and are no problem (PEM blocks of keys).
     pub ignored: u64,
     /// Bad records skipped.
@@ -223,6 +226,8 @@ pub struct Totals {
     pub sightings: u64,
     /// Observation keys written.
     pub observation_keys: u64,
+    /// Cache entries written.
+    pub cache_entries: u64,
     /// Items ignored.
     pub ignored: u64,
     /// Problems met.
@@ -275,6 +280,7 @@ pub async fn import_files(
         t.items += f.items;
         t.records += f.records;
         t.certs_seen += f.certs_seen;
+        t.cache_entries += f.cache_entries;
         t.ignored += f.ignored;
         t.problems += f.problems_total;
     }
@@ -294,17 +300,30 @@ struct Facts {
     without_cert: u64,
     certs_seen: u64,
     sightings: u64,
+    cache_entries: u64,
     ignored: u64,
     problems_total: u64,
 }
 
 impl Facts {
+    fn add(&mut self, f: &Facts) {
+        self.items += f.items;
+        self.records += f.records;
+        self.without_cert += f.without_cert;
+        self.certs_seen += f.certs_seen;
+        self.sightings += f.sightings;
+        self.cache_entries += f.cache_entries;
+        self.ignored += f.ignored;
+        self.problems_total += f.problems_total;
+    }
+
     fn add_to(&self, s: &mut FileSummary) {
         s.items += self.items;
         s.records += self.records;
         s.records_without_certificate += self.without_cert;
         s.certs_seen += self.certs_seen;
         s.sightings += self.sightings;
+        s.cache_entries += self.cache_entries;
         s.ignored += self.ignored;
         s.problems_total += self.problems_total;
     }
@@ -315,6 +334,7 @@ impl Facts {
 struct Batch {
     certs: Vec<CertRecord>,
     rows: Vec<ObservationRow>,
+    cache_entries: Vec<CacheEntryRow>,
     problems: Vec<Problem>,
     facts: Facts,
     /// The file's cursor after the batch's last item (counted formats).
@@ -341,6 +361,7 @@ struct Builder {
     seen: HashSet<Sha1>,
     ders: Vec<Vec<u8>>,
     rows: Vec<ObservationRow>,
+    cache_entries: Vec<CacheEntryRow>,
     problems: Vec<Problem>,
     batch: Facts,
     file: Facts,
@@ -354,6 +375,7 @@ impl Builder {
             seen: HashSet::new(),
             ders: Vec::new(),
             rows: Vec::new(),
+            cache_entries: Vec::new(),
             problems: Vec::new(),
             batch: Facts::default(),
             file: Facts::default(),
@@ -391,6 +413,11 @@ impl Builder {
                 f.sightings = 1;
                 self.rows.push(row);
             }
+            Item::CacheEntry(entry) => {
+                f.records = 1;
+                f.cache_entries = 1;
+                self.cache_entries.push(*entry);
+            }
             Item::Ignored(_) => f.ignored = 1,
             Item::Problem(line, message) => {
                 f.problems_total = 1;
@@ -405,15 +432,8 @@ impl Builder {
                 self.problems.push(p);
             }
         }
-        for facts in [&mut self.batch, &mut self.file] {
-            facts.items += f.items;
-            facts.records += f.records;
-            facts.without_cert += f.without_cert;
-            facts.certs_seen += f.certs_seen;
-            facts.sightings += f.sightings;
-            facts.ignored += f.ignored;
-            facts.problems_total += f.problems_total;
-        }
+        self.batch.add(&f);
+        self.file.add(&f);
     }
 
     fn is_empty(&self) -> bool {
@@ -426,6 +446,7 @@ impl Builder {
         Batch {
             certs: certhist_x509::parse_many(&ders),
             rows: std::mem::take(&mut self.rows),
+            cache_entries: std::mem::take(&mut self.cache_entries),
             problems: std::mem::take(&mut self.problems),
             facts: std::mem::take(&mut self.batch),
             cursor_end: 0,
@@ -561,6 +582,9 @@ async fn import_locked(
         let mut tx = conn.begin().await?;
         let stats = tx.write_certs(&batch.certs).await?;
         let keys = tx.write_observations(&batch.rows).await?;
+        if !batch.cache_entries.is_empty() {
+            tx.write_cache_entries(&batch.cache_entries).await?;
+        }
         tx.set_import_state(
             sha,
             &summary.kind,
@@ -647,10 +671,14 @@ async fn import_harmless(
                     .write_certs_parallel(&batch.certs, options.writers.max(1))
                     .await?;
                 let mut keys = 0;
-                if !batch.rows.is_empty() {
+                if !batch.rows.is_empty() || !batch.cache_entries.is_empty() {
+                    // After the certificates they may refer to.
                     let mut conn = store.conn().await?;
                     let mut tx = conn.begin().await?;
                     keys = tx.write_observations(&batch.rows).await?;
+                    if !batch.cache_entries.is_empty() {
+                        tx.write_cache_entries(&batch.cache_entries).await?;
+                    }
                     tx.commit().await?;
                 }
                 let t = &mut report.totals;

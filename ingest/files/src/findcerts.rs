@@ -88,35 +88,32 @@ impl TextScanner {
         let mut rest = line;
         loop {
             if let Some(block) = self.block.as_mut() {
-                match find(rest, b"-----END ") {
-                    Some(pos) => {
-                        block
-                            .body
-                            .extend_from_slice(rest.get(..pos).unwrap_or_default());
-                        let after = rest.get(pos + 9..).unwrap_or_default();
-                        rest = match find(after, b"-----") {
-                            Some(e) => after.get(e + 5..).unwrap_or_default(),
-                            None => b"",
-                        };
-                        if let Some(block) = self.block.take() {
-                            self.end_block(block, out);
-                        }
-                        continue;
+                let end = find(rest, b"-----END ");
+                if let Some(pos) = find_begin(rest).filter(|b| end.is_none_or(|e| *b < e)) {
+                    // Another block begins before this one ends: it was cut off.
+                    if let Some(open) = self.block.take() {
+                        self.truncated(open, out);
                     }
-                    None => {
-                        if let Some(pos) = find_begin(rest) {
-                            // Another block begins first: the open one was cut off.
-                            if let Some(open) = self.block.take() {
-                                self.truncated(open, out);
-                            }
-                            rest = rest.get(pos..).unwrap_or_default();
-                            continue;
-                        }
-                        block.body.extend_from_slice(rest);
-                        block.body.push(b'\n');
-                        return;
-                    }
+                    rest = rest.get(pos..).unwrap_or_default();
+                    continue;
                 }
+                let Some(pos) = end else {
+                    block.body.extend_from_slice(rest);
+                    block.body.push(b'\n');
+                    return;
+                };
+                block
+                    .body
+                    .extend_from_slice(rest.get(..pos).unwrap_or_default());
+                let after = rest.get(pos + 9..).unwrap_or_default();
+                rest = match find(after, b"-----") {
+                    Some(e) => after.get(e + 5..).unwrap_or_default(),
+                    None => b"",
+                };
+                if let Some(block) = self.block.take() {
+                    self.end_block(block, out);
+                }
+                continue;
             }
             match find_begin(rest) {
                 Some(pos) => {
@@ -325,7 +322,7 @@ fn child_tags(content: &[u8], max: usize) -> Option<Vec<(u8, &[u8])>> {
 /// of TBSCertificate (SEQUENCE), signatureAlgorithm (SEQUENCE) and signatureValue (BIT STRING);
 /// the TBS starts with an optional `[0]` version, the serial (INTEGER) and the signature,
 /// issuer and validity SEQUENCEs. CRLs, OCSP responses and public keys do not pass.
-pub(crate) fn looks_like_certificate(der: &[u8]) -> bool {
+pub fn looks_like_certificate(der: &[u8]) -> bool {
     let Some((0x30, header, total)) = tlv(der) else {
         return false;
     };

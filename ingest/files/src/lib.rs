@@ -8,7 +8,7 @@
 pub mod certfile;
 pub mod driver;
 mod error;
-mod findcerts;
+pub mod findcerts;
 pub mod formats;
 pub mod input;
 pub mod observations;

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use certhist_model::{ObservationRow, Sha1};
+use certhist_store::CacheEntryRow;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -78,6 +79,8 @@ pub enum Item {
     Record(Record),
     /// A complete observation row (observation files carry their own period, count and source).
     Observation(ObservationRow),
+    /// A CryptnetUrlCache / certutil / URL-list entry (upserted: importing it again is harmless).
+    CacheEntry(Box<CacheEntryRow>),
     /// Something that holds nothing to store and is no problem either (a PEM block of a key);
     /// the line it starts on.
     Ignored(u64),
