@@ -762,7 +762,11 @@ fn produce(
             Ok(mut reader) => loop {
                 let item = match reader.next_item() {
                     Ok(Some(item)) => item,
-                    Ok(None) => break,
+                    Ok(None) => {
+                        // Lines after the last item (blank, comments) are read too.
+                        cursor = reader.cursor().unwrap_or(position).max(cursor);
+                        break;
+                    }
                     Err(e) => {
                         if replay == Replay::Counted {
                             // Send what was read before the error, then the error: nothing read
