@@ -10,7 +10,7 @@ use sha2::Digest;
 
 use super::query::{CertArgs, IpArgs, SearchArgs, WindowArgs};
 use super::{import, query, Failure};
-use crate::cli::{Cli, DemoArgs, ImportCertsArgs, ImportObservationsArgs};
+use crate::cli::{Cli, DemoArgs, ImportObservationsArgs};
 use crate::exit;
 
 /// A checkpoint for the bundled navigli tiles (see tests/data/demo/README.md).
@@ -85,15 +85,15 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
     std::fs::write(&obs_path, DEMO_OBSERVATIONS).context("cannot write demo observations")?;
 
     writeln!(out, "\n$ certhist import certs demo-certs.pem")?;
-    let s = import::import_certs(
-        &store,
-        &ImportCertsArgs {
-            paths: vec![certs_path],
-            batch_size: 5000,
-            writers: 2,
-        },
-    )
-    .await?;
+    out.flush()?;
+    let progress = import::ImportProgress::new();
+    let options = certhist_files::ImportOptions {
+        batch_items: 5000,
+        writers: 2,
+        ..certhist_files::ImportOptions::default()
+    };
+    let s = import::import_certs(&store, &[certs_path], &options, &progress).await?;
+    progress.finish();
     writeln!(
         out,
         "read {} certificates: {} new, {} already known, {} unparsable (stored with their parse error)",
@@ -104,6 +104,7 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
         out,
         "\n$ certhist import observations demo-observations.csv"
     )?;
+    out.flush()?;
     let s = import::import_observations(
         &store,
         &ImportObservationsArgs {
@@ -112,8 +113,10 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
             batch_size: 50_000,
             force: false,
         },
+        &progress,
     )
     .await?;
+    progress.finish();
     if s.already_imported {
         writeln!(out, "already imported (same content): nothing changed")?;
     } else {

@@ -1,45 +1,50 @@
-//! `certhist import certs|observations`.
+//! `certhist import certs|observations|zgrab2|sonar|nmap|masscan`: flags become typed settings,
+//! the import driver of certhist-files (and the scan formats of certhist-scan) does the work, and
+//! this module draws its progress events and prints the summaries.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::path::Path;
-use std::time::Instant;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use anyhow::Context;
-use certhist_files::certfile::CertReader;
-use certhist_files::observations::{maybe_gunzip, ObservationReader};
-use certhist_model::{CertRecord, ObservationRow};
-use certhist_store::{ImportState, Store};
-use certhist_x509::parse_many;
-use indicatif::{ProgressBar, ProgressStyle};
+use certhist_files::{
+    import_files, CertificateFiles, FileSummary, ImportError, ImportEvent, ImportOptions,
+    ObservationFiles, ProgressSink,
+};
+use certhist_scan::ScanImport;
+use certhist_store::Store;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use sha2::Digest;
-use tokio::sync::mpsc;
 
 use super::Failure;
-use crate::cli::{Cli, ImportCertsArgs, ImportCommand, ImportObservationsArgs};
+use crate::cli::{Cli, CommonImportArgs, ImportCommand, ImportObservationsArgs};
 use crate::exit;
-use crate::output::ndjson;
+use crate::output::{clean, ndjson};
 
-/// Importer kind recorded in `imported_files`.
-const OBSERVATIONS_KIND: &str = "observations";
+impl From<ImportError> for Failure {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::InvalidArgument(m) => Failure::Usage(m),
+            e @ ImportError::Busy { .. } => Failure::Usage(e.to_string()),
+            ImportError::Store(s) => Failure::from(s),
+            other => Failure::Other(anyhow::Error::new(other)),
+        }
+    }
+}
 
 pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<u8, Failure> {
+    let store = crate::open_store(cli).await?;
+    let progress = ImportProgress::new();
     match command {
-        ImportCommand::Scan(format) => super::scan::import(cli, format).await,
         ImportCommand::Certs(a) => {
-            let store = crate::open_store(cli).await?;
-            let summary = import_certs(&store, a).await?;
-            let mut out = std::io::stdout().lock();
-            if cli.json {
-                ndjson(&mut out, &summary)?;
-            } else {
-                writeln!(
-                    out,
-                    "read {} certificate(s) from {} file(s): {} new, {} already known, {} unparsable (stored with their parse error); {} problem(s), {} non-certificate PEM block(s) skipped",
-                    summary.read, summary.files, summary.new, summary.known, summary.unparsable, summary.problems, summary.skipped_blocks
-                )?;
-            }
+            let options = ImportOptions {
+                batch_items: a.batch_size as usize,
+                writers: a.writers as usize,
+                ..ImportOptions::default()
+            };
+            let summary = import_certs(&store, &a.paths, &options, &progress).await?;
+            progress.finish();
+            print_certs(cli.json, &summary)?;
             Ok(if summary.read == 0 {
                 exit::FAILURE
             } else {
@@ -47,38 +52,100 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<u8, Failur
             })
         }
         ImportCommand::Observations(a) => {
-            let store = crate::open_store(cli).await?;
-            let summary = import_observations(&store, a).await?;
-            let mut out = std::io::stdout().lock();
-            if cli.json {
-                ndjson(&mut out, &summary)?;
-            } else if summary.already_imported {
-                writeln!(
-                    out,
-                    "{} was already imported (same content, sha256 {}): nothing changed; use --force to add its counts again",
-                    a.file.display(),
-                    summary.content_sha256
-                )?;
-            } else {
-                writeln!(
-                    out,
-                    "{}: {} valid row(s) stored as {} merged observation key(s){}, {} invalid row(s) skipped",
-                    a.file.display(),
-                    summary.rows,
-                    summary.keys_written,
-                    if summary.resumed_after_line > 0 {
-                        format!(" (resumed after line {})", summary.resumed_after_line)
-                    } else {
-                        String::new()
-                    },
-                    summary.invalid
-                )?;
-            }
+            let summary = import_observations(&store, a, &progress).await?;
+            progress.finish();
+            print_observations(cli.json, &a.file, &summary)?;
             Ok(if summary.rows == 0 && summary.invalid > 0 {
                 exit::USAGE
             } else {
                 exit::OK
             })
+        }
+        ImportCommand::Zgrab2(a) => {
+            let request = ScanImport::Zgrab2 {
+                files: a.files.clone(),
+                port: a.port,
+            };
+            scan_files(cli, &store, &request, &a.common, &progress).await
+        }
+        ImportCommand::Sonar(a) => {
+            let request = ScanImport::Sonar {
+                certs: a.certs.clone(),
+                hosts: a.hosts.clone(),
+                date: a.date,
+                port: a.port,
+            };
+            scan_files(cli, &store, &request, &a.common, &progress).await
+        }
+        ImportCommand::Nmap(a) => {
+            let request = ScanImport::Nmap {
+                files: a.files.clone(),
+            };
+            scan_files(cli, &store, &request, &a.common, &progress).await
+        }
+        ImportCommand::Masscan(a) => {
+            let request = ScanImport::Masscan {
+                files: a.files.clone(),
+            };
+            scan_files(cli, &store, &request, &a.common, &progress).await
+        }
+    }
+}
+
+/// Draws import events on stderr: one spinner (hidden when stderr is not a terminal) and every
+/// problem as a line of its own, cleaned.
+pub(crate) struct ImportProgress {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl ImportProgress {
+    pub(crate) fn new() -> Self {
+        ImportProgress {
+            bar: Mutex::new(None),
+        }
+    }
+
+    fn with_bar(&self, f: impl FnOnce(&ProgressBar)) {
+        let Ok(mut slot) = self.bar.lock() else {
+            return;
+        };
+        let bar = slot.get_or_insert_with(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {elapsed_precise} {human_pos} items ({per_sec}) {wide_msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        f(bar);
+    }
+
+    /// Removes the spinner (before a summary is printed).
+    pub(crate) fn finish(&self) {
+        if let Ok(mut slot) = self.bar.lock() {
+            if let Some(bar) = slot.take() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
+impl ProgressSink for ImportProgress {
+    fn event(&self, event: &ImportEvent<'_>) {
+        match event {
+            ImportEvent::FileStarted { path, .. } => {
+                let name = clean(&path.display().to_string());
+                self.with_bar(|b| b.set_message(name));
+            }
+            ImportEvent::Progress { items } => self.with_bar(|b| b.set_position(*items)),
+            ImportEvent::Problem(p) => {
+                let line = format!("certhist: {}", clean(&p.to_string()));
+                self.with_bar(|b| b.suspend(|| eprintln!("{line}")));
+            }
+            _ => {}
         }
     }
 }
@@ -96,73 +163,46 @@ pub(crate) struct CertImportSummary {
     pub seconds: f64,
 }
 
-fn progress(what: &str) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed_precise} {human_pos} {msg} ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.set_message(what.to_owned());
-    bar
-}
-
-/// Imports certificates from files and directories; reading and parsing (rayon) run in a
-/// blocking thread while batches are written.
+/// Imports certificates found in files and directories (reading and parsing on a blocking
+/// thread while batches are written).
 pub(crate) async fn import_certs(
     store: &Store,
-    a: &ImportCertsArgs,
+    paths: &[PathBuf],
+    options: &ImportOptions,
+    progress: &dyn ProgressSink,
 ) -> Result<CertImportSummary, Failure> {
-    let started = Instant::now();
-    let paths = a.paths.clone();
-    let batch_size = a.batch_size as usize;
-    let (sender, mut receiver) = mpsc::channel::<Vec<CertRecord>>(2);
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut reader = CertReader::new(paths);
-        let mut ders = Vec::with_capacity(batch_size);
-        let mut problems = 0u64;
-        for item in reader.by_ref() {
-            match item {
-                Ok(found) => {
-                    ders.push(found.der);
-                    if ders.len() >= batch_size {
-                        let batch = std::mem::take(&mut ders);
-                        if sender.blocking_send(parse_many(&batch)).is_err() {
-                            break;
-                        }
-                    }
-                }
-                Err(problem) => {
-                    problems += 1;
-                    eprintln!("certhist: {problem}");
-                }
-            }
-        }
-        if !ders.is_empty() {
-            let _ = sender.blocking_send(parse_many(&ders));
-        }
-        (reader.stats(), problems)
-    });
-    let bar = progress("certificates");
-    let mut summary = CertImportSummary::default();
-    while let Some(records) = receiver.recv().await {
-        // Certificates are content-addressed and there is no cursor to keep with them: parts
-        // committed before a failure are found stored by a re-run.
-        let stats = store
-            .write_certs_parallel(&records, a.writers as usize)
-            .await?;
-        summary.read += records.len() as u64;
-        summary.new += stats.new;
-        summary.known += stats.known;
-        summary.unparsable += stats.unparsable;
-        bar.inc(records.len() as u64);
+    let report = import_files(store, Arc::new(CertificateFiles), paths, options, progress).await?;
+    let t = &report.totals;
+    Ok(CertImportSummary {
+        files: t.files,
+        read: t.certs_seen,
+        new: t.certs_new,
+        known: t.certs_known,
+        unparsable: t.certs_unparsable,
+        problems: t.problems,
+        skipped_blocks: t.ignored,
+        seconds: t.elapsed_ms as f64 / 1000.0,
+    })
+}
+
+fn print_certs(json: bool, summary: &CertImportSummary) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        ndjson(&mut out, summary)?;
+    } else {
+        writeln!(
+            out,
+            "read {} certificate(s) from {} file(s): {} new, {} already known, {} unparsable (stored with their parse error); {} problem(s), {} non-certificate PEM block(s) skipped",
+            summary.read,
+            summary.files,
+            summary.new,
+            summary.known,
+            summary.unparsable,
+            summary.problems,
+            summary.skipped_blocks
+        )?;
     }
-    bar.finish_and_clear();
-    let (stats, problems) = reader.await.context("certificate reader thread failed")?;
-    summary.files = stats.files;
-    summary.problems = problems;
-    summary.skipped_blocks = stats.skipped_blocks;
-    summary.seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
+    Ok(())
 }
 
 /// What `import observations` did.
@@ -178,157 +218,133 @@ pub(crate) struct ObservationImportSummary {
     pub seconds: f64,
 }
 
-/// SHA-256 of a file's bytes, streaming.
-pub(crate) fn file_sha256(path: &Path) -> Result<[u8; 32], Failure> {
-    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher.finalize().into())
-}
-
 /// Imports a sightings file in batches; each batch commits with the file's line cursor, so an
 /// interrupted import resumes where it stopped and a finished one is not applied twice.
 pub(crate) async fn import_observations(
     store: &Store,
     a: &ImportObservationsArgs,
+    progress: &dyn ProgressSink,
 ) -> Result<ObservationImportSummary, Failure> {
-    let started = Instant::now();
-    let path = a.file.clone();
-    let content_sha256 = {
-        let p = path.clone();
-        tokio::task::spawn_blocking(move || file_sha256(&p))
-            .await
-            .context("hashing thread failed")??
+    let options = ImportOptions {
+        batch_items: a.batch_size as usize,
+        force: a.force,
+        ..ImportOptions::default()
     };
-    let summary = ObservationImportSummary {
-        content_sha256: hex::encode(content_sha256),
-        ..Default::default()
+    let format = ObservationFiles {
+        source: a.source.clone(),
     };
-    let mut conn = store.conn().await?;
-    if !conn.try_lock_file(&content_sha256).await? {
-        return Err(Failure::Usage(format!(
-            "{} (sha256 {}) is being imported by another certhist process; wait for it to finish",
-            path.display(),
-            summary.content_sha256
-        )));
-    }
-    let result = import_observations_locked(a, &mut conn, content_sha256, summary, started).await;
-    conn.unlock_file(&content_sha256).await?;
-    result
-}
-
-async fn import_observations_locked(
-    a: &ImportObservationsArgs,
-    conn: &mut certhist_store::Conn,
-    content_sha256: [u8; 32],
-    mut summary: ObservationImportSummary,
-    started: Instant,
-) -> Result<ObservationImportSummary, Failure> {
-    let path = a.file.clone();
-    let path_text = path.display().to_string();
-    let state = {
-        let tx = conn.begin().await?;
-        let s = tx.import_state(&content_sha256, OBSERVATIONS_KIND).await?;
-        tx.commit().await?;
-        s
-    };
-    let resume_after = match state {
-        Some(s) if s.complete && !a.force => {
-            summary.already_imported = true;
-            return Ok(summary);
-        }
-        Some(s) if !s.complete => u64::try_from(s.rows_done).unwrap_or(0),
-        _ => 0,
-    };
-    summary.resumed_after_line = resume_after;
-    let source = a.source.clone().unwrap_or_else(|| {
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "import".to_owned())
-    });
-    let batch_size = a.batch_size as usize;
-    let (sender, mut receiver) = mpsc::channel::<(Vec<ObservationRow>, u64)>(2);
-    let reader_path = path.clone();
-    let reader = tokio::task::spawn_blocking(move || -> Result<(u64, u64), Failure> {
-        let file = File::open(&reader_path)
-            .with_context(|| format!("cannot open {}", reader_path.display()))?;
-        let input =
-            maybe_gunzip(file).with_context(|| format!("cannot read {}", reader_path.display()))?;
-        let mut reader = ObservationReader::new(input, &source);
-        let mut batch = Vec::with_capacity(batch_size);
-        let mut invalid = 0u64;
-        while let Some(item) = reader.next() {
-            let line = reader.line();
-            if line <= resume_after {
-                continue;
-            }
-            match item {
-                Ok(row) => batch.push(row),
-                Err(problem) => {
-                    invalid += 1;
-                    eprintln!(
-                        "certhist: {}:{}: {}",
-                        reader_path.display(),
-                        problem.line,
-                        problem.message
-                    );
-                }
-            }
-            if batch.len() >= batch_size
-                && sender
-                    .blocking_send((std::mem::take(&mut batch), line))
-                    .is_err()
-            {
-                return Ok((invalid, line));
-            }
-        }
-        let lines = reader.line();
-        let _ = sender.blocking_send((batch, lines));
-        Ok((invalid, lines))
-    });
-    let bar = progress("observation rows");
-    while let Some((rows, line)) = receiver.recv().await {
-        let mut tx = conn.begin().await?;
-        summary.keys_written += tx.write_observations(&rows).await?;
-        tx.set_import_state(
-            &content_sha256,
-            OBSERVATIONS_KIND,
-            &path_text,
-            &ImportState {
-                rows_done: i64::try_from(line).unwrap_or(i64::MAX),
-                complete: false,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        summary.rows += rows.len() as u64;
-        bar.inc(rows.len() as u64);
-    }
-    bar.finish_and_clear();
-    let (invalid, lines) = reader.await.context("observation reader thread failed")??;
-    let mut tx = conn.begin().await?;
-    tx.set_import_state(
-        &content_sha256,
-        OBSERVATIONS_KIND,
-        &path_text,
-        &ImportState {
-            rows_done: i64::try_from(lines).unwrap_or(i64::MAX),
-            complete: true,
-        },
+    let mut report = import_files(
+        store,
+        Arc::new(format),
+        std::slice::from_ref(&a.file),
+        &options,
+        progress,
     )
     .await?;
-    tx.commit().await?;
-    summary.invalid = invalid;
-    summary.lines = lines;
-    summary.seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
+    let f = report.files.pop().unwrap_or_default();
+    Ok(ObservationImportSummary {
+        content_sha256: f.content_sha256,
+        already_imported: f.already_imported,
+        resumed_after_line: f.resumed_after_items,
+        rows: f.records,
+        keys_written: f.observation_keys,
+        invalid: f.problems_total,
+        lines: f.cursor,
+        seconds: f.elapsed_ms as f64 / 1000.0,
+    })
+}
+
+fn print_observations(
+    json: bool,
+    file: &Path,
+    summary: &ObservationImportSummary,
+) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let name = clean(&file.display().to_string());
+    if json {
+        ndjson(&mut out, summary)?;
+    } else if summary.already_imported {
+        writeln!(
+            out,
+            "{name} was already imported (same content, sha256 {}): nothing changed; use --force to add its counts again",
+            summary.content_sha256
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{name}: {} valid row(s) stored as {} merged observation key(s){}, {} invalid row(s) skipped",
+            summary.rows,
+            summary.keys_written,
+            if summary.resumed_after_line > 0 {
+                format!(" (resumed after line {})", summary.resumed_after_line)
+            } else {
+                String::new()
+            },
+            summary.invalid
+        )?;
+    }
+    Ok(())
+}
+
+/// `certhist import zgrab2|sonar|nmap|masscan`: one summary per file.
+async fn scan_files(
+    cli: &Cli,
+    store: &Store,
+    request: &ScanImport,
+    common: &CommonImportArgs,
+    progress: &ImportProgress,
+) -> Result<u8, Failure> {
+    let options = ImportOptions {
+        batch_items: common.batch as usize,
+        force: common.force,
+        ..ImportOptions::default()
+    };
+    let label = common
+        .label
+        .clone()
+        .unwrap_or_else(|| request.name().to_owned());
+    let summaries = certhist_scan::import(store, request, &label, &options, progress).await;
+    progress.finish();
+    print_scan_files(cli.json, &summaries?)?;
+    Ok(exit::OK)
+}
+
+fn print_scan_files(json: bool, all: &[FileSummary]) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    for s in all {
+        if json {
+            ndjson(&mut out, s)?;
+            continue;
+        }
+        writeln!(out, "{} ({})", clean(&s.file), clean(&s.kind))?;
+        if s.already_imported {
+            writeln!(
+                out,
+                "  already imported (sha256 {}): nothing changed; use --force to add its counts again",
+                s.content_sha256
+            )?;
+            continue;
+        }
+        if s.resumed_after_items > 0 {
+            writeln!(
+                out,
+                "  resumed after {} records of an interrupted import",
+                s.resumed_after_items
+            )?;
+        }
+        writeln!(
+            out,
+            "  records {} ({} without certificate), certificates {} seen / {} new / {} known ({} unparsable), sightings {}, problems {} (reported above), {} ms",
+            s.records,
+            s.records_without_certificate,
+            s.certs_seen,
+            s.certs_new,
+            s.certs_known,
+            s.certs_unparsable,
+            s.sightings,
+            s.problems_total,
+            s.elapsed_ms
+        )?;
+    }
+    Ok(())
 }

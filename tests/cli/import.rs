@@ -346,3 +346,115 @@ async fn concurrent_imports_of_one_file_count_once() {
         .get(0);
     assert_eq!(total, 40_000);
 }
+
+/// SHA-1s of one fixture file's certificates, from CERT_INVENTORY.tsv (computed with Python's
+/// cryptography, independently of certhist).
+fn inventory_sha1s(file: &str) -> Vec<String> {
+    let tsv = std::fs::read_to_string(data("certs/CERT_INVENTORY.tsv")).unwrap();
+    let rows: Vec<String> = tsv
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0] == file).then(|| f[3].to_owned())
+        })
+        .collect();
+    assert!(!rows.is_empty(), "{file} is not in the inventory");
+    rows
+}
+
+/// Issue 11: an analyst's JSON export of certificate chains imports. PEM chains inside JSON
+/// strings (newlines escaped as `\n`), a chain JSON-encoded twice (`\\n`), a PEM block in a log
+/// line, base64 DER in `"raw"` fields, PHP-style `\/` escapes, and a minified document on one
+/// line: every certificate is stored. A block with bad base64 is reported with file and line,
+/// and the rest is imported.
+#[tokio::test]
+async fn json_documents_with_escaped_pem_chains_import_every_certificate() {
+    use base64::Engine;
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let read = |rel: &str| std::fs::read_to_string(data(&format!("certs/{rel}"))).unwrap();
+    let subleaf = "certificate-transparency-go/trillian/testdata/subleaf.chain";
+    let leaf01 = "certificate-transparency-go/trillian/testdata/leaf01.chain";
+    let embedded =
+        "certificate-transparency/test/testdata/test-embedded-with-intermediate-cert.pem";
+    let e5 = "letsencrypt-website/static/certs/staging/2024/e5.der";
+    let r10 = "letsencrypt-website/static/certs/staging/2024/r10.der";
+    let b64 = |rel: &str| {
+        base64::engine::general_purpose::STANDARD
+            .encode(std::fs::read(data(&format!("certs/{rel}"))).unwrap())
+    };
+
+    // 1. Pretty-printed: two chains as JSON strings, and a block whose base64 is broken.
+    let broken = "-----BEGIN CERTIFICATE-----\nMIIB!!!!notbase64\n-----END CERTIFICATE-----\n";
+    let pretty = serde_json::to_string_pretty(&serde_json::json!({
+        "case": "incident 42",
+        "chains": [
+            {"host": "198.51.100.7", "pem": read(subleaf)},
+            {"host": "198.51.100.8", "pem": read(leaf01)},
+        ],
+        "broken": broken,
+    }))
+    .unwrap();
+    assert!(
+        pretty.contains("-----BEGIN CERTIFICATE-----\\nMII"),
+        "{pretty}"
+    );
+    let broken_line = pretty
+        .lines()
+        .position(|l| l.contains("notbase64"))
+        .unwrap()
+        + 1;
+    let chains = dir.path().join("chains.json");
+    std::fs::write(&chains, &pretty).unwrap();
+
+    // 2. Minified, one line: a chain encoded twice, DER in "raw" fields, a log line holding a
+    // PEM block; then every '/' escaped as `\/` (valid JSON, as PHP writes it).
+    let twice = serde_json::to_string(&read(leaf01)).unwrap();
+    let minified = serde_json::to_string(&serde_json::json!({
+        "nested": twice,
+        "certificates": [{"raw": b64(e5)}, {"raw": b64(r10)}],
+        "log": format!("2025-01-02T03:04:05Z nginx client_cert=\"{}\" ok", read(embedded)),
+    }))
+    .unwrap()
+    .replace('/', "\\/");
+    assert!(minified.contains("\\\\n") && minified.contains("\\/"));
+    assert!(!minified.contains('\n'));
+    let export = dir.path().join("export.json");
+    std::fs::write(&export, &minified).unwrap();
+
+    let o = certhist(
+        &db,
+        &[
+            "--json",
+            "import",
+            "certs",
+            chains.to_str().unwrap(),
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("chains.json:{broken_line}: invalid base64")),
+        "{err}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let mut expected = BTreeSet::new();
+    for file in [subleaf, leaf01, embedded, e5, r10] {
+        expected.extend(inventory_sha1s(file));
+    }
+    assert_eq!(expected.len(), 9);
+    // leaf01's two certificates are in both documents.
+    assert_eq!(summary["read"], 11, "{summary}");
+    assert_eq!(summary["new"], 9, "{summary}");
+    assert_eq!(summary["problems"], 1, "{summary}");
+    let c = client(&db).await;
+    let stored: BTreeSet<String> = c
+        .query("SELECT encode(sha1, 'hex') FROM certificates", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(stored, expected);
+}

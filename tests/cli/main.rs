@@ -6,5 +6,7 @@ mod ct;
 mod demo;
 mod import;
 mod query;
+mod scan;
+mod scan_import;
 mod support;
 mod views;

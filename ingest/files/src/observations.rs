@@ -4,9 +4,10 @@
 //! when the first line is a header (`ip`, `port`, `sha1`|`cert_sha1`|`fingerprint`,
 //! `first_seen`|`time_first`, `last_seen`|`time_last`, `count`|`times_seen`, `source`). NDJSON
 //! objects use the same names. Times are RFC 3339 or epoch seconds. Invalid rows are reported
-//! with their line number and skipped; reading goes on.
+//! with their line number and skipped; reading goes on. [`crate::formats::ObservationFiles`]
+//! imports them through the driver.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 use std::net::IpAddr;
 
 use certhist_model::{parse_timestamp, ObservationRow, PORT_UNKNOWN};
@@ -62,7 +63,7 @@ pub struct ObservationReader<R> {
     columns: Columns,
     line: u64,
     default_source: String,
-    buf: String,
+    failed: bool,
 }
 
 impl<R: BufRead> ObservationReader<R> {
@@ -74,7 +75,7 @@ impl<R: BufRead> ObservationReader<R> {
             columns: POSITIONAL,
             line: 0,
             default_source: default_source.to_owned(),
-            buf: String::new(),
+            failed: false,
         }
     }
 
@@ -186,25 +187,20 @@ impl<R: BufRead> ObservationReader<R> {
     }
 }
 
-impl<R: BufRead> Iterator for ObservationReader<R> {
-    type Item = Result<ObservationRow, RowProblem>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<R: BufRead> ObservationReader<R> {
+    /// The next row or bad row, `Ok(None)` at the end; `Err` when the input cannot be read on
+    /// (I/O, corrupt compression).
+    pub fn read_next(&mut self) -> std::io::Result<Option<Result<ObservationRow, RowProblem>>> {
+        let mut raw = Vec::new();
         loop {
-            self.buf.clear();
-            let mut raw = Vec::new();
-            match self.input.read_until(b'\n', &mut raw) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) => {
-                    self.line += 1;
-                    return Some(Err(self.problem(format!("read error: {e}"))));
-                }
+            raw.clear();
+            if self.input.read_until(b'\n', &mut raw)? == 0 {
+                return Ok(None);
             }
             self.line += 1;
             let text = match std::str::from_utf8(&raw) {
                 Ok(t) => t,
-                Err(_) => return Some(Err(self.problem("line is not UTF-8"))),
+                Err(_) => return Ok(Some(Err(self.problem("line is not UTF-8")))),
             };
             let text = text
                 .trim_end_matches(['\n', '\r'])
@@ -214,7 +210,26 @@ impl<R: BufRead> Iterator for ObservationReader<R> {
             }
             let owned = text.to_owned();
             if let Some(item) = self.parse_line(&owned) {
-                return Some(item);
+                return Ok(Some(item));
+            }
+        }
+    }
+}
+
+/// Rows and bad rows; a read error is one last problem, then the end.
+impl<R: BufRead> Iterator for ObservationReader<R> {
+    type Item = Result<ObservationRow, RowProblem>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match self.read_next() {
+            Ok(item) => item,
+            Err(e) => {
+                self.failed = true;
+                self.line += 1;
+                Some(Err(self.problem(format!("read error: {e}"))))
             }
         }
     }
@@ -331,18 +346,10 @@ fn header_columns(fields: &[String]) -> Result<Columns, String> {
     }
 }
 
-/// Wraps a reader so gzip input (magic `1f 8b`) is decompressed transparently.
-pub fn maybe_gunzip<R: Read + 'static>(input: R) -> std::io::Result<Box<dyn BufRead>> {
-    let mut buffered = BufReader::with_capacity(1 << 16, input);
-    let magic = buffered.fill_buf()?;
-    if magic.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(BufReader::with_capacity(
-            1 << 16,
-            flate2::bufread::MultiGzDecoder::new(buffered),
-        )))
-    } else {
-        Ok(Box::new(buffered))
-    }
+/// Wraps a reader so compressed input (gzip, bzip2; told apart by magic bytes) is decompressed
+/// transparently; see [`crate::input::decompress`].
+pub fn maybe_gunzip<R: Read + Send + 'static>(input: R) -> std::io::Result<crate::input::Input> {
+    crate::input::decompress(input)
 }
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
-//! Errors of the scanner and the importers.
+//! Errors of the live scanner (scan-file imports fail with [`certhist_files::ImportError`]).
 
 use std::path::PathBuf;
 
-/// What stopped an import or a scan. Bad records inside a file are not errors: they are
-/// reported as [`crate::Problem`]s with their line numbers and skipped.
+/// What stopped a scan. Failed handshakes are not errors: they are counted by kind in the
+/// summary.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScanError {
-    /// A file could not be opened or read (also: a compressed stream that is corrupt or cut off).
+    /// A file (of targets, of excluded addresses) could not be opened or read.
     #[error("{path}: {source}")]
     Io {
         /// The file.

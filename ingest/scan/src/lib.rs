@@ -2,14 +2,17 @@
 //! passive IP ↔ certificate history.
 //!
 //! Every source ends up as certificates (DER, leaf and chain) and sightings
-//! `(ip, port, leaf SHA-1, time)`, written in batches through [`certhist_store::StoreTx`]
-//! together with the file's cursor ([`import`]). The live scanner ([`scanner`]) does the same with
-//! the chains it receives in TLS handshakes. [`cli`] holds the command-line arguments and runners.
+//! `(ip, port, leaf SHA-1, time)`. Scan files are imported through the import driver of
+//! `certhist-files` ([`certhist_files::driver`]): the formats here ([`formats`]) are its
+//! [`certhist_files::FileFormat`]s, so opening, decompression, hashing, the per-file lock, the
+//! resume cursor and progress events are the driver's. The live scanner ([`scanner`]) writes the
+//! chains it receives in TLS handshakes in batches. This crate never parses flags and never
+//! prints: it takes typed settings ([`ScanImport`], [`scanner::ScanOptions`]) and reports
+//! progress as events.
 
-pub mod cli;
 pub mod demo;
 mod error;
-pub mod import;
+pub mod formats;
 pub mod input;
 pub mod localtls;
 pub mod masscan;
@@ -20,151 +23,198 @@ pub mod targets;
 pub mod xml;
 pub mod zgrab;
 
-use std::io::BufRead;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use certhist_files::{import_files, FileFormat, NoProgress, ProgressSink};
+use certhist_store::Store;
 use chrono::{DateTime, Utc};
 
+pub use certhist_files::{FileSummary as ImportSummary, ImportError, ImportOptions};
 pub use error::ScanError;
-pub use import::{ImportOptions, ImportSummary};
 pub use record::{Item, ItemReader, Problem, Record, Sighting};
 
-use crate::import::import_file;
-use crate::zgrab::PortHints;
+use crate::formats::{MasscanFiles, NmapFiles, SonarCertsFile, SonarHostsFile, Zgrab2Files};
 
-/// Imports ZGrab2 JSON (lines or pretty-printed) or 2015 ZGrab log JSON. The port of a sighting
-/// comes from the record, else the file name (`…_443.json`), else `port`, else the module's
-/// default (`tls`/`http` 443, `ftp` 21, `amqp091` 5671, …), else 0 (unknown).
+/// A scan-file import: the format, the files, and the settings that change what is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScanImport {
+    /// ZGrab2 JSON (tls, http over TLS, other modules with a tls block), pretty-printed JSON,
+    /// 2015 ZGrab logs; see [`Zgrab2Files`].
+    Zgrab2 {
+        /// Files or directories.
+        files: Vec<PathBuf>,
+        /// Port for records that state none and whose file name does not end in `_<port>`.
+        port: Option<u16>,
+    },
+    /// Rapid7 Project Sonar: a certs file and/or a hosts file (certs first, so the sightings
+    /// find their certificates); see [`SonarHostsFile`].
+    Sonar {
+        /// Certificates file (`sha1,base64-DER` lines).
+        certs: Option<PathBuf>,
+        /// Hosts file (`ip,sha1` lines).
+        hosts: Option<PathBuf>,
+        /// Scan date of the hosts (default: from the file name).
+        date: Option<DateTime<Utc>>,
+        /// Port of the sightings (default: from the file name, else 443).
+        port: Option<u16>,
+    },
+    /// nmap XML with the ssl-cert script.
+    Nmap {
+        /// Files or directories.
+        files: Vec<PathBuf>,
+    },
+    /// masscan -oX / -oJ / -oD / -oL output with X509 banners.
+    Masscan {
+        /// Files or directories.
+        files: Vec<PathBuf>,
+    },
+}
+
+impl ScanImport {
+    /// The format's name, the default label of its sightings.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ScanImport::Zgrab2 { .. } => "zgrab2",
+            ScanImport::Sonar { .. } => "sonar",
+            ScanImport::Nmap { .. } => "nmap",
+            ScanImport::Masscan { .. } => "masscan",
+        }
+    }
+}
+
+/// Imports scan files; `source` labels the sightings (`observations.sources`). One summary per
+/// file, in the order imported. Stops at the first error (what was committed before stays, and a
+/// re-run resumes); bad records are problems in the summaries (and events), not errors.
+pub async fn import(
+    store: &Store,
+    request: &ScanImport,
+    source: &str,
+    options: &ImportOptions,
+    progress: &dyn ProgressSink,
+) -> Result<Vec<ImportSummary>, ImportError> {
+    let source = source.to_owned();
+    let run = |format: Arc<dyn FileFormat>, files: Vec<PathBuf>| async move {
+        import_files(store, format, &files, options, progress)
+            .await
+            .map(|r| r.files)
+    };
+    match request {
+        ScanImport::Zgrab2 { files, port } => {
+            let format = Zgrab2Files {
+                port: *port,
+                source,
+            };
+            run(Arc::new(format), files.clone()).await
+        }
+        ScanImport::Nmap { files } => run(Arc::new(NmapFiles { source }), files.clone()).await,
+        ScanImport::Masscan { files } => {
+            run(Arc::new(MasscanFiles { source }), files.clone()).await
+        }
+        ScanImport::Sonar {
+            certs,
+            hosts,
+            date,
+            port,
+        } => {
+            let hosts_format = SonarHostsFile {
+                date: *date,
+                port: *port,
+                source: source.clone(),
+            };
+            // Settings first: a hosts file without a date fails before the certs are imported.
+            if let Some(h) = hosts {
+                hosts_format.settings(h)?;
+            }
+            let mut out = Vec::new();
+            if let Some(c) = certs {
+                let format = SonarCertsFile { source };
+                out.extend(run(Arc::new(format), vec![c.clone()]).await?);
+            }
+            if let Some(h) = hosts {
+                out.extend(run(Arc::new(hosts_format), vec![h.clone()]).await?);
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The summary of a one-file import.
+fn one(mut summaries: Vec<ImportSummary>, path: &Path) -> Result<ImportSummary, ImportError> {
+    if summaries.is_empty() {
+        return Err(ImportError::InvalidArgument(format!(
+            "{}: no file to import",
+            path.display()
+        )));
+    }
+    Ok(summaries.remove(0))
+}
+
+/// Imports one ZGrab2 file ([`ScanImport::Zgrab2`]) without progress events.
 pub async fn import_zgrab2(
-    store: &certhist_store::Store,
+    store: &Store,
     path: &Path,
     port: Option<u16>,
     source: &str,
     options: &ImportOptions,
-) -> Result<ImportSummary, ScanError> {
-    let hints = PortHints {
-        from_file_name: input::port_from_file_name(path),
-        from_user: port,
+) -> Result<ImportSummary, ImportError> {
+    let request = ScanImport::Zgrab2 {
+        files: vec![path.to_owned()],
+        port,
     };
-    // The fallback port changes the data, so it is part of the import's identity.
-    let kind = match port {
-        Some(p) => format!("zgrab2:{p}"),
-        None => "zgrab2".to_owned(),
-    };
-    import_file(
-        store,
+    one(
+        import(store, &request, source, options, &NoProgress).await?,
         path,
-        &kind,
-        source,
-        Box::new(move |i| Box::new(zgrab::ZgrabReader::new(i, hints))),
-        options,
     )
-    .await
 }
 
-/// Imports a Sonar `certs` file and/or a `hosts` file (certs first, so the sightings find their
-/// certificates). The hosts' scan time is `date`, else the file name's date; the port is `port`,
-/// else the file name's (`…_443_hosts.gz`), else 443.
+/// Imports a Sonar certs and/or hosts file ([`ScanImport::Sonar`]) without progress events.
 pub async fn import_sonar(
-    store: &certhist_store::Store,
+    store: &Store,
     certs: Option<&Path>,
     hosts: Option<&Path>,
     date: Option<DateTime<Utc>>,
     port: Option<u16>,
     source: &str,
     options: &ImportOptions,
-) -> Result<Vec<ImportSummary>, ScanError> {
-    let mut out = Vec::new();
-    let hosts_time = match hosts {
-        Some(h) => Some(date.or_else(|| sonar::date_from_file_name(h)).ok_or_else(|| {
-            ScanError::InvalidArgument(format!(
-                "{}: the scan date is not in the file name (like 20170102_ssl_hosts.gz); pass --date YYYYMMDD",
-                h.display()
-            ))
-        })?),
-        None => None,
+) -> Result<Vec<ImportSummary>, ImportError> {
+    let request = ScanImport::Sonar {
+        certs: certs.map(Path::to_owned),
+        hosts: hosts.map(Path::to_owned),
+        date,
+        port,
     };
-    if let Some(c) = certs {
-        out.push(
-            import_file(
-                store,
-                c,
-                "sonar-certs",
-                source,
-                Box::new(|i| Box::new(sonar::CertsReader::new(i))),
-                options,
-            )
-            .await?,
-        );
-    }
-    if let (Some(h), Some(time)) = (hosts, hosts_time) {
-        let port = port
-            .or_else(|| sonar::port_from_file_name(h))
-            .unwrap_or(443);
-        // Scan time and port change the data, so they are part of the import's identity.
-        let kind = format!(
-            "sonar-hosts:{}:{port}",
-            time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        );
-        out.push(
-            import_file(
-                store,
-                h,
-                &kind,
-                source,
-                Box::new(move |i| Box::new(sonar::HostsReader::new(i, time, port))),
-                options,
-            )
-            .await?,
-        );
-    }
-    Ok(out)
+    import(store, &request, source, options, &NoProgress).await
 }
 
-/// Imports nmap XML with `ssl-cert` script output.
+/// Imports one nmap XML file ([`ScanImport::Nmap`]) without progress events.
 pub async fn import_nmap(
-    store: &certhist_store::Store,
+    store: &Store,
     path: &Path,
     source: &str,
     options: &ImportOptions,
-) -> Result<ImportSummary, ScanError> {
-    import_file(
-        store,
+) -> Result<ImportSummary, ImportError> {
+    let request = ScanImport::Nmap {
+        files: vec![path.to_owned()],
+    };
+    one(
+        import(store, &request, source, options, &NoProgress).await?,
         path,
-        "nmap",
-        source,
-        Box::new(|i| Box::new(xml::XmlReader::new(i))),
-        options,
     )
-    .await
 }
 
-/// Imports masscan output: XML (`-oX`), JSON (`-oJ`), NDJSON (`-oD`) or list (`-oL`), told apart
-/// by the first non-blank byte.
+/// Imports one masscan file ([`ScanImport::Masscan`]) without progress events.
 pub async fn import_masscan(
-    store: &certhist_store::Store,
+    store: &Store,
     path: &Path,
     source: &str,
     options: &ImportOptions,
-) -> Result<ImportSummary, ScanError> {
-    import_file(
-        store,
+) -> Result<ImportSummary, ImportError> {
+    let request = ScanImport::Masscan {
+        files: vec![path.to_owned()],
+    };
+    one(
+        import(store, &request, source, options, &NoProgress).await?,
         path,
-        "masscan",
-        source,
-        Box::new(|mut i| {
-            if first_non_blank(&mut i) == Some(b'<') {
-                Box::new(xml::XmlReader::new(i))
-            } else {
-                Box::new(masscan::MasscanTextReader::new(i))
-            }
-        }),
-        options,
     )
-    .await
-}
-
-fn first_non_blank(input: &mut input::Input) -> Option<u8> {
-    let buf = input.fill_buf().ok()?;
-    buf.iter().copied().find(|b| !b.is_ascii_whitespace())
 }

@@ -4,14 +4,14 @@
 //!
 //! Failures are counted by kind and never stop the scan. Memory is bounded: targets are expanded
 //! lazily into a small channel, at most `concurrency` handshakes run at once, and results are
-//! written in batches.
+//! written in batches. Progress is reported as [`ScanEvent`]s; nothing is printed here.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certhist_model::{ObservationRow, Sha1};
+use certhist_model::{CertRecord, NameKind, ObservationRow, Sha1};
 use certhist_store::Store;
 use chrono::{DateTime, Utc};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -227,8 +227,6 @@ pub struct ScanOptions {
     pub exclude: Vec<ipnet::IpNet>,
     /// Source label stored with the sightings.
     pub source: String,
-    /// Show a progress bar on stderr.
-    pub progress: bool,
     /// Sightings per database transaction.
     pub batch_rows: usize,
 }
@@ -243,7 +241,6 @@ impl Default for ScanOptions {
             timeout: Duration::from_secs(5),
             exclude: Vec::new(),
             source: "scan".to_owned(),
-            progress: false,
             batch_rows: 5_000,
         }
     }
@@ -298,6 +295,58 @@ impl FailureCounts {
     }
 }
 
+/// Distinct leaf certificates kept in a [`ScanSummary`] (all are stored).
+pub const MAX_CERTIFICATES_KEPT: usize = 1000;
+
+/// A leaf certificate a scan received, where it was first served.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ScannedCertificate {
+    /// SHA-1 of the DER, hex.
+    pub sha1: String,
+    /// Address that first served it in this scan.
+    pub ip: IpAddr,
+    /// Port it was served on.
+    pub port: u16,
+    /// Subject commonName (attacker-controlled text).
+    pub subject_cn: Option<String>,
+    /// Subject organizationName (attacker-controlled text).
+    pub subject_o: Option<String>,
+    /// Subject alternative names: DNS names, addresses, emails, URIs (attacker-controlled text).
+    pub san: Vec<String>,
+    /// The certificate did not parse (stored with its parse error).
+    pub unparsable: bool,
+}
+
+impl ScannedCertificate {
+    fn new(record: &CertRecord, ip: IpAddr, port: u16) -> Self {
+        ScannedCertificate {
+            sha1: hex::encode(record.sha1),
+            ip,
+            port,
+            subject_cn: record.subject.cn.clone(),
+            subject_o: record.subject.o.clone(),
+            san: record
+                .names
+                .iter()
+                .filter(|n| n.kind != NameKind::Cn)
+                .map(|n| n.name.clone())
+                .collect(),
+            unparsable: record.parse_error.is_some(),
+        }
+    }
+}
+
+/// Progress of a scan, for a display drawn by the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScanEvent {
+    /// Another connection is being opened.
+    Connecting {
+        /// Connections started so far.
+        attempts: u64,
+    },
+}
+
 /// What a scan did.
 #[derive(Clone, Debug, Serialize)]
 pub struct ScanSummary {
@@ -317,6 +366,9 @@ pub struct ScanSummary {
     pub excluded: u64,
     /// Targets that could not be used.
     pub bad_targets: Vec<String>,
+    /// The first [`MAX_CERTIFICATES_KEPT`] distinct leaf certificates received, in the order
+    /// their batches were written.
+    pub certificates: Vec<ScannedCertificate>,
     /// Scan start.
     pub started_at: DateTime<Utc>,
     /// Scan end.
@@ -339,6 +391,16 @@ pub async fn scan(
     store: &Store,
     targets: Vec<String>,
     options: &ScanOptions,
+) -> Result<ScanSummary, ScanError> {
+    scan_with_progress(store, targets, options, &|_: &ScanEvent| {}).await
+}
+
+/// [`scan`], reporting progress to `progress` (called on the scanning task, in order).
+pub async fn scan_with_progress(
+    store: &Store,
+    targets: Vec<String>,
+    options: &ScanOptions,
+    progress: &(dyn Fn(&ScanEvent) + Sync),
 ) -> Result<ScanSummary, ScanError> {
     if options.ports.is_empty() {
         return Err(ScanError::InvalidArgument("no ports to scan".to_owned()));
@@ -371,19 +433,6 @@ pub async fn scan(
         let opts = options.clone();
         tokio::spawn(async move { write_results(&store, res_rx, &opts).await })
     };
-    let bar = if options.progress {
-        let b = indicatif::ProgressBar::new_spinner();
-        b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        if let Ok(s) = indicatif::ProgressStyle::with_template(
-            "{spinner} scanning: {pos} connections ({per_sec}) {elapsed} {msg}",
-        ) {
-            b.set_style(s);
-        }
-        b.enable_steady_tick(Duration::from_millis(200));
-        Some(b)
-    } else {
-        None
-    };
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut ticker = options.rate_per_s.map(|r| {
         let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / r));
@@ -400,9 +449,7 @@ pub async fn scan(
                 break;
             };
             attempts += 1;
-            if let Some(b) = &bar {
-                b.inc(1);
-            }
+            progress(&ScanEvent::Connecting { attempts });
             let connector = connector.clone();
             let res_tx = res_tx.clone();
             let sni = ep.sni.clone();
@@ -442,9 +489,6 @@ pub async fn scan(
     drop(res_tx);
     let expand_stats = expander.await.map_err(|e| ScanError::Task(e.to_string()))?;
     let written = writer.await.map_err(|e| ScanError::Task(e.to_string()))??;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
     let elapsed = started.elapsed();
     Ok(ScanSummary {
         attempts: written.outcomes.max(attempts),
@@ -455,6 +499,7 @@ pub async fn scan(
         sightings: written.sightings,
         excluded: expand_stats.excluded,
         bad_targets: expand_stats.bad_targets,
+        certificates: written.certificates,
         started_at,
         finished_at: Utc::now(),
         elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
@@ -503,6 +548,7 @@ struct Written {
     certs_seen: u64,
     certs_new: u64,
     sightings: u64,
+    certificates: Vec<ScannedCertificate>,
 }
 
 async fn write_results(
@@ -514,6 +560,8 @@ async fn write_results(
     let mut seen: HashSet<Sha1> = HashSet::new();
     let mut ders: Vec<Vec<u8>> = Vec::new();
     let mut rows: Vec<ObservationRow> = Vec::new();
+    // New leaves of the batch being gathered, with the endpoint that served them first.
+    let mut leaves: HashMap<Sha1, (IpAddr, u16)> = HashMap::new();
     let mut conn = store.conn().await?;
     let flush_every = Duration::from_secs(2);
     let mut last_flush = Instant::now();
@@ -530,10 +578,16 @@ async fn write_results(
                 Ok(chain) => {
                     w.ok += 1;
                     if let Some(leaf) = chain.first() {
+                        let sha1 = sha1_of(leaf);
+                        if !seen.contains(&sha1)
+                            && w.certificates.len() + leaves.len() < MAX_CERTIFICATES_KEPT
+                        {
+                            leaves.entry(sha1).or_insert((o.ip, o.port));
+                        }
                         rows.push(ObservationRow {
                             ip: o.ip,
                             port: o.port,
-                            sha1: sha1_of(leaf),
+                            sha1,
                             first_seen: o.time,
                             last_seen: o.time,
                             times_seen: 1,
@@ -564,6 +618,13 @@ async fn write_results(
             tx.commit().await?;
             w.certs_new += stats.new;
             w.sightings += rows.len() as u64;
+            for record in &certs {
+                if let Some((ip, port)) = leaves.remove(&record.sha1) {
+                    w.certificates
+                        .push(ScannedCertificate::new(record, ip, port));
+                }
+            }
+            leaves.clear();
             rows.clear();
             last_flush = Instant::now();
         } else if due {

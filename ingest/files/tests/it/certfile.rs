@@ -218,3 +218,105 @@ fn whole_fixture_tree_reads_in_sorted_order() {
     }
     assert_eq!(total, 218);
 }
+
+/// Issue 11: certificates are found anywhere in text — PEM with its newlines escaped in JSON
+/// strings (`\n`, and `\\n` when encoded twice), percent-encoded PEM, PEM with spaces for
+/// newlines, chains on one line, base64 DER in JSON fields with `\/` escapes — each at its line;
+/// base64 that is not a certificate (a public key) is left alone.
+#[test]
+fn certificates_in_json_strings_log_lines_and_fields() {
+    let google = read_one(GOOGLE_DER);
+    let v1 = read_one(V1_DER);
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    let escaped = |label: &str, der: &[u8]| pem(label, der).replace('\n', "\\n");
+    let spki = rcgen::KeyPair::generate().unwrap().public_key_der();
+    let trusted = [v1.clone(), vec![0x30, 0x03, 0x06, 0x01, 0x00]].concat();
+    let lines = [
+        format!(
+            "{{\"pem\": \"{}\", \"port\": 443}}",
+            escaped("CERTIFICATE", &google)
+        ),
+        format!(
+            "2025-01-02 INFO cert=\"{}\"",
+            escaped("CERTIFICATE", &v1).replace("\\n", "\\\\n")
+        ),
+        format!(
+            "GET /?cert={} HTTP/1.1",
+            pem("CERTIFICATE", &google)
+                .replace(' ', "%20")
+                .replace('\n', "%0A")
+                .replace('+', "%2B")
+                .replace('/', "%2F")
+                .replace('=', "%3D")
+        ),
+        format!(
+            "  {{\"raw\": \"{}\", \"key\": \"{}\"}},",
+            b64(&v1).replace('/', "\\/"),
+            b64(&spki)
+        ),
+        pem("CERTIFICATE", &google).replace('\n', " "),
+        format!(
+            "\"chain\": \"{}{}\"",
+            escaped("CERTIFICATE", &google),
+            escaped("TRUSTED CERTIFICATE", &trusted)
+        ),
+        // Unpadded base64 (some tools strip the `=`).
+        escaped("CERTIFICATE", &v1).replace('=', ""),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.json");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let (certs, problems, reader) = read(&[&path]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let got: Vec<(Option<u64>, bool)> = certs
+        .iter()
+        .map(|c| (c.origin.line, c.der == google))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some(1), true),
+            (Some(2), false),
+            (Some(3), true),
+            (Some(4), false),
+            (Some(5), true),
+            (Some(6), true),
+            (Some(6), false),
+            (Some(7), false),
+        ]
+    );
+    assert!(certs.iter().all(|c| c.der == google || c.der == v1));
+    assert_eq!(reader.stats().certificates, 8);
+}
+
+/// Issue 11: bad blocks in escaped text are reported with file and line, and the rest is read.
+#[test]
+fn bad_escaped_blocks_are_reported_with_their_lines() {
+    let google = read_one(GOOGLE_DER);
+    let escaped = pem("CERTIFICATE", &google).replace('\n', "\\n");
+    let text = [
+        "{".to_owned(),
+        "  \"a\": \"-----BEGIN CERTIFICATE-----\\nMIIB!!notbase64\\n-----END CERTIFICATE-----\\n\",".to_owned(),
+        format!("  \"b\": \"{escaped}\","),
+        // Cut off: the next BEGIN comes first.
+        format!("  \"c\": \"-----BEGIN CERTIFICATE-----\\nMIIBCgKCAQEA\", \"d\": \"{escaped}\""),
+        "}".to_owned(),
+    ]
+    .join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.json");
+    std::fs::write(&path, text).unwrap();
+    let (certs, problems, _) = read(&[&path]);
+    let lines: Vec<(Option<u64>, bool)> = problems
+        .iter()
+        .map(|p| (p.line, matches!(p.kind, ProblemKind::BadBase64(_))))
+        .collect();
+    assert_eq!(lines, [(Some(2), true), (Some(4), false)], "{problems:?}");
+    assert!(matches!(problems[1].kind, ProblemKind::TruncatedPem { .. }));
+    assert!(problems[0]
+        .to_string()
+        .starts_with(&format!("{}:2: invalid base64", path.display())));
+    let got: Vec<Option<u64>> = certs.iter().map(|c| c.origin.line).collect();
+    assert_eq!(got, [Some(3), Some(4)]);
+    assert!(certs.iter().all(|c| c.der == google));
+}

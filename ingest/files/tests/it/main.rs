@@ -1,8 +1,9 @@
-//! Integration tests of certhist-files: certificate and observation files.
+//! Integration tests of certhist-files: certificate and observation files, the import driver.
 //!
 //! Fixtures live in `tests/data/certs/` at the workspace root (provenance in its README.md).
 
 mod certfile;
+mod driver;
 
 use std::path::PathBuf;
 

@@ -63,7 +63,7 @@ async fn interrupted_import_resumes_after_last_batch() {
     let opts = ImportOptions {
         batch_items: 1000,
         max_batches: Some(3),
-        progress: false,
+        ..ImportOptions::default()
     };
     let part = certhist_scan::import_sonar(&store, None, Some(&hosts), date, None, "sonar", &opts)
         .await

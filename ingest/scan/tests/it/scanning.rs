@@ -176,18 +176,17 @@ async fn target_files_excludes_and_sni() {
     .unwrap();
     let exclude = dir.path().join("exclude.txt");
     std::fs::write(&exclude, "127.0.0.12/32\n").unwrap();
-    let args = certhist_scan::cli::ScanArgs {
-        targets: vec![format!("@{}", targets.display())],
+    let options = ScanOptions {
         ports: vec![port],
-        sni: Some("a.test".to_owned()),
-        sni_from_names: false,
+        sni: certhist_scan::scanner::SniMode::Fixed("a.test".to_owned()),
         concurrency: 4,
-        rate: Some(200.0),
+        rate_per_s: Some(200.0),
         timeout: Duration::from_secs(2),
-        exclude: Some(exclude),
-        label: Some("lab".to_owned()),
+        exclude: certhist_scan::targets::read_excludes(&exclude).unwrap(),
+        source: "lab".to_owned(),
+        ..ScanOptions::default()
     };
-    let s = certhist_scan::cli::run_scan(args, &store, true)
+    let s = scan(&store, vec![format!("@{}", targets.display())], &options)
         .await
         .unwrap();
     assert_eq!(

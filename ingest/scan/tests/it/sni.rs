@@ -6,7 +6,6 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use certhist_scan::cli::{run_scan, ScanArgs};
 use certhist_scan::localtls::{
     bind_same_port, serve, server_config, Behaviour, Identity, LocalServer, SniLog, SniServer,
     TestCa,
@@ -35,17 +34,12 @@ fn recording(listener: tokio::net::TcpListener, id: &Identity, log: &SniLog) -> 
     serve(listener, Behaviour::TlsBySni(Arc::new(server))).unwrap()
 }
 
-fn scan_args(targets: Vec<String>, port: u16) -> ScanArgs {
-    ScanArgs {
-        targets,
+fn scan_options(port: u16) -> ScanOptions {
+    ScanOptions {
         ports: vec![port],
-        sni: None,
-        sni_from_names: false,
         concurrency: 8,
-        rate: None,
         timeout: Duration::from_secs(3),
-        exclude: None,
-        label: None,
+        ..ScanOptions::default()
     }
 }
 
@@ -120,7 +114,7 @@ async fn host_names_resolve_and_are_sent_as_sni() {
     }
     assert_eq!(log.entries().len(), local_ips.len());
 
-    // 2. A file mixing a host name, an IP, a CIDR block and a range (through the CLI runner).
+    // 2. A file mixing a host name, an IP, a CIDR block and a range.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("targets.txt");
     std::fs::write(
@@ -128,10 +122,10 @@ async fn host_names_resolve_and_are_sent_as_sni() {
         "LocalHost.   # host name, any case, trailing dot\n127.0.0.21\n127.0.0.22/31\n127.0.0.24-127.0.0.25\n",
     )
     .unwrap();
-    let s = run_scan(
-        scan_args(vec![format!("@{}", file.display())], port),
+    let s = scan(
         &store,
-        true,
+        vec![format!("@{}", file.display())],
+        &scan_options(port),
     )
     .await
     .unwrap();
@@ -218,9 +212,13 @@ async fn fixed_sni_reaches_the_server() {
     let c = client(&db).await;
     let v = vhost(31).await;
     let port = v.server.addr.port();
-    let mut args = scan_args(vec!["127.0.0.31".to_owned()], port);
-    args.sni = Some("api.demo.test".to_owned());
-    let s = run_scan(args, &store, true).await.unwrap();
+    let options = ScanOptions {
+        sni: SniMode::Fixed("api.demo.test".to_owned()),
+        ..scan_options(port)
+    };
+    let s = scan(&store, vec!["127.0.0.31".to_owned()], &options)
+        .await
+        .unwrap();
     assert_eq!((s.attempts, s.handshakes_ok), (1, 1), "{s:?}");
     assert_eq!(
         v.log.names_at(v.server.addr),
@@ -232,7 +230,7 @@ async fn fixed_sni_reaches_the_server() {
     assert_eq!(obs[0].sha1, sha1_hex(&v.api.chain[0]));
 
     // Without --sni the same address sends none and gets the default certificate.
-    let s = run_scan(scan_args(vec!["127.0.0.31".to_owned()], port), &store, true)
+    let s = scan(&store, vec!["127.0.0.31".to_owned()], &scan_options(port))
         .await
         .unwrap();
     assert_eq!((s.attempts, s.handshakes_ok), (1, 1), "{s:?}");
