@@ -7,8 +7,16 @@ use crate::cluster::ClusterError;
 #[non_exhaustive]
 pub enum StoreError {
     /// The connection string does not parse.
-    #[error("invalid database URL: {0}")]
-    BadUrl(String),
+    #[error("invalid database URL {url}: {reason}")]
+    BadUrl {
+        /// The connection string with its password masked.
+        url: String,
+        /// Why it does not parse (with any password masked).
+        reason: String,
+    },
+    /// The connection pool could not be built.
+    #[error("cannot set up the connection pool: {0}")]
+    PoolSetup(String),
     /// The managed local cluster could not be set up or started.
     #[error(transparent)]
     Cluster(#[from] ClusterError),

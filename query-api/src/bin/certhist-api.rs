@@ -23,7 +23,7 @@ struct Args {
     #[arg(long, env = "CERTHIST_HOME", default_value = "./certhist-data")]
     home: PathBuf,
     /// A PostgreSQL URL instead of the managed cluster.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Start the managed cluster, apply migrations, print its URL and exit.
     #[arg(long)]
@@ -39,9 +39,10 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     let config = DbConfig {
-        url: args.database_url.clone(),
+        url: args.database_url.clone().map(Into::into),
         home: args.home.clone(),
         max_connections: args.max_connections,
+        cluster: Default::default(),
     };
     let store = match Store::open(&config).await {
         Ok(s) => s,

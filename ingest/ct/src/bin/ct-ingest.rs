@@ -34,9 +34,10 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let config = DbConfig {
-        url: Some(cli.database_url),
+        url: Some(cli.database_url.into()),
         home: std::env::temp_dir(),
         max_connections: 4,
+        cluster: Default::default(),
     };
     let store = match Store::open(&config).await {
         Ok(s) => s,
