@@ -166,7 +166,7 @@ async fn apply_pending(client: &mut Client) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Versions of the embedded migrations (for tests and `db status`).
+/// Version and name of every embedded migration, in version order.
 pub fn applied_versions() -> Vec<(u32, &'static str)> {
     MIGRATIONS.iter().map(|m| (m.0, m.1)).collect()
 }
