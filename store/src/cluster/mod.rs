@@ -62,7 +62,7 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(300);
 #[non_exhaustive]
 pub enum ClusterError {
     /// No PostgreSQL server binaries were found.
-    #[error("no PostgreSQL server binaries (initdb, pg_ctl, postgres) found (looked in: {searched}); install them, e.g. `apt-get install -y postgresql`, or set DATABASE_URL to use an existing server")]
+    #[error("no PostgreSQL server binaries (initdb, pg_ctl, postgres) found (looked in: {searched}); install them, e.g. `apt-get install -y postgresql`, point CERTHIST_PG_BINDIR (--pg-bindir) at the directory holding them, or set DATABASE_URL to use an existing server")]
     NoBinaries {
         /// Where we looked.
         searched: String,
