@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
 
 /// certhist — passive certificate-history intelligence database.
 ///
@@ -14,9 +15,10 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "certhist", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// PostgreSQL server to use instead of the managed local cluster (postgres://…).
+    /// PostgreSQL server to use instead of the managed local cluster (postgres://…). A secret:
+    /// never shown in help, `Debug` output or logs with its password.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<SecretString>,
     /// Home of the managed local cluster (data directory, socket, logs).
     #[arg(
         long,
@@ -25,6 +27,14 @@ pub struct Cli {
         default_value = "certhist-data"
     )]
     pub home: PathBuf,
+    /// Directory of the PostgreSQL server binaries (initdb, pg_ctl, postgres) for the managed
+    /// cluster, tried before `pg_config --bindir`, /usr/lib/postgresql/*/bin and PATH.
+    #[arg(long, env = "CERTHIST_PG_BINDIR", global = true, value_name = "DIR")]
+    pub pg_bindir: Option<PathBuf>,
+    /// The directories of `PATH` (where `pg_config` and, last, the server binaries are looked
+    /// for): filled by `main` from the environment, not a flag.
+    #[arg(skip)]
+    pub search_path: Vec<PathBuf>,
     /// Machine-readable output: JSON for a record, NDJSON (one object per line) for lists.
     #[arg(long, global = true)]
     pub json: bool,

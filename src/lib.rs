@@ -7,6 +7,7 @@ pub mod output;
 
 use std::process::ExitCode;
 
+use certhist_store::cluster::ClusterConfig;
 use certhist_store::{DbConfig, Store};
 
 pub use commands::Failure;
@@ -40,6 +41,16 @@ pub fn db_config(cli: &cli::Cli) -> DbConfig {
         url: cli.database_url.clone(),
         home: cli.home.clone(),
         max_connections: 8,
+        cluster: cluster_config(cli),
+    }
+}
+
+/// Where the managed cluster's server binaries are looked for: `--pg-bindir` /
+/// `CERTHIST_PG_BINDIR`, then `PATH` (read by `main`).
+pub fn cluster_config(cli: &cli::Cli) -> ClusterConfig {
+    ClusterConfig {
+        pg_bindir: cli.pg_bindir.clone(),
+        search_path: cli.search_path.clone(),
     }
 }
 

@@ -13,7 +13,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
-    let cli = certhist::cli::Cli::parse();
+    let mut cli = certhist::cli::Cli::parse();
+    // The one read of PATH: where the managed cluster looks for `pg_config` and, last, the
+    // PostgreSQL server binaries (the store reads no environment).
+    cli.search_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
     let default_level = match cli.verbose {
         0 => "warn",
         1 => "info",

@@ -5,6 +5,7 @@ use std::io::Write;
 use anyhow::Context;
 use certhist_store::cluster::{self, StartOptions};
 use certhist_store::read;
+use secrecy::ExposeSecret;
 use serde::Serialize;
 
 use super::Failure;
@@ -18,10 +19,12 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
         return external(cli, command, &mut out).await;
     }
     let home = cli.home.clone();
+    let config = crate::cluster_config(cli);
     match command {
         DbCommand::Start { listen } => {
             let options = StartOptions {
                 tcp: *listen,
+                cluster: config,
                 ..StartOptions::default()
             };
             let h = home.clone();
@@ -45,7 +48,7 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
         }
         DbCommand::Stop => {
             let h = home.clone();
-            let was_running = tokio::task::spawn_blocking(move || cluster::stop(&h))
+            let was_running = tokio::task::spawn_blocking(move || cluster::stop_with(&h, &config))
                 .await
                 .context("cluster thread failed")?
                 .map_err(certhist_store::StoreError::from)?;
@@ -64,7 +67,7 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
         }
         DbCommand::Status => {
             let h = home.clone();
-            let status = tokio::task::spawn_blocking(move || cluster::status(&h))
+            let status = tokio::task::spawn_blocking(move || cluster::status_with(&h, &config))
                 .await
                 .context("cluster thread failed")?
                 .map_err(certhist_store::StoreError::from)?;
@@ -120,10 +123,15 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
         }
         DbCommand::Url => {
             let h = home.clone();
-            let info = tokio::task::spawn_blocking(move || cluster::ensure_running(&h))
-                .await
-                .context("cluster thread failed")?
-                .map_err(certhist_store::StoreError::from)?;
+            let options = StartOptions {
+                cluster: config,
+                ..StartOptions::default()
+            };
+            let info =
+                tokio::task::spawn_blocking(move || cluster::ensure_running_with(&h, &options))
+                    .await
+                    .context("cluster thread failed")?
+                    .map_err(certhist_store::StoreError::from)?;
             crate::open_store(cli).await?;
             writeln!(out, "{}", info.url("certhist"))?;
             Ok(exit::OK)
@@ -166,7 +174,9 @@ async fn external(cli: &Cli, command: &DbCommand, out: &mut impl Write) -> Resul
             "DATABASE_URL is set: certhist does not start or stop that server (unset DATABASE_URL to use the managed cluster)".to_owned(),
         )),
         DbCommand::Url => {
-            writeln!(out, "{}", cli.database_url.as_deref().unwrap_or_default())?;
+            // Asked for: the URL as given, password included.
+            let url = cli.database_url.as_ref().map(|u| u.expose_secret());
+            writeln!(out, "{}", url.unwrap_or_default())?;
             Ok(exit::OK)
         }
         DbCommand::Status => {

@@ -7,8 +7,16 @@ use crate::cluster::ClusterError;
 #[non_exhaustive]
 pub enum StoreError {
     /// The connection string does not parse.
-    #[error("invalid database URL: {0}")]
-    BadUrl(String),
+    #[error("invalid database URL {url}: {reason}")]
+    BadUrl {
+        /// The connection string with its password masked.
+        url: String,
+        /// Why it does not parse (with any password masked).
+        reason: String,
+    },
+    /// The connection pool could not be built.
+    #[error("cannot set up the connection pool: {0}")]
+    PoolSetup(String),
     /// The managed local cluster could not be set up or started.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
@@ -27,6 +35,21 @@ pub enum StoreError {
         name: String,
         /// The database error.
         source: tokio_postgres::Error,
+    },
+    /// An applied migration's embedded SQL no longer matches the checksum recorded when it was
+    /// applied: the migration file was edited after it shipped.
+    #[error(
+        "migration V{version}__{name} was changed after it was applied to this database (recorded SHA-256 {recorded_sha256}, this certhist's {embedded_sha256}); an applied migration must never be edited: restore schema/V{version}__{name}.sql as it was and put the change in a new migration (see schema/README.md)"
+    )]
+    MigrationChanged {
+        /// Version number of the changed migration.
+        version: u32,
+        /// Its name.
+        name: String,
+        /// Hex SHA-256 recorded when it was applied.
+        recorded_sha256: String,
+        /// Hex SHA-256 of the SQL embedded in this binary.
+        embedded_sha256: String,
     },
     /// The database has migrations this binary does not know (a newer certhist wrote it).
     #[error(

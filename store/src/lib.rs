@@ -13,36 +13,64 @@ pub mod cluster;
 mod error;
 mod migrate;
 pub mod read;
+mod redact;
 mod write;
 
 use std::path::PathBuf;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::NoTls;
+
+use cluster::{ClusterConfig, StartOptions};
 
 pub use error::StoreError;
 pub use migrate::{applied_versions, schema_fingerprint};
 pub use write::{CacheEntryRow, CertWriteStats, CtEntryRow, CtLogState, ImportState, StoreTx};
 
 /// Where the database is.
-#[derive(Clone, Debug)]
+///
+/// `Debug` shows the URL with its password masked; the URL itself is a [`SecretString`], read
+/// only where the connection is made.
+#[derive(Clone)]
 pub struct DbConfig {
-    /// A PostgreSQL connection string (`postgres://…` or `host=… dbname=…`). `None` means the
-    /// managed local cluster under `home`.
-    pub url: Option<String>,
+    /// A PostgreSQL connection string (`postgres://…` or `host=… dbname=…`), which may hold a
+    /// password. `None` means the managed local cluster under `home`.
+    pub url: Option<SecretString>,
     /// Data directory of the managed local cluster (`$CERTHIST_HOME`, default `./certhist-data`).
     pub home: PathBuf,
     /// Connections kept in the pool.
     pub max_connections: usize,
+    /// Where the managed cluster's server binaries are looked for.
+    pub cluster: ClusterConfig,
+}
+
+impl std::fmt::Debug for DbConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbConfig")
+            .field(
+                "url",
+                &self
+                    .url
+                    .as_ref()
+                    .map(|u| redact::redact_url(u.expose_secret())),
+            )
+            .field("home", &self.home)
+            .field("max_connections", &self.max_connections)
+            .field("cluster", &self.cluster)
+            .finish()
+    }
 }
 
 impl DbConfig {
-    /// The managed cluster under `home`.
+    /// The managed cluster under `home` (server binaries looked for as
+    /// [`ClusterConfig::default`] does).
     pub fn managed(home: impl Into<PathBuf>) -> Self {
         DbConfig {
             url: None,
             home: home.into(),
             max_connections: 8,
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -57,7 +85,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // tokio-postgres prints a password as `_`.
         f.debug_struct("Store")
+            .field("pg_config", &self.pg_config)
             .field("pool", &self.pool.status())
             .finish()
     }
@@ -79,16 +109,25 @@ impl Store {
     /// given) and applies pending migrations.
     pub async fn open(config: &DbConfig) -> Result<Store, StoreError> {
         let pg_config = match &config.url {
-            Some(url) => url
-                .parse::<tokio_postgres::Config>()
-                .map_err(|e| StoreError::BadUrl(e.to_string()))?,
+            Some(url) => {
+                let url = url.expose_secret();
+                url.parse::<tokio_postgres::Config>()
+                    .map_err(|e| StoreError::BadUrl {
+                        url: redact::redact_url(url),
+                        reason: redact::scrub(&e.to_string(), url),
+                    })?
+            }
             None => {
                 let home = config.home.clone();
-                let cluster = tokio::task::spawn_blocking(move || cluster::ensure_running(&home))
-                    .await
-                    .map_err(|e| {
-                        StoreError::Cluster(cluster::ClusterError::Other(e.to_string()))
-                    })??;
+                let options = StartOptions {
+                    cluster: config.cluster.clone(),
+                    ..StartOptions::default()
+                };
+                let cluster = tokio::task::spawn_blocking(move || {
+                    cluster::ensure_running_with(&home, &options)
+                })
+                .await
+                .map_err(|e| StoreError::Cluster(cluster::ClusterError::Other(e.to_string())))??;
                 cluster.pg_config("certhist")
             }
         };
@@ -109,7 +148,8 @@ impl Store {
         Ok(store)
     }
 
-    /// A pool without running migrations (tests that check the migration runner itself).
+    /// A pool on a database known to be migrated, without running the migrations (the test
+    /// harness's per-test copies of a migrated template).
     pub fn connect_only(
         pg_config: tokio_postgres::Config,
         max_connections: usize,
@@ -124,7 +164,7 @@ impl Store {
         let pool = Pool::builder(manager)
             .max_size(max_connections.max(1))
             .build()
-            .map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            .map_err(|e| StoreError::PoolSetup(e.to_string()))?;
         Ok(Store {
             pool,
             pg_config,

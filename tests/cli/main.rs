@@ -3,10 +3,12 @@
 
 mod cryptnet;
 mod ct;
+mod db;
 mod demo;
 mod import;
 mod query;
 mod scan;
 mod scan_import;
+mod secrets;
 mod support;
 mod views;

@@ -29,8 +29,20 @@ fn sha256_of(data: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(data).into()
 }
 
+/// Start of the `parse_error` of a certificate whose parsing panicked: a bug in a parser, caught
+/// by [`parse_der`] so that one certificate never takes an import down, and told apart from DER
+/// that is merely malformed by [`is_parser_panic`]. Tests assert that it never occurs.
+pub const PARSER_PANIC_PREFIX: &str = "internal error: parser panicked";
+
+/// True when a record's `parse_error` says that parsing panicked (a bug to fix), rather than that
+/// the DER is malformed.
+pub fn is_parser_panic(parse_error: &str) -> bool {
+    parse_error.starts_with(PARSER_PANIC_PREFIX)
+}
+
 /// Parses one certificate. Never panics: DER that does not parse gives a record with hashes,
-/// DER and `parse_error`.
+/// DER and `parse_error`; a panic inside the parser is caught too and gives a `parse_error`
+/// starting with [`PARSER_PANIC_PREFIX`].
 pub fn parse_der(der: &[u8]) -> CertRecord {
     let sha1 = sha1_of(der);
     let sha256 = sha256_of(der);
@@ -54,7 +66,7 @@ pub fn parse_der(der: &[u8]) -> CertRecord {
                 sha1,
                 sha256,
                 der.to_vec(),
-                format!("internal error: parser panicked: {what}"),
+                format!("{PARSER_PANIC_PREFIX}: {what}"),
             )
         }
     }

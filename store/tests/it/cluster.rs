@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use certhist_store::cluster::{self, ClusterError, ClusterInfo};
+use certhist_store::cluster::{self, ClusterConfig, ClusterError, ClusterInfo};
 use tokio_postgres::config::Host;
 use tokio_postgres::NoTls;
 
@@ -432,6 +432,7 @@ fn optional_tcp_listener_and_extra_settings() {
     let options = cluster::StartOptions {
         tcp: Some(addr),
         settings: vec![("work_mem".into(), "7MB".into())],
+        ..cluster::StartOptions::default()
     };
     let info = cluster::ensure_running_with(home.path(), &options).unwrap();
     assert_eq!(info.tcp, Some(addr));
@@ -472,6 +473,7 @@ fn a_server_that_cannot_start_reports_the_log_tail() {
     let bad = cluster::StartOptions {
         tcp: None,
         settings: vec![("shared_buffers".into(), "plenty".into())],
+        ..cluster::StartOptions::default()
     };
     let err = cluster::ensure_running_with(home.path(), &bad).unwrap_err();
     match &err {
@@ -488,5 +490,92 @@ fn a_server_that_cannot_start_reports_the_log_tail() {
     assert_eq!(
         query_text(&info, "postgres", "SELECT 'fixed'::text"),
         "fixed"
+    );
+}
+
+/// Writes an executable shell script from a child process, so that no file descriptor of this
+/// (multi-threaded, process-spawning) test binary is open on it when it is run (ETXTBSY).
+fn write_script(path: &Path, body: &str) {
+    let status = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(r#"printf '%s\n' "$1" > "$2" && chmod 755 "$2""#)
+        .arg("sh")
+        .arg(format!("#!/bin/sh\n{body}"))
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Issue 11: where the server binaries are comes from a typed config, never from the
+/// environment: `pg_bindir` first, then the `--bindir` of the first `pg_config` on the search
+/// path, then the fixed places, then the search path's own directories.
+#[test]
+fn binary_directories_come_from_the_config_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path_dir = tmp.path().join("path");
+    fs::create_dir(&path_dir).unwrap();
+    write_script(
+        &path_dir.join("pg_config"),
+        "echo /opt/certhist-test/from-pg-config/bin",
+    );
+    let config = ClusterConfig {
+        pg_bindir: Some(PathBuf::from("/opt/certhist-test/first")),
+        search_path: vec![path_dir.clone()],
+    };
+    let dirs = config.candidate_bindirs();
+    assert_eq!(
+        dirs[0],
+        PathBuf::from("/opt/certhist-test/first"),
+        "{dirs:?}"
+    );
+    assert_eq!(
+        dirs[1],
+        PathBuf::from("/opt/certhist-test/from-pg-config/bin"),
+        "{dirs:?}"
+    );
+    assert_eq!(dirs.last(), Some(&path_dir), "{dirs:?}");
+    assert!(dirs.contains(&PathBuf::from("/usr/local/pgsql/bin")));
+
+    // Without a config none of them is looked at, whatever the environment holds.
+    let default = ClusterConfig::default().candidate_bindirs();
+    assert!(
+        !default
+            .iter()
+            .any(|d| d.starts_with("/opt/certhist-test") || d == &path_dir),
+        "{default:?}"
+    );
+}
+
+/// Issue 11: a `pg_bindir` holding the server binaries is the one used (here: links to the
+/// binaries the default search finds, in a directory of their own).
+#[test]
+fn the_configured_bindir_serves_the_cluster() {
+    let found = cluster::status(Path::new("/nonexistent/certhist-home"))
+        .unwrap()
+        .bindir
+        .expect("PostgreSQL server binaries installed");
+    let tmp = tempfile::tempdir().unwrap();
+    let links = tmp.path().join("bin");
+    fs::create_dir(&links).unwrap();
+    for b in ["initdb", "pg_ctl", "postgres"] {
+        std::os::unix::fs::symlink(found.join(b), links.join(b)).unwrap();
+    }
+    let home = Home::new();
+    let config = ClusterConfig {
+        pg_bindir: Some(links.clone()),
+        search_path: Vec::new(),
+    };
+    let st = cluster::status_with(home.path(), &config).unwrap();
+    assert_eq!(st.bindir, Some(links.clone()));
+    assert!(st.server_version.unwrap().contains("PostgreSQL"));
+    // A directory without them is passed over.
+    let empty = ClusterConfig {
+        pg_bindir: Some(tmp.path().to_owned()),
+        search_path: Vec::new(),
+    };
+    assert_eq!(
+        cluster::status_with(home.path(), &empty).unwrap().bindir,
+        Some(found)
     );
 }

@@ -1,6 +1,8 @@
 //! Integration tests of certhist-store, one module per area.
 
 mod cluster;
+mod config;
+mod migrate;
 mod read;
 mod schema;
 mod support;

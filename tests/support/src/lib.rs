@@ -9,7 +9,8 @@
 //! ```
 //!
 //! - With `TEST_DATABASE_URL` set, that server is used (its user needs `CREATEDB`); otherwise a
-//!   managed cluster in `<temp dir>/certhist-test-cluster-<euid>`, shared by every test binary
+//!   managed cluster in `<temp dir>/certhist-test-cluster-<euid>` (server binaries found as
+//!   [`test_cluster_config`] says), shared by every test binary
 //!   and process (the cluster's own `flock` serialises the start), and left running for the
 //!   next run (`certhist db stop` or [`certhist_store::cluster::stop`] on that directory stops it).
 //! - The template `certhist_tpl_<hash of the embedded migrations>` is built once per schema
@@ -25,7 +26,7 @@ use tokio::sync::OnceCell;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
-use certhist_store::cluster::{self, StartOptions};
+use certhist_store::cluster::{self, ClusterConfig, StartOptions};
 use certhist_store::Store;
 
 /// Advisory lock key held while building templates and cleaning up ("certtest" in ASCII).
@@ -174,6 +175,17 @@ pub fn test_cluster_home() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("certhist-test-cluster-{}", nix::unistd::geteuid()))
 }
 
+/// Where the managed test cluster's server binaries are looked for: `CERTHIST_PG_BINDIR` and
+/// `PATH`, as the `certhist` binary does (test code reads the environment; the store does not).
+pub fn test_cluster_config() -> ClusterConfig {
+    ClusterConfig {
+        pg_bindir: std::env::var_os("CERTHIST_PG_BINDIR").map(Into::into),
+        search_path: std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).collect())
+            .unwrap_or_default(),
+    }
+}
+
 async fn init_shared() -> Result<Shared, String> {
     let admin = match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => url
@@ -187,6 +199,7 @@ async fn init_shared() -> Result<Shared, String> {
                     .iter()
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect(),
+                cluster: test_cluster_config(),
             };
             let info =
                 tokio::task::spawn_blocking(move || cluster::ensure_running_with(&home, &options))

@@ -231,6 +231,20 @@ async fn absurd_certificate_chains_are_failures_or_unparsable_certs() {
     ]
     .into();
     assert_eq!(got, want);
+    // Unparsable for the right reason: malformed DER, not a parser panic that `parse_der`
+    // caught and stored as a parse error (issue 11: before, this test passed either way).
+    let panicked: Vec<String> = c
+        .query(
+            "SELECT parse_error FROM certificates WHERE parse_error IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .filter(|e| certhist_x509::is_parser_panic(e))
+        .collect();
+    assert!(panicked.is_empty(), "the parser panicked: {panicked:?}");
     drop(servers);
 }
 

@@ -1,29 +1,15 @@
-//! Bulk writes: `COPY … FROM STDIN (FORMAT binary)` into per-connection temporary staging tables,
-//! then one merge statement per table and batch, all inside the caller's transaction together
-//! with the source's cursor.
+//! Certificates: new ones COPYed (straight into the tables, or merged through staging when a
+//! concurrent writer got there first), their names, and the OCSP issuer key hash linked in both
+//! directions.
 
-use std::net::IpAddr;
 use std::pin::pin;
 
-use certhist_model::{CertRecord, ObservationRow, Sha1, Sha256};
-use chrono::{DateTime, Utc};
-use deadpool_postgres::Transaction;
+use certhist_model::{CertRecord, Sha1};
 use postgres_types::{ToSql, Type};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 
+use super::StoreTx;
 use crate::StoreError;
-
-/// An open transaction on which batches are written. Commit with [`StoreTx::commit`].
-pub struct StoreTx<'a> {
-    tx: Transaction<'a>,
-    staging_ready: bool,
-}
-
-impl std::fmt::Debug for StoreTx<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreTx").finish_non_exhaustive()
-    }
-}
 
 /// What [`StoreTx::write_certs`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,41 +22,18 @@ pub struct CertWriteStats {
     pub unparsable: u64,
 }
 
-/// One (ip, port, sha1) key of a batch after combining its rows.
-#[derive(Debug)]
-struct Combined<'r> {
-    first_seen: DateTime<Utc>,
-    last_seen: DateTime<Utc>,
-    times_seen: i64,
-    sources: Vec<&'r str>,
-}
+/// Certificate columns written by COPY, in order.
+const CERT_COLUMNS: &str = "sha1, sha256, der, parse_error, serial, serial_negative, \
+    subject_dn, subject_cn, subject_o, subject_ou, subject_c, subject_l, subject_st, subject_email, \
+    issuer_dn, issuer_cn, issuer_o, issuer_ou, issuer_c, issuer_l, issuer_st, issuer_email, \
+    not_before, not_after, spki_sha256, key_sha1, key_algorithm, key_bits, signature_algorithm, \
+    is_ca, is_precert, issuer_name_hash, subject_name_hash, issuer_key_hash, \
+    authority_key_id, subject_key_id, tbs_noct_sha256";
 
-/// Combines rows with the same key (least / greatest / sum / sorted union) and orders the keys
-/// as the primary key does (inet orders IPv4 before IPv6, then by address, like `IpAddr`).
-fn combine_observations(rows: &[ObservationRow]) -> Vec<((IpAddr, u16, Sha1), Combined<'_>)> {
-    let mut map: std::collections::HashMap<(IpAddr, u16, Sha1), Combined<'_>> =
-        std::collections::HashMap::with_capacity(rows.len());
-    for r in rows {
-        map.entry((r.ip, r.port, r.sha1))
-            .and_modify(|m| {
-                m.first_seen = m.first_seen.min(r.first_seen);
-                m.last_seen = m.last_seen.max(r.last_seen);
-                m.times_seen = m.times_seen.saturating_add(r.times_seen);
-                if let Err(at) = m.sources.binary_search(&r.source.as_str()) {
-                    m.sources.insert(at, &r.source);
-                }
-            })
-            .or_insert_with(|| Combined {
-                first_seen: r.first_seen,
-                last_seen: r.last_seen,
-                times_seen: r.times_seen,
-                sources: vec![&r.source],
-            });
-    }
-    let mut out: Vec<_> = map.into_iter().collect();
-    out.sort_unstable_by_key(|e| e.0);
-    out
-}
+/// Staged certificates and names into the tables: counts and the sha1s of the new CA certificates.
+const MERGE_CERTS: &str = include_str!("merge_certs.sql");
+/// Stored children of the batch's new CA certificates get their issuer key hash.
+const LINK_ISSUERS: &str = include_str!("link_issuers.sql");
 
 /// The first record of each sha1, in sha1 order (the primary key's order).
 fn dedup_by_sha1(certs: &[CertRecord]) -> Vec<&CertRecord> {
@@ -124,111 +87,6 @@ fn resolve_issuer_keys(batch: &[&CertRecord], stored: Vec<IssuerCandidate>) -> V
         })
         .collect()
 }
-
-/// Bookkeeping of one imported file (by content hash and importer kind).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImportState {
-    /// Rows of the file already committed.
-    pub rows_done: i64,
-    /// The whole file was imported.
-    pub complete: bool,
-}
-
-/// One CT log entry's provenance row.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CtEntryRow {
-    /// `ct_logs.id`.
-    pub log_id: i32,
-    /// Index of the entry in the log.
-    pub entry_index: i64,
-    /// SHA-1 of the certificate or precertificate DER.
-    pub sha1: Sha1,
-    /// The SCT timestamp of the entry.
-    pub entry_timestamp: DateTime<Utc>,
-    /// `x509` or `precert`.
-    pub entry_type: &'static str,
-    /// RFC 6962 leaf hash, when computed.
-    pub leaf_hash: Option<Sha256>,
-}
-
-/// A CT log's stored state (cursors and the latest verified tree head).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CtLogState {
-    /// `ct_logs.id`.
-    pub id: i32,
-    /// Base URL as given.
-    pub url: String,
-    /// `rfc6962` or `static`.
-    pub kind: String,
-    /// SHA-256 of the log's public key.
-    pub log_id: Option<Vec<u8>>,
-    /// DER SubjectPublicKeyInfo.
-    pub public_key: Option<Vec<u8>>,
-    /// Checkpoint origin line (static CT).
-    pub origin: Option<String>,
-    /// Verified tree size.
-    pub tree_size: Option<i64>,
-    /// Verified root hash.
-    pub root_hash: Option<Vec<u8>>,
-    /// Entries [0, downloaded_position) are stored.
-    pub downloaded_position: i64,
-    /// Entries [0, verified_position) are verified against a tree head.
-    pub verified_position: i64,
-}
-
-/// One CryptnetUrlCache / certutil / URL-list entry (one row per OCSP CertID).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CacheEntryRow {
-    /// Host or case label.
-    pub collection: String,
-    /// Where the entry was read (MetaData file path, dump line).
-    pub source_path: Option<String>,
-    /// The URL fetched.
-    pub url: String,
-    /// Index of the CertID within a multi-request OCSP URL; 0 otherwise.
-    pub cert_index: i32,
-    /// `ocsp`, `crl`, `cert`, `cab` or `other`.
-    pub kind: String,
-    /// LastDownloadTime.
-    pub downloaded_at: Option<DateTime<Utc>>,
-    /// HTTP Last-Modified.
-    pub last_modified: Option<DateTime<Utc>>,
-    /// HTTP ETag as stored (quotes included).
-    pub etag: Option<String>,
-    /// Content size.
-    pub size_bytes: Option<i64>,
-    /// SHA-256 of the Content file.
-    pub content_sha256: Option<Sha256>,
-    /// What the Content holds (`ocsp_response`, `crl`, `certificate`, `cab`, `empty`, `other`, `missing`).
-    pub content_kind: Option<String>,
-    /// CertID hash algorithm (`sha1`, `sha256`).
-    pub hash_algorithm: Option<String>,
-    /// CertID issuerNameHash.
-    pub issuer_name_hash: Option<Vec<u8>>,
-    /// CertID issuerKeyHash.
-    pub issuer_key_hash: Option<Vec<u8>>,
-    /// CertID serial, normalised.
-    pub serial: Option<Vec<u8>>,
-    /// OCSP cert status for this serial in the cached response (`good`, `revoked`, `unknown`).
-    pub ocsp_status: Option<String>,
-    /// thisUpdate of the cached response or CRL.
-    pub this_update: Option<DateTime<Utc>>,
-    /// nextUpdate of the cached response or CRL.
-    pub next_update: Option<DateTime<Utc>>,
-}
-
-/// Certificate columns written by COPY, in order.
-const CERT_COLUMNS: &str = "sha1, sha256, der, parse_error, serial, serial_negative, \
-    subject_dn, subject_cn, subject_o, subject_ou, subject_c, subject_l, subject_st, subject_email, \
-    issuer_dn, issuer_cn, issuer_o, issuer_ou, issuer_c, issuer_l, issuer_st, issuer_email, \
-    not_before, not_after, spki_sha256, key_sha1, key_algorithm, key_bits, signature_algorithm, \
-    is_ca, is_precert, issuer_name_hash, subject_name_hash, issuer_key_hash, \
-    authority_key_id, subject_key_id, tbs_noct_sha256";
-
-const STAGING_DDL: &str = include_str!("write/staging.sql");
-const MERGE_CERTS: &str = include_str!("write/merge_certs.sql");
-const LINK_ISSUERS: &str = include_str!("write/link_issuers.sql");
-const MERGE_OBSERVATIONS: &str = include_str!("write/merge_observations.sql");
 
 /// Adds to `names` (one row per distinct name, with the suffix and substring indexes) the names
 /// of `certs` it does not have yet; a name it has costs one primary-key probe. In sorted order,
@@ -378,27 +236,7 @@ impl crate::Store {
     }
 }
 
-impl<'a> StoreTx<'a> {
-    pub(crate) fn new(tx: Transaction<'a>) -> Self {
-        StoreTx {
-            tx,
-            staging_ready: false,
-        }
-    }
-
-    /// Commits data and cursors together.
-    pub async fn commit(self) -> Result<(), StoreError> {
-        Ok(self.tx.commit().await?)
-    }
-
-    async fn ensure_staging(&mut self) -> Result<(), StoreError> {
-        if !self.staging_ready {
-            self.tx.batch_execute(STAGING_DDL).await?;
-            self.staging_ready = true;
-        }
-        Ok(())
-    }
-
+impl StoreTx<'_> {
     /// Stores certificates (new ones inserted with their names; known ones left as they are) and
     /// fills `issuer_key_hash` where the issuer is now known, in both directions.
     pub async fn write_certs(
@@ -475,33 +313,6 @@ impl<'a> StoreTx<'a> {
             "certificates written"
         );
         result
-    }
-
-    /// Ends the savepoint `certhist_copy` taken before a COPY straight into a table: released
-    /// when the COPY succeeded (`true`); rolled back when it hit a unique key that a concurrent
-    /// writer stored in between (`false`: the caller merges instead); any other error returned.
-    async fn end_copy_savepoint(
-        &mut self,
-        copied: Result<(), StoreError>,
-    ) -> Result<bool, StoreError> {
-        match copied {
-            Ok(()) => {
-                self.tx
-                    .batch_execute("RELEASE SAVEPOINT certhist_copy")
-                    .await?;
-                Ok(true)
-            }
-            Err(StoreError::Postgres(e))
-                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
-            {
-                tracing::debug!("rows stored concurrently; merging instead: {e}");
-                self.tx
-                    .batch_execute("ROLLBACK TO SAVEPOINT certhist_copy")
-                    .await?;
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
     }
 
     /// COPYs certificate rows and their names into `certs_table` and `names_table` (the tables
@@ -711,325 +522,6 @@ impl<'a> StoreTx<'a> {
         }
         writer.finish().await?;
         Ok(())
-    }
-
-    /// Benchmark ceiling: COPY sightings straight into `observations` (keys must be unique and
-    /// new). Only for `scripts/bench-import.sh`.
-    pub async fn copy_observations_raw(
-        &mut self,
-        rows: &[ObservationRow],
-    ) -> Result<(), StoreError> {
-        let sources: Vec<[&str; 1]> = rows.iter().map(|r| [r.source.as_str()]).collect();
-        let keyed = rows.iter().zip(&sources).map(|(r, s)| {
-            (
-                (r.ip, r.port, r.sha1),
-                r.first_seen,
-                r.last_seen,
-                r.times_seen,
-                &s[..],
-            )
-        });
-        self.copy_observation_rows(
-            "observations (ip, port, sha1, first_seen, last_seen, times_seen, sources)",
-            keyed,
-        )
-        .await
-    }
-
-    /// COPYs observation rows (key, first, last, count, sources) into `target`.
-    async fn copy_observation_rows<'r>(
-        &mut self,
-        target: &str,
-        rows: impl Iterator<
-            Item = (
-                (IpAddr, u16, Sha1),
-                DateTime<Utc>,
-                DateTime<Utc>,
-                i64,
-                &'r [&'r str],
-            ),
-        >,
-    ) -> Result<(), StoreError> {
-        let types = [
-            Type::INET,
-            Type::INT4,
-            Type::BYTEA,
-            Type::TIMESTAMPTZ,
-            Type::TIMESTAMPTZ,
-            Type::INT8,
-            Type::TEXT_ARRAY,
-        ];
-        let sink = self
-            .tx
-            .copy_in(&format!("COPY {target} FROM STDIN (FORMAT binary)"))
-            .await?;
-        let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
-        for ((ip, port, sha1), first_seen, last_seen, times_seen, sources) in rows {
-            let port = i32::from(port);
-            let row: [&(dyn ToSql + Sync); 7] = [
-                &ip,
-                &port,
-                &&sha1[..],
-                &first_seen,
-                &last_seen,
-                &times_seen,
-                &sources,
-            ];
-            writer.as_mut().write(&row).await?;
-        }
-        writer.finish().await?;
-        Ok(())
-    }
-
-    /// Merges sightings: first_seen = least, last_seen = greatest, times_seen summed, sources
-    /// united. Rows with the same (ip, port, sha1) within the batch are combined here first (ON
-    /// CONFLICT may touch a row only once per statement), and the batch is sent in key order so
-    /// the primary-key inserts are local. Returns the number of distinct keys written.
-    pub async fn write_observations(&mut self, rows: &[ObservationRow]) -> Result<u64, StoreError> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        self.ensure_staging().await?;
-        let merged = combine_observations(rows);
-        let keyed = merged
-            .iter()
-            .map(|(k, m)| (*k, m.first_seen, m.last_seen, m.times_seen, &m.sources[..]));
-        self.copy_observation_rows("stage_observations", keyed)
-            .await?;
-        let written = self.tx.execute(MERGE_OBSERVATIONS, &[]).await?;
-        self.tx.batch_execute("TRUNCATE stage_observations").await?;
-        Ok(written)
-    }
-
-    /// The state of an import of the file with this content hash by this importer, if any.
-    pub async fn import_state(
-        &self,
-        content_sha256: &Sha256,
-        kind: &str,
-    ) -> Result<Option<ImportState>, StoreError> {
-        let row = self
-            .tx
-            .query_opt(
-                "SELECT rows_done, complete FROM imported_files WHERE content_sha256 = $1 AND kind = $2 FOR UPDATE",
-                &[&&content_sha256[..], &kind],
-            )
-            .await?;
-        Ok(row.map(|r| ImportState {
-            rows_done: r.get(0),
-            complete: r.get(1),
-        }))
-    }
-
-    /// Records that the first `rows_done` rows of the file are stored (and whether that is all).
-    pub async fn set_import_state(
-        &mut self,
-        content_sha256: &Sha256,
-        kind: &str,
-        path: &str,
-        state: &ImportState,
-    ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT INTO imported_files (content_sha256, kind, path, rows_done, complete, finished_at)
-                 VALUES ($1, $2, $3, $4, $5, CASE WHEN $5 THEN now() END)
-                 ON CONFLICT (content_sha256, kind) DO UPDATE
-                 SET rows_done = excluded.rows_done, complete = excluded.complete,
-                     finished_at = excluded.finished_at, path = excluded.path",
-                &[&&content_sha256[..], &kind, &path, &state.rows_done, &state.complete],
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Registers a CT log (or returns the stored one) by URL.
-    pub async fn ct_log_register(
-        &mut self,
-        url: &str,
-        kind: &str,
-        log_id: Option<&[u8]>,
-        public_key: Option<&[u8]>,
-        origin: Option<&str>,
-    ) -> Result<CtLogState, StoreError> {
-        let row = self
-            .tx
-            .query_one(
-                "INSERT INTO ct_logs (url, kind, log_id, public_key, origin) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (url) DO UPDATE SET
-                    log_id = coalesce(ct_logs.log_id, excluded.log_id),
-                    public_key = coalesce(ct_logs.public_key, excluded.public_key),
-                    origin = coalesce(ct_logs.origin, excluded.origin)
-                 RETURNING id, url, kind, log_id, public_key, origin, tree_size, root_hash,
-                           downloaded_position, verified_position",
-                &[&url, &kind, &log_id, &public_key, &origin],
-            )
-            .await?;
-        Ok(CtLogState {
-            id: row.get(0),
-            url: row.get(1),
-            kind: row.get(2),
-            log_id: row.get(3),
-            public_key: row.get(4),
-            origin: row.get(5),
-            tree_size: row.get(6),
-            root_hash: row.get(7),
-            downloaded_position: row.get(8),
-            verified_position: row.get(9),
-        })
-    }
-
-    /// Stores CT provenance rows (idempotent on (log, index)).
-    pub async fn write_ct_entries(&mut self, rows: &[CtEntryRow]) -> Result<u64, StoreError> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let mut unique: Vec<&CtEntryRow> = rows.iter().collect();
-        unique.sort_by_key(|r| (r.log_id, r.entry_index));
-        unique.dedup_by_key(|r| (r.log_id, r.entry_index));
-        // A range of one log with nothing stored yet (the usual case: entries past the
-        // cursor) is COPYed straight into ct_entries; otherwise, or if a concurrent writer
-        // stored some of it meanwhile, merged through the staging table.
-        let (first, last) = (unique[0], unique[unique.len() - 1]);
-        if first.log_id == last.log_id {
-            let stored: i64 = self
-                .tx
-                .query_one(
-                    "SELECT count(*) FROM ct_entries
-                     WHERE log_id = $1 AND entry_index BETWEEN $2 AND $3",
-                    &[&first.log_id, &first.entry_index, &last.entry_index],
-                )
-                .await?
-                .get(0);
-            if stored == 0 {
-                self.tx.batch_execute("SAVEPOINT certhist_copy").await?;
-                let copied = self.copy_ct_entry_rows(&unique, "ct_entries").await;
-                if self.end_copy_savepoint(copied).await? {
-                    return Ok(unique.len() as u64);
-                }
-            }
-        }
-        self.ensure_staging().await?;
-        self.copy_ct_entry_rows(&unique, "stage_ct_entries").await?;
-        let n = self
-            .tx
-            .execute(
-                "INSERT INTO ct_entries SELECT * FROM stage_ct_entries ON CONFLICT DO NOTHING",
-                &[],
-            )
-            .await?;
-        self.tx.batch_execute("TRUNCATE stage_ct_entries").await?;
-        Ok(n)
-    }
-
-    /// COPYs CT entry rows into `target` (`ct_entries` or its staging table).
-    async fn copy_ct_entry_rows(
-        &mut self,
-        rows: &[&CtEntryRow],
-        target: &str,
-    ) -> Result<(), StoreError> {
-        let types = [
-            Type::INT4,
-            Type::INT8,
-            Type::BYTEA,
-            Type::TIMESTAMPTZ,
-            Type::TEXT,
-            Type::BYTEA,
-        ];
-        let sink = self
-            .tx
-            .copy_in(&format!(
-                "COPY {target} (log_id, entry_index, sha1, entry_timestamp, entry_type, leaf_hash) \
-                 FROM STDIN (FORMAT binary)"
-            ))
-            .await?;
-        let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
-        for r in rows {
-            let leaf = r.leaf_hash.as_ref().map(|h| &h[..]);
-            let row: [&(dyn ToSql + Sync); 6] = [
-                &r.log_id,
-                &r.entry_index,
-                &&r.sha1[..],
-                &r.entry_timestamp,
-                &r.entry_type,
-                &leaf,
-            ];
-            writer.as_mut().write(&row).await?;
-        }
-        writer.finish().await?;
-        Ok(())
-    }
-
-    /// Moves a log's cursors (in the same transaction as the entries they cover).
-    pub async fn set_ct_positions(
-        &mut self,
-        log_id: i32,
-        downloaded: i64,
-        verified: i64,
-    ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "UPDATE ct_logs SET downloaded_position = $2, verified_position = $3, updated_at = now() WHERE id = $1",
-                &[&log_id, &downloaded, &verified],
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Records the latest verified tree head of a log.
-    pub async fn set_ct_tree_head(
-        &mut self,
-        log_id: i32,
-        tree_size: i64,
-        root_hash: &[u8],
-        timestamp: DateTime<Utc>,
-        signature: Option<&[u8]>,
-    ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "UPDATE ct_logs SET tree_size = $2, root_hash = $3, tree_head_timestamp = $4,
-                        tree_head_signature = $5, updated_at = now() WHERE id = $1",
-                &[&log_id, &tree_size, &root_hash, &timestamp, &signature],
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Stores cache entries (idempotent on (collection, url, cert_index): a re-run updates them).
-    pub async fn write_cache_entries(&mut self, rows: &[CacheEntryRow]) -> Result<u64, StoreError> {
-        let mut n = 0;
-        let stmt = self
-            .tx
-            .prepare(include_str!("write/upsert_cache_entry.sql"))
-            .await?;
-        for r in rows {
-            let content = r.content_sha256.as_ref().map(|h| &h[..]);
-            n += self
-                .tx
-                .execute(
-                    &stmt,
-                    &[
-                        &r.collection,
-                        &r.source_path,
-                        &r.url,
-                        &r.cert_index,
-                        &r.kind,
-                        &r.downloaded_at,
-                        &r.last_modified,
-                        &r.etag,
-                        &r.size_bytes,
-                        &content,
-                        &r.content_kind,
-                        &r.hash_algorithm,
-                        &r.issuer_name_hash,
-                        &r.issuer_key_hash,
-                        &r.serial,
-                        &r.ocsp_status,
-                        &r.this_update,
-                        &r.next_update,
-                    ],
-                )
-                .await?;
-        }
-        Ok(n)
     }
 }
 
