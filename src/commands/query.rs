@@ -877,7 +877,15 @@ async fn expand(
 }
 
 fn print_graph(g: &ExpandGraph, out: &mut impl Write) -> Result<(), Failure> {
-    let mut t = Table::new(&["HOP", "KIND", "NODE", "DISTINCT IPS", "SHARED", "EXPANDED"]);
+    let mut t = Table::new(&[
+        "HOP",
+        "KIND",
+        "NODE",
+        "SUBJECT CN",
+        "DISTINCT IPS",
+        "SHARED",
+        "EXPANDED",
+    ]);
     for n in &g.nodes {
         t.row(vec![
             n.hop.to_string(),
@@ -886,6 +894,7 @@ fn print_graph(g: &ExpandGraph, out: &mut impl Write) -> Result<(), Failure> {
                 certhist_model::views::NodeKind::Certificate => "certificate".to_owned(),
             },
             n.id.clone(),
+            opt(&n.label),
             n.distinct_ips.map(|d| d.to_string()).unwrap_or_default(),
             n.shared
                 .map(|s| if s { "yes" } else { "no" }.to_owned())

@@ -5,6 +5,7 @@ mod cryptnet;
 mod ct;
 mod db;
 mod demo;
+mod escaping;
 mod import;
 mod query;
 mod scan;

@@ -115,6 +115,8 @@ pub struct GraphNode {
     pub kind: NodeKind,
     /// The address, or the certificate SHA-1 in hex.
     pub id: String,
+    /// Certificates: the subject CN, when the certificate is stored.
+    pub label: Option<String>,
     /// Hops from the seed (0 = seed).
     pub hop: u32,
     /// Whether its neighbours were fetched.

@@ -232,6 +232,27 @@ pub async fn distinct_ip_counts(
         .collect()
 }
 
+/// Subject CNs of those of `sha1s` that are stored.
+async fn subject_cns(
+    conn: &Conn,
+    sha1s: &[Sha1],
+) -> Result<Vec<(Sha1, Option<String>)>, StoreError> {
+    if sha1s.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
+    let rows = conn
+        .client()
+        .query(
+            "SELECT sha1, subject_cn FROM certificates WHERE sha1 = ANY($1)",
+            &[&keys],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok((fixed(r.get::<_, Vec<u8>>(0))?, r.get(1))))
+        .collect()
+}
+
 /// Where an expansion starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seed {
@@ -315,6 +336,7 @@ impl Graph {
                 Key::Ip(ip) => ip.to_string(),
                 Key::Cert(s) => hex::encode(s),
             },
+            label: None,
             hop,
             expanded: false,
             distinct_ips: None,
@@ -498,6 +520,11 @@ async fn classify(
 ) -> Result<Vec<Sha1>, StoreError> {
     let threshold = req.shared_threshold;
     let counts = distinct_ip_counts(conn, &certs, threshold.saturating_add(1)).await?;
+    for (sha1, cn) in subject_cns(conn, &certs).await? {
+        if let Some(node) = g.node_mut(Key::Cert(sha1)) {
+            node.label = cn;
+        }
+    }
     let mut next = Vec::with_capacity(certs.len());
     for sha1 in certs {
         let n = counts.get(&sha1).copied().unwrap_or(0);
