@@ -55,7 +55,7 @@ pub enum Command {
     /// Import certificates or observations from files.
     #[command(subcommand)]
     Import(ImportCommand),
-    /// Query the history: by IP or CIDR, certificate, field or serial; overlap and graph.or serial; overlap and graph.
+    /// Query the history: by IP or CIDR, certificate, field or serial; overlap and graph.
     #[command(subcommand)]
     Query(crate::commands::QueryCommand),
     /// Fetch certificates from a source: Certificate Transparency logs or crt.sh.
