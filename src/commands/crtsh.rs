@@ -1,11 +1,68 @@
 //! `certhist ingest crtsh` (crate certhist-crtsh).
 
 use certhist_crtsh::{CrtshConfig, FetchConfig, IngestError, IngestRequest, IngestSummary};
+use clap::Args;
 
 use super::Failure;
-use crate::cli::{Cli, CrtshArgs};
+use crate::cli::Cli;
 use crate::exit;
 use crate::output::Table;
+
+/// `certhist ingest crtsh …`
+#[derive(Clone, Debug, Args)]
+pub struct CrtshArgs {
+    /// Identity (domain, name) search.
+    #[arg(long)]
+    pub query: Option<String>,
+    /// Match mode for --query.
+    #[arg(long = "match", value_enum)]
+    pub match_mode: Option<CrtshMatch>,
+    /// Leave out expired certificates.
+    #[arg(long)]
+    pub exclude_expired: bool,
+    /// Serial number (hex).
+    #[arg(long)]
+    pub serial: Option<String>,
+    /// Certificate SHA-1.
+    #[arg(long)]
+    pub sha1: Option<String>,
+    /// Certificate SHA-256.
+    #[arg(long)]
+    pub sha256: Option<String>,
+    /// crt.sh certificate ids to download.
+    #[arg(long)]
+    pub id: Vec<u64>,
+    /// crt.sh base URL.
+    #[arg(long, default_value = "https://crt.sh/")]
+    pub crtsh_url: String,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+}
+
+/// crt.sh identity match mode (`--match`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CrtshMatch {
+    /// Exact (`=`).
+    #[value(name = "=")]
+    Exact,
+    /// Case-insensitive LIKE.
+    #[value(name = "ILIKE")]
+    Ilike,
+    /// LIKE.
+    #[value(name = "LIKE")]
+    Like,
+}
+
+impl From<CrtshMatch> for certhist_crtsh::MatchMode {
+    fn from(m: CrtshMatch) -> Self {
+        match m {
+            CrtshMatch::Exact => certhist_crtsh::MatchMode::Exact,
+            CrtshMatch::Ilike => certhist_crtsh::MatchMode::Ilike,
+            CrtshMatch::Like => certhist_crtsh::MatchMode::Like,
+        }
+    }
+}
 
 impl From<IngestError> for Failure {
     fn from(e: IngestError) -> Self {

@@ -5,13 +5,31 @@ use std::io::Write;
 use anyhow::Context;
 use certhist_store::cluster::{self, StartOptions};
 use certhist_store::read;
+use clap::Subcommand;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
 use super::Failure;
-use crate::cli::{Cli, DbCommand};
+use crate::cli::Cli;
 use crate::exit;
 use crate::output::ndjson;
+
+/// `certhist db …`
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Initialise (once) and start the managed cluster.
+    Start {
+        /// Also listen on this TCP address (e.g. 127.0.0.1:5433) for other tools.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Stop the managed cluster.
+    Stop,
+    /// Show the cluster state and row counts.
+    Status,
+    /// Print a connection URL for psql and other tools.
+    Url,
+}
 
 pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
     let mut out = std::io::stdout().lock();

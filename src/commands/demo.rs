@@ -1,17 +1,22 @@
 //! `certhist demo`: starts the database, loads the bundled sample data and runs example queries.
 
 use std::io::Write;
-
 use std::path::Path;
 
 use anyhow::Context;
 use certhist_model::views::{Commonness, MatchMode};
+use clap::Args;
 use sha2::Digest;
 
+use super::import::ImportObservationsArgs;
 use super::query::{CertArgs, IpArgs, SearchArgs, WindowArgs};
 use super::{import, query, Failure};
-use crate::cli::{Cli, DemoArgs, ImportObservationsArgs};
+use crate::cli::Cli;
 use crate::exit;
+
+/// `certhist demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {}
 
 /// A checkpoint for the bundled navigli tiles (see tests/data/demo/README.md).
 const DEMO_CHECKPOINT: &[u8] = include_bytes!("../../tests/data/demo/navigli-checkpoint");

@@ -13,13 +13,135 @@ use certhist_files::{
 };
 use certhist_scan::ScanImport;
 use certhist_store::Store;
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use super::Failure;
-use crate::cli::{Cli, CommonImportArgs, ImportCommand, ImportObservationsArgs};
+use crate::cli::Cli;
 use crate::exit;
 use crate::output::{clean, ndjson};
+
+/// `certhist import …`
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Certificates found anywhere in files or directories (recursive): PEM (also with escaped
+    /// newlines inside JSON strings and log lines), base64 DER lines and JSON fields, DER.
+    Certs(ImportCertsArgs),
+    /// Sightings (ip, port, sha1, first_seen, last_seen[, count][, source]) from CSV, TSV or NDJSON.
+    Observations(ImportObservationsArgs),
+    /// ZGrab2 JSON (tls, http over TLS, other modules with a tls block), pretty-printed JSON, 2015 ZGrab logs.
+    Zgrab2(Zgrab2Args),
+    /// Rapid7 Project Sonar SSL certs (`sha1,base64-DER`) and hosts (`ip,sha1`) files.
+    Sonar(SonarArgs),
+    /// nmap XML with the ssl-cert script.
+    Nmap(ScanFilesArgs),
+    /// masscan -oX / -oJ / -oD / -oL output with X509 banners.
+    Masscan(ScanFilesArgs),
+}
+
+/// `certhist import certs`
+#[derive(Debug, Args)]
+pub struct ImportCertsArgs {
+    /// Files or directories (gzip / bzip2 read transparently).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Certificates per database batch.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+    /// Database connections writing each batch (certificates split by sha1; more than the
+    /// server's cores does not help).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub writers: u32,
+}
+
+/// `certhist import observations`
+#[derive(Debug, Args)]
+pub struct ImportObservationsArgs {
+    /// The file (gzip / bzip2 read transparently).
+    pub file: PathBuf,
+    /// Source label for rows that do not name one (default: the file name).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Rows per database batch (each batch commits with the file's resume cursor).
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_size: u32,
+    /// Import even if this exact file was imported before (counts are added again).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Options shared by the scan-file imports.
+#[derive(Debug, Clone, Args)]
+pub struct CommonImportArgs {
+    /// Source label stored with the sightings (default: the format name).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Records per batch (one transaction each, with the file's resume cursor).
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch: u32,
+    /// Import even if this exact file was imported before with the same settings (counts are
+    /// added again).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `certhist import zgrab2 FILE...`
+#[derive(Debug, Clone, Args)]
+pub struct Zgrab2Args {
+    /// Files or directories (gzip / bzip2 read transparently).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Port for records that do not state one and whose file name does not end in `_<port>`.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Shared import options.
+    #[command(flatten)]
+    pub common: CommonImportArgs,
+}
+
+/// `certhist import sonar --certs FILE --hosts FILE`
+#[derive(Debug, Clone, Args)]
+pub struct SonarArgs {
+    /// Certificates file (`sha1,base64-DER` lines).
+    #[arg(long, required_unless_present = "hosts")]
+    pub certs: Option<PathBuf>,
+    /// Hosts file (`ip,sha1` lines).
+    #[arg(long)]
+    pub hosts: Option<PathBuf>,
+    /// Scan date YYYYMMDD (or YYYY-MM-DD); default: from the hosts file name.
+    #[arg(long, value_parser = parse_date)]
+    pub date: Option<DateTime<Utc>>,
+    /// Port of the sightings (default: from the file name, else 443).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Shared import options.
+    #[command(flatten)]
+    pub common: CommonImportArgs,
+}
+
+/// `certhist import nmap|masscan FILE...`
+#[derive(Debug, Clone, Args)]
+pub struct ScanFilesArgs {
+    /// Files or directories (gzip / bzip2 read transparently).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Shared import options.
+    #[command(flatten)]
+    pub common: CommonImportArgs,
+}
+
+/// Parses `YYYYMMDD` or `YYYY-MM-DD` as midnight UTC.
+pub fn parse_date(text: &str) -> Result<DateTime<Utc>, String> {
+    let t = text.trim();
+    let d = NaiveDate::parse_from_str(t, "%Y%m%d")
+        .or_else(|_| NaiveDate::parse_from_str(t, "%Y-%m-%d"))
+        .map_err(|_| format!("{text:?} is not a date (YYYYMMDD)"))?;
+    d.and_hms_opt(0, 0, 0)
+        .map(|d| d.and_utc())
+        .ok_or_else(|| format!("{text:?} is not a date"))
+}
 
 impl From<ImportError> for Failure {
     fn from(e: ImportError) -> Self {
@@ -347,4 +469,22 @@ fn print_scan_files(json: bool, all: &[FileSummary]) -> Result<(), Failure> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(
+            parse_date("20170102").unwrap().to_rfc3339(),
+            "2017-01-02T00:00:00+00:00"
+        );
+        assert_eq!(
+            parse_date("2017-01-02").unwrap().to_rfc3339(),
+            "2017-01-02T00:00:00+00:00"
+        );
+        assert!(parse_date("20171302").is_err());
+    }
 }

@@ -1,17 +1,14 @@
 //! Command implementations. Each returns an exit code or a [`Failure`].
 
-mod crtsh;
+pub(crate) mod crtsh;
 pub(crate) mod cryptnet;
 pub(crate) mod ct;
-mod db;
-mod demo;
-mod import;
-mod query;
-mod scan;
-mod serve;
-
-pub use query::QueryCommand;
-pub use serve::ServeArgs;
+pub(crate) mod db;
+pub(crate) mod demo;
+pub(crate) mod import;
+pub(crate) mod query;
+pub(crate) mod scan;
+pub(crate) mod serve;
 
 use std::fmt;
 

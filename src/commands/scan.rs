@@ -3,16 +3,72 @@
 //! target through [`clean`]).
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use certhist_scan::scanner::{scan_with_progress, ScanEvent, ScanOptions, ScanSummary, SniMode};
 use certhist_scan::ScanError;
+use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Failure;
-use crate::cli::{Cli, ScanArgs};
+use crate::cli::Cli;
 use crate::exit;
 use crate::output::{clean, ndjson, Table};
+
+/// `certhist scan TARGET...`
+#[derive(Debug, Clone, Args)]
+pub struct ScanArgs {
+    /// IP addresses, CIDR blocks, ranges (a-b), host names, or files of targets (`@FILE` or a path).
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// Ports to scan on every address.
+    #[arg(long, value_delimiter = ',', default_value = "443")]
+    pub ports: Vec<u16>,
+    /// SNI name to send to every target (default: the host name for host-name targets, none for addresses).
+    #[arg(long, conflicts_with = "sni_from_names")]
+    pub sni: Option<String>,
+    /// After each handshake, handshake again with each DNS name of the certificate received (virtual hosts).
+    #[arg(long)]
+    pub sni_from_names: bool,
+    /// Handshakes in flight at most.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// New connections per second at most.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Per-connection timeout (`5s`, `500ms`, `1m`).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// File of addresses / CIDR blocks never to connect to.
+    #[arg(long)]
+    pub exclude: Option<PathBuf>,
+    /// Source label stored with the sightings (default `scan`).
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+/// Parses `5s`, `500ms`, `2m`, or a number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (5s, 500ms, 1m)"))?;
+    if !(v.is_finite() && v > 0.0 && v * mult < 86_400.0) {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(v * mult))
+}
 
 /// Leaf certificates listed in the human summary (`--json` lists up to
 /// [`certhist_scan::scanner::MAX_CERTIFICATES_KEPT`]).
@@ -144,4 +200,18 @@ pub(crate) fn print_summary(out: &mut impl Write, s: &ScanSummary) -> std::io::R
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("x").is_err());
+    }
 }

@@ -9,41 +9,25 @@ use std::io::Write;
 
 use certhist_test_support::TestDb;
 
-use crate::support::{ok, sha1_hex};
-
-/// PEM of a self-signed certificate with hostile subject and SAN text, and its DER.
-fn hostile_pem() -> (String, Vec<u8>) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec![
-        "x\u{1b}[31mred\0.example".to_owned(),
-        "plain-hostile.example".to_owned(),
-    ])
-    .unwrap();
-    params.distinguished_name.push(
-        rcgen::DnType::CommonName,
-        "evil\u{1b}[31m\u{202e}gpj.exe\0cn",
-    );
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "Org\u{1b}[31m\u{202e}\0o");
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), cert.der().to_vec())
-}
+use crate::support::{hostile_cert, ok, sha1_hex};
 
 fn assert_clean(what: &str, out: &str) {
     for bad in ['\u{1b}', '\u{202e}', '\0'] {
-        assert!(!out.contains(bad), "{what}: raw {bad:?} in stdout:\n{out:?}");
+        assert!(
+            !out.contains(bad),
+            "{what}: raw {bad:?} in stdout:\n{out:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn every_human_query_output_escapes_certificate_text() {
     let db = TestDb::new().await;
-    let (pem, der) = hostile_pem();
-    let sha1 = sha1_hex(&der);
+    let (cert, _key) = hostile_cert();
+    let sha1 = sha1_hex(cert.der());
     let dir = tempfile::tempdir().unwrap();
     let cert_file = dir.path().join("hostile.pem");
-    std::fs::write(&cert_file, pem).unwrap();
+    std::fs::write(&cert_file, cert.pem()).unwrap();
     let obs_file = dir.path().join("sightings.csv");
     let mut f = std::fs::File::create(&obs_file).unwrap();
     writeln!(f, "ip,port,sha1,first_seen,last_seen,count,source").unwrap();
@@ -69,9 +53,15 @@ async fn every_human_query_output_escapes_certificate_text() {
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (vec!["query", "ip", "192.0.2.201"], vec![cn]),
         (vec!["query", "cert", &sha1], vec![cn, org, san]),
-        (vec!["query", "search", "name", "*hostile.example"], vec![cn]),
+        (
+            vec!["query", "search", "name", "*hostile.example"],
+            vec![cn],
+        ),
         (vec!["query", "search", "subject-o", "org*"], vec![cn]),
-        (vec!["query", "overlap", "192.0.2.201", "192.0.2.202"], vec![cn]),
+        (
+            vec!["query", "overlap", "192.0.2.201", "192.0.2.202"],
+            vec![cn],
+        ),
         (vec!["query", "expand", &sha1], vec![cn]),
     ];
     for (args, wanted) in &cases {

@@ -1,32 +1,12 @@
 //! `certhist query ip|cert|search` output, JSON and exit codes.
 
-use certhist_test_support::TestDb;
-
-use crate::support::{certhist, data, ok, stderr, stdout};
+use crate::support::{certhist, demo_db, ok, stderr, stdout};
 
 const WIKI: &str = "390917308a9acfd9af6fbe16586c31eaf62a3bd5";
 
-async fn loaded() -> TestDb {
-    let db = TestDb::new().await;
-    ok(
-        &db,
-        &["import", "certs", data("demo/certs.pem").to_str().unwrap()],
-    );
-    // The demo file has one deliberately broken line: still exit 0.
-    ok(
-        &db,
-        &[
-            "import",
-            "observations",
-            data("demo/observations.csv").to_str().unwrap(),
-        ],
-    );
-    db
-}
-
 #[tokio::test]
 async fn ip_history_table_and_ndjson() {
-    let db = loaded().await;
+    let db = demo_db().await;
     let table = ok(&db, &["query", "ip", "198.51.100.21"]);
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].starts_with("IP"), "{table}");
@@ -61,7 +41,7 @@ async fn ip_history_table_and_ndjson() {
 
 #[tokio::test]
 async fn cert_reverse_search() {
-    let db = loaded().await;
+    let db = demo_db().await;
     let out = ok(&db, &["query", "cert", WIKI]);
     assert!(
         out.contains("serial: 054604F19ACCFA089F2215F0E2F2A4708C82"),
@@ -94,7 +74,7 @@ async fn cert_reverse_search() {
 
 #[tokio::test]
 async fn search_modes_and_serial_notations() {
-    let db = loaded().await;
+    let db = demo_db().await;
     let out = ok(&db, &["query", "search", "name", "*.wikipedia.org"]);
     assert!(out.contains(WIKI));
     let serial = ok(
@@ -120,7 +100,7 @@ async fn search_modes_and_serial_notations() {
 
 #[tokio::test]
 async fn bad_input_and_not_found_exit_codes() {
-    let db = loaded().await;
+    let db = demo_db().await;
     let cases: &[(&[&str], i32, &str)] = &[
         (
             &["query", "ip", "999.1.1.1"],

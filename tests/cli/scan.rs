@@ -5,25 +5,10 @@ use std::net::IpAddr;
 use certhist_scan::localtls::{bind_same_port, serve, server_config, Behaviour, Identity};
 use certhist_test_support::TestDb;
 
-use crate::support::{certhist, sha1_hex, stderr, stdout};
+use crate::support::{certhist, hostile_cert, sha1_hex, stderr, stdout};
 
-/// A self-signed certificate whose subject CN and O hold ESC `[31m`, U+202E (right-to-left
-/// override) and NUL, and whose SAN dNSName holds ESC and NUL (IA5String has no U+202E).
 fn hostile_identity() -> Identity {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec![
-        "x\u{1b}[31mred\0.example".to_owned(),
-        "plain.example".to_owned(),
-    ])
-    .unwrap();
-    params.distinguished_name.push(
-        rcgen::DnType::CommonName,
-        "evil\u{1b}[31m\u{202e}gpj.exe\0cn",
-    );
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "Org\u{1b}[31m\u{202e}\0o");
-    let cert = params.self_signed(&key).unwrap();
+    let (cert, key) = hostile_cert();
     Identity {
         chain: vec![cert.der().to_vec()],
         key_pkcs8: key.serialize_der(),
@@ -72,7 +57,7 @@ async fn scan_summary_shows_hostile_certificate_fields_escaped() {
     assert!(row.contains("Org\\u{1b}[31m\\u{202e}\u{2400}o"), "{row}");
     // SAN: names are lower-cased.
     assert!(row.contains("x\\u{1b}[31mred"), "{row}");
-    assert!(row.contains("plain.example"), "{row}");
+    assert!(row.contains("plain-hostile.example"), "{row}");
     for bad in ['\u{1b}', '\u{202e}', '\0'] {
         assert!(!out.contains(bad), "raw {bad:?} in stdout:\n{out:?}");
     }

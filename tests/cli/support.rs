@@ -104,3 +104,43 @@ pub fn sha1_hex(der: &[u8]) -> String {
     use sha1::Digest;
     hex::encode(sha1::Sha1::digest(der))
 }
+
+/// A test database loaded with the bundled demo data (tests/data/demo: certificates and
+/// sightings; the sightings file has one deliberately broken line and still imports).
+pub async fn demo_db() -> TestDb {
+    let db = TestDb::new().await;
+    ok(
+        &db,
+        &["import", "certs", data("demo/certs.pem").to_str().unwrap()],
+    );
+    ok(
+        &db,
+        &[
+            "import",
+            "observations",
+            data("demo/observations.csv").to_str().unwrap(),
+        ],
+    );
+    db
+}
+
+/// A self-signed certificate (and its key) whose subject CN and O hold ESC `[31m`, U+202E
+/// (right-to-left override) and NUL, and whose SAN dNSNames are `x␛[31mred␀.example` (ESC and NUL;
+/// IA5String has no U+202E) and `plain-hostile.example`.
+pub fn hostile_cert() -> (rcgen::Certificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![
+        "x\u{1b}[31mred\0.example".to_owned(),
+        "plain-hostile.example".to_owned(),
+    ])
+    .unwrap();
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        "evil\u{1b}[31m\u{202e}gpj.exe\0cn",
+    );
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Org\u{1b}[31m\u{202e}\0o");
+    let cert = params.self_signed(&key).unwrap();
+    (cert, key)
+}

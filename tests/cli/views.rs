@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 
 use certhist_test_support::TestDb;
 
-use crate::support::{data, ok, url};
+use crate::support::{demo_db, ok, url};
 
 const WIKI: &str = "390917308a9acfd9af6fbe16586c31eaf62a3bd5";
 const WIKI_SERIAL: &str = "05:46:04:f1:9a:cc:fa:08:9f:22:15:f0:e2:f2:a4:70:8c:82";
@@ -89,19 +89,7 @@ fn canonical(ndjson: &str) -> String {
 
 #[tokio::test]
 async fn cli_json_equals_api_json() {
-    let db = TestDb::new().await;
-    ok(
-        &db,
-        &["import", "certs", data("demo/certs.pem").to_str().unwrap()],
-    );
-    ok(
-        &db,
-        &[
-            "import",
-            "observations",
-            data("demo/observations.csv").to_str().unwrap(),
-        ],
-    );
+    let db = demo_db().await;
     let server = Server::start(&db);
 
     // ip: the NDJSON stream, byte for byte, and the page's items.
