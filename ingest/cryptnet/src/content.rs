@@ -66,17 +66,29 @@ impl Content {
     }
 }
 
-fn pem_certificate(data: &[u8]) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(data).ok()?;
-    let start = text.find("-----BEGIN CERTIFICATE-----")? + "-----BEGIN CERTIFICATE-----".len();
-    let end = text.get(start..)?.find("-----END CERTIFICATE-----")? + start;
-    let b64: String = text
-        .get(start..end)?
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.decode(b64).ok()
+/// What a PEM `CERTIFICATE` block (RFC 7468 §5) in a Content file gave.
+enum Pem {
+    /// No `CERTIFICATE` block: not PEM, or PEM of another kind.
+    Absent,
+    /// The DER of the first `CERTIFICATE` block.
+    Certificate(Vec<u8>),
+    /// A `CERTIFICATE` block that does not decode (why).
+    Broken(String),
+}
+
+/// The first PEM `CERTIFICATE` block of `data`, read by `rustls-pki-types`.
+fn pem_certificate(data: &[u8]) -> Pem {
+    use rustls_pki_types::pem::{Error, PemObject};
+    use rustls_pki_types::CertificateDer;
+    match CertificateDer::from_pem_slice(data) {
+        Ok(der) => Pem::Certificate(der.to_vec()),
+        Err(Error::MissingSectionEnd { end_marker }) if end_marker == b"CERTIFICATE" => {
+            Pem::Broken("PEM certificate has no END CERTIFICATE line".into())
+        }
+        Err(Error::Base64Decode(e)) => Pem::Broken(format!("PEM base64: {e}")),
+        // Not a certificate block at all (or a malformed BEGIN line of something else).
+        Err(_) => Pem::Absent,
+    }
 }
 
 /// Classifies and parses a Content file.
@@ -97,10 +109,18 @@ pub fn classify(data: &[u8]) -> Content {
         c.kind = CacheContentKind::Cab;
         return c;
     }
-    if let Some(der) = pem_certificate(data) {
-        c.kind = CacheContentKind::Certificate;
-        c.detail = ContentDetail::Certificate(Box::new(certhist_x509::parse_der(&der)));
-        return c;
+    match pem_certificate(data) {
+        Pem::Certificate(der) => {
+            c.kind = CacheContentKind::Certificate;
+            c.detail = ContentDetail::Certificate(Box::new(certhist_x509::parse_der(&der)));
+            return c;
+        }
+        Pem::Broken(why) => {
+            c.kind = CacheContentKind::Certificate;
+            c.error = Some(why);
+            return c;
+        }
+        Pem::Absent => {}
     }
     // DER: look at the outer SEQUENCE's first element to tell the structures apart.
     let mut r = Reader::new(data);
@@ -161,16 +181,12 @@ pub fn classify(data: &[u8]) -> Content {
 
 /// The tag of the first element inside a SEQUENCE whose length may overrun the data.
 fn first_inner_tag(data: &[u8]) -> Option<u8> {
-    if *data.first()? != tag::SEQUENCE {
+    let (outer, content) = crate::der::header_and_rest(data)?;
+    if outer != tag::SEQUENCE {
         return None;
     }
-    let l = *data.get(1)?;
-    let header = if l < 0x80 {
-        2
-    } else {
-        2 + usize::from(l & 0x7f)
-    };
-    data.get(header)
+    content
+        .first()
         .copied()
         .filter(|t| matches!(*t, tag::ENUMERATED | tag::SEQUENCE))
 }
@@ -195,4 +211,87 @@ fn looks_like_crl(outer: &crate::der::Tlv<'_>) -> bool {
 
 fn to_chrono(t: x509_parser::time::ASN1Time) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+
+    use super::*;
+
+    /// A certificate Content file of the fixtures (DER, 1398 bytes; tests/data/cryptnet).
+    fn fixture_cert() -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../../tests/data/cryptnet/32204232__portfolio/81b48a9be9c1/Content/2733EDAF2FA0DD860F0080BA2B92D941",
+        );
+        std::fs::read(path).unwrap()
+    }
+
+    /// PEM encoding (RFC 7468 §2) with CRLF line ends, 64 characters a line.
+    fn pem(label: &str, der: &[u8]) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\r\n{}\r\n-----END {label}-----\r\n",
+            lines.join("\r\n")
+        )
+    }
+
+    // Issue 11: PEM Content files are read by rustls-pki-types.
+    #[test]
+    fn pem_certificate_content() {
+        let der = fixture_cert();
+        assert_eq!(der.len(), 1398);
+        let text = format!("Subject: example\r\n{}", pem("CERTIFICATE", &der));
+        let c = classify(text.as_bytes());
+        assert_eq!(c.kind, CacheContentKind::Certificate);
+        assert_eq!(c.error, None);
+        let ContentDetail::Certificate(rec) = c.detail else {
+            panic!("no certificate detail");
+        };
+        assert_eq!(rec.der, der);
+        assert_eq!(c.size_bytes, text.len() as u64);
+    }
+
+    #[test]
+    fn broken_pem_certificate_is_reported() {
+        let c = classify(b"-----BEGIN CERTIFICATE-----\nMIIB!!!!\n-----END CERTIFICATE-----\n");
+        assert_eq!(c.kind, CacheContentKind::Certificate);
+        let error = c.error.unwrap();
+        assert!(error.starts_with("PEM base64: "), "{error}");
+        assert!(matches!(c.detail, ContentDetail::None));
+
+        let full = pem("CERTIFICATE", &fixture_cert());
+        let cut = full.get(..full.len() / 2).unwrap();
+        let c = classify(cut.as_bytes());
+        assert_eq!(c.kind, CacheContentKind::Certificate);
+        assert_eq!(
+            c.error.as_deref(),
+            Some("PEM certificate has no END CERTIFICATE line")
+        );
+    }
+
+    #[test]
+    fn pem_of_another_kind_is_not_a_certificate() {
+        let c = classify(pem("PUBLIC KEY", &[0x30, 0x03, 0x02, 0x01, 0x05]).as_bytes());
+        assert_eq!(c.kind, CacheContentKind::Other);
+        assert_eq!(c.error, None);
+    }
+
+    // Issue 11: a Content file whose outer length is indefinite (BER) is refused as DER but
+    // still labelled by its first inner element.
+    #[test]
+    fn indefinite_length_ocsp_response() {
+        let c = classify(&[0x30, 0x80, 0x0a, 0x01, 0x00, 0x00, 0x00]);
+        assert_eq!(c.kind, CacheContentKind::OcspResponse);
+        let error = c.error.unwrap();
+        assert!(
+            error.contains("unsupported DER length encoding at offset 0"),
+            "{error}"
+        );
+    }
 }

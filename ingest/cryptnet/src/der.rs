@@ -1,9 +1,16 @@
-//! A small, bounds-checked DER reader (X.690 §8 and §10) for the OCSP structures of RFC 6960.
+//! A thin adapter over [`asn1_rs`] for walking the DER structures of RFC 6960 (OCSP) element by
+//! element.
 //!
-//! Only definite lengths are accepted (DER forbids the indefinite form). Every length is checked
-//! against the remaining input; nothing here indexes or slices without a check.
+//! The identifier and length octets (X.690 §8.1, §10.1) are decoded by `asn1-rs`
+//! ([`Header::from_der`]); this module only turns its results into [`Tlv`]s with offsets and its
+//! failures into [`DerError`]s. Only definite lengths are accepted (DER forbids the indefinite
+//! form), and every claimed length is checked against the bytes that remain, so nothing here
+//! panics or reads past its input.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use asn1_rs::{FromBer, FromDer, Header, Length, Oid, ToDer};
 
 /// Why DER could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,7 +78,8 @@ impl fmt::Debug for Tlv<'_> {
     }
 }
 
-/// Universal tags used here.
+/// Identifier octets of the universal types used here (X.680 §8.6; SEQUENCE with the
+/// constructed bit set).
 pub mod tag {
     /// BOOLEAN
     pub const BOOLEAN: u8 = 0x01;
@@ -133,61 +141,40 @@ impl<'a> Reader<'a> {
         self.data.get(self.pos..).unwrap_or_default()
     }
 
-    /// The tag of the next element, if any.
+    /// The identifier octet of the next element, if any.
     pub fn peek_tag(&self) -> Option<u8> {
-        self.data.get(self.pos).copied()
+        self.rest().first().copied()
     }
 
     /// Reads the next element.
     pub fn next_tlv(&mut self) -> Result<Tlv<'a>, DerError> {
-        let start = self.pos;
-        let offset = self.base + start;
-        let tag = *self.data.get(start).ok_or(DerError::Truncated { offset })?;
-        if tag & 0x1f == 0x1f {
-            return Err(DerError::UnexpectedTag {
-                expected: "a low-number tag",
-                found: tag,
-                offset,
-            });
-        }
-        let first = *self
-            .data
-            .get(start + 1)
-            .ok_or(DerError::Truncated { offset: offset + 1 })?;
-        let (len, header) = if first < 0x80 {
-            (usize::from(first), 2usize)
-        } else {
-            let n = usize::from(first & 0x7f);
-            if n == 0 || n > 4 {
-                return Err(DerError::BadLength { offset });
-            }
-            let bytes = self
-                .data
-                .get(start + 2..start + 2 + n)
-                .ok_or(DerError::Truncated { offset: offset + 2 })?;
-            let len = bytes
-                .iter()
-                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-            (len, 2 + n)
+        let input = self.rest();
+        let offset = self.base + self.pos;
+        let end_of_input = self.base + self.data.len();
+        let found = input.first().copied().unwrap_or_default();
+        let (after_header, header) =
+            Header::from_der(input).map_err(|e| header_error(e, offset, end_of_input, found))?;
+        let tag = match header.raw_tag() {
+            Some([identifier]) => *identifier,
+            _ => return Err(high_tag(found, offset)),
         };
-        let available = self.data.len().saturating_sub(start + header);
-        if len > available {
+        let Length::Definite(claimed) = header.length() else {
+            return Err(DerError::BadLength { offset });
+        };
+        if claimed > after_header.len() {
             return Err(DerError::LengthTooLong {
                 offset,
-                claimed: len,
-                available,
+                claimed,
+                available: after_header.len(),
             });
         }
-        let end = start + header + len;
-        let raw = self
-            .data
-            .get(start..end)
+        let (after, value) = header
+            .parse_der_content(after_header)
+            .map_err(|e| header_error(e, offset, end_of_input, found))?;
+        let raw = input
+            .get(..input.len() - after.len())
             .ok_or(DerError::Truncated { offset })?;
-        let value = self
-            .data
-            .get(start + header..end)
-            .ok_or(DerError::Truncated { offset })?;
-        self.pos = end;
+        self.pos += raw.len();
         Ok(Tlv {
             tag,
             value,
@@ -220,6 +207,37 @@ impl<'a> Reader<'a> {
     }
 }
 
+fn high_tag(found: u8, offset: usize) -> DerError {
+    DerError::UnexpectedTag {
+        expected: "a low-number tag",
+        found,
+        offset,
+    }
+}
+
+/// Maps an `asn1-rs` header failure of the element at `offset` to a [`DerError`].
+fn header_error(
+    e: asn1_rs::Err<asn1_rs::Error>,
+    offset: usize,
+    end_of_input: usize,
+    found: u8,
+) -> DerError {
+    use asn1_rs::Error;
+    match e {
+        // More bytes were needed where the input ends.
+        asn1_rs::Err::Incomplete(_) => DerError::Truncated {
+            offset: end_of_input,
+        },
+        asn1_rs::Err::Error(e) | asn1_rs::Err::Failure(e) => match e {
+            Error::InvalidTag => high_tag(found, offset),
+            Error::InvalidLength
+            | Error::IndefiniteLengthUnexpected
+            | Error::DerConstraintFailed(_) => DerError::BadLength { offset },
+            _ => DerError::Invalid("DER header"),
+        },
+    }
+}
+
 /// Parses a whole input as exactly one element of tag `want`.
 pub fn single<'a>(data: &'a [u8], want: u8, what: &'static str) -> Result<Tlv<'a>, DerError> {
     let mut r = Reader::new(data);
@@ -230,63 +248,34 @@ pub fn single<'a>(data: &'a [u8], want: u8, what: &'static str) -> Result<Tlv<'a
     Ok(t)
 }
 
-/// Dotted text of an OBJECT IDENTIFIER's content (X.690 §8.19).
+/// The identifier octet of the first element of `data` and the bytes after its header, also
+/// when the content is cut short (to label a truncated file by what it was meant to be). BER
+/// rules, so an indefinite length is read too; `None` when even the header is incomplete.
+pub fn header_and_rest(data: &[u8]) -> Option<(u8, &[u8])> {
+    let (rest, header) = Header::from_ber(data).ok()?;
+    match header.raw_tag() {
+        Some([identifier]) => Some((*identifier, rest)),
+        _ => None,
+    }
+}
+
+/// Dotted text of an OBJECT IDENTIFIER's content (X.690 §8.19), as [`Oid::to_id_string`] gives
+/// it (hex when an arc does not fit 64 bits).
 pub fn oid_to_string(value: &[u8]) -> Result<String, DerError> {
-    let mut arcs: Vec<u128> = Vec::new();
-    let mut acc: u128 = 0;
-    let mut in_arc = false;
-    for b in value {
-        if acc > (u128::MAX >> 8) {
-            return Err(DerError::Invalid("OID arc too large"));
-        }
-        acc = (acc << 7) | u128::from(b & 0x7f);
-        in_arc = true;
-        if b & 0x80 == 0 {
-            arcs.push(acc);
-            acc = 0;
-            in_arc = false;
-        }
-    }
-    if in_arc || arcs.is_empty() {
-        return Err(DerError::Invalid("OBJECT IDENTIFIER"));
-    }
-    let first = arcs.remove(0);
-    let (a, b) = if first < 40 {
-        (0, first)
-    } else if first < 80 {
-        (1, first - 40)
-    } else {
-        (2, first - 80)
-    };
-    let mut s = format!("{a}.{b}");
-    for arc in arcs {
-        s.push('.');
-        s.push_str(&arc.to_string());
-    }
-    Ok(s)
-}
-
-/// Encodes a DER length (X.690 §10.1).
-pub fn encode_len(len: usize, out: &mut Vec<u8>) {
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes
-            .iter()
-            .position(|b| *b != 0)
-            .unwrap_or(bytes.len() - 1);
-        let used = bytes.get(skip..).unwrap_or_default();
-        out.push(0x80 | used.len() as u8);
-        out.extend_from_slice(used);
+    // §8.19.2: every subidentifier, so the content too, ends in an octet with bit 8 clear.
+    match value.last() {
+        Some(last) if last & 0x80 == 0 => Ok(Oid::new(Cow::Borrowed(value)).to_id_string()),
+        _ => Err(DerError::Invalid("OBJECT IDENTIFIER")),
     }
 }
 
-/// Encodes one TLV.
+/// Encodes one TLV with the single identifier octet `tag` (length octets by `asn1-rs`, X.690
+/// §10.1: definite, minimal).
 pub fn encode(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(value.len() + 6);
+    let mut out = Vec::with_capacity(value.len() + 10);
     out.push(tag);
-    encode_len(value.len(), &mut out);
+    // Writing to a Vec cannot fail, and a definite length always has an encoding.
+    let _written = Length::Definite(value.len()).write_der_header(&mut out);
     out.extend_from_slice(value);
     out
 }
@@ -371,5 +360,132 @@ mod tests {
             "1.3.14.3.2.26"
         );
         assert!(oid_to_string(&[0x2b, 0x8e]).is_err());
+    }
+
+    // Issue 11: the reader is now built on asn1-rs; these pin the edges the old tests left open.
+    #[test]
+    fn long_form_lengths_and_nested_offsets() {
+        // SEQUENCE (0x81: one length octet, 203) { OCTET STRING (0x81 0xc8: 200) { 0x5a * 200 } }
+        let mut data = vec![0x30, 0x81, 203, 0x04, 0x81, 200];
+        data.extend([0x5a; 200]);
+        let outer = single(&data, tag::SEQUENCE, "outer").unwrap();
+        assert_eq!(
+            (outer.offset, outer.value.len(), outer.raw.len()),
+            (0, 203, 206)
+        );
+        let mut r = Reader::inside(&outer);
+        let inner = r.expect(tag::OCTET_STRING, "inner").unwrap();
+        assert_eq!(
+            (inner.offset, inner.value.len(), inner.raw.len()),
+            (3, 200, 203)
+        );
+        assert!(inner.value.iter().all(|b| *b == 0x5a));
+        assert!(r.is_empty());
+        // Two length octets: 0x012c = 300.
+        let mut two = vec![0x04, 0x82, 0x01, 0x2c];
+        two.extend([1u8; 300]);
+        assert_eq!(
+            single(&two, tag::OCTET_STRING, "x").unwrap().value.len(),
+            300
+        );
+    }
+
+    #[test]
+    fn hostile_headers_are_refused() {
+        fn first(data: &[u8]) -> Result<Tlv<'_>, DerError> {
+            Reader::new(data).next_tlv()
+        }
+        // Empty input and a length cut inside its long form: more bytes needed at the end.
+        assert_eq!(first(&[]), Err(DerError::Truncated { offset: 0 }));
+        assert_eq!(
+            first(&[0x30, 0x82, 0x01]),
+            Err(DerError::Truncated { offset: 3 })
+        );
+        // High tag number form (X.690 §8.1.2.4), complete and cut short.
+        for data in [&[0x1f, 0x22, 0x00][..], &[0x3f, 0x81][..]] {
+            assert!(
+                matches!(
+                    first(data),
+                    Err(DerError::UnexpectedTag {
+                        expected: "a low-number tag",
+                        offset: 0,
+                        ..
+                    })
+                ),
+                "{data:02x?}"
+            );
+        }
+        // Nine length octets, the reserved 0xff, and an indefinite primitive.
+        for data in [
+            &[0x30, 0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9][..],
+            &[0x30, 0xff][..],
+            &[0x04, 0x80, 0x00, 0x00][..],
+        ] {
+            assert_eq!(
+                first(data),
+                Err(DerError::BadLength { offset: 0 }),
+                "{data:02x?}"
+            );
+        }
+        // A complete outer element whose child claims more than the parent holds.
+        let data = [0x30, 0x03, 0x04, 0x05, 0xaa];
+        let outer = single(&data, tag::SEQUENCE, "outer").unwrap();
+        assert_eq!(
+            Reader::inside(&outer).next_tlv(),
+            Err(DerError::LengthTooLong {
+                offset: 2,
+                claimed: 5,
+                available: 1
+            })
+        );
+        assert_eq!(
+            single(&[0x05, 0x00, 0x05, 0x00], tag::NULL, "NULL"),
+            Err(DerError::Invalid("trailing bytes after the outer element"))
+        );
+    }
+
+    #[test]
+    fn encoded_lengths_are_minimal() {
+        for (len, header) in [
+            (0usize, &[0x04, 0x00][..]),
+            (0x7f, &[0x04, 0x7f][..]),
+            (0x80, &[0x04, 0x81, 0x80][..]),
+            (0x100, &[0x04, 0x82, 0x01, 0x00][..]),
+            (0x1_0000, &[0x04, 0x83, 0x01, 0x00, 0x00][..]),
+        ] {
+            let enc = encode(0x04, &vec![0xee; len]);
+            assert_eq!(enc.get(..header.len()), Some(header), "{len}");
+            assert_eq!(enc.len(), header.len() + len);
+        }
+    }
+
+    #[test]
+    fn header_of_a_truncated_element() {
+        // SEQUENCE claiming 0x0500 bytes of which only an ENUMERATED's start is present.
+        assert_eq!(
+            header_and_rest(&[0x30, 0x82, 0x05, 0x00, 0x0a, 0x01]),
+            Some((0x30, &[0x0a, 0x01][..]))
+        );
+        // Indefinite length (BER) still shows what follows.
+        assert_eq!(
+            header_and_rest(&[0x30, 0x80, 0x0a]),
+            Some((0x30, &[0x0a][..]))
+        );
+        assert_eq!(header_and_rest(&[0x30, 0x82]), None);
+        assert_eq!(header_and_rest(&[]), None);
+    }
+
+    #[test]
+    fn more_oids() {
+        // id-sha256 (RFC 5754 §2) and id-pkix-ocsp-basic (RFC 6960 §4.2.1).
+        assert_eq!(
+            oid_to_string(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01]).unwrap(),
+            "2.16.840.1.101.3.4.2.1"
+        );
+        assert_eq!(
+            oid_to_string(&[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01]).unwrap(),
+            "1.3.6.1.5.5.7.48.1.1"
+        );
+        assert!(oid_to_string(&[]).is_err());
     }
 }

@@ -167,12 +167,15 @@ pub fn build_ocsp_request(ids: &[CertId]) -> Option<Vec<u8>> {
 pub fn build_get_url(responder: &str, ids: &[CertId]) -> Option<String> {
     let der = build_ocsp_request(ids)?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let enc = b64
-        .replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D");
+    let enc = percent_encoding::utf8_percent_encode(&b64, BASE64_IN_PATH);
     Some(format!("{}/{}", responder.trim_end_matches('/'), enc))
 }
+
+/// The base64 characters Windows percent-encodes in an OCSP GET URL path.
+const BASE64_IN_PATH: &percent_encoding::AsciiSet = &percent_encoding::AsciiSet::EMPTY
+    .add(b'+')
+    .add(b'/')
+    .add(b'=');
 
 /// Why a URL does not carry an OCSP request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -195,26 +198,10 @@ pub struct DecodedUrl {
     pub cert_ids: Vec<CertId>,
 }
 
-/// Percent-decoding (RFC 3986 §2.1); invalid escapes are kept as they are.
+/// Percent-decoding (RFC 3986 §2.1) by `percent-encoding`; an invalid escape (`%` not followed
+/// by two hex digits) is kept as it is.
 pub fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let c = b.get(i).copied().unwrap_or_default();
-        if c == b'%' {
-            let hi = b.get(i + 1).and_then(|h| (*h as char).to_digit(16));
-            let lo = b.get(i + 2).and_then(|h| (*h as char).to_digit(16));
-            if let (Some(hi), Some(lo)) = (hi, lo) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(c);
-        i += 1;
-    }
-    out
+    percent_encoding::percent_decode_str(s).collect()
 }
 
 const LENIENT: GeneralPurpose = GeneralPurpose::new(
@@ -674,5 +661,181 @@ mod tests {
             build_get_url("http://r3.o.lencr.org", &d.cert_ids).unwrap(),
             SEED
         );
+    }
+
+    /// A TLV with its length octets written out here (X.690 §8.1.3), independently of
+    /// `der::encode`: short form below 128, else one or two length octets.
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let n = content.len();
+        let mut out = vec![tag];
+        match n {
+            0..=0x7f => out.push(n as u8),
+            0x80..=0xff => out.extend([0x81, n as u8]),
+            _ => out.extend([0x82, (n >> 8) as u8, n as u8]),
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    fn cat(parts: &[&[u8]]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
+        use chrono::TimeZone as _;
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
+    }
+
+    /// An OCSPResponse (RFC 6960 §4.2.1) whose signature and certs are large enough for
+    /// long-form lengths at every level above them: a good and a revoked SingleResponse.
+    fn long_form_response() -> (Vec<u8>, Vec<u8>) {
+        const SHA1: [u8; 5] = [0x2b, 0x0e, 0x03, 0x02, 0x1a];
+        let cert_id = |serial: &[u8]| {
+            tlv(
+                0x30,
+                &cat(&[
+                    &tlv(0x30, &cat(&[&tlv(0x06, &SHA1), &[0x05, 0x00]])),
+                    &tlv(0x04, &[0x11; 20]),
+                    &tlv(0x04, &[0x22; 20]),
+                    &tlv(0x02, serial),
+                ]),
+            )
+        };
+        let good = tlv(
+            0x30,
+            &cat(&[
+                &cert_id(&[0x01, 0x23]),
+                &[0x80, 0x00],
+                &tlv(0x18, b"20240301000000Z"),
+                &tlv(0xa0, &tlv(0x18, b"20240308000000Z")),
+            ]),
+        );
+        let revoked = tlv(
+            0x30,
+            &cat(&[
+                &cert_id(&[0x00, 0x80]),
+                &tlv(
+                    0xa1,
+                    &cat(&[
+                        &tlv(0x18, b"20240102030405Z"),
+                        &tlv(0xa0, &tlv(0x0a, &[0x01])),
+                    ]),
+                ),
+                &tlv(0x18, b"20240301000000Z"),
+            ]),
+        );
+        let data = tlv(
+            0x30,
+            &cat(&[
+                &tlv(0xa2, &tlv(0x04, &[0x33; 20])),
+                &tlv(0x18, b"20240301120000Z"),
+                &tlv(0x30, &cat(&[&good, &revoked])),
+            ]),
+        );
+        // sha256WithRSAEncryption (RFC 4055 §5)
+        let sig_alg = tlv(
+            0x30,
+            &cat(&[
+                &tlv(
+                    0x06,
+                    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b],
+                ),
+                &[0x05, 0x00],
+            ]),
+        );
+        let signature = tlv(0x03, &cat(&[&[0x00], &[0x44; 256]]));
+        let cert = tlv(0x30, &tlv(0x04, &[0x55; 300]));
+        let basic = tlv(
+            0x30,
+            &cat(&[&data, &sig_alg, &signature, &tlv(0xa0, &tlv(0x30, &cert))]),
+        );
+        let ocsp_basic = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01];
+        let bytes = tlv(
+            0xa0,
+            &tlv(0x30, &cat(&[&tlv(0x06, &ocsp_basic), &tlv(0x04, &basic)])),
+        );
+        (tlv(0x30, &cat(&[&[0x0a, 0x01, 0x00], &bytes])), cert)
+    }
+
+    // Issue 11: the OCSP parser now reads through asn1-rs; a response with long-form lengths,
+    // every truncation of it and an over-long outer length.
+    #[test]
+    fn response_with_long_form_lengths() {
+        let (der, cert) = long_form_response();
+        assert_eq!(&der[..2], &[0x30, 0x82], "outer length is long-form");
+        let resp = parse_ocsp_response(&der).unwrap();
+        assert_eq!(resp.status, ResponseStatus::Successful);
+        assert_eq!(resp.responder, Some(ResponderId::ByKey(vec![0x33; 20])));
+        assert_eq!(resp.produced_at, Some(utc(2024, 3, 1, 12, 0, 0)));
+        assert_eq!(resp.certs, vec![cert]);
+        let id = |serial: &[u8]| CertId {
+            hash_algorithm: HashAlgorithm::Sha1,
+            issuer_name_hash: vec![0x11; 20],
+            issuer_key_hash: vec![0x22; 20],
+            serial: Serial::from_be_bytes(serial),
+        };
+        assert_eq!(
+            resp.responses,
+            vec![
+                SingleResponse {
+                    cert_id: id(&[0x01, 0x23]),
+                    status: CertStatus::Good,
+                    this_update: utc(2024, 3, 1, 0, 0, 0),
+                    next_update: Some(utc(2024, 3, 8, 0, 0, 0)),
+                },
+                SingleResponse {
+                    cert_id: id(&[0x80]),
+                    status: CertStatus::Revoked {
+                        revocation_time: utc(2024, 1, 2, 3, 4, 5),
+                        reason: Some(1),
+                    },
+                    this_update: utc(2024, 3, 1, 0, 0, 0),
+                    next_update: None,
+                },
+            ]
+        );
+        assert_eq!(resp.responses[1].cert_id.serial.to_hex(), "80");
+    }
+
+    #[test]
+    fn truncated_and_over_long_responses_are_errors() {
+        let (der, _) = long_form_response();
+        for k in 0..der.len() {
+            assert!(
+                parse_ocsp_response(&der[..k]).is_err(),
+                "prefix of {k} bytes"
+            );
+        }
+        let mut longer = der.clone();
+        longer.push(0);
+        assert_eq!(
+            parse_ocsp_response(&longer),
+            Err(DerError::Invalid("trailing bytes after the outer element"))
+        );
+        // The outer length claims 4 GiB.
+        let over = cat(&[&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff], &der[4..]]);
+        assert!(matches!(
+            parse_ocsp_response(&over),
+            Err(DerError::LengthTooLong {
+                offset: 0,
+                claimed: 0xffff_ffff,
+                ..
+            })
+        ));
+        // Indefinite outer length (BER, not DER).
+        let indefinite = cat(&[&[0x30, 0x80], &der[4..], &[0x00, 0x00]]);
+        assert_eq!(
+            parse_ocsp_response(&indefinite),
+            Err(DerError::BadLength { offset: 0 })
+        );
+    }
+
+    // Issue 11: percent-decoding is the percent-encoding crate's; malformed escapes stay as
+    // they are, as before.
+    #[test]
+    fn percent_decoding_is_lenient() {
+        assert_eq!(percent_decode("a%2Bb%2f%3D"), b"a+b/=");
+        assert_eq!(percent_decode("%zz%4%"), b"%zz%4%");
+        assert_eq!(percent_decode("%E2%80%AE"), "\u{202e}".as_bytes());
     }
 }

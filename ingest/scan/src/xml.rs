@@ -116,22 +116,22 @@ fn resolve_ref(r: &BytesRef<'_>) -> Option<String> {
     )
 }
 
-/// DER from a PEM `CERTIFICATE` block (RFC 7468 §5).
+/// DER from the first PEM `CERTIFICATE` block (RFC 7468 §5), read by `rustls-pki-types`.
 fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
-    let begin = "-----BEGIN CERTIFICATE-----";
-    let end = "-----END CERTIFICATE-----";
-    let start = pem.find(begin).ok_or("PEM has no BEGIN CERTIFICATE line")? + begin.len();
-    let rest = pem.get(start..).unwrap_or_default();
-    let stop = rest.find(end).ok_or("PEM has no END CERTIFICATE line")?;
-    let body: String = rest
-        .get(..stop)
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .map_err(|e| format!("PEM base64: {e}"))
+    use rustls_pki_types::pem::{Error, PemObject};
+    use rustls_pki_types::CertificateDer;
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .map(|der| der.to_vec())
+        .map_err(|e| match e {
+            Error::NoItemsFound => "PEM has no CERTIFICATE block".to_owned(),
+            Error::MissingSectionEnd { end_marker } if end_marker == b"CERTIFICATE" => {
+                "PEM has no END CERTIFICATE line".to_owned()
+            }
+            Error::MissingSectionEnd { .. } => "PEM has a block without an END line".to_owned(),
+            Error::IllegalSectionStart { .. } => "PEM has a malformed BEGIN line".to_owned(),
+            Error::Base64Decode(e) => format!("PEM base64: {e}"),
+            other => format!("PEM: {other}"),
+        })
 }
 
 fn time_of(secs: Option<i64>) -> Option<DateTime<Utc>> {
@@ -382,5 +382,37 @@ mod tests {
         let second = r.next_item().unwrap().unwrap();
         assert!(matches!(second, Item::Problem(3, _)), "{second:?}");
         assert!(r.next_item().unwrap().is_none());
+    }
+
+    // Issue 11: the nmap ssl-cert PEM is read by rustls-pki-types.
+    #[test]
+    fn pem_blocks() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["pem.test".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let der = cert.der().to_vec();
+        let pem = cert.pem();
+        assert_eq!(pem_to_der(&pem), Ok(der.clone()));
+        // Text and a block of another kind before it, CRLF line ends.
+        let noisy = format!(
+            "subject: pem.test\r\n-----BEGIN PUBLIC KEY-----\r\nMAMCAQE=\r\n-----END PUBLIC KEY-----\r\n{}",
+            pem.replace('\n', "\r\n")
+        );
+        assert_eq!(pem_to_der(&noisy), Ok(der));
+
+        assert_eq!(
+            pem_to_der("sha1: 00"),
+            Err("PEM has no CERTIFICATE block".to_owned())
+        );
+        let cut = pem.get(..pem.len() / 2).unwrap();
+        assert_eq!(
+            pem_to_der(cut),
+            Err("PEM has no END CERTIFICATE line".to_owned())
+        );
+        let bad = pem_to_der("-----BEGIN CERTIFICATE-----\nMIIB!!!!\n-----END CERTIFICATE-----\n")
+            .unwrap_err();
+        assert!(bad.starts_with("PEM base64: "), "{bad}");
     }
 }

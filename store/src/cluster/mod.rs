@@ -40,6 +40,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
+
 use account::{check_traversable, output_text, run, server_account, server_command};
 use binaries::find_binaries;
 use init::initdb;
@@ -178,20 +180,25 @@ impl ClusterInfo {
     }
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters (and `/` when `keep_slash`).
+/// Everything but RFC 3986 §2.3 unreserved characters (ALPHA, DIGIT, `-`, `.`, `_`, `~`).
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// [`NOT_UNRESERVED`] but `/`, for a socket directory path.
+const NOT_UNRESERVED_OR_SLASH: &AsciiSet = &NOT_UNRESERVED.remove(b'/');
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (and `/` when `keep_slash`);
+/// bytes outside ASCII are always encoded.
 fn percent_encode(bytes: &[u8], keep_slash: bool) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~')
-            || (keep_slash && b == b'/')
-        {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    let set = if keep_slash {
+        NOT_UNRESERVED_OR_SLASH
+    } else {
+        NOT_UNRESERVED
+    };
+    percent_encoding::percent_encode(bytes, set).to_string()
 }
 
 /// What [`status`] found.
@@ -370,5 +377,16 @@ mod tests {
     fn percent_encoding() {
         assert_eq!(percent_encode(b"/tmp/a b&c", true), "/tmp/a%20b%26c");
         assert_eq!(percent_encode(b"db/x", false), "db%2Fx");
+    }
+
+    // Issue 11: percent-encoding by the `percent-encoding` crate: unreserved characters stay,
+    // `%` and bytes outside ASCII (a non-UTF-8 socket path) are encoded, hex in upper case.
+    #[test]
+    fn percent_encoding_edges() {
+        assert_eq!(
+            percent_encode(b"/run/\xc3\xa9\xff A-z.0_9~%?#", true),
+            "/run/%C3%A9%FF%20A-z.0_9~%25%3F%23"
+        );
+        assert_eq!(percent_encode(b"", false), "");
     }
 }
