@@ -19,6 +19,7 @@
 //! subject, key, all other extensions) must match byte for byte, and the final issuer itself is
 //! bound by `issuer_key_hash`, checked against `chain[1]`.
 
+use certhist_x509::der::{self, children, read_tlv, Tlv};
 use sha2::{Digest, Sha256};
 
 use crate::Hash;
@@ -56,7 +57,7 @@ impl IssuerInfo {
                     let (seq, _) = read_tlv(value)?;
                     precert_signing = children(seq.content)?
                         .iter()
-                        .any(|p| p.tag == 0x06 && p.content == OID_PRECERT_SIGNING);
+                        .any(|p| p.tag == [0x06] && p.content == OID_PRECERT_SIGNING);
                 }
             }
         }
@@ -132,7 +133,7 @@ pub fn check_precert(
 /// `None` when `tbs` is not a well-formed TBSCertificate.
 pub fn tbs_without_issuer_and_aki(tbs: &[u8]) -> Option<Vec<u8>> {
     let (seq, rest) = read_tlv(tbs)?;
-    if seq.tag != 0x30 || !rest.is_empty() {
+    if seq.tag != [0x30] || !rest.is_empty() {
         return None;
     }
     let fields = children(seq.content)?;
@@ -142,7 +143,7 @@ pub fn tbs_without_issuer_and_aki(tbs: &[u8]) -> Option<Vec<u8>> {
         if i == issuer_at {
             continue;
         }
-        if f.tag != 0xa3 {
+        if f.tag != [0xa3] {
             body.extend_from_slice(f.raw);
             continue;
         }
@@ -163,64 +164,14 @@ pub fn tbs_without_issuer_and_aki(tbs: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// One DER element: tag (low-tag form only, as in certificates), contents, whole encoding.
-#[derive(Debug, Clone, Copy)]
-struct Tlv<'a> {
-    tag: u8,
-    content: &'a [u8],
-    raw: &'a [u8],
-}
-
-/// Reads one definite-length DER element (X.690 §8.1) from the front of `input`.
-fn read_tlv(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
-    let tag = *input.first()?;
-    if tag & 0x1f == 0x1f {
-        return None;
-    }
-    let first_len = *input.get(1)?;
-    let (len, header) = if first_len < 0x80 {
-        (usize::from(first_len), 2usize)
-    } else {
-        let n = usize::from(first_len & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let bytes = input.get(2..2 + n)?;
-        (
-            bytes.iter().fold(0usize, |a, b| (a << 8) | usize::from(*b)),
-            2 + n,
-        )
-    };
-    let end = header.checked_add(len)?;
-    Some((
-        Tlv {
-            tag,
-            content: input.get(header..end)?,
-            raw: input.get(..end)?,
-        },
-        input.get(end..)?,
-    ))
-}
-
-/// All elements of a constructed value's contents; `None` if any is malformed.
-fn children(mut content: &[u8]) -> Option<Vec<Tlv<'_>>> {
-    let mut out = Vec::new();
-    while !content.is_empty() {
-        let (t, rest) = read_tlv(content)?;
-        out.push(t);
-        content = rest;
-    }
-    Some(out)
-}
-
 /// The TBSCertificate element of a Certificate (RFC 5280 §4.1).
 fn tbs_of(cert_der: &[u8]) -> Option<Tlv<'_>> {
     let (cert, _) = read_tlv(cert_der)?;
-    if cert.tag != 0x30 {
+    if cert.tag != [0x30] {
         return None;
     }
     let (tbs, _) = read_tlv(cert.content)?;
-    (tbs.tag == 0x30).then_some(tbs)
+    (tbs.tag == [0x30]).then_some(tbs)
 }
 
 /// Positions of the TBSCertificate fields this module needs (RFC 5280 §4.1).
@@ -235,13 +186,13 @@ fn tbs_fields(tbs_content: &[u8]) -> Option<TbsFields<'_>> {
     let fields = children(tbs_content)?;
     // version [0] EXPLICIT is optional; then serialNumber, signature, issuer, validity,
     // subject, subjectPublicKeyInfo.
-    let base = usize::from(fields.first()?.tag == 0xa0);
+    let base = usize::from(fields.first()?.tag == [0xa0]);
     let issuer_at = base + 2;
-    if fields.get(issuer_at)?.tag != 0x30 {
+    if fields.get(issuer_at)?.tag != [0x30] {
         return None;
     }
-    let spki = fields.get(base + 5).copied().filter(|t| t.tag == 0x30);
-    let extensions = match fields.iter().find(|f| f.tag == 0xa3) {
+    let spki = fields.get(base + 5).copied().filter(|t| t.tag == [0x30]);
+    let extensions = match fields.iter().find(|f| f.tag == [0xa3]) {
         Some(f) => Some(children(read_tlv(f.content)?.0.content)?),
         None => None,
     };
@@ -256,25 +207,14 @@ fn tbs_fields(tbs_content: &[u8]) -> Option<TbsFields<'_>> {
 /// the OID's content octets and the extnValue's content octets.
 fn extension_oid_value(ext_content: &[u8]) -> Option<(&[u8], &[u8])> {
     let parts = children(ext_content)?;
-    let oid = parts.first().filter(|t| t.tag == 0x06)?;
-    let value = parts.last().filter(|t| t.tag == 0x04)?;
+    let oid = parts.first().filter(|t| t.tag == [0x06])?;
+    let value = parts.last().filter(|t| t.tag == [0x04])?;
     Some((oid.content, value.content))
 }
 
-/// Appends a tag, a minimal DER length (X.690 §10.1) and the contents.
+/// Appends a one-octet tag, a minimal DER length (X.690 §10.1) and the contents.
 fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
-    out.push(tag);
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        let sig = bytes.get(skip..).unwrap_or_default();
-        out.push(0x80 | sig.len() as u8);
-        out.extend_from_slice(sig);
-    }
-    out.extend_from_slice(content);
+    der::push_tlv(out, &[tag], content);
 }
 
 #[cfg(test)]

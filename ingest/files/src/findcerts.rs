@@ -22,6 +22,7 @@
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
+use certhist_x509::der::read_tlv;
 use certhist_x509::der_element_len;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -290,17 +291,11 @@ fn embedded_certificates(run: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// A DER element's tag, header length and total length.
+/// A DER element's (first) tag octet, header length and total length.
 fn tlv(data: &[u8]) -> Option<(u8, usize, usize)> {
-    let tag = *data.first()?;
-    let total = der_element_len(data)?;
-    let first_len = *data.get(1)?;
-    let header = if first_len < 0x80 {
-        2
-    } else {
-        2 + usize::from(first_len & 0x7f)
-    };
-    (header <= total).then_some((tag, header, total))
+    let (t, _) = read_tlv(data)?;
+    let total = t.raw.len();
+    Some((*t.tag.first()?, total - t.content.len(), total))
 }
 
 /// The tags of the elements that make up `content` exactly, or `None`.
@@ -428,26 +423,9 @@ fn hex4(digits: &[u8]) -> Option<u32> {
     u32::from_str_radix(text, 16).ok()
 }
 
-/// Decodes `%XX` sequences (other bytes as they are).
+/// Decodes `%XX` sequences (other bytes, malformed escapes included, as they are).
 fn percent_decode(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while let Some(&b) = text.get(i) {
-        if b == b'%' {
-            if let Some(v) = text
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b);
-        i += 1;
-    }
-    out
+    percent_encoding::percent_decode(text).collect()
 }
 
 /// Position of the first `-----BEGIN ` that starts a boundary with a plausible label.

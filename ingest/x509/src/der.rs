@@ -1,70 +1,63 @@
-//! A small, careful DER walker: just enough to re-encode a TBSCertificate without two extensions.
+//! The DER walker certhist shares (certificate files, CT precertificate checks, the TBS without
+//! CT extensions): one element at a time, with the identifier and length octets decoded by
+//! `asn1-rs` (the DER library under x509-parser), never by hand.
 //!
 //! Only definite lengths (X.690 §8.1.3) are accepted, which is all DER allows (X.690 §10.1).
 //! Every slice access is checked; malformed input gives `None`, never a panic.
 
+use x509_parser::der_parser::asn1_rs::{FromDer, Header, Length};
+
 /// One tag-length-value element.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Tlv<'a> {
+pub struct Tlv<'a> {
     /// The identifier octets (one byte for tag numbers below 31, more for the high-tag form).
-    pub(crate) tag: &'a [u8],
+    pub tag: &'a [u8],
     /// The contents octets.
-    pub(crate) content: &'a [u8],
+    pub content: &'a [u8],
     /// The whole element (identifier, length and contents), exactly as encoded.
-    pub(crate) raw: &'a [u8],
+    pub raw: &'a [u8],
 }
 
-/// Reads one element from the front of `input`; returns it and the rest.
-pub(crate) fn read_tlv(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
-    let first = *input.first()?;
-    let mut pos = 1usize;
-    if first & 0x1f == 0x1f {
-        // High tag number form (X.690 §8.1.2.4): base-128 digits, last one has bit 8 clear.
-        loop {
-            let b = *input.get(pos)?;
-            pos += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-            if pos > 6 {
-                return None;
-            }
-        }
-    }
-    let tag = input.get(..pos)?;
-    let len_byte = *input.get(pos)?;
-    pos += 1;
-    let len = if len_byte < 0x80 {
-        usize::from(len_byte)
-    } else {
-        let n = usize::from(len_byte & 0x7f);
-        // 0x80 is the indefinite form (BER only); more than 4 length octets is not a certificate.
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let mut len = 0usize;
-        for _ in 0..n {
-            len = (len << 8) | usize::from(*input.get(pos)?);
-            pos += 1;
-        }
-        len
+/// Reads one element from the front of `input`; returns it and the rest. `None` when the header
+/// is malformed (asn1-rs refuses it), the length is indefinite, or the contents run past the end.
+pub fn read_tlv(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
+    let (after_header, header) = Header::from_der(input).ok()?;
+    let Length::Definite(len) = header.length() else {
+        return None;
     };
-    let end = pos.checked_add(len)?;
-    let content = input.get(pos..end)?;
+    let header_len = input.len().checked_sub(after_header.len())?;
+    let tag_len = header.raw_tag().map_or(1, <[u8]>::len);
+    let tag = input.get(..tag_len)?;
+    let end = header_len.checked_add(len)?;
+    let content = input.get(header_len..end)?;
     let raw = input.get(..end)?;
     let rest = input.get(end..)?;
     Some((Tlv { tag, content, raw }, rest))
 }
 
+/// Length of the DER element at the start of `data` (tag, length and contents), if well-formed.
+pub fn element_len(data: &[u8]) -> Option<usize> {
+    read_tlv(data).map(|(tlv, _)| tlv.raw.len())
+}
+
+/// All elements of a constructed value's contents; `None` if any is malformed.
+pub fn children(content: &[u8]) -> Option<Vec<Tlv<'_>>> {
+    let mut all = Children::new(content);
+    let out: Vec<Tlv<'_>> = all.by_ref().collect();
+    all.clean_end().then_some(out)
+}
+
 /// Iterates over the elements of a constructed value's contents; stops at the first malformed one
 /// (check [`Children::clean_end`] afterwards).
-pub(crate) struct Children<'a> {
+#[derive(Debug)]
+pub struct Children<'a> {
     rest: &'a [u8],
     failed: bool,
 }
 
 impl<'a> Children<'a> {
-    pub(crate) fn new(content: &'a [u8]) -> Self {
+    /// Walks the elements of `content`.
+    pub fn new(content: &'a [u8]) -> Self {
         Children {
             rest: content,
             failed: false,
@@ -72,7 +65,7 @@ impl<'a> Children<'a> {
     }
 
     /// True when every byte was consumed by well-formed elements.
-    pub(crate) fn clean_end(&self) -> bool {
+    pub fn clean_end(&self) -> bool {
         !self.failed && self.rest.is_empty()
     }
 }
@@ -98,7 +91,7 @@ impl<'a> Iterator for Children<'a> {
 }
 
 /// Appends a DER length (X.690 §10.1: shortest form).
-pub(crate) fn push_len(out: &mut Vec<u8>, len: usize) {
+pub fn push_len(out: &mut Vec<u8>, len: usize) {
     if len < 0x80 {
         // Fits in 7 bits: the short form.
         out.push(len as u8);
@@ -112,7 +105,7 @@ pub(crate) fn push_len(out: &mut Vec<u8>, len: usize) {
 }
 
 /// Appends tag, DER length and contents.
-pub(crate) fn push_tlv(out: &mut Vec<u8>, tag: &[u8], content: &[u8]) {
+pub fn push_tlv(out: &mut Vec<u8>, tag: &[u8], content: &[u8]) {
     out.extend_from_slice(tag);
     push_len(out, content.len());
     out.extend_from_slice(content);

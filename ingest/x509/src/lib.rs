@@ -4,7 +4,7 @@
 //! CT extensions) are taken over the bytes exactly as encoded. Nothing here panics on input: a
 //! certificate that does not parse still gives a record with its hashes, DER and `parse_error`.
 
-mod der;
+pub mod der;
 mod text;
 
 use std::collections::HashSet;
@@ -82,7 +82,7 @@ pub fn tbs_noct(der: &[u8]) -> Option<Vec<u8>> {
 
 /// Length of the DER element at the start of `data` (tag, length and contents), if well-formed.
 pub fn der_element_len(data: &[u8]) -> Option<usize> {
-    der::read_tlv(data).map(|(tlv, _)| tlv.raw.len())
+    der::element_len(data)
 }
 
 /// Parses many certificates in parallel (rayon), keeping their order.

@@ -1,6 +1,6 @@
-//! Read queries, by subject: the certificate history of addresses ([`ip`]), certificates and
-//! their hosts ([`certificate`]), field search ([`search`]), serials and OCSP CertIDs
-//! ([`serials`]), overlap and graph expansion ([`graph`]) and table sizes ([`stats`]). The CLI,
+//! Read queries, by subject: the certificate history of addresses ([`mod@ip`]), certificates and
+//! their hosts ([`mod@certificate`]), field search ([`mod@search`]), serials and OCSP CertIDs
+//! ([`mod@serials`]), overlap and graph expansion ([`mod@graph`]) and table sizes ([`mod@stats`]). The CLI,
 //! the HTTP API and the web UI call the same functions, and they return the view types of
 //! `certhist_model::views`, so no two outputs can disagree.
 //!
