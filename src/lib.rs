@@ -29,7 +29,10 @@ pub async fn run(cli: cli::Cli) -> ExitCode {
     match commands::dispatch(cli).await {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("certhist: {failure}");
+            // Error text can quote attacker-controlled input (URLs, names, server answers).
+            let text = failure.to_string();
+            let lines: Vec<String> = text.lines().map(output::clean).collect();
+            eprintln!("certhist: {}", lines.join("\n"));
             ExitCode::from(failure.exit_code())
         }
     }

@@ -9,7 +9,7 @@ use std::io::Write;
 
 use certhist_test_support::TestDb;
 
-use crate::support::{hostile_cert, ok, sha1_hex};
+use crate::support::{certhist, hostile_cert, ok, sha1_hex, stderr};
 
 fn assert_clean(what: &str, out: &str) {
     for bad in ['\u{1b}', '\u{202e}', '\0'] {
@@ -78,4 +78,26 @@ async fn every_human_query_output_escapes_certificate_text() {
     let out = ok(&db, &["query", "serial", &serial]);
     assert_clean("query serial", &out);
     assert!(out.contains(cn), "{out}");
+}
+
+/// Issue 11: error messages quote input (paths, URLs, server answers) and reach the terminal
+/// through the same escaping.
+#[tokio::test]
+async fn error_messages_are_escaped() {
+    let db = TestDb::new().await;
+    let o = certhist(
+        &db,
+        &[
+            "import",
+            "observations",
+            "/nonexistent/\u{1b}[31mred\u{202e}x.csv",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("/nonexistent/\\u{1b}[31mred\\u{202e}x.csv"),
+        "{err}"
+    );
+    assert_clean("import error", &err);
 }
