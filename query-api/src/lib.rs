@@ -9,6 +9,7 @@
 //! Every request takes one pooled connection and sets `statement_timeout` on it before its
 //! queries run; a cancelled statement becomes a 503 in the one error shape.
 
+pub mod auth;
 pub mod error;
 mod ndjson;
 mod params;

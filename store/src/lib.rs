@@ -26,7 +26,9 @@ use cluster::{ClusterConfig, StartOptions};
 
 pub use error::StoreError;
 pub use migrate::{applied_versions, schema_fingerprint};
-pub use write::{CacheEntryRow, CertWriteStats, CtEntryRow, CtLogState, ImportState, StoreTx};
+pub use write::{
+    AuditEntry, CacheEntryRow, CertWriteStats, CtEntryRow, CtLogState, ImportState, StoreTx,
+};
 
 /// Where the database is.
 ///
@@ -272,6 +274,24 @@ impl Conn {
         let key = file_lock_key(content_sha256);
         self.client
             .execute("SELECT pg_advisory_unlock($1)", &[&key])
+            .await?;
+        Ok(())
+    }
+
+    /// Records an audit entry on its own (for events that change nothing else, such as a failed
+    /// login); changes record theirs in their own transaction with [`StoreTx::audit`].
+    pub async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.client
+            .execute(
+                write::INSERT_AUDIT,
+                &[
+                    &entry.actor,
+                    &entry.action,
+                    &entry.target,
+                    &entry.source,
+                    &entry.detail,
+                ],
+            )
             .await?;
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! in lower case. Lists are [`Page`]s in the API and one object per line (NDJSON) on the command
 //! line; the items are the same.
 
+mod accounts;
 mod certificate;
 pub mod cryptnet;
 mod graph;
@@ -14,6 +15,7 @@ mod history;
 mod search;
 mod stats;
 
+pub use accounts::Role;
 pub use certificate::{
     CacheEntry, CacheEntryKind, CertSummary, CertificateRecord, Commonness, CtEntry, CtEntryType,
     OcspStatus,

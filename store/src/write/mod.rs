@@ -4,9 +4,10 @@
 //!
 //! By subject: [`certs`] (certificates, their names, issuer linking), [`observations`] (IP
 //! sightings), [`imports`] (bookkeeping of imported files), [`ct`] (CT logs, entries, cursors),
-//! [`cache`] (CryptnetUrlCache entries). Statements longer than a few lines are the `.sql` files
+//! [`cache`] (CryptnetUrlCache entries), [`audit`] (the audit log). Statements longer than a few lines are the `.sql` files
 //! beside them.
 
+mod audit;
 mod cache;
 mod certs;
 mod ct;
@@ -17,6 +18,8 @@ use deadpool_postgres::Transaction;
 
 use crate::StoreError;
 
+pub use audit::AuditEntry;
+pub(crate) use audit::INSERT_AUDIT;
 pub use cache::CacheEntryRow;
 pub use certs::CertWriteStats;
 pub use ct::{CtEntryRow, CtLogState};
