@@ -19,8 +19,9 @@ use tokio_postgres::Row;
 
 pub use certhist_model::views::{Counts, SearchField};
 pub use certificate::{
-    cert_by_hash, cert_hosts, cert_names, certificate, certs_batch, hosts_batch, names_batch,
-    resolve_hash, CertHost, CertNameRow, ResolvedHash, StoredCert,
+    cert_by_hash, cert_hosts, cert_names, certificate, certs_batch, details_batch, hosts_batch,
+    names_batch, resolve_hash, CertDetails, CertHost, CertNameRow, ResolvedHash, Sightings,
+    StoredCert,
 };
 pub use graph::{
     distinct_ip_counts, edges_from_certs, edges_from_ips, expand, overlap_by_certs, overlap_by_ips,
@@ -120,6 +121,7 @@ const SQL_WITH_SUMMARY: &[(&str, &str)] = &[
     ("ct_siblings.sql", certificate::CT_SIBLINGS),
     ("overlap_by_ips.sql", graph::OVERLAP_BY_IPS),
     ("certs_by_serial.sql", serials::CERTS_BY_SERIAL),
+    ("details_batch.sql", certificate::DETAILS_BATCH),
 ];
 
 #[cfg(test)]
