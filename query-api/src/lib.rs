@@ -197,6 +197,8 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
     ))
     .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
     .layer(TraceLayer::new_for_http())
+    // Outermost: errors on /compat/… paths in the upstream envelopes (keep it last).
+    .layer(axum::middleware::from_fn(compat::envelopes))
 }
 
 /// Rewrites error responses produced outside the handlers (body limit, timeout, framework

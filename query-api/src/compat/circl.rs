@@ -38,7 +38,7 @@ pub(crate) struct CirclError {
 }
 
 impl CirclError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         CirclError {
             status,
             message: message.into(),

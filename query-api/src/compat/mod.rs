@@ -21,6 +21,11 @@ pub(crate) mod pt;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use certhist_model::views::HostItem;
@@ -265,6 +270,70 @@ pub(crate) fn serial_decimal(serial: &Serial, negative: bool) -> String {
 /// The message of a shared-code error, as the compatibility envelopes carry it.
 pub(crate) fn message_of(e: &ApiError) -> String {
     e.detail.clone()
+}
+
+/// The error envelope a path answers in, when it is a compatibility path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flavour {
+    /// `/compat/circl/…`: `{"error": …}`.
+    Circl,
+    /// `/compat/pt/…`: `{"message": …, "error": {…}}`.
+    PassiveTotal,
+}
+
+impl Flavour {
+    /// The flavour of a request path.
+    pub(crate) fn of(path: &str) -> Option<Flavour> {
+        if path.starts_with("/compat/circl/") {
+            Some(Flavour::Circl)
+        } else if path.starts_with("/compat/pt/") {
+            Some(Flavour::PassiveTotal)
+        } else {
+            None
+        }
+    }
+
+    /// An error response in this flavour's envelope (401s name the Basic scheme both clients
+    /// use).
+    pub(crate) fn error(self, status: StatusCode, message: String) -> Response {
+        match self {
+            Flavour::Circl => circl::CirclError::new(status, message).into_response(),
+            Flavour::PassiveTotal => pt::PtError::new(status, message).into_response(),
+        }
+    }
+}
+
+/// Middleware, outermost: error responses on compatibility paths produced outside their
+/// handlers (authentication, rate limits, timeouts, body limits, method not allowed — all in
+/// certhist's `{"errors":[{"detail"}]}` shape by then) are re-sent in the upstream envelope the
+/// clients parse, keeping status and headers (`Retry-After`, `WWW-Authenticate`).
+pub(crate) async fn envelopes(req: Request, next: Next) -> Response {
+    let Some(flavour) = Flavour::of(req.uri().path()) else {
+        return next.run(req).await;
+    };
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return flavour.error(status, "error".to_owned());
+    };
+    let detail = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["errors"][0]["detail"].as_str().map(str::to_owned));
+    let Some(detail) = detail else {
+        // Already in the flavour's envelope (a handler's own error).
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let mut out = flavour.error(status, detail);
+    for (k, v) in &parts.headers {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
 }
 
 #[cfg(test)]

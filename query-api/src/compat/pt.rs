@@ -72,7 +72,7 @@ pub(crate) struct PtError {
 }
 
 impl PtError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         PtError {
             status,
             message: message.into(),

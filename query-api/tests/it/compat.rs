@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
@@ -82,9 +82,9 @@ impl Server {
 }
 
 /// Runs `tests/compat/<script>` with the venv's python; returns its JSON output.
-async fn run(py: &PathBuf, script: &str, args: Vec<String>) -> Value {
+async fn run(py: &Path, script: &str, args: Vec<String>) -> Value {
     let script = PathBuf::from(WORKSPACE).join("tests/compat").join(script);
-    let py = py.clone();
+    let py = py.to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(&py)
             .arg(&script)
@@ -116,8 +116,11 @@ async fn run(py: &PathBuf, script: &str, args: Vec<String>) -> Value {
 
 // ---- expected values, from the observation list and the inventory ----
 
-/// (ip, port, first, last, times) of every observation of `sha1`.
-fn sightings(sha1_hex: &str) -> Vec<(String, u16, DateTime<Utc>, DateTime<Utc>, i64)> {
+/// One observation: (ip, port, first, last, times).
+type Sighting = (String, u16, DateTime<Utc>, DateTime<Utc>, i64);
+
+/// Every observation of `sha1`.
+fn sightings(sha1_hex: &str) -> Vec<Sighting> {
     observations()
         .into_iter()
         .filter(|o| hex::encode(o.sha1) == sha1_hex)
@@ -221,7 +224,7 @@ async fn pypssl_query_cquery_cfetch_return_the_database_values() {
             (*s, last)
         })
         .collect();
-    want.sort_by(|a, b| b.1.cmp(&a.1));
+    want.sort_by_key(|w| std::cmp::Reverse(w.1));
     let want_order: Vec<&str> = want.iter().map(|w| w.0).collect();
     assert_eq!(ip["certificates"], json!(want_order), "{q}");
     assert_eq!(q.as_object().unwrap().len(), 1, "{q}");
@@ -699,4 +702,48 @@ async fn passivetotal_raw_http_errors() {
         assert_eq!(body["error"]["message"], msg);
     }
     server.stop().await;
+}
+
+/// Errors made outside the compatibility handlers (here: method not allowed, answered by the
+/// router in certhist's shape) reach the clients in the upstream envelopes too.
+#[tokio::test]
+async fn errors_from_outside_the_handlers_use_the_upstream_envelopes() {
+    let db = seeded().await;
+    let app = app(&db);
+    let send = |method: &str, uri: &str, body: Vec<u8>| {
+        let app = app.clone();
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-length", body.len())
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        async move {
+            use tower::ServiceExt;
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status().as_u16();
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }
+    };
+    let (s, v) = send("POST", "/compat/circl/v2pssl/query/192.0.2.10", Vec::new()).await;
+    assert_eq!(s, 405);
+    assert!(
+        v["error"].as_str().unwrap().contains("method not allowed"),
+        "{v}"
+    );
+    assert!(v.get("errors").is_none());
+    let (s, v) = send("POST", "/compat/pt/v2/ssl-certificate?query=x", Vec::new()).await;
+    assert_eq!(s, 405);
+    assert_eq!(v["error"]["http_code"], 405, "{v}");
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .contains("method not allowed"));
+    // /api/v1 keeps certhist's own shape.
+    let (s, v) = send("POST", "/api/v1/ip/192.0.2.10", Vec::new()).await;
+    assert_eq!(s, 405);
+    assert!(v["errors"][0]["detail"].is_string(), "{v}");
 }
