@@ -747,3 +747,88 @@ async fn errors_from_outside_the_handlers_use_the_upstream_envelopes() {
     assert_eq!(s, 405);
     assert!(v["errors"][0]["detail"].is_string(), "{v}");
 }
+
+/// misp-modules' `circl_passivessl` expansion module (with its base URL default patched in the
+/// test, as docs/API.md tells users): an IP expands into one `x509` object per certificate the
+/// address served, with the fields the module maps from `cfetch`.
+#[tokio::test]
+async fn misp_circl_passivessl_module_expands_an_ip_into_x509_objects() {
+    let Some(py) = python() else { return };
+    let server = Server::start().await;
+    let base = format!("http://{}/compat/circl/", server.addr);
+    let out = run(
+        &py,
+        "misp_circl.py",
+        vec![
+            base,
+            "reader".into(),
+            "reader-key".into(),
+            "192.0.2.10".into(),
+            "192.0.2.11|8443".into(),
+            "203.0.113.7".into(),
+        ],
+    )
+    .await;
+    let r = &out["192.0.2.10"]["results"];
+    let attrs = r["Attribute"].as_array().unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(attrs.len(), 1, "the input attribute only: {r}");
+    assert_eq!(attrs[0]["value"], "192.0.2.10");
+    let objects = r["Object"].as_array().unwrap();
+    let want: BTreeSet<String> = sightings_on("192.0.2.10");
+    let mut got = BTreeSet::new();
+    for o in objects {
+        assert_eq!(o["name"], "x509");
+        let value = |rel: &str| -> Value {
+            o["Attribute"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["object_relation"] == rel)
+                .map(|a| a["value"].clone())
+                .unwrap_or(Value::Null)
+        };
+        let sha1 = value("x509-fingerprint-sha1").as_str().unwrap().to_owned();
+        let fixture = ALL.iter().find(|f| f.sha1 == sha1).unwrap();
+        let (subject, issuer) = inventory(&sha1);
+        assert_eq!(value("subject"), oneline(&subject));
+        assert_eq!(value("issuer"), oneline(&issuer));
+        // pymisp keeps datetime values as ISO 8601 text in JSON.
+        let nb = value("validity-not-before");
+        let nb = nb.as_str().unwrap();
+        assert_eq!(
+            DateTime::parse_from_rfc3339(nb).unwrap(),
+            t(fixture.not_before),
+            "{nb}"
+        );
+        assert_eq!(value("pubkey-info-size"), key_bits(&sha1).to_string());
+        got.insert(sha1);
+    }
+    assert_eq!(got, want);
+    // The port form of the attribute; an address never seen ("Not found", from the empty {}).
+    let r11 = out["192.0.2.11|8443"]["results"]["Object"]
+        .as_array()
+        .unwrap();
+    assert_eq!(r11.len(), sightings_on("192.0.2.11").len());
+    assert_eq!(out["203.0.113.7"], json!({"error": "Not found"}));
+    server.stop().await;
+}
+
+/// The certificates observed on one address.
+fn sightings_on(ip: &str) -> BTreeSet<String> {
+    observations()
+        .iter()
+        .filter(|o| o.ip.to_string() == ip)
+        .map(|o| hex::encode(o.sha1))
+        .collect()
+}
+
+/// Key sizes from `openssl x509 -inform der -noout -text` ("Public-Key: (N bit)").
+fn key_bits(sha1_hex: &str) -> u32 {
+    if sha1_hex == RUSTLANG.sha1 {
+        2048
+    } else if [GITHUB.sha1, HN.sha1, WIKIPEDIA.sha1, SERVO.sha1].contains(&sha1_hex) {
+        256
+    } else {
+        panic!("no key size recorded for {sha1_hex}")
+    }
+}
