@@ -18,7 +18,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use certhist_model::views::{MatchMode, Role, SearchField};
 use certhist_model::{CertHash, NameKind, Serial, Sha1};
-use certhist_store::read::{self, CertDetails, MatchPattern, TimeWindow};
+use certhist_store::read::{self, CertDetails, DnAttribute, DnSide, MatchPattern, TimeWindow};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde_json::{json, Value};
@@ -261,6 +261,8 @@ enum Target {
     Hash,
     /// `serialNumber`: a decimal serial.
     Serial,
+    /// A subject or issuer attribute certhist has no search index for.
+    Attribute(DnSide, DnAttribute),
 }
 
 fn target(field: &str) -> Result<Target, PtError> {
@@ -283,13 +285,33 @@ fn target(field: &str) -> Result<Target, PtError> {
         "issuerOrganizationName" => Target::Field(SearchField::IssuerO, MatchMode::Exact),
         "sha1" | "fingerprint" => Target::Hash,
         "serialNumber" => Target::Serial,
+        "sslVersion" => {
+            return Err(PtError::bad(
+                "field sslVersion is not searchable on this server (it does not store the X.509 version)",
+            ))
+        }
         other => {
-            return Err(PtError::bad(format!(
-                "field {other} is not searchable on this server; searchable fields: \
-                 subjectCommonName, subjectAlternativeName, name, subjectEmailAddress, \
-                 subjectOrganizationName, subjectOrganizationUnitName, issuerCommonName, \
-                 issuerOrganizationName, sha1, fingerprint, serialNumber"
-            )))
+            let (side, rest) = match other.strip_prefix("subject") {
+                Some(rest) => (DnSide::Subject, rest),
+                None => (DnSide::Issuer, other.strip_prefix("issuer").unwrap_or(other)),
+            };
+            let attribute = match rest {
+                "Country" => DnAttribute::Country,
+                "LocalityName" => DnAttribute::Locality,
+                "StateOrProvinceName" | "Province" => DnAttribute::StateOrProvince,
+                "OrganizationUnitName" => DnAttribute::OrganizationalUnit,
+                "EmailAddress" => DnAttribute::Email,
+                "Surname" => DnAttribute::Surname,
+                "GivenName" => DnAttribute::GivenName,
+                "StreetAddress" => DnAttribute::Street,
+                "SerialNumber" => DnAttribute::SerialNumber,
+                _ => {
+                    return Err(PtError::bad(format!(
+                        "field {other} is not searchable on this server"
+                    )))
+                }
+            };
+            Target::Attribute(side, attribute)
         }
     })
 }
@@ -326,6 +348,13 @@ async fn find(
             hits.into_iter()
                 .filter(|h| h.cert.serial.as_ref() == Some(&serial))
                 .map(|h| h.cert.sha1)
+                .collect()
+        }
+        Target::Attribute(side, attribute) => {
+            read::search_dn_attribute(conn, *side, *attribute, value, limit)
+                .await?
+                .into_iter()
+                .map(|c| c.sha1)
                 .collect()
         }
         Target::Field(field, mode) => {

@@ -53,7 +53,23 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
+        Server::start_with(&[]).await
+    }
+
+    /// The seeded database plus the first certificate of each of these PEM files.
+    async fn start_with(extra_pem: &[&str]) -> Server {
         let db = seeded().await;
+        if !extra_pem.is_empty() {
+            let records: Vec<_> = extra_pem
+                .iter()
+                .map(|pem| certhist_x509::parse_der(&first_pem_block(pem)))
+                .collect();
+            let store = db.store();
+            let mut conn = store.conn().await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            tx.write_certs(&records).await.unwrap();
+            tx.commit().await.unwrap();
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -458,7 +474,7 @@ async fn passivetotal_ssl_client_and_analyzer_return_the_database_values() {
         "search:name:ycombinator".into(),
         format!("search:sha1:{}", GITHUB.sha1),
         "search:subjectAlternativeName:rust-lang.org".into(),
-        "search:issuerSurname:smith".into(),
+        "search:sslVersion:3".into(),
         "keyword:ycombinator".into(),
         "history:not-an-ip".into(),
         "analyzer-ip:192.0.2.10".into(),
@@ -609,13 +625,13 @@ async fn passivetotal_ssl_client_and_analyzer_return_the_database_values() {
     );
     // A field the client allows but certhist does not store: a 400 in PassiveTotal's envelope,
     // which the client raises with the response.
-    let e = &out["search:issuerSurname:smith"];
+    let e = &out["search:sslVersion:3"];
     assert_eq!(e["status"], 400, "{e}");
     assert_eq!(e["body"]["error"]["http_code"], 400);
     assert!(e["body"]["message"]
         .as_str()
         .unwrap()
-        .contains("issuerSurname"));
+        .contains("sslVersion"));
     let e = &out["history:not-an-ip"];
     assert_eq!(e["status"], 400, "{e}");
     assert!(e["body"]["error"]["developer_message"].as_str().is_some());
@@ -831,4 +847,139 @@ fn key_bits(sha1_hex: &str) -> u32 {
     } else {
         panic!("no key size recorded for {sha1_hex}")
     }
+}
+
+/// The DER of the first PEM block of a file under tests/data/certs.
+fn first_pem_block(path: &str) -> Vec<u8> {
+    let text = std::fs::read_to_string(format!("{WORKSPACE}/tests/data/certs/{path}")).unwrap();
+    let b64: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .unwrap()
+}
+
+/// Every value of attribute `key` in an RFC 4514 string (values without escaped commas).
+fn attrs(rfc4514: &str, key: &str) -> Vec<String> {
+    rfc4514
+        .split(',')
+        .filter_map(|rdn| rdn.strip_prefix(&format!("{key}=")).map(str::to_owned))
+        .collect()
+}
+
+/// PassiveTotal's search by the name fields certhist has no index for (columns and attributes
+/// found in the stored RFC 4514 name), over raw HTTP (the client only forwards the field).
+#[tokio::test]
+async fn passivetotal_search_by_unindexed_name_fields() {
+    const ADDRESS: &str =
+        "certificate-transparency/python/ct/crypto/testdata/cert_with_address.pem";
+    const EV: &str = "certificate-transparency/python/ct/crypto/testdata/ev_chain.pem";
+    const NAMED: &str =
+        "certificate-transparency-go/x509/testdata/invalid/xf-der-pubkey-rsa-nonminimal-int.pem";
+    let extra = [ADDRESS, EV, NAMED];
+    let server = Server::start_with(&extra).await;
+    // The SHA-1s of the loaded certificates, and their inventory rows.
+    let mut loaded: Vec<String> = ALL.iter().map(|f| f.sha1.to_owned()).collect();
+    loaded.extend(extra.iter().map(|p| {
+        let der = first_pem_block(p);
+        hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&der))
+    }));
+    let client = reqwest::Client::new();
+    let base = format!("http://{}/compat/pt/v2/ssl-certificate/search", server.addr);
+    for (field, side, key, value) in [
+        ("subjectStreetAddress", 0, "STREET", "Building 19"),
+        ("subjectStreetAddress", 0, "STREET", "CQ Mail Centre"),
+        ("subjectStreetAddress", 0, "STREET", "Paradeplatz 8"),
+        ("subjectSerialNumber", 0, "2.5.4.5", "CH-020.3.906.075-9"),
+        ("subjectSurname", 0, "2.5.4.4", "RFC5280 appendix A"),
+        (
+            "subjectGivenName",
+            0,
+            "2.5.4.42",
+            "Non-minimal INTEGER in DER for public key",
+        ),
+        ("subjectLocalityName", 0, "L", "Rockhampton"),
+        ("subjectStateOrProvinceName", 0, "ST", "Queensland"),
+        ("subjectProvince", 0, "ST", "Queensland"),
+        ("subjectCountry", 0, "C", "AU"),
+        (
+            "issuerOrganizationUnitName",
+            1,
+            "OU",
+            "Certificate Services",
+        ),
+        ("issuerLocalityName", 1, "L", "London"),
+        ("issuerCountry", 1, "C", "GB"),
+    ] {
+        let want: BTreeSet<String> = loaded
+            .iter()
+            .filter(|sha1| {
+                let (subject, issuer) = inventory(sha1);
+                let name = if side == 0 { subject } else { issuer };
+                attrs(&name, key)
+                    .iter()
+                    .any(|v| v.eq_ignore_ascii_case(value))
+            })
+            .cloned()
+            .collect();
+        assert!(!want.is_empty(), "{field}={value} matches a fixture");
+        // Case-insensitive, as upstream: send the value lower-cased.
+        let resp = client
+            .get(&base)
+            .query(&[("query", value.to_lowercase().as_str()), ("field", field)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{field}");
+        let body: Value = resp.json().await.unwrap();
+        let got: BTreeSet<String> = body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["sha1"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(got, want, "{field}={value}");
+    }
+    // A prefix of an attribute value is not a match; neither is a value with regex characters.
+    for (field, value) in [
+        ("subjectSerialNumber", "CH-020.3.906"),
+        ("subjectSerialNumber", "CH-020.3.906.075-."),
+        ("subjectStreetAddress", ".*"),
+    ] {
+        let body: Value = client
+            .get(&base)
+            .query(&[("query", value), ("field", field)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["results"], json!([]), "{field}={value}");
+    }
+    // The record carries the attribute values (lower-case, as upstream).
+    let address_sha1 = &loaded[ALL.len()];
+    let body: Value = client
+        .get(format!(
+            "http://{}/compat/pt/v2/ssl-certificate",
+            server.addr
+        ))
+        .query(&[("query", address_sha1.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = &body["results"][0];
+    // The first street in the certificate's (DER) order; RFC 4514 text lists the last RDN first.
+    assert_eq!(r["subjectStreetAddress"], "cq mail centre");
+    assert_eq!(r["subjectLocalityName"], "rockhampton");
+    assert_eq!(r["subjectProvince"], "queensland");
+    assert_eq!(r["issuerOrganizationUnitName"], "certificate services");
+    server.stop().await;
 }

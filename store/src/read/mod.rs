@@ -28,7 +28,10 @@ pub use graph::{
     resolve_members, ExpandRequest, Seed,
 };
 pub use ip::{ip_history, ips_in_net, IpHistoryKey};
-pub use search::{search, search_filtered, MatchPattern, SearchKey, ValidityFilter};
+pub use search::{
+    search, search_dn_attribute, search_filtered, DnAttribute, DnSide, MatchPattern, SearchKey,
+    ValidityFilter,
+};
 pub use serials::{
     certs_by_serial, certs_by_serials, issuers_by_name_hash, Issuer, SerialCandidate,
 };
