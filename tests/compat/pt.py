@@ -1,7 +1,7 @@
 """Drives the real passivetotal 2.5.9 client (PyPI) against a certhist server; prints one JSON
 object.
 
-Usage: pt.py HOST:PORT USER KEY OP...
+Usage: pt.py [--tls] HOST:PORT USER KEY OP...
   OP = details:Q | history:Q | search:FIELD:VALUE | keyword:Q
        | analyzer-ip:IP | analyzer-cert-ips:SHA1 | analyzer-hostname:NAME
 
@@ -10,6 +10,8 @@ host string). It always builds https:// URLs (api.py: api_base = 'https://%s/%s'
 server listens with TLS in this test, the script repoints `api_base` at plain HTTP, the one
 attribute `_endpoint` reads — the smallest runtime patch (research compat-apis.md §2.1). Nothing
 else of the client changes. The analyzer's clients get the same patch after analyzer.init().
+With --tls (a server with a self-signed certificate on 127.0.0.1) nothing is patched at all: the
+client turns certificate verification off by itself for servers containing '127.0.0.1'.
 """
 import json
 import sys
@@ -34,12 +36,17 @@ def error_of(e):
 
 
 def main():
-    hostport, user, key, ops = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    args = sys.argv[1:]
+    tls = args[0] == "--tls"
+    if tls:
+        args = args[1:]
+    hostport, user, key, ops = args[0], args[1], args[2], args[3:]
     client = SslRequest(user, key, server=hostport + "/compat/pt")
-    plain_http(client, hostport)
     analyzer.init(username=user, api_key=key, server=hostport + "/compat/pt")
-    for c in analyzer.api_clients.values():
-        plain_http(c, hostport)
+    if not tls:
+        plain_http(client, hostport)
+        for c in analyzer.api_clients.values():
+            plain_http(c, hostport)
     out = {}
     for op in ops:
         kind, _, arg = op.partition(":")
