@@ -147,7 +147,7 @@ pub(crate) async fn query(
     let mut sha1s: Vec<Sha1> = per_ip.values().flat_map(|m| m.keys().copied()).collect();
     sha1s.sort_unstable();
     sha1s.dedup();
-    let subjects: BTreeMap<Sha1, String> = read::details_batch(&conn, &sha1s)
+    let subjects: BTreeMap<Sha1, String> = read::details_batch(&conn, &sha1s, false)
         .await?
         .into_iter()
         .map(|d| (d.summary.sha1, oneline(&d.subject)))
@@ -228,7 +228,7 @@ pub(crate) async fn cfetch(
             "Not existing certificate",
         ));
     };
-    let details: Option<CertDetails> = read::details_batch(&conn, &[sha1]).await?.pop();
+    let details: Option<CertDetails> = read::details_batch(&conn, &[sha1], true).await?.pop();
     let s = &record.summary;
     let mut extension = Map::new();
     if s.is_ca {

@@ -448,7 +448,7 @@ async fn records(conn: &certhist_store::Conn, sha1s: &[Sha1]) -> Result<Vec<Valu
     let mut keys = sha1s.to_vec();
     keys.sort_unstable();
     keys.dedup();
-    let mut details = read::details_batch(conn, &keys).await?;
+    let mut details = read::details_batch(conn, &keys, true).await?;
     let mut sans: BTreeMap<Sha1, Vec<String>> = BTreeMap::new();
     for n in read::names_batch(conn, &keys).await? {
         if matches!(n.kind, NameKind::Dns | NameKind::Ip) {

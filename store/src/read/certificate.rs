@@ -390,8 +390,6 @@ pub struct Sightings {
     pub last_seen: DateTime<Utc>,
     /// Sum of the sightings.
     pub times_seen: i64,
-    /// Distinct addresses that served it.
-    pub distinct_ips: i64,
 }
 
 /// The fields of a stored certificate that the compatibility APIs (CIRCL, PassiveTotal) answer
@@ -410,14 +408,23 @@ pub struct CertDetails {
     pub key_algorithm: Option<String>,
     /// Key size in bits.
     pub key_bits: Option<i32>,
-    /// Its sightings; `None` when no address was seen serving it.
+    /// Its sightings (when asked for); `None` when no address was seen serving it.
     pub sightings: Option<Sightings>,
 }
 
-/// Details of those of `sha1s` that are stored (one query), ordered by sha1.
-pub async fn details_batch(conn: &Conn, sha1s: &[Sha1]) -> Result<Vec<CertDetails>, StoreError> {
+/// Details of those of `sha1s` that are stored (one query), ordered by sha1; with their
+/// sightings over every address when `with_sightings` (this reads every observation of each
+/// certificate: costly for one served by millions of addresses).
+pub async fn details_batch(
+    conn: &Conn,
+    sha1s: &[Sha1],
+    with_sightings: bool,
+) -> Result<Vec<CertDetails>, StoreError> {
     let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
-    let rows = conn.client().query(DETAILS_BATCH, &[&keys]).await?;
+    let rows = conn
+        .client()
+        .query(DETAILS_BATCH, &[&keys, &with_sightings])
+        .await?;
     rows.iter()
         .map(|r| {
             let dn = |at: usize| DistinguishedName {
@@ -437,7 +444,6 @@ pub async fn details_batch(conn: &Conn, sha1s: &[Sha1]) -> Result<Vec<CertDetail
                     first_seen,
                     last_seen,
                     times_seen: r.get::<_, Option<i64>>(33).unwrap_or(0),
-                    distinct_ips: r.get(34),
                 }),
                 _ => None,
             };
