@@ -159,15 +159,28 @@ pub(crate) async fn query(
         order.sort_by(|a, b| b.1.last_seen.cmp(&a.1.last_seen).then(a.0.cmp(b.0)));
         let mut subj = Map::new();
         let mut ext = Map::new();
+        let mut certificates = Vec::new();
         for (sha1, per) in &order {
             let key = hex::encode(sha1);
-            // A certificate known only by its hash has no subject: an empty string keeps
-            // `values[0]` readable for the clients that index it (Cortex).
-            let subject = subjects.get(*sha1).cloned().unwrap_or_default();
-            subj.insert(key.clone(), json!({ "values": [subject] }));
-            ext.insert(key, per.to_json());
+            let mut sighting = per.to_json();
+            match subjects.get(*sha1) {
+                Some(subject) => {
+                    subj.insert(key.clone(), json!({ "values": [subject] }));
+                    certificates.push(key.clone());
+                }
+                // A certificate known only by its hash (no DER stored) is not listed in
+                // `certificates`: clients call cfetch for every listed one and read its `info`
+                // unchecked (the MISP module). Its sightings stay in `x_certhist`.
+                None => sighting["certificate_stored"] = json!(false),
+            }
+            ext.insert(key, sighting);
         }
-        let certificates: Vec<String> = order.iter().map(|(s, _)| hex::encode(s)).collect();
+        // An address that served only hash-only certificates is left out as an unseen one is:
+        // misp-modules 3.1.1's circl_passivessl fails (KeyError 'Object') on an address that
+        // yields no x509 object, and reads `{}` as "Not found".
+        if certificates.is_empty() {
+            continue;
+        }
         out.insert(
             ip.to_string(),
             json!({ "certificates": certificates, "subjects": subj, "x_certhist": ext }),

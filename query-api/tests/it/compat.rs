@@ -266,7 +266,7 @@ async fn pypssl_query_cquery_cfetch_return_the_database_values() {
     let block = out["query:192.0.2.0/24"].as_object().unwrap();
     let want_ips: BTreeSet<String> = observations()
         .iter()
-        .filter(|o| o.ip.to_string().starts_with("192.0.2."))
+        .filter(|o| o.ip.to_string().starts_with("192.0.2.") && hex::encode(o.sha1) != HASH_ONLY)
         .map(|o| o.ip.to_string())
         .collect();
     let got_ips: BTreeSet<String> = block.keys().cloned().collect();
@@ -276,11 +276,9 @@ async fn pypssl_query_cquery_cfetch_return_the_database_values() {
         block["192.0.2.11"]["x_certhist"][HN.sha1]["ports"],
         json!([8443])
     );
-    // A hash-only certificate (no DER stored) still has a subjects entry with one value.
-    assert_eq!(
-        block["192.0.2.13"]["subjects"][HASH_ONLY]["values"],
-        json!([""])
-    );
+    // A hash-only certificate (no DER stored) is not listed (clients cfetch every listed one),
+    // and an address that served only such certificates is left out.
+    assert!(block.get("192.0.2.13").is_none(), "{block:?}");
     // An unseen address: {} (the MISP module reads a falsy answer as "not found").
     assert_eq!(out["query:203.0.113.7"], json!({}));
     // The client refuses IPv6 and blocks wider than /23 itself (tested over raw HTTP below).
@@ -781,6 +779,7 @@ async fn misp_circl_passivessl_module_expands_an_ip_into_x509_objects() {
             "reader-key".into(),
             "192.0.2.10".into(),
             "192.0.2.11|8443".into(),
+            "192.0.2.13".into(),
             "203.0.113.7".into(),
         ],
     )
@@ -826,6 +825,9 @@ async fn misp_circl_passivessl_module_expands_an_ip_into_x509_objects() {
         .unwrap();
     assert_eq!(r11.len(), sightings_on("192.0.2.11").len());
     assert_eq!(out["203.0.113.7"], json!({"error": "Not found"}));
+    // An address seen only with a hash-only certificate: "Not found" rather than the module's
+    // crash (KeyError 'Object') on an expansion without objects.
+    assert_eq!(out["192.0.2.13"], json!({"error": "Not found"}));
     server.stop().await;
 }
 
