@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 
 use super::{hosts_per_ip, message_of, oneline, parse_hash, rfc3339, PerIp, MAX_ROWS};
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{shorten, ApiError};
 use crate::{json, AppState};
 
 /// The upstream's widest IPv4 block (`ipmaxsize = 512`, a /23).
@@ -150,6 +150,8 @@ pub(crate) async fn query(
     let subjects: BTreeMap<Sha1, String> = read::details_batch(&conn, &sha1s, false)
         .await?
         .into_iter()
+        // Listed only when cfetch can answer with dates (pypssl parses them unchecked).
+        .filter(|d| d.summary.not_before.is_some() && d.summary.not_after.is_some())
         .map(|d| (d.summary.sha1, oneline(&d.subject)))
         .collect();
     let mut out = Map::new();
@@ -168,10 +170,11 @@ pub(crate) async fn query(
                     subj.insert(key.clone(), json!({ "values": [subject] }));
                     certificates.push(key.clone());
                 }
-                // A certificate known only by its hash (no DER stored) is not listed in
-                // `certificates`: clients call cfetch for every listed one and read its `info`
-                // unchecked (the MISP module). Its sightings stay in `x_certhist`.
-                None => sighting["certificate_stored"] = json!(false),
+                // A certificate cfetch cannot serve (only its hash is known, or its DER does not
+                // parse) is not listed in `certificates`: clients call cfetch for every listed
+                // one and read its `info` unchecked (the MISP module). Its sightings stay in
+                // `x_certhist`.
+                None => sighting["listed"] = json!(false),
             }
             ext.insert(key, sighting);
         }
@@ -241,8 +244,22 @@ pub(crate) async fn cfetch(
             "Not existing certificate",
         ));
     };
-    let details: Option<CertDetails> = read::details_batch(&conn, &[sha1], true).await?.pop();
     let s = &record.summary;
+    let (Some(not_before), Some(not_after)) = (s.not_before, s.not_after) else {
+        // pypssl's fetch_cert parses info.not_before/not_after unchecked: no partial record.
+        return Err(CirclError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "The certificate is stored but does not parse{}; fetch it from /api/v1/certificates/{}?format=pem",
+                s.parse_error
+                    .as_deref()
+                    .map(|e| format!(" ({})", shorten(e)))
+                    .unwrap_or_default(),
+                hex::encode(sha1)
+            ),
+        ));
+    };
+    let details: Option<CertDetails> = read::details_batch(&conn, &[sha1], true).await?.pop();
     let mut extension = Map::new();
     if s.is_ca {
         extension.insert("basicConstraints".to_owned(), json!("CA:TRUE"));
@@ -264,9 +281,7 @@ pub(crate) async fn cfetch(
     if !san.is_empty() {
         extension.insert("subjectAltName".to_owned(), json!(san.join(", ")));
     }
-    let offset = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string())
-    };
+    let offset = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string();
     let mut body = json!({
         "pem": crate::routes::certificates::pem(&record.der),
         "info": {
@@ -274,8 +289,8 @@ pub(crate) async fn cfetch(
             "issuer": oneline(&record.issuer),
             "fingerprint": hex::encode_upper(sha1),
             "keylength": record.key_bits,
-            "not_before": offset(s.not_before),
-            "not_after": offset(s.not_after),
+            "not_before": offset(not_before),
+            "not_after": offset(not_after),
             "extension": extension,
         },
         "x_certhist": {

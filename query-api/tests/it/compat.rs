@@ -89,6 +89,15 @@ impl Server {
         }
     }
 
+    /// Adds observations.
+    async fn observe(&self, rows: &[certhist_model::ObservationRow]) {
+        let store = self._db.store();
+        let mut conn = store.conn().await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        tx.write_observations(rows).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
     async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
@@ -983,5 +992,80 @@ async fn passivetotal_search_by_unindexed_name_fields() {
     assert_eq!(r["subjectLocalityName"], "rockhampton");
     assert_eq!(r["subjectProvince"], "queensland");
     assert_eq!(r["issuerOrganizationUnitName"], "certificate services");
+    server.stop().await;
+}
+
+/// A stored certificate that does not parse has no dates, which pypssl's fetch_cert (and the
+/// MISP module after it) would parse unchecked: query does not list it, and cfetch answers a
+/// JSON error naming where the PEM is.
+#[tokio::test]
+async fn circl_certificates_that_do_not_parse() {
+    const BROKEN: &str =
+        "certificate-transparency/python/ct/crypto/testdata/asn1_indefinite_length_encoding.pem";
+    let server = Server::start_with(&[BROKEN]).await;
+    let sha1 = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(first_pem_block(
+        BROKEN,
+    )));
+    let client = reqwest::Client::new();
+    let api = format!("http://{}", server.addr);
+    // Precondition (certhist's own record): the DER is stored with a parse error.
+    let record: Value = client
+        .get(format!("{api}/api/v1/certificates/{sha1}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(record["parse_error"].is_string(), "{record}");
+    let day = t("2024-05-01T00:00:00Z");
+    server
+        .observe(&[
+            certhist_model::ObservationRow {
+                ip: "192.0.2.200".parse().unwrap(),
+                port: 443,
+                sha1: crate::sha1(&sha1),
+                first_seen: day,
+                last_seen: day,
+                times_seen: 1,
+                source: "test".to_owned(),
+            },
+            certhist_model::ObservationRow {
+                ip: "192.0.2.200".parse().unwrap(),
+                port: 443,
+                sha1: crate::sha1(GITHUB.sha1),
+                first_seen: day,
+                last_seen: day,
+                times_seen: 1,
+                source: "test".to_owned(),
+            },
+        ])
+        .await;
+    let q: Value = client
+        .get(format!("{api}/compat/circl/v2pssl/query/192.0.2.200"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        q["192.0.2.200"]["certificates"],
+        json!([GITHUB.sha1]),
+        "{q}"
+    );
+    assert_eq!(q["192.0.2.200"]["x_certhist"][&sha1]["listed"], false);
+    let resp = client
+        .get(format!("{api}/compat/circl/v2pssl/cfetch/{sha1}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let body: Value = resp.json().await.unwrap();
+    let msg = body["error"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("/api/v1/certificates/{sha1}?format=pem")),
+        "{msg}"
+    );
     server.stop().await;
 }
