@@ -161,7 +161,8 @@ async fn subject_of(conn: &certhist_store::Conn, q: &str) -> Result<Subject, PtE
 }
 
 /// `GET /compat/pt/v2/ssl-certificate?query=SHA1|IP`: the full record of a certificate (or of
-/// every certificate an address served), most recently seen first.
+/// the certificates an address served, at most the server's page size), most recently seen
+/// first.
 pub(crate) async fn details(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
@@ -182,7 +183,16 @@ pub(crate) async fn details(
                 MAX_ROWS,
             )
             .await?;
-            rows.iter().map(|r| r.sha1).collect()
+            // The most recently seen certificates, at most a page of them.
+            let mut last: BTreeMap<Sha1, DateTime<Utc>> = BTreeMap::new();
+            for r in &rows {
+                let e = last.entry(r.sha1).or_insert(r.last_seen);
+                *e = (*e).max(r.last_seen);
+            }
+            let mut by_recency: Vec<(Sha1, DateTime<Utc>)> = last.into_iter().collect();
+            by_recency.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            by_recency.truncate(usize::try_from(state.config.max_page_size).unwrap_or(1000));
+            by_recency.into_iter().map(|(s, _)| s).collect()
         }
     };
     let results = records(&conn, &sha1s).await?;

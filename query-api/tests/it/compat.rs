@@ -475,6 +475,7 @@ async fn passivetotal_ssl_client_and_analyzer_return_the_database_values() {
         "history:2001:db8::1".into(),
         format!("details:{}", GITHUB.sha1),
         "details:2222222222222222222222222222222222222222".into(),
+        "details:192.0.2.10".into(),
         "search:subjectCommonName:github.com".into(),
         format!("search:issuerOrganizationName:{le}"),
         format!("search:serialNumber:{github_serial_decimal}"),
@@ -592,6 +593,16 @@ async fn passivetotal_ssl_client_and_analyzer_return_the_database_values() {
         out["details:2222222222222222222222222222222222222222"]["results"],
         json!([])
     );
+
+    // Details by address: the records of the certificates it served, most recently seen first.
+    let by_ip: Vec<&Value> = out["details:192.0.2.10"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["sha1"])
+        .collect();
+    let want_ip_order: Vec<&Value> = want.iter().map(|w| &w["sha1"]).collect();
+    assert_eq!(by_ip, want_ip_order);
 
     // Field search.
     let sha1s_of = |v: &Value| -> BTreeSet<String> {
