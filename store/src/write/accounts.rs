@@ -412,10 +412,12 @@ impl Conn {
             .collect();
         let (key_id, prefix) = match matches.as_slice() {
             [one] => one.clone(),
-            [] => return Err(StoreError::NotFound(format!(
+            [] => {
+                return Err(StoreError::NotFound(format!(
                 "user {name:?} has no key with id or prefix {:?}; `certhist user list` shows them",
                 crate::read::shorten(which)
-            ))),
+            )))
+            }
             _ => {
                 return Err(StoreError::InvalidInput(format!(
                     "{:?} matches {} keys of {name:?}; give the key's id",
