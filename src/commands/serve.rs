@@ -130,13 +130,20 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
     db.max_connections = args.max_connections as usize;
     let store = Store::open(&db).await?;
     let config = args.config();
-    check_auth(&store, &config).await?;
+    let auth_mode = check_auth(&store, &config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     // The bound address: `--listen 127.0.0.1:0` picks a free port, and this line says which.
     let local = listener.local_addr()?;
-    eprintln!("certhist: serving http://{local}/api/v1 (Ctrl-C to stop)");
+    // One line (tests and scripts read the first line for the address).
+    eprintln!("certhist: serving http://{local}/api/v1 (Ctrl-C to stop); {auth_mode}");
+    if config.no_auth {
+        tracing::warn!(
+            http.listen = %local,
+            "authentication is OFF (--no-auth): anyone who reaches {local} can read everything and act as an admin"
+        );
+    }
     certhist_api::serve_on(listener, store, config, certhist_api::shutdown_signal())
         .await
         .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
@@ -144,16 +151,11 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
 }
 
 /// Secure by default: refuses a non-loopback listener when no account exists, unless
-/// `--no-auth`; warns at every start with `--no-auth`.
-async fn check_auth(store: &Store, config: &ServeConfig) -> Result<(), Failure> {
+/// `--no-auth` (which `run` warns about at every start). Returns the mode, for the start line.
+async fn check_auth(store: &Store, config: &ServeConfig) -> Result<&'static str, Failure> {
     let accounts = read::accounts::has_accounts(&store.conn().await?).await?;
     if config.no_auth {
-        tracing::warn!(
-            http.listen = %config.listen,
-            "authentication is OFF (--no-auth): anyone who reaches {} can read everything and act as an admin",
-            config.listen
-        );
-        return Ok(());
+        return Ok("authentication OFF (--no-auth)");
     }
     if !accounts && !config.listen.ip().is_loopback() {
         return Err(Failure::Usage(format!(
@@ -161,12 +163,9 @@ async fn check_auth(store: &Store, config: &ServeConfig) -> Result<(), Failure> 
             config.listen
         )));
     }
-    if accounts {
-        eprintln!("certhist: authentication required (API key, Basic, or sign in at /login)");
+    Ok(if accounts {
+        "authentication required (API key, Basic, or sign in at /login)"
     } else {
-        eprintln!(
-            "certhist: no accounts: open to local requests on loopback only; `certhist user add NAME --role admin` turns authentication on"
-        );
-    }
-    Ok(())
+        "no accounts: open to local requests (`certhist user add NAME --role admin` turns authentication on)"
+    })
 }
