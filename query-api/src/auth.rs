@@ -119,8 +119,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<Principal>() {
             Some(p) => Ok(p.clone()),
-            // No authentication layer ran: an open server (see the module docs).
-            None => Ok(Principal::local(None)),
+            // The authentication layer did not run for this route (a route added outside it, or
+            // one of the open paths): refuse rather than act as anyone.
+            None => {
+                tracing::error!("a handler asked for the principal of a request the authentication layer did not see");
+                Err(unauthorized("authentication required"))
+            }
         }
     }
 }

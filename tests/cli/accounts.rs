@@ -206,6 +206,17 @@ async fn disable_revoke_and_passwd_reach_the_api_and_the_audit_log() {
         "{audit}"
     );
     assert!(!audit.contains(&key) && !audit.contains(&second) && !audit.contains("bobs new"));
+    // The real server records where requests came from, the CLI who ran it.
+    for line in audit.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["action"] == "login.failed" {
+            assert_eq!(v["source"], "127.0.0.1", "{line}");
+            assert_eq!(v["detail"]["via"], "key", "{line}");
+        } else {
+            assert_eq!(v["source"], "cli", "{line}");
+            assert!(v["actor"].as_str().unwrap().starts_with("cli:"), "{line}");
+        }
+    }
     let table = ok(&db, &["audit", "--since", "1h", "--limit", "2"]);
     assert!(table.contains("ACTION"), "{table}");
     assert!(table.contains("user.passwd"), "{table}");

@@ -169,14 +169,17 @@ enum Access {
 /// (method, documented path) → who may call it, a concrete URI with valid parameters, a form
 /// body, and the status an allowed caller gets. A route missing here fails the matrix test:
 /// every new route must be classified.
-fn route_table() -> Vec<(
+/// (method, documented path, access, URI, form body, status of an allowed caller).
+type RouteEntry = (
     &'static str,
     &'static str,
     Access,
     String,
     Option<String>,
     u16,
-)> {
+);
+
+fn route_table() -> Vec<RouteEntry> {
     use Access::*;
     let reader_login = Some(format!(
         "user=reader&password={}",
