@@ -244,7 +244,16 @@ impl FailureLimiter {
     /// be tried now. A source with failures left is always let through; the account's own
     /// limit applies only to sources that failed recently.
     pub fn blocked(&self, source: Option<IpAddr>, user: Option<&str>) -> Option<Duration> {
-        let now = Instant::now();
+        self.blocked_at(Instant::now(), source, user)
+    }
+
+    /// [`FailureLimiter::blocked`] at time `now` (the clock is a parameter, for tests).
+    pub fn blocked_at(
+        &self,
+        now: Instant,
+        source: Option<IpAddr>,
+        user: Option<&str>,
+    ) -> Option<Duration> {
         let source_level = {
             let map = self.by_source.lock().unwrap_or_else(|e| e.into_inner());
             self.level(map.get(&source), now)
@@ -265,7 +274,11 @@ impl FailureLimiter {
 
     /// Counts one failure against `source` and, when given, `user`.
     pub fn record_failure(&self, source: Option<IpAddr>, user: Option<&str>) {
-        let now = Instant::now();
+        self.record_failure_at(Instant::now(), source, user);
+    }
+
+    /// [`FailureLimiter::record_failure`] at time `now`.
+    pub fn record_failure_at(&self, now: Instant, source: Option<IpAddr>, user: Option<&str>) {
         {
             let mut map = self.by_source.lock().unwrap_or_else(|e| e.into_inner());
             let level = self.level(map.get(&source), now);
@@ -641,11 +654,14 @@ async fn verify(
     creds: Credentials,
 ) -> Result<Verified, Response> {
     let auth = &state.auth;
+    if matches!(creds, Credentials::Missing) {
+        return Err(challenge(unauthorized(
+            "authentication required: send Authorization: Bearer KEY (or Basic user:KEY), or sign in at /login",
+        )));
+    }
     let conn = state.conn().await.map_err(IntoResponse::into_response)?;
     match creds {
-        Credentials::Missing => Err(challenge(unauthorized(
-            "authentication required: send Authorization: Bearer KEY (or Basic user:KEY), or sign in at /login",
-        ))),
+        Credentials::Missing => Err(challenge(unauthorized("authentication required"))),
         Credentials::Session(token) => {
             let s = accounts::session(&conn, &token)
                 .await
@@ -782,6 +798,39 @@ mod tests {
         l.record_failure(user_home, Some("alice"));
         assert!(l.blocked(user_home, Some("alice")).is_some());
         assert!(l.blocked(user_home, Some("carol")).is_none());
+    }
+
+    #[test]
+    fn a_blocked_source_recovers_with_time() {
+        let l = FailureLimiter::new(LoginLimit {
+            per_minute: 6,
+            burst: 2,
+        });
+        let t0 = Instant::now();
+        let src: Option<IpAddr> = Some("192.0.2.1".parse().unwrap());
+        l.record_failure_at(t0, src, Some("alice"));
+        l.record_failure_at(t0, src, Some("alice"));
+        // 6 a minute: one more try every 10 s.
+        assert_eq!(
+            l.blocked_at(t0, src, Some("alice")),
+            Some(Duration::from_secs(10))
+        );
+        assert!(l
+            .blocked_at(t0 + Duration::from_secs(9), src, None)
+            .is_some());
+        assert_eq!(
+            l.blocked_at(t0 + Duration::from_secs(10), src, Some("alice")),
+            None
+        );
+        // Fully recovered after burst / rate: the source counts as clean again.
+        l.record_failure_at(t0 + Duration::from_secs(10), src, Some("alice"));
+        assert!(l
+            .blocked_at(t0 + Duration::from_secs(19), src, Some("alice"))
+            .is_some());
+        assert_eq!(
+            l.blocked_at(t0 + Duration::from_secs(60), src, Some("alice")),
+            None
+        );
     }
 
     #[test]
