@@ -1094,3 +1094,58 @@ async fn keys_passwords_and_tokens_never_reach_logs_debug_output_or_the_audit_lo
         assert!(!logs.contains(&s[..s.len().min(16)]));
     }
 }
+
+/// Cost of authentication per request (run by hand: `cargo test -p certhist-api --test it
+/// auth_cost -- --ignored --nocapture`); prints figures, asserts nothing about time.
+#[tokio::test]
+#[ignore]
+async fn auth_cost() {
+    let db_open = seeded().await;
+    let open = crate::app(&db_open);
+    let db = seeded().await;
+    let keys = accounts(&db.store()).await;
+    let app = crate::app_with(&db, team_config());
+    let (cookie, _) = login(&app, "reader", "192.0.2.50:1").await;
+    let cases: Vec<(&str, &Router, Vec<(header::HeaderName, String)>, u32)> = vec![
+        ("open (no accounts, loopback)", &open, vec![], 2000),
+        (
+            "Bearer key",
+            &app,
+            vec![(header::AUTHORIZATION, format!("Bearer {}", keys.reader_key))],
+            2000,
+        ),
+        (
+            "Basic user:key",
+            &app,
+            vec![(header::AUTHORIZATION, basic("analyst", &keys.analyst_key))],
+            2000,
+        ),
+        ("session cookie", &app, vec![(header::COOKIE, cookie)], 2000),
+        (
+            "Basic user:password (argon2id)",
+            &app,
+            vec![(header::AUTHORIZATION, basic("reader", PASSWORD))],
+            50,
+        ),
+    ];
+    for (name, router, headers, n) in cases {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let (status, _, _) = send(
+                router,
+                Method::GET,
+                "/api/v1/session",
+                &headers,
+                None,
+                "192.0.2.51:1",
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{name}");
+        }
+        let per = start.elapsed() / n;
+        println!(
+            "{name:34} {:>8.1} µs/request ({n} requests)",
+            per.as_secs_f64() * 1e6
+        );
+    }
+}

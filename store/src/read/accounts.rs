@@ -51,9 +51,19 @@ impl std::fmt::Debug for SessionAuth {
     }
 }
 
-/// `last_used_at` / `last_seen_at` are written at most this often per key or session, so a busy
-/// client does not turn every read into a write.
-const TOUCH_EVERY: &str = "60 seconds";
+/// The account of a live key (its hash); the last column says whether `last_used_at` is older
+/// than a minute (it is written at most once a minute, so a busy client does not turn every
+/// read into a write).
+const KEY_LOOKUP: &str = "SELECT k.id, u.id, u.name, u.role,
+        k.last_used_at IS NULL OR k.last_used_at < now() - interval '60 seconds'
+   FROM api_keys k JOIN users u ON u.id = k.user_id
+  WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND NOT u.disabled";
+
+/// The account of a live session (its token hash), and whether `last_seen_at` is a minute old.
+const SESSION_LOOKUP: &str = "SELECT u.id, u.name, u.role, s.csrf_hash, s.expires_at,
+        s.last_seen_at < now() - interval '60 seconds'
+   FROM sessions s JOIN users u ON u.id = s.user_id
+  WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT u.disabled";
 
 fn role_from(text: &str) -> Result<Role, StoreError> {
     Role::from_name(text).ok_or_else(|| StoreError::Corrupt(format!("unknown role {text:?}")))
@@ -124,18 +134,9 @@ pub async fn verify_api_key(conn: &Conn, key: &str) -> Result<Option<Authenticat
         return Ok(None);
     }
     let hash = sha256(key.as_bytes()).to_vec();
-    let row = conn
-        .client()
-        .query_opt(
-            &format!(
-                "SELECT k.id, u.id, u.name, u.role,
-                        k.last_used_at IS NULL OR k.last_used_at < now() - interval '{TOUCH_EVERY}'
-                   FROM api_keys k JOIN users u ON u.id = k.user_id
-                  WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND NOT u.disabled"
-            ),
-            &[&hash],
-        )
-        .await?;
+    // Prepared once per connection: the lookup runs on every authenticated request.
+    let statement = conn.client.prepare_cached(KEY_LOOKUP).await?;
+    let row = conn.client().query_opt(&statement, &[&hash]).await?;
     let Some(row) = row else {
         return Ok(None);
     };
@@ -234,18 +235,8 @@ pub async fn session(conn: &Conn, token: &str) -> Result<Option<SessionAuth>, St
     }
     let token_hash = sha256(token.as_bytes());
     let hash = token_hash.to_vec();
-    let row = conn
-        .client()
-        .query_opt(
-            &format!(
-                "SELECT u.id, u.name, u.role, s.csrf_hash, s.expires_at,
-                        s.last_seen_at < now() - interval '{TOUCH_EVERY}'
-                   FROM sessions s JOIN users u ON u.id = s.user_id
-                  WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT u.disabled"
-            ),
-            &[&hash],
-        )
-        .await?;
+    let statement = conn.client.prepare_cached(SESSION_LOOKUP).await?;
+    let row = conn.client().query_opt(&statement, &[&hash]).await?;
     let Some(row) = row else {
         return Ok(None);
     };
