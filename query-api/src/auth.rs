@@ -599,6 +599,11 @@ pub(crate) async fn authenticate(
     let auth = state.auth.clone();
     match auth.required(&state.store).await {
         Ok(false) => {
+            if !auth.no_auth {
+                if let Err(resp) = open_mode_guard(req.headers(), req.method()) {
+                    return resp;
+                }
+            }
             req.extensions_mut().insert(Principal::local(source));
             req.extensions_mut().insert(AuthMethod::Open);
             return next.run(req).await;
@@ -644,6 +649,51 @@ pub(crate) async fn authenticate(
     });
     req.extensions_mut().insert(method);
     next.run(req).await
+}
+
+/// True when `host` (a `Host` header value) names the loopback interface.
+fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [::1]:8080
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Open mode answers without credentials, so it must answer only the local user: requests
+/// addressed to another host name (a DNS-rebinding page in the user's browser) and
+/// state-changing requests posted by another site (`Origin`) are refused.
+fn open_mode_guard(headers: &HeaderMap, method: &Method) -> Result<(), Response> {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if let Some(h) = host {
+        if !is_loopback_host(h) {
+            return Err(error_response(
+                StatusCode::FORBIDDEN,
+                "this server has no accounts and answers only requests addressed to localhost or a loopback address",
+            ));
+        }
+    }
+    if !matches!(method, &Method::GET | &Method::HEAD | &Method::OPTIONS) {
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let origin_host = origin
+                .to_str()
+                .ok()
+                .and_then(|o| o.split_once("://"))
+                .map(|(_, rest)| rest.trim_end_matches('/'));
+            let same =
+                matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h));
+            if !same {
+                return Err(error_response(
+                    StatusCode::FORBIDDEN,
+                    "a state-changing request from another site (Origin) is refused",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 type Verified = (Authenticated, AuthMethod, Option<SessionContext>);
@@ -831,6 +881,30 @@ mod tests {
             l.blocked_at(t0 + Duration::from_secs(60), src, Some("alice")),
             None
         );
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "[::1]:80",
+            "[::1]",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "evil.example",
+            "evil.example:8080",
+            "192.0.2.1:80",
+            "localhost.evil.example",
+            "[2001:db8::1]:80",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
     }
 
     #[test]

@@ -459,6 +459,54 @@ async fn open_only_on_loopback_without_accounts() {
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["via"], "open");
     assert_eq!(v["role"], "admin");
+    // Open mode answers only the local user: not a page that rebound its own name to
+    // 127.0.0.1, nor a write posted by another site.
+    let (status, _, _) = send(
+        &app,
+        Method::GET,
+        "/api/v1/stats",
+        &[(header::HOST, "rebound.evil.example:8080".to_owned())],
+        None,
+        "127.0.0.1:4000",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = send(
+        &app,
+        Method::GET,
+        "/api/v1/stats",
+        &[(header::HOST, "localhost:8080".to_owned())],
+        None,
+        "127.0.0.1:4000",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = send(
+        &app,
+        Method::POST,
+        "/logout",
+        &[
+            (header::HOST, "127.0.0.1:8080".to_owned()),
+            (header::ORIGIN, "https://evil.example".to_owned()),
+        ],
+        None,
+        "127.0.0.1:4000",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = send(
+        &app,
+        Method::POST,
+        "/logout",
+        &[
+            (header::HOST, "127.0.0.1:8080".to_owned()),
+            (header::ORIGIN, "http://127.0.0.1:8080".to_owned()),
+        ],
+        None,
+        "127.0.0.1:4000",
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
     // Every listener but loopback requires credentials even without accounts.
     let wide = crate::app_with(&db, team_config());
     let (status, _, _) = send(
@@ -971,14 +1019,22 @@ impl std::io::Write for Captured {
 
 #[tokio::test]
 async fn keys_passwords_and_tokens_never_reach_logs_debug_output_or_the_audit_log() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // A process-wide subscriber at TRACE (a thread-scoped one misses events whose callsites
+    // other tests' threads registered first): it captures every test's logs, this one's too.
+    static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    let captured = CAPTURED
+        .get_or_init(|| {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
+            captured
+        })
+        .clone();
 
     let db = seeded().await;
     let store = db.store();
@@ -1077,8 +1133,8 @@ async fn keys_passwords_and_tokens_never_reach_logs_debug_output_or_the_audit_lo
     assert!(stored.contains("user.passwd"), "{stored}");
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
-        !logs.is_empty(),
-        "the subscriber captured the server's logs"
+        logs.contains("started processing request"),
+        "the subscriber captured the server's request logs"
     );
     for s in &secrets {
         assert!(
