@@ -502,14 +502,16 @@ fn credentials(headers: &HeaderMap) -> Result<Credentials, ApiError> {
         let (user, secret) = decoded
             .split_once(':')
             .ok_or_else(|| unauthorized("the Basic credentials are not base64 of user:secret"))?;
+        // Account names are lower case; clients may send `Analyst@Example.org`.
+        let user = user.trim().to_lowercase();
         return Ok(if secret.starts_with(KEY_PREFIX) {
             Credentials::Key {
-                user: Some(user.to_owned()),
+                user: Some(user),
                 key: secret.to_owned(),
             }
         } else {
             Credentials::Password {
-                user: user.to_owned(),
+                user,
                 password: secret.to_owned(),
             }
         });

@@ -168,7 +168,7 @@ pub(crate) async fn login(State(state): State<AppState>, req: Request) -> Respon
             "",
         );
     };
-    let user = user.trim().to_owned();
+    let user = user.trim().to_lowercase();
     if let Some(wait) = state.auth.failures.blocked(source, Some(&user)) {
         let mut resp = login_page(
             StatusCode::TOO_MANY_REQUESTS,

@@ -541,6 +541,20 @@ async fn open_only_on_loopback_without_accounts() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "a bare `Authorization: KEY` works");
+    let (status, _, _) = send(
+        &app,
+        Method::GET,
+        "/api/v1/stats",
+        &[(header::AUTHORIZATION, basic("Analyst", &keys.analyst_key))],
+        None,
+        "127.0.0.1:4000",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the Basic user name is not case-sensitive"
+    );
     // /healthz stays open.
     let (status, _, _) = send(&app, Method::GET, "/healthz", &[], None, "127.0.0.1:4000").await;
     assert_eq!(status, StatusCode::OK);
