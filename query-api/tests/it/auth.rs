@@ -91,8 +91,24 @@ fn basic(user: &str, secret: &str) -> String {
     )
 }
 
-/// One request through the router from `source`.
+/// One request through the router from `source`; a body is sent as a form.
 async fn send(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    headers: &[(header::HeaderName, String)],
+    body: Option<&str>,
+    source: &str,
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut headers = headers.to_vec();
+    if body.is_some() {
+        headers.push((header::CONTENT_TYPE, FORM.to_owned()));
+    }
+    send_raw(app, method, uri, &headers, body, source).await
+}
+
+/// One request through the router from `source`, with exactly these headers.
+async fn send_raw(
     app: &Router,
     method: Method,
     uri: &str,
@@ -103,9 +119,6 @@ async fn send(
     let mut req = Request::builder().method(method).uri(uri);
     for (k, v) in headers {
         req = req.header(k, v);
-    }
-    if body.is_some() {
-        req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     }
     let mut req = req.body(Body::from(body.unwrap_or("").to_owned())).unwrap();
     let addr: SocketAddr = source.parse().unwrap();
@@ -166,132 +179,169 @@ enum Access {
     Min(Role),
 }
 
-/// (method, documented path) → who may call it, a concrete URI with valid parameters, a form
-/// body, and the status an allowed caller gets. A route missing here fails the matrix test:
-/// every new route must be classified.
-/// (method, documented path, access, URI, form body, status of an allowed caller).
-type RouteEntry = (
-    &'static str,
-    &'static str,
-    Access,
-    String,
-    Option<String>,
-    u16,
-);
+/// A route of the matrix: who may call it, a concrete URI with valid parameters, an optional
+/// body, and the statuses an allowed caller may get (a set where a repeated call answers
+/// differently: a second PUT of a tag is 200 after the first's 201, a second DELETE 404).
+struct Route {
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    uri: String,
+    body: Option<(&'static str, String)>,
+    ok: &'static [u16],
+}
 
-fn route_table() -> Vec<RouteEntry> {
+fn route(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    uri: impl Into<String>,
+    ok: &'static [u16],
+) -> Route {
+    Route {
+        method,
+        path,
+        access,
+        uri: uri.into(),
+        body: None,
+        ok,
+    }
+}
+
+impl Route {
+    fn body(mut self, content_type: &'static str, text: impl Into<String>) -> Route {
+        self.body = Some((content_type, text.into()));
+        self
+    }
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Routes other branches of issue 12 add (tags and notes): classified here ahead of the merge,
+/// allowed to be missing from this branch's document.
+const ADDED_ELSEWHERE: &[(&str, &str)] = &[
+    ("put", "/api/v1/tags/{kind}/{value}/{tag}"),
+    ("delete", "/api/v1/tags/{kind}/{value}/{tag}"),
+    ("get", "/api/v1/tags/{kind}/{value}"),
+    ("post", "/api/v1/notes/{kind}/{value}"),
+    ("delete", "/api/v1/notes/{id}"),
+];
+
+/// (method, documented path) → minimum role. A route of the OpenAPI document missing here fails
+/// the matrix test: every new route must be classified.
+fn route_table() -> Vec<Route> {
     use Access::*;
-    let reader_login = Some(format!(
-        "user=reader&password={}",
-        PASSWORD.replace(' ', "+")
-    ));
+    let reader = Min(Role::Reader);
+    let analyst = Min(Role::Analyst);
+    let reader_login = format!("user=reader&password={}", PASSWORD.replace(' ', "+"));
     vec![
-        ("get", "/healthz", Open, "/healthz".into(), None, 200),
-        (
-            "get",
-            "/api/v1/healthz",
-            Open,
-            "/api/v1/healthz".into(),
-            None,
-            200,
-        ),
-        ("get", "/login", Open, "/login".into(), None, 200),
-        ("post", "/login", Open, "/login".into(), reader_login, 303),
-        (
-            "post",
-            "/logout",
-            Min(Role::Reader),
-            "/logout".into(),
-            None,
-            303,
-        ),
-        (
-            "get",
-            "/api/v1/session",
-            Min(Role::Reader),
-            "/api/v1/session".into(),
-            None,
-            200,
-        ),
-        (
+        route("get", "/healthz", Open, "/healthz", &[200]),
+        route("get", "/api/v1/healthz", Open, "/api/v1/healthz", &[200]),
+        route("get", "/login", Open, "/login", &[200]),
+        route("post", "/login", Open, "/login", &[303]).body(FORM, reader_login),
+        route("post", "/logout", reader, "/logout", &[303]),
+        route("get", "/api/v1/session", reader, "/api/v1/session", &[200]),
+        route(
             "get",
             "/api/v1/audit",
             Min(Role::Admin),
-            "/api/v1/audit?limit=5".into(),
-            None,
-            200,
+            "/api/v1/audit?limit=5",
+            &[200],
         ),
-        (
-            "get",
-            "/api/v1/stats",
-            Min(Role::Reader),
-            "/api/v1/stats".into(),
-            None,
-            200,
-        ),
-        (
+        route("get", "/api/v1/stats", reader, "/api/v1/stats", &[200]),
+        route(
             "get",
             "/api/v1/certificates/{hash}",
-            Min(Role::Reader),
+            reader,
             format!("/api/v1/certificates/{}", GITHUB.sha1),
-            None,
-            200,
+            &[200],
         ),
-        (
+        route(
             "get",
             "/api/v1/certificates/{hash}/hosts",
-            Min(Role::Reader),
+            reader,
             format!("/api/v1/certificates/{}/hosts", GITHUB.sha1),
-            None,
-            200,
+            &[200],
         ),
-        (
+        route(
             "get",
             "/api/v1/expand",
-            Min(Role::Reader),
-            "/api/v1/expand?seed=192.0.2.10".into(),
-            None,
-            200,
+            reader,
+            "/api/v1/expand?seed=192.0.2.10",
+            &[200],
         ),
-        (
+        route(
             "get",
             "/api/v1/ip/{address}/{prefix_len}",
-            Min(Role::Reader),
-            "/api/v1/ip/192.0.2.0/24".into(),
-            None,
-            200,
+            reader,
+            "/api/v1/ip/192.0.2.0/24",
+            &[200],
         ),
-        (
+        route(
             "get",
             "/api/v1/ip/{query}",
-            Min(Role::Reader),
-            "/api/v1/ip/192.0.2.10".into(),
-            None,
-            200,
+            reader,
+            "/api/v1/ip/192.0.2.10",
+            &[200],
         ),
-        (
+        route(
             "get",
             "/api/v1/overlap",
-            Min(Role::Reader),
-            "/api/v1/overlap?ip=192.0.2.10&ip=192.0.2.11".into(),
-            None,
-            200,
+            reader,
+            "/api/v1/overlap?ip=192.0.2.10&ip=192.0.2.11",
+            &[200],
         ),
-        (
+        route(
             "get",
             "/api/v1/search",
-            Min(Role::Reader),
-            "/api/v1/search?field=name&q=github.com".into(),
-            None,
-            200,
+            reader,
+            "/api/v1/search?field=name&q=github.com",
+            &[200],
         ),
-        (
+        route(
             "get",
             "/api/v1/serials/{serial}",
-            Min(Role::Reader),
+            reader,
             format!("/api/v1/serials/{}", GITHUB.serial),
-            None,
-            200,
+            &[200],
+        ),
+        // Tags and notes (hb-tags).
+        route(
+            "put",
+            "/api/v1/tags/{kind}/{value}/{tag}",
+            analyst,
+            "/api/v1/tags/ip/192.0.2.10/apt28",
+            &[200, 201],
+        ),
+        route(
+            "get",
+            "/api/v1/tags/{kind}/{value}",
+            reader,
+            "/api/v1/tags/ip/192.0.2.10",
+            &[200],
+        ),
+        route(
+            "delete",
+            "/api/v1/tags/{kind}/{value}/{tag}",
+            analyst,
+            "/api/v1/tags/ip/192.0.2.10/apt28",
+            &[204, 404],
+        ),
+        route(
+            "post",
+            "/api/v1/notes/{kind}/{value}",
+            analyst,
+            "/api/v1/notes/ip/192.0.2.10",
+            &[201],
+        )
+        .body("application/json", r#"{"body":"seen in a phishing kit"}"#),
+        // Note 1 is the analyst's (the first allowed caller of the POST above).
+        route(
+            "delete",
+            "/api/v1/notes/{id}",
+            analyst,
+            "/api/v1/notes/1",
+            &[204, 404],
         ),
     ]
 }
@@ -357,7 +407,7 @@ async fn every_documented_route_answers_each_role_exactly() {
     let documented = documented_routes();
     let unclassified: Vec<_> = documented
         .iter()
-        .filter(|(m, p)| !table.iter().any(|(tm, tp, ..)| tm == m && tp == p))
+        .filter(|(m, p)| !table.iter().any(|r| r.method == m && r.path == p))
         .collect();
     assert!(
         unclassified.is_empty(),
@@ -365,8 +415,13 @@ async fn every_documented_route_answers_each_role_exactly() {
     );
     let stale: Vec<_> = table
         .iter()
-        .filter(|(m, p, ..)| !documented.iter().any(|(dm, dp)| dm == m && dp == p))
-        .map(|(m, p, ..)| (m, p))
+        .filter(|r| !documented.iter().any(|(m, p)| m == r.method && p == r.path))
+        .map(|r| (r.method, r.path))
+        .filter(|mp| !ADDED_ELSEWHERE.contains(mp))
+        .collect();
+    let table: Vec<Route> = table
+        .into_iter()
+        .filter(|r| documented.iter().any(|(m, p)| m == r.method && p == r.path))
         .collect();
     assert!(
         stale.is_empty(),
@@ -383,7 +438,15 @@ async fn every_documented_route_answers_each_role_exactly() {
         Who::Revoked,
     ];
     let mut checked = 0;
-    for (method, _path, access, uri, body, ok) in &table {
+    for Route {
+        method,
+        access,
+        uri,
+        body,
+        ok,
+        ..
+    } in &table
+    {
         for who in whos {
             let mut headers = Vec::new();
             match who {
@@ -410,20 +473,30 @@ async fn every_documented_route_answers_each_role_exactly() {
                 }
             }
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let (status, resp_headers, resp_body) =
-                send(&app, m, uri, &headers, body.as_deref(), "192.0.2.100:5555").await;
-            let want = match (access, who.role()) {
-                (Access::Open, _) => *ok,
-                (Access::Min(_), None) => 401,
-                (Access::Min(min), Some(role)) if role >= *min => *ok,
-                (Access::Min(_), Some(_)) => 403,
+            if let Some((content_type, _)) = body {
+                headers.push((header::CONTENT_TYPE, (*content_type).to_owned()));
+            }
+            let (status, resp_headers, resp_body) = send_raw(
+                &app,
+                m,
+                uri,
+                &headers,
+                body.as_ref().map(|(_, text)| text.as_str()),
+                "192.0.2.100:5555",
+            )
+            .await;
+            let allowed: &[u16] = match (access, who.role()) {
+                (Access::Open, _) => ok,
+                (Access::Min(_), None) => &[401],
+                (Access::Min(min), Some(role)) if role >= *min => ok,
+                (Access::Min(_), Some(_)) => &[403],
             };
-            assert_eq!(
-                status.as_u16(),
-                want,
-                "{method} {uri} as {who:?}: {}",
+            assert!(
+                allowed.contains(&status.as_u16()),
+                "{method} {uri} as {who:?}: {status}, expected one of {allowed:?}: {}",
                 String::from_utf8_lossy(&resp_body)
             );
+            let want = status.as_u16();
             if want == 401 {
                 assert_eq!(
                     resp_headers.get(header::WWW_AUTHENTICATE).unwrap(),
