@@ -634,6 +634,47 @@ async fn open_only_on_loopback_without_accounts() {
 }
 
 #[tokio::test]
+async fn a_principal_set_in_process_is_kept_and_headers_cannot_forge_one() {
+    let db = seeded().await;
+    accounts(&db.store()).await;
+    let app = crate::app_with(&db, team_config());
+    // In-process (an outer layer or a test harness): kept.
+    let mut req = Request::get("/api/v1/session").body(Body::empty()).unwrap();
+    req.extensions_mut().insert(certhist_api::auth::Principal {
+        user: Some("carol".into()),
+        role: Role::Analyst,
+        source: None,
+    });
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["user"], "carol");
+    // Nothing a client sends makes one.
+    let (status, _, _) = send(
+        &app,
+        Method::GET,
+        "/api/v1/session",
+        &[
+            (
+                header::HeaderName::from_static("x-user"),
+                "admin".to_owned(),
+            ),
+            (
+                header::HeaderName::from_static("x-forwarded-user"),
+                "admin".to_owned(),
+            ),
+        ],
+        None,
+        "192.0.2.1:1",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn disabling_and_revoking_take_effect_at_the_next_request() {
     let db = seeded().await;
     let store = db.store();
