@@ -225,7 +225,19 @@ const ADDED_ELSEWHERE: &[(&str, &str)] = &[
     ("get", "/api/v1/tags/{kind}/{value}"),
     ("post", "/api/v1/notes/{kind}/{value}"),
     ("delete", "/api/v1/notes/{id}"),
+    ("post", "/api/v1/uploads/observations"),
+    ("post", "/api/v1/uploads/certificates"),
+    ("post", "/api/v1/uploads/scan/{format}"),
+    ("post", "/api/v1/uploads/cryptnet"),
 ];
+
+/// A fixture certificate as PEM.
+fn pem(der: &[u8]) -> String {
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64::engine::general_purpose::STANDARD.encode(der)
+    )
+}
 
 /// (method, documented path) → minimum role. A route of the OpenAPI document missing here fails
 /// the matrix test: every new route must be classified.
@@ -342,6 +354,51 @@ fn route_table() -> Vec<Route> {
             analyst,
             "/api/v1/notes/1",
             &[204, 404],
+        ),
+        // Uploads (hc-tls-uploads).
+        route(
+            "post",
+            "/api/v1/uploads/observations",
+            analyst,
+            "/api/v1/uploads/observations?force=true",
+            &[200],
+        )
+        .body(
+            "text/csv",
+            format!(
+                "192.0.2.60,443,{},2024-01-01T00:00:00Z,2024-02-01T00:00:00Z\n",
+                GITHUB.sha1
+            ),
+        ),
+        route(
+            "post",
+            "/api/v1/uploads/certificates",
+            analyst,
+            "/api/v1/uploads/certificates",
+            &[200],
+        )
+        .body("application/x-pem-file", pem(GITHUB.der)),
+        route(
+            "post",
+            "/api/v1/uploads/scan/{format}",
+            analyst,
+            "/api/v1/uploads/scan/sonar-hosts?date=20240101&force=true",
+            &[200],
+        )
+        .body(
+            "application/octet-stream",
+            format!("192.0.2.61,{}\n", GITHUB.sha1),
+        ),
+        route(
+            "post",
+            "/api/v1/uploads/cryptnet",
+            analyst,
+            "/api/v1/uploads/cryptnet?label=matrix",
+            &[200],
+        )
+        .body(
+            "text/plain",
+            "http://ocsp.example.com/MFEwTzBNMEswSTAJBgUrDgMCGgUABBRo\n",
         ),
     ]
 }
