@@ -610,8 +610,8 @@ pub(crate) async fn authenticate(
     match auth.required(&state.store).await {
         Ok(false) => {
             if !auth.no_auth {
-                if let Err(resp) = open_mode_guard(req.headers(), req.method()) {
-                    return resp;
+                if let Err(e) = open_mode_guard(req.headers(), req.method()) {
+                    return e.into_response();
                 }
             }
             req.extensions_mut().insert(Principal::local(source));
@@ -676,14 +676,14 @@ fn is_loopback_host(host: &str) -> bool {
 /// Open mode answers without credentials, so it must answer only the local user: requests
 /// addressed to another host name (a DNS-rebinding page in the user's browser) and
 /// state-changing requests posted by another site (`Origin`) are refused.
-fn open_mode_guard(headers: &HeaderMap, method: &Method) -> Result<(), Response> {
+fn open_mode_guard(headers: &HeaderMap, method: &Method) -> Result<(), ApiError> {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     if let Some(h) = host {
         if !is_loopback_host(h) {
-            return Err(error_response(
-                StatusCode::FORBIDDEN,
-                "this server has no accounts and answers only requests addressed to localhost or a loopback address",
-            ));
+            return Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                detail: "this server has no accounts and answers only requests addressed to localhost or a loopback address".to_owned(),
+            });
         }
     }
     if !matches!(method, &Method::GET | &Method::HEAD | &Method::OPTIONS) {
@@ -696,10 +696,11 @@ fn open_mode_guard(headers: &HeaderMap, method: &Method) -> Result<(), Response>
             let same =
                 matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h));
             if !same {
-                return Err(error_response(
-                    StatusCode::FORBIDDEN,
-                    "a state-changing request from another site (Origin) is refused",
-                ));
+                return Err(ApiError {
+                    status: StatusCode::FORBIDDEN,
+                    detail: "a state-changing request from another site (Origin) is refused"
+                        .to_owned(),
+                });
             }
         }
     }

@@ -1383,7 +1383,8 @@ async fn auth_cost() {
     let keys = accounts(&db.store()).await;
     let app = crate::app_with(&db, team_config());
     let (cookie, _) = login(&app, "reader", "192.0.2.50:1").await;
-    let cases: Vec<(&str, &Router, Vec<(header::HeaderName, String)>, u32)> = vec![
+    type Headers = Vec<(header::HeaderName, String)>;
+    let cases: Vec<(&str, &Router, Headers, u32)> = vec![
         ("open (no accounts, loopback)", &open, vec![], 2000),
         (
             "Bearer key",
