@@ -24,6 +24,10 @@
 //! authentication; the server notices a new account within a second. `--no-auth` turns
 //! authentication off entirely (requests act as the local user).
 //!
+//! A `Principal` already in the request's extensions when the layer runs (put there in-process
+//! by an outer layer or a test driving the router) is kept; HTTP clients cannot set extensions.
+//! A handler asking for a `Principal` of a request the layer did not see gets a 401.
+//!
 //! **Limits**: requests are limited per source address and per account (token buckets,
 //! `governor`; 429 with `Retry-After`), when authentication is on. Failed logins (a wrong key or
 //! password) are limited much more strictly by [`FailureLimiter`]: per source address, and per

@@ -133,6 +133,25 @@ async fn user_add_prints_the_key_once_and_list_never_shows_it() {
         sha2::Sha256::digest(key.as_bytes()).to_vec()
     );
 
+    // A label is free text: shown escaped.
+    ok(
+        &db,
+        &[
+            "user",
+            "key",
+            "new",
+            "alice",
+            "--label",
+            "\u{1b}[31mred\u{202e}",
+        ],
+    );
+    let list = ok(&db, &["user", "list"]);
+    assert!(
+        !list.contains('\u{1b}') && !list.contains('\u{202e}'),
+        "{list:?}"
+    );
+    assert!(list.contains("\\u{1b}[31mred\\u{202e}"), "{list}");
+
     // Bad input: a clear error, exit 2.
     let o = certhist(&db, &["user", "add", "alice", "--role", "reader"]);
     assert_eq!(o.status.code(), Some(2));
