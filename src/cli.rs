@@ -66,6 +66,11 @@ pub enum Command {
     Cryptnet(crate::commands::cryptnet::CryptnetArgs),
     /// Serve the HTTP API (/api/v1, OpenAPI at /api/v1/openapi.json).
     Serve(crate::commands::serve::ServeArgs),
+    /// Accounts of the team server: add, list, disable, enable, passwd, key new|revoke.
+    #[command(subcommand)]
+    User(crate::commands::user::UserCommand),
+    /// Show the audit log (logins, failed logins, account changes, writes), newest first.
+    Audit(crate::commands::audit::AuditArgs),
     /// Start the database, load the bundled sample data and show example queries.
     Demo(crate::commands::demo::DemoArgs),
 }

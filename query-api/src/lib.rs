@@ -59,6 +59,18 @@ pub struct ServeConfig {
     pub max_expand_nodes: usize,
     /// Largest `hops` of `/expand`.
     pub max_expand_hops: u32,
+    /// Authentication off (`--no-auth`): every request acts as the local user with every role.
+    pub no_auth: bool,
+    /// The server runs TLS: session cookies are marked `Secure`.
+    pub tls: bool,
+    /// Requests per source address (`None` = unlimited); applied when authentication is on.
+    pub rate_limit_per_ip: Option<auth::RateLimit>,
+    /// Requests per API key (or per account for password and session requests).
+    pub rate_limit_per_key: Option<auth::RateLimit>,
+    /// Failed logins per source address, and per account name for sources that failed.
+    pub login_failure_limit: auth::LoginLimit,
+    /// How long a web session lasts.
+    pub session_ttl: Duration,
 }
 
 impl Default for ServeConfig {
@@ -75,6 +87,18 @@ impl Default for ServeConfig {
             max_page_size: 1000,
             max_expand_nodes: 2000,
             max_expand_hops: 6,
+            no_auth: false,
+            tls: false,
+            rate_limit_per_ip: Some(auth::RateLimit {
+                per_second: 100,
+                burst: 200,
+            }),
+            rate_limit_per_key: Some(auth::RateLimit {
+                per_second: 50,
+                burst: 100,
+            }),
+            login_failure_limit: auth::LoginLimit::default(),
+            session_ttl: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -104,6 +128,7 @@ pub enum ServeError {
 pub(crate) struct AppState {
     pub(crate) store: Store,
     pub(crate) config: ServeConfig,
+    pub(crate) auth: auth::SharedAuth,
 }
 
 impl AppState {
@@ -121,9 +146,52 @@ impl AppState {
         description = "Passive certificate history: IP ↔ certificate pivots, reverse search, field search, serial / OCSP CertID lookup, overlap and graph expansion. Errors are always {\"errors\":[{\"detail\": …}]}.",
         license(name = "Apache-2.0")
     ),
-    tags((name = "certhist", description = "certhist query API v1"))
+    tags((name = "certhist", description = "certhist query API v1")),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("basic" = []), ("cookie" = []))
 )]
 pub struct ApiDoc;
+
+/// The security schemes of the API (docs/API.md § Authentication).
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key from `certhist user add` / `certhist user key new` (`chk_…`); also accepted as a bare `Authorization: KEY`.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "`user:KEY` or `user:password` (the form pypssl and passivetotal send).",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                auth::SESSION_COOKIE,
+                "The web session from `POST /login`. State-changing requests must also send the session's CSRF token (`GET /api/v1/session`) as header `X-CSRF-Token` or form field `csrf`.",
+            ))),
+        );
+    }
+}
 
 fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, openapi) = routes::openapi_router().with_state(state).split_for_parts();
@@ -149,7 +217,9 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
     let state = AppState {
         store,
         config: config.clone(),
+        auth: std::sync::Arc::new(auth::AuthState::new(&config)),
     };
+    let auth_layer = axum::middleware::from_fn_with_state(state.clone(), auth::authenticate);
     let (api, openapi) = api_router(state.clone());
     // Compatibility APIs (CIRCL, PassiveTotal): not in the OpenAPI document, see `compat`.
     let api = api.merge(compat::router(state));
@@ -181,6 +251,7 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
             "method not allowed; the API is read-only (GET)",
         )
     })
+    .layer(auth_layer)
     .layer(axum::middleware::from_fn(error_shape))
     .layer(CatchPanicLayer::custom(
         |_panic: Box<dyn std::any::Any + Send>| {
@@ -209,11 +280,11 @@ async fn error_shape(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
-    let is_json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json {
+    // JSON errors are in the shape already; the login page answers its errors as HTML.
+    let keep = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+    });
+    if keep {
         return resp;
     }
     let detail = match status {
@@ -256,7 +327,9 @@ pub async fn serve_on(
 ) -> Result<(), ServeError> {
     let local = listener.local_addr()?;
     tracing::info!(http.listen = %local, "serving /api/v1");
-    axum::serve(listener, router(store, config))
+    // Connect info gives the authentication layer the source address (rate limits, audit).
+    let app = router(store, config).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!("server stopped");

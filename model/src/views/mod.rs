@@ -15,7 +15,7 @@ mod history;
 mod search;
 mod stats;
 
-pub use accounts::Role;
+pub use accounts::{ApiKeyView, AuditEntryView, Role, SessionView, UserView};
 pub use certificate::{
     CacheEntry, CacheEntryKind, CertSummary, CertificateRecord, Commonness, CtEntry, CtEntryType,
     OcspStatus,

@@ -1,11 +1,13 @@
 //! The `/api/v1` handlers, one module per route family.
 
+pub(crate) mod audit;
 pub(crate) mod certificates;
 pub(crate) mod expand;
 pub(crate) mod ip;
 pub(crate) mod overlap;
 pub(crate) mod search;
 pub(crate) mod serials;
+pub(crate) mod session;
 pub(crate) mod stats;
 
 use utoipa::OpenApi;
@@ -30,6 +32,10 @@ pub(crate) fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(stats::stats))
         .routes(routes!(stats::healthz))
         .routes(routes!(stats::healthz_v1))
+        .routes(routes!(session::login_form, session::login))
+        .routes(routes!(session::logout))
+        .routes(routes!(session::session))
+        .routes(routes!(audit::audit))
 }
 
 /// Builds a page from `limit + 1` fetched rows: the extra row only says "there is more".

@@ -7,6 +7,7 @@
 //! Lists are keyset-paged: each function takes the key of the last row of the previous page
 //! (`after`) and a `limit`, and returns rows in a stable order, so no row is lost or repeated.
 
+pub mod accounts;
 pub mod certificate;
 pub mod graph;
 pub mod ip;

@@ -7,6 +7,7 @@
 //! [`cache`] (CryptnetUrlCache entries), [`audit`] (the audit log). Statements longer than a few lines are the `.sql` files
 //! beside them.
 
+pub(crate) mod accounts;
 mod audit;
 mod cache;
 mod certs;

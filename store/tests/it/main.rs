@@ -1,5 +1,6 @@
 //! Integration tests of certhist-store, one module per area.
 
+mod accounts;
 mod cluster;
 mod config;
 mod migrate;
