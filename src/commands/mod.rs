@@ -9,6 +9,7 @@ pub(crate) mod import;
 pub(crate) mod query;
 pub(crate) mod scan;
 pub(crate) mod serve;
+pub(crate) mod tag;
 
 use std::fmt;
 
@@ -81,5 +82,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Cryptnet(a) => cryptnet::run(&cli, a).await,
         Command::Scan(a) => scan::scan(&cli, a).await,
         Command::Serve(a) => serve::run(&cli, a).await,
+        Command::Tag(c) => tag::run_tag(&cli, c).await,
+        Command::Note(c) => tag::run_note(&cli, c).await,
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod overlap;
 pub(crate) mod search;
 pub(crate) mod serials;
 pub(crate) mod stats;
+pub(crate) mod tags;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -30,6 +31,10 @@ pub(crate) fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(stats::stats))
         .routes(routes!(stats::healthz))
         .routes(routes!(stats::healthz_v1))
+        .routes(routes!(tags::put_tag, tags::delete_tag))
+        .routes(routes!(tags::get_target))
+        .routes(routes!(tags::post_note))
+        .routes(routes!(tags::delete_note))
 }
 
 /// Builds a page from `limit + 1` fetched rows: the extra row only says "there is more".

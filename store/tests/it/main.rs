@@ -6,4 +6,5 @@ mod migrate;
 mod read;
 mod schema;
 mod support;
+mod tags;
 mod write;
