@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use certhist_model::views::{
     CertSummary, CertificateRecord, Commonness, ExpandGraph, HostItem, IpHistoryItem, MatchMode,
-    OverlapCertItem, OverlapIpItem, Period, SearchItem, Target,
+    OverlapCertItem, OverlapIpItem, Period, SearchItem, Target, TargetKind,
 };
 use certhist_model::{parse_cert_hash, parse_timestamp, CertHash, Serial, Sha1};
 use certhist_store::read::{self, ExpandRequest, MatchPattern, Seed, TimeWindow, ValidityFilter};
@@ -412,11 +412,13 @@ pub(crate) async fn cert(
     }
     let hosts = all_hosts(&conn, record.summary.sha1, TimeWindow::default(), a.limit).await?;
     print_record(&record, out)?;
+    let own_hex = hex::encode(record.summary.sha1);
+    let own = Some((TargetKind::Certificate, own_hex.as_str()));
     if !record.tag_details.is_empty() {
-        super::tag::print_tag_lines(&record.tag_details, out)?;
+        super::tag::print_tag_lines(&record.tag_details, own, out)?;
     }
     if !record.notes.is_empty() {
-        super::tag::print_notes(&record.notes, out)?;
+        super::tag::print_notes(&record.notes, own, out)?;
     }
     writeln!(out)?;
     if hosts.is_empty() {

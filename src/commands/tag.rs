@@ -5,7 +5,8 @@
 use std::io::Write;
 
 use certhist_model::views::{
-    parse_note_body, parse_tag, Note, Tag, TagInputError, TaggedItem, Target, TargetTags,
+    parse_note_body, parse_tag, Note, Tag, TagInputError, TaggedItem, Target, TargetKind,
+    TargetTags,
 };
 use certhist_store::read::{self, MatchPattern, TaggedKey};
 use certhist_store::{Author, NoteDeletion, Store};
@@ -233,7 +234,8 @@ pub(crate) async fn run_note(cli: &Cli, command: &NoteCommand) -> Result<u8, Fai
                 writeln!(out, "no notes on {}", clean(&target.to_string()))?;
                 return Ok(exit::NOT_FOUND);
             }
-            print_notes(&notes, &mut out)?;
+            let value = target.value();
+            print_notes(&notes, Some((target.kind(), value.as_str())), &mut out)?;
             Ok(exit::OK)
         }
         NoteCommand::Rm(a) => {
@@ -281,47 +283,65 @@ async fn show_target(
 
 /// The tags and notes of a target as lines (under a record or a history table).
 pub(crate) fn print_target_tags(t: &TargetTags, out: &mut impl Write) -> Result<(), Failure> {
+    let own = (t.kind, t.value.as_str());
     if !t.tags.is_empty() {
-        print_tag_lines(&t.tags, out)?;
+        print_tag_lines(&t.tags, Some(own), out)?;
     }
     if !t.notes.is_empty() {
-        print_notes(&t.notes, out)?;
+        print_notes(&t.notes, Some(own), out)?;
     }
     Ok(())
 }
 
-/// Tags with author and time, one per line: `tags: apt28 (cli:alice, 2026-12-03 07:00:00Z)`,
-/// with the target when it is another one (a containing block, a name of the certificate).
-pub(crate) fn print_tag_lines(tags: &[Tag], out: &mut impl Write) -> Result<(), Failure> {
+/// ` on KIND VALUE` when a tag or note is on another target than `own` (a block containing the
+/// address, a name of the certificate), else nothing.
+fn elsewhere(kind: TargetKind, value: &str, own: Option<(TargetKind, &str)>) -> String {
+    if own == Some((kind, value)) {
+        String::new()
+    } else {
+        format!(" on {kind} {}", clean(value))
+    }
+}
+
+/// Tags with author and time, one per line (`apt28 (by cli:alice, 2026-12-03 07:00:00Z)`), with
+/// the target when it is not `own`.
+pub(crate) fn print_tag_lines(
+    tags: &[Tag],
+    own: Option<(TargetKind, &str)>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
     writeln!(out, "{:>17}:", "tags")?;
     for t in tags {
         writeln!(
             out,
-            "{:>17}  {} (by {}, {}) on {} {}",
+            "{:>17}  {} (by {}, {}){}",
             "",
             clean(&t.tag),
             clean(&t.author),
             time(&t.created_at),
-            t.kind,
-            clean(&t.value)
+            elsewhere(t.kind, &t.value, own)
         )?;
     }
     Ok(())
 }
 
-/// Notes, one block each: `#id author time (target)` then the text, indented.
-pub(crate) fn print_notes(notes: &[Note], out: &mut impl Write) -> Result<(), Failure> {
+/// Notes, one block each: `#id by author at time` (and the target when it is not `own`), then
+/// the text, indented.
+pub(crate) fn print_notes(
+    notes: &[Note],
+    own: Option<(TargetKind, &str)>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
     writeln!(out, "{:>17}:", "notes")?;
     for n in notes {
         writeln!(
             out,
-            "{:>17}  #{} by {} at {} on {} {}",
+            "{:>17}  #{} by {} at {}{}",
             "",
             n.id,
             clean(&n.author),
             time(&n.created_at),
-            n.kind,
-            clean(&n.value)
+            elsewhere(n.kind, &n.value, own)
         )?;
         for line in n.body.lines() {
             writeln!(out, "{:>17}    {}", "", clean(line))?;
