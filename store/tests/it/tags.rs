@@ -156,6 +156,9 @@ async fn batched_lookup_includes_blocks_containing_each_address() {
     tag(&store, "cidr", "192.0.2.77/24", "bulletproof", "alice").await;
     tag(&store, "cidr", "192.0.0.0/16", "wide", "bob").await;
     tag(&store, "cidr", "10.0.0.0/8", "elsewhere", "bob").await;
+    // Inside the block covering the page's addresses, but containing none of them.
+    tag(&store, "cidr", "192.0.2.128/25", "next-door", "bob").await;
+    tag(&store, "ip", "192.0.2.3", "neighbour", "bob").await;
     tag(&store, "cidr", "2001:db8::/32", "v6-block", "bob").await;
     tag(&store, "certificate", &gh, "apt28", "alice").await;
     tag(&store, "name", "Evil.Example.", "typosquat", "bob").await;
