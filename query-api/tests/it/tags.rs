@@ -233,6 +233,35 @@ async fn bad_kind_value_tag_body_and_id_are_400s_naming_the_parameter() {
             "{method} {uri}: {detail}"
         );
     }
+    // A block with a literal `/` in the path (docs/API.md § Tags and notes).
+    let (status, _) = send(
+        &app,
+        Method::PUT,
+        "/api/v1/tags/cidr/10.0.0.0/24/x",
+        None,
+        alice(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = send(
+        &app,
+        Method::PUT,
+        "/api/v1/tags/cidr/10.0.0.0/24",
+        None,
+        alice(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_detail(&body).contains("`value`"), "{body}");
+    let (status, _) = send(
+        &app,
+        Method::GET,
+        "/api/v1/tags/cidr/10.0.0.0/24",
+        None,
+        alice(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     // Nothing was written.
     let (_, t) = get(&app, "/api/v1/tags/name/example.com").await;
     assert_eq!(t["tags"], json!([]));
