@@ -414,3 +414,54 @@ async fn tag_search_lists_targets_of_every_kind_and_pages() {
         .unwrap();
     assert_eq!(prefix.len(), 6);
 }
+
+#[tokio::test]
+async fn overlap_and_expand_carry_tags() {
+    let (_db, store, gh, _) = loaded().await;
+    tag(&store, "certificate", &gh, "apt28", "alice").await;
+    tag(&store, "cidr", "198.51.100.0/24", "bulletproof", "bob").await;
+    let conn = store.conn().await.unwrap();
+    let ips = [
+        "192.0.2.1".parse().unwrap(),
+        "198.51.100.9".parse().unwrap(),
+    ];
+    let shared = read::overlap_by_ips(&conn, &ips, &TimeWindow::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(shared.len(), 1);
+    assert_eq!(shared[0].tags, vec!["apt28"]);
+    assert_eq!(shared[0].cert.as_ref().unwrap().tags, vec!["apt28"]);
+    let g = cert(GOOGLE).sha1;
+    let w = cert(WIKIPEDIA).sha1;
+    let addrs = read::overlap_by_certs(&conn, &[g, w], &TimeWindow::default(), None, 10)
+        .await
+        .unwrap();
+    assert!(addrs.is_empty(), "no address served both");
+    let graph = read::expand(
+        &conn,
+        &read::ExpandRequest {
+            seed_text: gh.clone(),
+            seed: read::Seed::parse(&gh),
+            hops: 2,
+            max_nodes: 50,
+            shared_threshold: 50,
+            include_shared: false,
+            window: TimeWindow::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let tags: Vec<(String, Vec<String>)> = graph
+        .nodes
+        .iter()
+        .map(|n| (n.id.clone(), n.tags.clone()))
+        .collect();
+    assert_eq!(
+        tags,
+        vec![
+            (gh.clone(), vec!["apt28".to_owned()]),
+            ("192.0.2.1".to_owned(), vec![]),
+            ("198.51.100.9".to_owned(), vec!["bulletproof".to_owned()]),
+        ]
+    );
+}
