@@ -266,18 +266,13 @@ fn covering_blocks(ips: &BTreeSet<IpAddr>) -> (Option<IpNet>, Option<IpNet>) {
         let prefix = u8::try_from(prefix.min(bits)).ok()?;
         IpNet::new(lo, prefix).ok().map(|n| n.trunc())
     };
-    let v4 = ips.iter().filter(|ip| ip.is_ipv4());
-    let v6 = ips.iter().filter(|ip| ip.is_ipv6());
-    (
-        v4.clone()
-            .next()
-            .zip(v4.last())
-            .and_then(|(a, b)| cover(*a, *b)),
-        v6.clone()
-            .next()
-            .zip(v6.last())
-            .and_then(|(a, b)| cover(*a, *b)),
-    )
+    let span = |is_family: fn(&IpAddr) -> bool| {
+        let mut family = ips.iter().filter(|ip| is_family(ip));
+        let first = family.next()?;
+        let last = family.next_back().unwrap_or(first);
+        cover(*first, *last)
+    };
+    (span(IpAddr::is_ipv4), span(IpAddr::is_ipv6))
 }
 
 /// Fills the `tags` of certificate summaries from one [`tags_touching`] lookup.
