@@ -3,6 +3,7 @@
 //! tag that was not there) records nothing.
 
 use certhist_model::views::{Note, Tag, Target};
+use postgres_types::ToSql;
 
 use super::{AuditEntry, StoreTx};
 use crate::read::tags::{note_columns, note_from, tag_columns, tag_from};
@@ -54,10 +55,22 @@ fn target_params(
     }
 }
 
-/// The condition on `tags t` selecting exactly `target`'s rows, with parameters $1..$3 = (net
-/// text, sha1, name) as [`target_params`] gives them.
-const EXACT_TARGET: &str = "t.kind = $4 AND t.net IS NOT DISTINCT FROM $1::text::inet \
-     AND t.sha1 IS NOT DISTINCT FROM $2 AND t.name IS NOT DISTINCT FROM $3";
+/// The condition on `tags t` selecting exactly `target`'s rows through the unique index of its
+/// column, with its parameters: `$1` the target (net as text, sha1 or name), `$2` the kind.
+fn exact_target(target: &Target) -> (&'static str, Box<dyn ToSql + Sync + Send>) {
+    match target {
+        Target::Ip(ip) => (
+            "t.kind = $2 AND t.net = $1::text::inet",
+            Box::new(ip.to_string()),
+        ),
+        Target::Cidr(net) => (
+            "t.kind = $2 AND t.net = $1::text::inet",
+            Box::new(net.trunc().to_string()),
+        ),
+        Target::Certificate(sha1) => ("t.kind = $2 AND t.sha1 = $1", Box::new(sha1.to_vec())),
+        Target::Name(name) => ("t.kind = $2 AND t.name = $1", Box::new(name.clone())),
+    }
+}
 
 impl StoreTx<'_> {
     /// Tags `target` with `tag` (already normalised: [`certhist_model::views::parse_tag`]).
@@ -97,11 +110,12 @@ impl StoreTx<'_> {
         }
         // Already there (possibly added by a concurrent transaction that has committed since:
         // ON CONFLICT waited for it).
+        let (cond, value) = exact_target(target);
         let row = self
             .tx
             .query_one(
-                &format!("SELECT {columns} FROM tags t WHERE {EXACT_TARGET} AND t.tag = $5"),
-                &[&net, &sha1, &name, &kind, &tag],
+                &format!("SELECT {columns} FROM tags t WHERE {cond} AND t.tag = $3"),
+                &[value.as_ref(), &kind, &tag],
             )
             .await?;
         Ok((tag_from(&row, 0)?, false))
@@ -115,15 +129,16 @@ impl StoreTx<'_> {
         tag: &str,
         by: &Author,
     ) -> Result<Option<Tag>, StoreError> {
-        let (kind, net, sha1, name) = target_params(target);
+        let (cond, value) = exact_target(target);
+        let kind = target.kind().as_str();
         let row = self
             .tx
             .query_opt(
                 &format!(
-                    "DELETE FROM tags t WHERE {EXACT_TARGET} AND t.tag = $5 RETURNING {}",
+                    "DELETE FROM tags t WHERE {cond} AND t.tag = $3 RETURNING {}",
                     tag_columns()
                 ),
-                &[&net, &sha1, &name, &kind, &tag],
+                &[value.as_ref(), &kind, &tag],
             )
             .await?;
         let Some(row) = row else {
