@@ -10,6 +10,7 @@
 //! queries run; a cancelled statement becomes a 503 in the one error shape.
 
 pub mod auth;
+mod compat;
 pub mod error;
 mod ndjson;
 mod params;
@@ -149,7 +150,9 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
         store,
         config: config.clone(),
     };
-    let (api, openapi) = api_router(state);
+    let (api, openapi) = api_router(state.clone());
+    // Compatibility APIs (CIRCL, PassiveTotal): not in the OpenAPI document, see `compat`.
+    let api = api.merge(compat::router(state));
     let doc = serde_json::to_vec_pretty(&openapi).unwrap_or_default();
     api.route(
         "/api/v1/openapi.json",
@@ -194,6 +197,8 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
     ))
     .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
     .layer(TraceLayer::new_for_http())
+    // Outermost: errors on /compat/… paths in the upstream envelopes (keep it last).
+    .layer(axum::middleware::from_fn(compat::envelopes))
 }
 
 /// Rewrites error responses produced outside the handlers (body limit, timeout, framework

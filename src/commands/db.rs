@@ -3,9 +3,12 @@
 use std::io::Write;
 
 use anyhow::Context;
-use certhist_store::cluster::{self, StartOptions};
+use certhist_store::cluster::{
+    self, ClusterError, ClusterInfo, Listener, ListenerKind, StartOptions,
+};
 use certhist_store::read;
 use clap::Subcommand;
+use ipnet::IpNet;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
@@ -19,16 +22,42 @@ use crate::output::ndjson;
 pub enum DbCommand {
     /// Initialise (once) and start the managed cluster.
     Start {
-        /// Also listen on this TCP address (e.g. 127.0.0.1:5433) for other tools.
-        #[arg(long)]
+        /// Also listen on this TCP address (e.g. 127.0.0.1:5433) for other tools. TCP clients
+        /// log in with the password of role certhist (SCRAM-SHA-256), kept in
+        /// $CERTHIST_HOME/pgpass (mode 0600); `certhist db url --tcp` prints a URL using it.
+        #[arg(long, value_name = "ADDR:PORT")]
         listen: Option<std::net::SocketAddr>,
+        /// A network (CIDR, or a single address) of other hosts allowed to connect over TCP,
+        /// with the password; repeatable. Required to listen on a non-loopback address.
+        #[arg(long, value_name = "CIDR", requires = "listen", value_parser = parse_cidr)]
+        allow_remote: Vec<IpNet>,
     },
     /// Stop the managed cluster.
     Stop,
-    /// Show the cluster state and row counts.
+    /// Show the cluster state, its listeners and their authentication, and row counts.
     Status,
-    /// Print a connection URL for psql and other tools.
-    Url,
+    /// Print a connection URL for psql and other tools (the Unix socket by default).
+    Url {
+        /// A URL over TCP (the cluster must have been started with --listen) that reads the
+        /// password from $CERTHIST_HOME/pgpass (`passfile=`), for psql and other libpq clients.
+        #[arg(long)]
+        tcp: bool,
+        /// With --tcp: put the password itself into the URL, for clients that read no password
+        /// file. Keep the output private.
+        #[arg(long, requires = "tcp")]
+        with_password: bool,
+    },
+}
+
+/// A network for --allow-remote: `192.0.2.0/24`, `2001:db8::/32`, or one address.
+fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    let t = text.trim();
+    if let Ok(net) = t.parse::<IpNet>() {
+        return Ok(net.trunc());
+    }
+    t.parse::<std::net::IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| format!("not a network (CIDR such as 192.0.2.0/24) or an IP address: {t:?}"))
 }
 
 pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
@@ -39,9 +68,20 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
     let home = cli.home.clone();
     let config = crate::cluster_config(cli);
     match command {
-        DbCommand::Start { listen } => {
+        DbCommand::Start {
+            listen,
+            allow_remote,
+        } => {
+            if let Some(address) = *listen {
+                if !address.ip().is_loopback() && allow_remote.is_empty() {
+                    return Err(Failure::Usage(
+                        ClusterError::RemoteNotAllowed { address }.to_string(),
+                    ));
+                }
+            }
             let options = StartOptions {
                 tcp: *listen,
+                allow_remote: allow_remote.clone(),
                 cluster: config,
                 ..StartOptions::default()
             };
@@ -56,11 +96,23 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
             if cli.json {
                 ndjson(
                     &mut out,
-                    &serde_json::json!({"running": true, "url": info.url("certhist")}),
+                    &serde_json::json!({
+                        "running": true,
+                        "url": info.url("certhist"),
+                        "tcp_url": info.tcp_url("certhist"),
+                    }),
                 )?;
             } else {
                 writeln!(out, "managed PostgreSQL running in {}", home.display())?;
                 writeln!(out, "url: {}", info.url("certhist"))?;
+                if let Some(url) = info.tcp_url("certhist") {
+                    writeln!(out, "tcp: {url}")?;
+                    writeln!(
+                        out,
+                        "     (password of role certhist in {}; `certhist db url --tcp --with-password` for clients without passfile support)",
+                        info.passfile.display()
+                    )?;
+                }
             }
             Ok(exit::OK)
         }
@@ -107,6 +159,8 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
                         socket_dir: status.socket_dir.display().to_string(),
                         server_version: status.server_version.clone(),
                         url: status.info.as_ref().map(|i| i.url("certhist")),
+                        tcp_url: status.info.as_ref().and_then(|i| i.tcp_url("certhist")),
+                        listeners: status.listeners.clone(),
                         counts: counts.clone(),
                     },
                 )?;
@@ -128,6 +182,15 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
                 writeln!(out, "log:            {}", status.log_file.display())?;
                 if let Some(info) = &status.info {
                     writeln!(out, "url:            {}", info.url("certhist"))?;
+                    if let Some(url) = info.tcp_url("certhist") {
+                        writeln!(out, "tcp url:        {url}")?;
+                    }
+                }
+                if !status.listeners.is_empty() {
+                    writeln!(out, "listeners:")?;
+                    for l in &status.listeners {
+                        print_listener(l, &mut out)?;
+                    }
                 }
                 if let Some(c) = &counts {
                     print_counts(c, &mut out)?;
@@ -139,7 +202,7 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
                 exit::NOT_FOUND
             })
         }
-        DbCommand::Url => {
+        DbCommand::Url { tcp, with_password } => {
             let h = home.clone();
             let options = StartOptions {
                 cluster: config,
@@ -151,10 +214,63 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
                     .context("cluster thread failed")?
                     .map_err(certhist_store::StoreError::from)?;
             crate::open_store(cli).await?;
-            writeln!(out, "{}", info.url("certhist"))?;
+            if *tcp {
+                writeln!(out, "{}", tcp_url(&home, &info, *with_password)?)?;
+            } else {
+                writeln!(out, "{}", info.url("certhist"))?;
+            }
             Ok(exit::OK)
         }
     }
+}
+
+/// The TCP URL of the running cluster: with `passfile=`, or with the password inline.
+fn tcp_url(
+    home: &std::path::Path,
+    info: &ClusterInfo,
+    with_password: bool,
+) -> Result<String, Failure> {
+    let not_listening = || {
+        Failure::Usage(format!(
+            "the managed PostgreSQL in {} does not listen on TCP; restart it with a TCP listener: `certhist db stop && certhist db start --listen 127.0.0.1:5433`",
+            home.display()
+        ))
+    };
+    if !with_password {
+        return info.tcp_url("certhist").ok_or_else(not_listening);
+    }
+    let password = cluster::tcp_password(home).map_err(certhist_store::StoreError::from)?;
+    let url = info
+        .tcp_url_with_password("certhist", &password)
+        .ok_or_else(not_listening)?;
+    Ok(url.expose_secret().to_owned())
+}
+
+fn print_listener(l: &Listener, out: &mut impl Write) -> std::io::Result<()> {
+    let kind = match l.kind {
+        ListenerKind::Unix => "unix socket",
+        ListenerKind::Tcp => "tcp",
+    };
+    writeln!(out, "  {kind} {}", l.address)?;
+    if l.authentication.is_empty() {
+        writeln!(
+            out,
+            "    (no pg_hba.conf rule readable: nobody can connect this way)"
+        )?;
+    }
+    for r in &l.authentication {
+        let from = r
+            .address
+            .as_deref()
+            .map(|a| format!(" from {a}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "    {}: database {}, user {}{from}",
+            r.method, r.database, r.user
+        )?;
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -166,6 +282,8 @@ struct StatusOutput {
     socket_dir: String,
     server_version: Option<String>,
     url: Option<String>,
+    tcp_url: Option<String>,
+    listeners: Vec<Listener>,
     counts: Option<read::Counts>,
 }
 
@@ -191,7 +309,10 @@ async fn external(cli: &Cli, command: &DbCommand, out: &mut impl Write) -> Resul
         DbCommand::Start { .. } | DbCommand::Stop => Err(Failure::Usage(
             "DATABASE_URL is set: certhist does not start or stop that server (unset DATABASE_URL to use the managed cluster)".to_owned(),
         )),
-        DbCommand::Url => {
+        DbCommand::Url { tcp: true, .. } => Err(Failure::Usage(
+            "DATABASE_URL is set: --tcp is for the managed cluster; the URL is DATABASE_URL itself (`certhist db url`)".to_owned(),
+        )),
+        DbCommand::Url { .. } => {
             // Asked for: the URL as given, password included.
             let url = cli.database_url.as_ref().map(|u| u.expose_secret());
             writeln!(out, "{}", url.unwrap_or_default())?;

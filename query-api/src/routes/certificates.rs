@@ -72,7 +72,7 @@ pub(crate) async fn certificate(
 }
 
 /// RFC 7468 §2 text encoding: base64 in 64-character lines between the labels.
-fn pem(der: &[u8]) -> String {
+pub(crate) fn pem(der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
     for chunk in b64.as_bytes().chunks(64) {

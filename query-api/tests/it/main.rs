@@ -9,6 +9,7 @@
 
 mod bad_input;
 mod certificates;
+mod compat;
 mod expand;
 mod ip;
 mod openapi;

@@ -8,7 +8,8 @@ use super::binaries::Binaries;
 use super::layout::Layout;
 use super::{io_err, ClusterError, DB_USER};
 
-/// Creates the cluster's data directory: `initdb -U certhist --auth=trust -E UTF8` (locale
+/// Creates the cluster's data directory: `initdb -U certhist --auth-local=trust
+/// --auth-host=scram-sha-256 -E UTF8` (locale
 /// `C.UTF-8`, else `C`) in a scratch directory, then `include_if_exists = 'certhist.conf'`
 /// appended to its `postgresql.conf`, then renamed into place.
 pub(super) fn initdb(
@@ -50,7 +51,10 @@ pub(super) fn initdb(
             .args([
                 "-U",
                 DB_USER,
-                "--auth=trust",
+                // The socket only; TCP asks for the password (`auth::write_hba` rewrites the
+                // file before every start).
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
                 "-E",
                 "UTF8",
                 "--no-instructions",

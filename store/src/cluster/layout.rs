@@ -20,6 +20,8 @@ pub(super) struct Layout {
     pub(super) log_file: PathBuf,
     pub(super) lock_file: PathBuf,
     pub(super) socket_dir: PathBuf,
+    /// The password of role certhist for TCP clients (libpq password file, mode 0600).
+    pub(super) passfile: PathBuf,
 }
 
 impl Layout {
@@ -41,6 +43,7 @@ impl Layout {
             log_file: home.join("postgres.log"),
             lock_file: home.join("cluster.lock"),
             socket_dir,
+            passfile: home.join("pgpass"),
         }
     }
 

@@ -6,7 +6,10 @@
 //! `127.0.0.1:5432`.
 //!
 //! Layout under `home`:
-//! - `pgdata/` — the data directory (`initdb -U certhist --auth=trust -E UTF8`);
+//! - `pgdata/` — the data directory (`initdb -U certhist -E UTF8`); its `pg_hba.conf` is
+//!   rewritten before every start (see `auth`: `trust` on the Unix socket only, SCRAM-SHA-256 on
+//!   every TCP line);
+//! - `pgpass` — the password of role certhist for TCP clients (libpq password file, mode 0600);
 //! - `postgres.log` — the server log;
 //! - `cluster.lock` — an exclusive `flock` held around initialisation, start and stop, so that two
 //!   certhist processes starting at once neither both run `initdb` nor both start a server;
@@ -23,11 +26,13 @@
 //! `account::server_command`), so `PG*` variables of the caller never redirect them.
 //!
 //! Modules by subject: `layout` (paths under the home, the home lock), `binaries` (finding the
-//! server binaries), `account` (the unprivileged account as root, running the binaries),
+//! server binaries), `account` (the unprivileged account as root, running the binaries), `auth`
+//! (pg_hba.conf, the TCP password),
 //! `init` (initdb), `settings` (certhist.conf, socket directory, port), `process` (start,
 //! pid files, liveness, orphans).
 
 mod account;
+mod auth;
 mod binaries;
 mod init;
 mod layout;
@@ -40,9 +45,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
+use secrecy::{ExposeSecret, SecretString};
 
 use account::{check_traversable, output_text, run, server_account, server_command};
+pub use auth::{parse_hba, HbaRule};
 use binaries::find_binaries;
 use init::initdb;
 pub(crate) use layout::fnv1a64;
@@ -119,6 +127,13 @@ pub enum ClusterError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Asked to listen on an address other hosts can reach without saying which hosts may
+    /// connect.
+    #[error("listening on {address} lets other hosts reach the database; name the networks allowed to connect with --allow-remote CIDR (e.g. --allow-remote 192.0.2.0/24; they log in with the password of role certhist, SCRAM-SHA-256), or listen on a loopback address such as 127.0.0.1:{port}", port = address.port())]
+    RemoteNotAllowed {
+        /// The non-loopback address asked for.
+        address: SocketAddr,
+    },
     /// Anything else, with the message saying what failed and how to fix it.
     #[error("managed PostgreSQL cluster: {0}")]
     Other(String),
@@ -146,6 +161,8 @@ pub struct ClusterInfo {
     pub pid: u32,
     /// TCP address the server also listens on, when started with [`StartOptions::tcp`].
     pub tcp: Option<SocketAddr>,
+    /// The libpq password file holding the password of [`DB_USER`] for TCP connections.
+    pub passfile: PathBuf,
 }
 
 impl ClusterInfo {
@@ -178,6 +195,92 @@ impl ClusterInfo {
     pub fn socket_path(&self) -> PathBuf {
         self.socket_dir.join(format!(".s.PGSQL.{}", self.port))
     }
+
+    /// The address TCP clients on this host connect to: the listen address, or loopback when
+    /// listening on all addresses (`0.0.0.0`, `::`).
+    pub fn tcp_connect_addr(&self) -> Option<SocketAddr> {
+        let mut addr = self.tcp?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr.ip() {
+                std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        Some(addr)
+    }
+
+    fn tcp_authority(&self, userinfo: &str) -> Option<String> {
+        let addr = self.tcp_connect_addr()?;
+        let host = match addr.ip() {
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        Some(format!("{userinfo}@{host}:{}", addr.port()))
+    }
+
+    /// A libpq URL for `dbname` over TCP that reads the password from [`ClusterInfo::passfile`],
+    /// e.g. `postgresql://certhist@127.0.0.1:5433/certhist?passfile=/home/u/.certhist/pgpass`
+    /// (for psql and other libpq clients). `None` when the server does not listen on TCP.
+    pub fn tcp_url(&self, dbname: &str) -> Option<String> {
+        let authority = self.tcp_authority(&percent_encode(self.user.as_bytes(), false))?;
+        Some(format!(
+            "postgresql://{authority}/{}?passfile={}",
+            percent_encode(dbname.as_bytes(), false),
+            percent_encode(self.passfile.as_os_str().as_encoded_bytes(), true)
+        ))
+    }
+
+    /// A URL for `dbname` over TCP with `password` inline, for clients that read no password
+    /// file (`tokio-postgres`, JDBC). `None` when the server does not listen on TCP.
+    pub fn tcp_url_with_password(
+        &self,
+        dbname: &str,
+        password: &SecretString,
+    ) -> Option<SecretString> {
+        let authority = self.tcp_authority(&format!(
+            "{}:{}",
+            percent_encode(self.user.as_bytes(), false),
+            percent_encode(password.expose_secret().as_bytes(), false)
+        ))?;
+        Some(SecretString::from(format!(
+            "postgresql://{authority}/{}",
+            percent_encode(dbname.as_bytes(), false)
+        )))
+    }
+}
+
+/// The password of [`DB_USER`] for TCP connections to the cluster under `home`, from its password
+/// file (created when the cluster starts). `Debug` of the result is redacted.
+pub fn tcp_password(home: &Path) -> Result<SecretString, ClusterError> {
+    let home = absolute_home(home)?;
+    let layout = Layout::new(&home);
+    auth::read_passfile(&layout.passfile)?.ok_or_else(|| {
+        ClusterError::Other(format!(
+            "no usable password file {} (it is created when the cluster starts)",
+            layout.passfile.display()
+        ))
+    })
+}
+
+/// A way into a running server.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Listener {
+    /// `unix` or `tcp`.
+    pub kind: ListenerKind,
+    /// The socket file, or the TCP address and port.
+    pub address: String,
+    /// The `pg_hba.conf` rules for this kind of connection, in order (the first match decides).
+    pub authentication: Vec<HbaRule>,
+}
+
+/// Kind of a [`Listener`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerKind {
+    /// The Unix socket.
+    Unix,
+    /// A TCP address.
+    Tcp,
 }
 
 /// Everything but RFC 3986 §2.3 unreserved characters (ALPHA, DIGIT, `-`, `.`, `_`, `~`).
@@ -226,14 +329,20 @@ pub struct ClusterStatus {
     pub bindir: Option<PathBuf>,
     /// How to connect, when running.
     pub info: Option<ClusterInfo>,
+    /// Where the running server accepts connections and how each authenticates (empty when
+    /// not running).
+    pub listeners: Vec<Listener>,
 }
 
 /// Options for [`ensure_running_with`].
 #[derive(Clone, Debug, Default)]
 pub struct StartOptions {
     /// Also listen on this TCP address (its port then names the socket too). `None` = Unix
-    /// socket only.
+    /// socket only. TCP clients log in with the password of [`DB_USER`] (SCRAM-SHA-256). A
+    /// non-loopback address needs [`StartOptions::allow_remote`].
     pub tcp: Option<SocketAddr>,
+    /// Networks other than this host allowed to connect over TCP (with the password).
+    pub allow_remote: Vec<IpNet>,
     /// Extra server settings (`name`, `value`) written after the defaults, e.g. `fsync = off`
     /// for throw-away test clusters. Applied when the server starts.
     pub settings: Vec<(String, String)>,
@@ -273,12 +382,20 @@ pub fn ensure_running_with(
         fs::set_permissions(home, fs::Permissions::from_mode(0o755))
             .map_err(io_err("cannot chmod", home))?;
     }
+    if let Some(address) = options.tcp {
+        if !address.ip().is_loopback() && options.allow_remote.is_empty() {
+            return Err(ClusterError::RemoteNotAllowed { address });
+        }
+    }
     let home = absolute_home(home)?;
     let layout = Layout::new(&home);
     let _lock = lock_home(&layout)?;
 
     if let Some(info) = running_info(&layout) {
         tracing::debug!(cluster.data_dir = %layout.data_dir.display(), cluster.pid = info.pid, "reusing running cluster");
+        // Started by an older certhist (trust over TCP) or missing its password file.
+        let account = server_account(&layout)?;
+        auth::upgrade_running(&layout, &info, account.as_ref(), &options.allow_remote)?;
         return Ok(info);
     }
 
@@ -354,6 +471,24 @@ pub fn status_with(home: &Path, config: &ClusterConfig) -> Result<ClusterStatus,
         Some(i) => (i.socket_dir.clone(), i.port),
         None => (layout.socket_dir.clone(), DEFAULT_PORT),
     };
+    let mut listeners = Vec::new();
+    if let Some(i) = &info {
+        let rules = auth::read_hba(&layout);
+        let (tcp, local): (Vec<HbaRule>, Vec<HbaRule>) =
+            rules.into_iter().partition(|r| r.is_tcp());
+        listeners.push(Listener {
+            kind: ListenerKind::Unix,
+            address: i.socket_path().display().to_string(),
+            authentication: local,
+        });
+        if let Some(addr) = i.tcp {
+            listeners.push(Listener {
+                kind: ListenerKind::Tcp,
+                address: addr.to_string(),
+                authentication: tcp,
+            });
+        }
+    }
     Ok(ClusterStatus {
         initialised: layout.initialised(),
         running: info.is_some(),
@@ -366,6 +501,7 @@ pub fn status_with(home: &Path, config: &ClusterConfig) -> Result<ClusterStatus,
         data_version,
         bindir: bins.map(|b| b.bindir),
         info,
+        listeners,
     })
 }
 

@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::account::{chown_to, clean_command, output_text, run, server_command, Account};
+use super::auth::{apply_password, ensure_password, write_hba};
 use super::binaries::Binaries;
 use super::layout::Layout;
 use super::settings::{choose_port, prepare_socket_dir, write_settings};
@@ -108,6 +109,7 @@ pub(super) fn running_info(layout: &Layout) -> Option<ClusterInfo> {
         log_file: layout.log_file.clone(),
         pid: pf.pid,
         tcp,
+        passfile: layout.passfile.clone(),
     })
 }
 
@@ -238,6 +240,8 @@ pub(super) fn start(
         options.tcp.map(|a| a.port()).unwrap_or(DEFAULT_PORT),
     )?;
     write_settings(layout, port, options)?;
+    let password = ensure_password(layout)?;
+    write_hba(layout, acct, &options.allow_remote)?;
     if !layout.log_file.exists() {
         File::create(&layout.log_file).map_err(io_err("cannot create", &layout.log_file))?;
     }
@@ -263,6 +267,8 @@ pub(super) fn start(
         start_failed("pg_ctl reported success but postmaster.pid names no ready server".into())
     })?;
     wait_ready(&info, bins).map_err(start_failed)?;
+    // Until this is done TCP logins fail (SCRAM lines, no or an old verifier): fail closed.
+    apply_password(&info, &password, false)?;
     Ok(info)
 }
 

@@ -407,3 +407,84 @@ pub async fn hosts_batch(
         })
         .collect()
 }
+
+pub(crate) const DETAILS_BATCH: &str = include_str!("details_batch.sql");
+
+/// When and how often a certificate was seen, across every address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sightings {
+    /// Earliest first sighting.
+    pub first_seen: DateTime<Utc>,
+    /// Latest last sighting.
+    pub last_seen: DateTime<Utc>,
+    /// Sum of the sightings.
+    pub times_seen: i64,
+}
+
+/// The fields of a stored certificate that the compatibility APIs (CIRCL, PassiveTotal) answer
+/// with, from [`details_batch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertDetails {
+    /// The list fields.
+    pub summary: CertSummary,
+    /// True when the DER INTEGER serial was negative.
+    pub serial_negative: bool,
+    /// Subject.
+    pub subject: DistinguishedName,
+    /// Issuer.
+    pub issuer: DistinguishedName,
+    /// Key algorithm.
+    pub key_algorithm: Option<String>,
+    /// Key size in bits.
+    pub key_bits: Option<i32>,
+    /// Its sightings (when asked for); `None` when no address was seen serving it.
+    pub sightings: Option<Sightings>,
+}
+
+/// Details of those of `sha1s` that are stored (one query), ordered by sha1; with their
+/// sightings over every address when `with_sightings` (this reads every observation of each
+/// certificate: costly for one served by millions of addresses).
+pub async fn details_batch(
+    conn: &Conn,
+    sha1s: &[Sha1],
+    with_sightings: bool,
+) -> Result<Vec<CertDetails>, StoreError> {
+    let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
+    let rows = conn
+        .client()
+        .query(DETAILS_BATCH, &[&keys, &with_sightings])
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let dn = |at: usize| DistinguishedName {
+                dn: r.get(at),
+                cn: r.get(at + 1),
+                o: r.get(at + 2),
+                ou: r.get(at + 3),
+                c: r.get(at + 4),
+                l: r.get(at + 5),
+                st: r.get(at + 6),
+                email: r.get(at + 7),
+            };
+            let first_seen: Option<DateTime<Utc>> = r.get(31);
+            let last_seen: Option<DateTime<Utc>> = r.get(32);
+            let sightings = match (first_seen, last_seen) {
+                (Some(first_seen), Some(last_seen)) => Some(Sightings {
+                    first_seen,
+                    last_seen,
+                    times_seen: r.get::<_, Option<i64>>(33).unwrap_or(0),
+                }),
+                _ => None,
+            };
+            Ok(CertDetails {
+                summary: summary_from(r, 0)?,
+                serial_negative: r.get(12),
+                subject: dn(13),
+                issuer: dn(21),
+                key_algorithm: r.get(29),
+                key_bits: r.get(30),
+                sightings,
+            })
+        })
+        .collect()
+}

@@ -20,15 +20,19 @@ use tokio_postgres::Row;
 
 pub use certhist_model::views::{Counts, SearchField};
 pub use certificate::{
-    cert_by_hash, cert_hosts, cert_names, certificate, certs_batch, hosts_batch, names_batch,
-    resolve_hash, CertHost, CertNameRow, ResolvedHash, StoredCert,
+    cert_by_hash, cert_hosts, cert_names, certificate, certs_batch, details_batch, hosts_batch,
+    names_batch, resolve_hash, CertDetails, CertHost, CertNameRow, ResolvedHash, Sightings,
+    StoredCert,
 };
 pub use graph::{
     distinct_ip_counts, edges_from_certs, edges_from_ips, expand, overlap_by_certs, overlap_by_ips,
     resolve_members, ExpandRequest, Seed,
 };
 pub use ip::{ip_history, ips_in_net, IpHistoryKey};
-pub use search::{search, search_filtered, MatchPattern, SearchKey, ValidityFilter};
+pub use search::{
+    search, search_dn_attribute, search_filtered, DnAttribute, DnSide, MatchPattern, SearchKey,
+    ValidityFilter,
+};
 pub use serials::{
     certs_by_serial, certs_by_serials, issuers_by_name_hash, Issuer, SerialCandidate,
 };
@@ -126,6 +130,7 @@ const SQL_WITH_SUMMARY: &[(&str, &str)] = &[
     ("overlap_by_ips.sql", graph::OVERLAP_BY_IPS),
     ("certs_by_serial.sql", serials::CERTS_BY_SERIAL),
     ("tagged.sql", tags::TAGGED),
+    ("details_batch.sql", certificate::DETAILS_BATCH),
 ];
 
 #[cfg(test)]

@@ -431,3 +431,127 @@ fn exact_hash_values(
         )),
     }
 }
+
+/// Which name a [`DnAttribute`] is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DnSide {
+    /// The subject.
+    Subject,
+    /// The issuer.
+    Issuer,
+}
+
+/// An attribute of a certificate's subject or issuer name that [`search`] has no index for
+/// (the compatibility APIs search by them). The first five are stored columns; the others are
+/// found in the stored RFC 4514 name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DnAttribute {
+    /// countryName (column).
+    Country,
+    /// localityName (column).
+    Locality,
+    /// stateOrProvinceName (column).
+    StateOrProvince,
+    /// organizationalUnitName (column).
+    OrganizationalUnit,
+    /// emailAddress (column).
+    Email,
+    /// surname, 2.5.4.4 (in the name).
+    Surname,
+    /// givenName, 2.5.4.42 (in the name).
+    GivenName,
+    /// streetAddress, 2.5.4.9 (in the name).
+    Street,
+    /// serialNumber, 2.5.4.5 (in the name).
+    SerialNumber,
+}
+
+/// Certificates whose subject or issuer `attribute` equals `value` (case-insensitively), in
+/// sha1 order, at most `limit`. None of these has an index: on a large database a rare value
+/// scans the table and may meet the statement timeout.
+pub async fn search_dn_attribute(
+    conn: &Conn,
+    side: DnSide,
+    attribute: DnAttribute,
+    value: &str,
+    limit: i64,
+) -> Result<Vec<certhist_model::views::CertSummary>, StoreError> {
+    let limit = check_limit(limit)?;
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(StoreError::InvalidInput("search value is empty".to_owned()));
+    }
+    let prefix = match side {
+        DnSide::Subject => "subject",
+        DnSide::Issuer => "issuer",
+    };
+    let column = |name: &str| {
+        (
+            format!("lower(c.{prefix}_{name}) = lower($1)"),
+            value.to_owned(),
+        )
+    };
+    // Attributes only in the RFC 4514 text: a case-insensitive regular expression for
+    // `TYPE=value` between RDN separators, the value escaped as RFC 4514 §2.4 stores it and then
+    // as a regular-expression literal.
+    let in_name = |type_text: &str| {
+        (
+            format!("c.{prefix}_dn ~* $1"),
+            format!(
+                "(^|[,+]){}=({})([,+]|$)",
+                regex_literal(type_text),
+                regex_literal(&rfc4514_escape(value))
+            ),
+        )
+    };
+    let (condition, param) = match attribute {
+        DnAttribute::Country => column("c"),
+        DnAttribute::Locality => column("l"),
+        DnAttribute::StateOrProvince => column("st"),
+        DnAttribute::OrganizationalUnit => column("ou"),
+        DnAttribute::Email => column("email"),
+        DnAttribute::Surname => in_name("2.5.4.4"),
+        DnAttribute::GivenName => in_name("2.5.4.42"),
+        DnAttribute::Street => in_name("STREET"),
+        DnAttribute::SerialNumber => in_name("2.5.4.5"),
+    };
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM certificates c WHERE {condition} ORDER BY c.sha1 LIMIT $2"
+    );
+    let rows = conn
+        .client()
+        .query_typed(&sql, &[(&param, Type::TEXT), (&limit, Type::INT8)])
+        .await?;
+    rows.iter().map(|r| summary_from(r, 0)).collect()
+}
+
+/// A value as the RFC 4514 text of a stored name spells it (§2.4).
+fn rfc4514_escape(value: &str) -> String {
+    let last = value.chars().count().saturating_sub(1);
+    let mut out = String::with_capacity(value.len());
+    for (i, c) in value.chars().enumerate() {
+        if matches!(c, '"' | '+' | ',' | ';' | '<' | '>' | '\\')
+            || (i == 0 && (c == '#' || c == ' '))
+            || (i == last && c == ' ')
+        {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Text as a literal in a PostgreSQL regular expression: every character that is not a letter
+/// or digit is backslash-escaped (PostgreSQL docs §9.7.3.3: `\` + a non-alphanumeric character
+/// is that character).
+fn regex_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        if !c.is_alphanumeric() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

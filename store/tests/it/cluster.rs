@@ -2,13 +2,15 @@
 //! shared test cluster) and stops its server at the end, also when it fails.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::net::SocketAddr;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use certhist_store::cluster::{self, ClusterConfig, ClusterError, ClusterInfo};
+use secrecy::ExposeSecret;
 use tokio_postgres::config::Host;
 use tokio_postgres::NoTls;
 
@@ -447,12 +449,15 @@ fn optional_tcp_listener_and_extra_settings() {
         .enable_all()
         .build()
         .unwrap();
+    // Issue 18: over TCP with the password of the home's password file.
+    let password = cluster::tcp_password(home.path()).unwrap();
     let over_tcp: String = rt.block_on(async {
         let mut config = tokio_postgres::Config::new();
         config
             .host("127.0.0.1")
             .port(port)
             .user("certhist")
+            .password(password.expose_secret())
             .dbname("postgres");
         let (client, connection) = config.connect(NoTls).await.unwrap();
         tokio::spawn(async move {
@@ -577,5 +582,358 @@ fn the_configured_bindir_serves_the_cluster() {
     assert_eq!(
         cluster::status_with(home.path(), &empty).unwrap().bindir,
         Some(found)
+    );
+}
+
+// ---- Issue 18: no `trust` over TCP; the password of role certhist ----
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+/// Connects over TCP as certhist to database postgres (with `password`, or none) and returns
+/// `current_user`.
+fn tcp_login(addr: SocketAddr, password: Option<&str>) -> Result<String, tokio_postgres::Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(addr.ip().to_string())
+            .port(addr.port())
+            .user("certhist")
+            .dbname("postgres");
+        if let Some(pw) = password {
+            config.password(pw);
+        }
+        let (client, connection) = config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let row = client.query_one("SELECT current_user::text", &[]).await?;
+        Ok(row.get(0))
+    })
+}
+
+/// The `pg_hba.conf` an older certhist left behind: `initdb --auth=trust` writes this (PostgreSQL
+/// 16/17), `trust` for the loopback TCP addresses included.
+const OLD_TRUST_HBA: &str = "\
+# TYPE  DATABASE        USER            ADDRESS                 METHOD
+
+# \"local\" is for Unix domain socket connections only
+local   all             all                                     trust
+# IPv4 local connections:
+host    all             all             127.0.0.1/32            trust
+# IPv6 local connections:
+host    all             all             ::1/128                 trust
+# Allow replication connections from local, by a user with the
+# replication privilege.
+local   replication     all                                     trust
+host    replication     all             127.0.0.1/32            trust
+host    replication     all             ::1/128                 trust
+";
+
+/// The TCP rules of the cluster's pg_hba.conf.
+fn tcp_rules(info: &ClusterInfo) -> Vec<cluster::HbaRule> {
+    let text = fs::read_to_string(info.data_dir.join("pg_hba.conf")).unwrap();
+    cluster::parse_hba(&text)
+        .into_iter()
+        .filter(|r| r.is_tcp())
+        .collect()
+}
+
+/// Command lines and environments of the server processes of `data_dir`.
+fn server_process_texts(data_dir: &Path) -> Vec<Vec<u8>> {
+    let want = fs::canonicalize(data_dir).unwrap();
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| fs::read_link(e.path().join("cwd")).ok().as_deref() == Some(want.as_path()))
+        .filter_map(|e| {
+            let mut text = fs::read(e.path().join("cmdline")).ok()?;
+            text.extend(fs::read(e.path().join("environ")).unwrap_or_default());
+            Some(text)
+        })
+        .collect()
+}
+
+/// An error and its sources, joined.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Issue 18: TCP asks for the password (SCRAM-SHA-256), which lives only in the home's 0600
+/// password file; the server stores a verifier; the password is in no log, process title,
+/// environment or `Debug` output; psql reads it through `passfile=`; a restart keeps it.
+#[test]
+fn tcp_listener_requires_the_password() {
+    let home = Home::new();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let options = cluster::StartOptions {
+        tcp: Some(addr),
+        ..cluster::StartOptions::default()
+    };
+    let info = cluster::ensure_running_with(home.path(), &options).unwrap();
+    assert_eq!(
+        info.passfile,
+        fs::canonicalize(home.path()).unwrap().join("pgpass")
+    );
+    let meta = fs::metadata(&info.passfile).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta.uid(), nix::unistd::geteuid().as_raw());
+    let password = cluster::tcp_password(home.path()).unwrap();
+    let pw = password.expose_secret().to_owned();
+    assert_eq!(pw.len(), 64, "256 bits, hex");
+    let text = fs::read_to_string(&info.passfile).unwrap();
+    assert!(
+        text.lines().any(|l| l == format!("*:*:*:certhist:{pw}")),
+        "libpq password-file line"
+    );
+
+    let err = error_chain(&tcp_login(addr, None).unwrap_err());
+    assert!(err.contains("password missing"), "{err}");
+    let err = tcp_login(addr, Some("not-the-password")).unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::INVALID_PASSWORD),
+        "{err}"
+    );
+    assert_eq!(tcp_login(addr, Some(&pw)).unwrap(), "certhist");
+    // The URL with the password inline works with tokio-postgres.
+    let url = info.tcp_url_with_password("postgres", &password).unwrap();
+    let parsed = tokio_postgres::Config::from_str(url.expose_secret()).unwrap();
+    assert_eq!(parsed.get_hosts(), &[Host::Tcp("127.0.0.1".into())]);
+    assert_eq!(parsed.get_ports(), &[addr.port()]);
+    assert_eq!(parsed.get_password(), Some(pw.as_bytes()));
+
+    // Every TCP line, replication included, is SCRAM; the socket stays trust.
+    let rules = tcp_rules(&info);
+    assert!(rules.iter().any(|r| r.database == "replication"));
+    assert!(
+        rules.iter().all(|r| r.method == "scram-sha-256"),
+        "{rules:?}"
+    );
+    let stored = query_text(
+        &info,
+        "postgres",
+        "SELECT rolpassword FROM pg_authid WHERE rolname = 'certhist'",
+    );
+    assert!(stored.starts_with("SCRAM-SHA-256$4096:"), "{stored}");
+    assert!(!stored.contains(&pw));
+
+    let st = cluster::status(home.path()).unwrap();
+    assert_eq!(st.listeners.len(), 2, "{:?}", st.listeners);
+    let unix = &st.listeners[0];
+    assert_eq!(unix.kind, cluster::ListenerKind::Unix);
+    assert_eq!(unix.address, info.socket_path().display().to_string());
+    assert!(unix
+        .authentication
+        .iter()
+        .all(|r| r.connection_type == "local" && r.method == "trust"));
+    let tcp = &st.listeners[1];
+    assert_eq!(tcp.kind, cluster::ListenerKind::Tcp);
+    assert_eq!(tcp.address, addr.to_string());
+    assert!(tcp.authentication.iter().any(|r| {
+        r.address.as_deref() == Some("127.0.0.1/32")
+            && r.database == "all"
+            && r.method == "scram-sha-256"
+    }));
+
+    // psql (libpq) reads the password from the file named in the URL.
+    let psql = Path::new("/usr/bin/psql");
+    if psql.exists() {
+        let url = info.tcp_url("postgres").unwrap();
+        assert_eq!(
+            url,
+            format!(
+                "postgresql://certhist@{addr}/postgres?passfile={}",
+                info.passfile.display()
+            )
+        );
+        let out = std::process::Command::new(psql)
+            .arg(&url)
+            .args(["-wXAtc", "SELECT current_user"])
+            .env_remove("PGPASSWORD")
+            .env_remove("PGPASSFILE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "certhist");
+    } else {
+        eprintln!("psql not installed: skipping the psql half of this test");
+    }
+
+    // The password is nowhere else.
+    let processes = server_process_texts(&info.data_dir);
+    assert!(!processes.is_empty());
+    assert!(processes.iter().all(|p| !contains(p, &pw)));
+    let debug = format!("{info:?} {st:?} {options:?} {password:?}");
+    assert!(!debug.contains(&pw), "{debug}");
+    assert!(!fs::read_to_string(&info.log_file).unwrap().contains(&pw));
+
+    // A restart keeps the password.
+    assert!(cluster::stop(home.path()).unwrap());
+    wait_gone(info.pid);
+    let again = cluster::ensure_running_with(home.path(), &options).unwrap();
+    assert_eq!(
+        cluster::tcp_password(home.path()).unwrap().expose_secret(),
+        pw
+    );
+    assert_eq!(tcp_login(addr, Some(&pw)).unwrap(), "certhist");
+    assert!(!fs::read_to_string(&again.log_file).unwrap().contains(&pw));
+}
+
+/// Issue 18: a stopped cluster of an older certhist (`trust` TCP lines, no password) is upgraded
+/// on its next start; its data stays.
+#[test]
+fn a_stopped_trust_cluster_is_upgraded_on_start() {
+    let home = Home::new();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let options = cluster::StartOptions {
+        tcp: Some(addr),
+        ..cluster::StartOptions::default()
+    };
+    let info = cluster::ensure_running_with(home.path(), &options).unwrap();
+    batch(
+        &info,
+        "SET synchronous_commit = on; CREATE TABLE kept (v text); INSERT INTO kept VALUES ('old data'); ALTER ROLE certhist PASSWORD NULL",
+    );
+    assert!(cluster::stop(home.path()).unwrap());
+    wait_gone(info.pid);
+    // What the older certhist left: initdb's trust file, no password file.
+    fs::write(info.data_dir.join("pg_hba.conf"), OLD_TRUST_HBA).unwrap();
+    fs::remove_file(&info.passfile).unwrap();
+    assert!(tcp_rules(&info).iter().any(|r| r.method == "trust"));
+
+    let after = cluster::ensure_running_with(home.path(), &options).unwrap();
+    let rules = tcp_rules(&after);
+    assert!(!rules.is_empty());
+    assert!(
+        rules.iter().all(|r| r.method == "scram-sha-256"),
+        "{rules:?}"
+    );
+    let meta = fs::metadata(&after.passfile).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        query_text(&after, "postgres", "SELECT v FROM kept"),
+        "old data"
+    );
+    let pw = cluster::tcp_password(home.path()).unwrap();
+    assert!(tcp_login(addr, None).is_err());
+    assert_eq!(
+        tcp_login(addr, Some(pw.expose_secret())).unwrap(),
+        "certhist"
+    );
+}
+
+/// Issue 18: a server of an older certhist that is still running (trust over TCP) is upgraded in
+/// place by the next certhist that uses it: pg_hba.conf rewritten, password set, reloaded.
+#[test]
+fn a_running_trust_cluster_is_upgraded_in_place() {
+    let home = Home::new();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let options = cluster::StartOptions {
+        tcp: Some(addr),
+        ..cluster::StartOptions::default()
+    };
+    let info = cluster::ensure_running_with(home.path(), &options).unwrap();
+    // Turn it into what an older certhist runs: trust over TCP, no password, no password file.
+    fs::write(info.data_dir.join("pg_hba.conf"), OLD_TRUST_HBA).unwrap();
+    fs::remove_file(&info.passfile).unwrap();
+    batch(
+        &info,
+        "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('live data'); ALTER ROLE certhist PASSWORD NULL; SELECT pg_reload_conf()",
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tcp_login(addr, None).is_err() {
+        assert!(Instant::now() < deadline, "the trust file was never loaded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let after = cluster::ensure_running(home.path()).unwrap();
+    assert_eq!(after.pid, info.pid, "upgraded in place, not restarted");
+    assert!(tcp_rules(&after)
+        .iter()
+        .all(|r| r.method == "scram-sha-256"));
+    let err = error_chain(&tcp_login(addr, None).unwrap_err());
+    assert!(err.contains("password missing"), "{err}");
+    let pw = cluster::tcp_password(home.path()).unwrap();
+    assert_eq!(
+        tcp_login(addr, Some(pw.expose_secret())).unwrap(),
+        "certhist"
+    );
+    assert_eq!(
+        query_text(&after, "postgres", "SELECT v FROM kept"),
+        "live data"
+    );
+}
+
+/// Issue 18: a non-loopback listen address needs the networks allowed to connect; those get
+/// SCRAM lines.
+#[test]
+fn non_loopback_listen_needs_allow_remote() {
+    let home = Home::new();
+    let port = free_port();
+    let any = SocketAddr::from(([0, 0, 0, 0], port));
+    let refused = cluster::StartOptions {
+        tcp: Some(any),
+        ..cluster::StartOptions::default()
+    };
+    let err = cluster::ensure_running_with(home.path(), &refused).unwrap_err();
+    assert!(
+        matches!(err, ClusterError::RemoteNotAllowed { address } if address == any),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("--allow-remote CIDR"), "{msg}");
+    assert!(!home.path().join("pgdata").exists(), "nothing initialised");
+
+    let net: ipnet::IpNet = "192.0.2.0/24".parse().unwrap();
+    let allowed = cluster::StartOptions {
+        tcp: Some(any),
+        allow_remote: vec![net],
+        ..cluster::StartOptions::default()
+    };
+    let info = cluster::ensure_running_with(home.path(), &allowed).unwrap();
+    let rules = tcp_rules(&info);
+    for db in ["all", "replication"] {
+        assert!(
+            rules
+                .iter()
+                .any(|r| r.address.as_deref() == Some("192.0.2.0/24")
+                    && r.database == db
+                    && r.method == "scram-sha-256"),
+            "{rules:?}"
+        );
+    }
+    assert!(rules.iter().all(|r| r.method == "scram-sha-256"));
+    // The owner on this host connects through loopback, with the password.
+    let local = info.tcp_connect_addr().unwrap();
+    assert_eq!(local, SocketAddr::from(([127, 0, 0, 1], port)));
+    let pw = cluster::tcp_password(home.path()).unwrap();
+    assert!(tcp_login(local, None).is_err());
+    assert_eq!(
+        tcp_login(local, Some(pw.expose_secret())).unwrap(),
+        "certhist"
     );
 }

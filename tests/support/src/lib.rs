@@ -200,6 +200,7 @@ async fn init_shared() -> Result<Shared, String> {
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect(),
                 cluster: test_cluster_config(),
+                ..StartOptions::default()
             };
             let info =
                 tokio::task::spawn_blocking(move || cluster::ensure_running_with(&home, &options))
