@@ -248,7 +248,7 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
     .method_not_allowed_fallback(|| async {
         error::error_response(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed; the API is read-only (GET)",
+            "method not allowed on this endpoint; see /api/v1/openapi.json",
         )
     })
     .layer(auth_layer)

@@ -11,6 +11,7 @@ pub(crate) mod query;
 pub(crate) mod scan;
 pub(crate) mod serve;
 pub(crate) mod user;
+pub(crate) mod tag;
 
 use std::fmt;
 
@@ -85,5 +86,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Serve(a) => serve::run(&cli, a).await,
         Command::User(c) => user::run(&cli, c).await,
         Command::Audit(a) => audit::run(&cli, a).await,
+        Command::Tag(c) => tag::run_tag(&cli, c).await,
+        Command::Note(c) => tag::run_note(&cli, c).await,
     }
 }

@@ -31,7 +31,8 @@ pub use write::accounts::{
     KEY_PREFIX, MIN_PASSWORD_CHARS,
 };
 pub use write::{
-    AuditEntry, CacheEntryRow, CertWriteStats, CtEntryRow, CtLogState, ImportState, StoreTx,
+    AuditEntry, Author, CacheEntryRow, CertWriteStats, CtEntryRow, CtLogState, ImportState,
+    NoteDeletion, StoreTx,
 };
 
 /// Where the database is.

@@ -13,4 +13,5 @@ mod scan;
 mod scan_import;
 mod secrets;
 mod support;
+mod tags;
 mod views;

@@ -14,6 +14,7 @@ mod graph;
 mod history;
 mod search;
 mod stats;
+mod tags;
 
 pub use accounts::{ApiKeyView, AuditEntryView, Role, SessionView, UserView};
 pub use certificate::{
@@ -27,6 +28,10 @@ pub use graph::{
 pub use history::{HostItem, IpHistoryItem};
 pub use search::{MatchMode, SearchField, SearchItem};
 pub use stats::{Counts, Health, Stats};
+pub use tags::{
+    parse_note_body, parse_tag, Note, Tag, TagInputError, TaggedItem, Target, TargetKind,
+    TargetTags, MAX_NOTE_CHARS, MAX_TAG_CHARS,
+};
 
 use serde::Serialize;
 use utoipa::ToSchema;

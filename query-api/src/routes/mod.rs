@@ -9,6 +9,7 @@ pub(crate) mod search;
 pub(crate) mod serials;
 pub(crate) mod session;
 pub(crate) mod stats;
+pub(crate) mod tags;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -36,6 +37,10 @@ pub(crate) fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(session::logout))
         .routes(routes!(session::session))
         .routes(routes!(audit::audit))
+        .routes(routes!(tags::put_tag, tags::delete_tag))
+        .routes(routes!(tags::get_target))
+        .routes(routes!(tags::post_note))
+        .routes(routes!(tags::delete_note))
 }
 
 /// Builds a page from `limit + 1` fetched rows: the extra row only says "there is more".

@@ -19,6 +19,7 @@ mod search;
 mod serials;
 mod socket;
 mod stats;
+mod tags;
 
 use std::net::IpAddr;
 

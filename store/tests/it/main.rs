@@ -7,4 +7,5 @@ mod migrate;
 mod read;
 mod schema;
 mod support;
+mod tags;
 mod write;
