@@ -1,9 +1,11 @@
 //! `certhist serve`: the HTTP API (crate certhist-api).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use certhist_api::tls::{self, TlsSetup};
 use certhist_api::ServeConfig;
 use certhist_store::Store;
 use clap::Args;
@@ -11,6 +13,7 @@ use clap::Args;
 use super::Failure;
 use crate::cli::Cli;
 use crate::exit;
+use crate::output::clean;
 
 /// Serve the HTTP query API (`/api/v1`, OpenAPI document at `/api/v1/openapi.json`).
 #[derive(Debug, Clone, Args)]
@@ -46,6 +49,32 @@ pub struct ServeArgs {
     /// Pooled database connections.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_connections: u32,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs `--tls-key`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate generated once and kept in
+    /// `$CERTHIST_HOME/tls/` (cert.pem, key.pem with mode 0600); its SHA-256 is printed at start.
+    #[arg(long)]
+    pub tls_self_signed: bool,
+    /// Largest upload (`POST /api/v1/uploads/…`), in bytes; `--body-limit-bytes` does not apply
+    /// to uploads.
+    #[arg(long, default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_limit_bytes: u64,
+    /// Time an upload may take (receiving and importing), in seconds.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_timeout_secs: u64,
+    /// Where uploads are spooled before they are imported (default: the system's temporary
+    /// directory).
+    #[arg(long, value_name = "DIR")]
+    pub upload_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -61,12 +90,17 @@ impl ServeArgs {
             body_limit_bytes: self.body_limit_bytes,
             default_page_size: self.default_page_size.min(self.max_page_size),
             max_page_size: self.max_page_size,
+            upload_limit_bytes: self.upload_limit_bytes,
+            upload_timeout: Duration::from_secs(self.upload_timeout_secs),
+            upload_dir: self.upload_dir.clone(),
             ..ServeConfig::default()
         }
     }
 }
 
 pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
+    // Certificate problems are reported before the database is opened.
+    let tls = tls_setup(cli, args)?;
     let mut db = crate::db_config(cli);
     db.max_connections = args.max_connections as usize;
     let store = Store::open(&db).await?;
@@ -76,9 +110,37 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     // The bound address: `--listen 127.0.0.1:0` picks a free port, and this line says which.
     let local = listener.local_addr()?;
-    eprintln!("certhist: serving http://{local}/api/v1 (Ctrl-C to stop)");
-    certhist_api::serve_on(listener, store, config, certhist_api::shutdown_signal())
-        .await
-        .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+    let shutdown = certhist_api::shutdown_signal();
+    match tls {
+        None => {
+            eprintln!("certhist: serving http://{local}/api/v1 (Ctrl-C to stop)");
+            certhist_api::serve_on(listener, store, config, shutdown).await
+        }
+        Some(tls) => {
+            eprintln!("certhist: serving https://{local}/api/v1 (Ctrl-C to stop)");
+            eprintln!(
+                "certhist: TLS certificate SHA-256 {} ({}{})",
+                tls.fingerprint_sha256,
+                clean(&tls.cert_path.display().to_string()),
+                if tls.generated { ", generated now" } else { "" }
+            );
+            certhist_api::serve_tls_on(listener, store, config, tls.config, shutdown).await
+        }
+    }
+    .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
     Ok(exit::OK)
+}
+
+/// The TLS configuration asked for by the flags, if any.
+fn tls_setup(cli: &Cli, args: &ServeArgs) -> Result<Option<TlsSetup>, Failure> {
+    let setup = if args.tls_self_signed {
+        tls::self_signed(&cli.home.join("tls"), args.listen.ip())
+    } else if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        tls::load_pem_files(cert, key)
+    } else {
+        return Ok(None);
+    };
+    setup
+        .map(Some)
+        .map_err(|e| Failure::Usage(format!("TLS: {e}")))
 }

@@ -12,4 +12,5 @@ mod scan;
 mod scan_import;
 mod secrets;
 mod support;
+mod tls;
 mod views;

@@ -14,6 +14,7 @@ mod graph;
 mod history;
 mod search;
 mod stats;
+mod upload;
 
 pub use accounts::Role;
 pub use certificate::{
@@ -27,6 +28,7 @@ pub use graph::{
 pub use history::{HostItem, IpHistoryItem};
 pub use search::{MatchMode, SearchField, SearchItem};
 pub use stats::{Counts, Health, Stats};
+pub use upload::{CryptnetUpload, UploadProblem, UploadSummary, UPLOAD_PROBLEMS_LISTED};
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -7,6 +7,7 @@ pub(crate) mod overlap;
 pub(crate) mod search;
 pub(crate) mod serials;
 pub(crate) mod stats;
+pub(crate) mod uploads;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -30,6 +31,10 @@ pub(crate) fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(stats::stats))
         .routes(routes!(stats::healthz))
         .routes(routes!(stats::healthz_v1))
+        .routes(routes!(uploads::observations))
+        .routes(routes!(uploads::certificates))
+        .routes(routes!(uploads::scan))
+        .routes(routes!(uploads::cryptnet))
 }
 
 /// Builds a page from `limit + 1` fetched rows: the extra row only says "there is more".

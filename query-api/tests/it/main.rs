@@ -17,6 +17,7 @@ mod search;
 mod serials;
 mod socket;
 mod stats;
+mod uploads;
 
 use std::net::IpAddr;
 
