@@ -197,9 +197,37 @@ async fn curl_with_cacert_reaches_the_self_signed_server_over_http1_and_http2() 
     let _ = tcp.read_to_end(&mut rest);
     assert!(rest.is_empty(), "{rest:?}");
 
-    // The server still serves TLS afterwards.
+    // The server still serves TLS afterwards, also an upload over HTTP/2 (the demo sightings:
+    // 10 good rows, line 12 broken — tests/data/demo/README.md).
     let (code, _, body) = curl(&["--cacert", cacert], &stats);
     assert_eq!(code, "200", "{body}");
+    let file = format!(
+        "@{}",
+        crate::support::data("demo/observations.csv").display()
+    );
+    let upload = format!(
+        "{}/api/v1/uploads/observations?filename=observations.csv",
+        server.base
+    );
+    let (code, version, body) = curl(
+        &[
+            "--cacert",
+            cacert,
+            "--http2",
+            "-H",
+            "Content-Type: text/csv",
+            "--data-binary",
+            &file,
+        ],
+        &upload,
+    );
+    assert_eq!((code.as_str(), version.as_str()), ("207", "2"), "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["rows_stored"], 10, "{json}");
+    assert_eq!(json["problems"][0]["line"], 12, "{json}");
+    let (_, _, body) = curl(&["--cacert", cacert], &stats);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["observations"], 10, "{json}");
 }
 
 #[tokio::test]
