@@ -86,14 +86,17 @@ pub(crate) async fn observations(
         force,
         ..ImportOptions::default()
     };
-    run_import(
-        &state,
-        &principal,
-        "upload.observations",
-        Arc::new(format),
-        &spooled,
-        &options,
-    )
+    detached(async move {
+        run_import(
+            &state,
+            &principal,
+            "upload.observations",
+            Arc::new(format),
+            &spooled,
+            &options,
+        )
+        .await
+    })
     .await
 }
 
@@ -126,14 +129,17 @@ pub(crate) async fn certificates(
     let filename = file_name(params.one("filename")?, "upload.pem")?;
     params.finish()?;
     let spooled = spool(&state, body, &filename).await?;
-    run_import(
-        &state,
-        &principal,
-        "upload.certificates",
-        Arc::new(CertificateFiles),
-        &spooled,
-        &ImportOptions::default(),
-    )
+    detached(async move {
+        run_import(
+            &state,
+            &principal,
+            "upload.certificates",
+            Arc::new(CertificateFiles),
+            &spooled,
+            &ImportOptions::default(),
+        )
+        .await
+    })
     .await
 }
 
@@ -239,7 +245,10 @@ pub(crate) async fn scan(
         ..ImportOptions::default()
     };
     let action = format!("upload.scan.{format_name}");
-    run_import(&state, &principal, &action, format, &spooled, &options).await
+    detached(
+        async move { run_import(&state, &principal, &action, format, &spooled, &options).await },
+    )
+    .await
 }
 
 /// A CryptnetUrlCache (a zip of a cache folder, MetaData folder or collected tree; also a
@@ -267,14 +276,25 @@ pub(crate) async fn cryptnet(
     RawQuery(raw): RawQuery,
     body: Body,
 ) -> Result<Response, ApiError> {
-    use certhist_cryptnet::{analyze_paths, AnalyzeOptions, CryptnetError, ResolveMode};
-
     principal.require(Role::Analyst)?;
     let mut params = Params::parse(raw.as_deref())?;
     let label = label("label", params.required("label")?)?;
     let filename = file_name(params.one("filename")?, "upload.zip")?;
     params.finish()?;
     let spooled = spool(&state, body, &filename).await?;
+    detached(cryptnet_import(state, principal, label, filename, spooled)).await
+}
+
+/// The analysis and storage of a spooled cryptnet upload.
+async fn cryptnet_import(
+    state: AppState,
+    principal: Principal,
+    label: String,
+    filename: String,
+    spooled: Spooled,
+) -> Result<Response, ApiError> {
+    use certhist_cryptnet::{analyze_paths, AnalyzeOptions, CryptnetError, ResolveMode};
+
     let content_sha256 = {
         let path = spooled.path.clone();
         tokio::task::spawn_blocking(move || certhist_files::input::content_sha256(&path))
@@ -339,6 +359,15 @@ pub(crate) async fn cryptnet(
     });
     audit(&state, &principal, "upload.cryptnet", &label, detail).await;
     Ok(json(&upload))
+}
+
+/// Runs the import of a spooled upload on a task of its own: once the whole body is in, a client
+/// that goes away does not cancel the import half-way (its answer is just not read).
+async fn detached<F>(work: F) -> Result<Response, ApiError>
+where
+    F: std::future::Future<Output = Result<Response, ApiError>> + Send + 'static,
+{
+    tokio::spawn(work).await.map_err(|e| internal(&e))?
 }
 
 /// The upload on disk: removed with its directory when dropped.
