@@ -293,7 +293,7 @@ async fn cryptnet_import(
     filename: String,
     spooled: Spooled,
 ) -> Result<Response, ApiError> {
-    use certhist_cryptnet::{analyze_paths, AnalyzeOptions, CryptnetError, ResolveMode};
+    use certhist_cryptnet::{analyze, load_paths, AnalyzeOptions, CryptnetError, ResolveMode};
 
     let content_sha256 = {
         let path = spooled.path.clone();
@@ -307,48 +307,45 @@ async fn cryptnet_import(
         store_label: Some(label.clone()),
         ..AnalyzeOptions::default()
     };
-    let result = analyze_paths(
-        std::slice::from_ref(&spooled.path),
-        &options,
-        &state.import_store,
-        |_| {},
-    )
-    .await;
-    let analysis = match result {
+    // Read like `analyze_paths` does, with the entries' sources named after the upload instead
+    // of the spool path (they are stored as `cache_entries.source_path`).
+    let loaded = {
+        let path = spooled.path.clone();
+        tokio::task::spawn_blocking(move || load_paths(&[path], &|_| {}))
+            .await
+            .map_err(|e| internal(&e))?
+    };
+    let mut warnings: Vec<String> = loaded
+        .warnings
+        .iter()
+        .map(|w| hide_path(w, &spooled))
+        .collect();
+    if loaded.entries.is_empty() {
+        let why = warnings
+            .first()
+            .map(|w| format!(" ({})", shorten(w)))
+            .unwrap_or_default();
+        return Err(bad_request(
+            "body",
+            format!("no CryptnetUrlCache entries found in the upload{why}"),
+        ));
+    }
+    let mut entries = loaded.entries;
+    for entry in &mut entries {
+        entry.source = hide_path(&entry.source, &spooled);
+    }
+    let analysis = match analyze(&entries, &options, &state.import_store, &|_| {}).await {
         Ok(a) => a,
-        Err(CryptnetError::NoEntries { warnings }) => {
-            let why = warnings
-                .first()
-                .map(|w| format!(" ({})", shorten(&hide_path(w, &spooled))))
-                .unwrap_or_default();
-            return Err(bad_request(
-                "body",
-                format!("no CryptnetUrlCache entries found in the upload{why}"),
-            ));
-        }
         Err(CryptnetError::Store(e)) => return Err(e.into()),
-        Err(e @ (CryptnetError::Zip { .. } | CryptnetError::NoCache(_))) => {
-            return Err(bad_request("body", hide_path(&e.to_string(), &spooled)))
-        }
         Err(e) => return Err(internal(&e)),
     };
+    warnings.extend(analysis.warnings.iter().map(|w| hide_path(w, &spooled)));
     let upload = CryptnetUpload {
         label: label.clone(),
         size_bytes: spooled.size_bytes,
         content_sha256: hex::encode(content_sha256),
-        rows: analysis
-            .rows
-            .into_iter()
-            .map(|mut row| {
-                row.source = hide_path(&row.source, &spooled);
-                row
-            })
-            .collect(),
-        warnings: analysis
-            .warnings
-            .iter()
-            .map(|w| hide_path(w, &spooled))
-            .collect(),
+        rows: analysis.rows,
+        warnings,
     };
     let detail = serde_json::json!({
         "file": filename,

@@ -544,6 +544,15 @@ async fn cryptnet_zip_upload_gives_the_report_and_stores_it_under_the_label() {
     let stored = "SELECT count(*) FROM cache_entries WHERE collection = 'case-7'";
     assert_eq!(count(&db, stored).await, count(&by_library, stored).await);
     assert!(count(&db, stored).await > 0);
+    // Stored under the upload's name, not the server's spool path.
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM cache_entries WHERE source_path LIKE 'cache.zip!Users/bob/%'"
+        )
+        .await,
+        count(&db, stored).await
+    );
     assert_eq!(
         count(
             &db,
