@@ -15,8 +15,10 @@ pub mod error;
 mod ndjson;
 mod params;
 mod routes;
+pub mod tls;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -27,12 +29,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use certhist_store::{Conn, Store};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 pub use error::ApiError;
+pub use tls::serve_tls_on;
 
 /// Configuration of the API server, read once at startup.
 #[derive(Clone, Debug)]
@@ -71,6 +72,15 @@ pub struct ServeConfig {
     pub login_failure_limit: auth::LoginLimit,
     /// How long a web session lasts.
     pub session_ttl: Duration,
+    /// Largest upload body (`/api/v1/uploads/…`), in bytes; `body_limit_bytes` does not apply
+    /// to uploads.
+    pub upload_limit_bytes: u64,
+    /// Whole-request timeout of uploads (receiving and importing), instead of
+    /// `request_timeout`.
+    pub upload_timeout: Duration,
+    /// Where uploads are spooled before they are imported (`None`: the system's temporary
+    /// directory).
+    pub upload_dir: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -99,6 +109,9 @@ impl Default for ServeConfig {
             }),
             login_failure_limit: auth::LoginLimit::default(),
             session_ttl: Duration::from_secs(12 * 3600),
+            upload_limit_bytes: 1 << 30,
+            upload_timeout: Duration::from_secs(3600),
+            upload_dir: None,
         }
     }
 }
@@ -127,6 +140,8 @@ pub enum ServeError {
 #[derive(Clone, Debug)]
 pub(crate) struct AppState {
     pub(crate) store: Store,
+    /// The pool without the statement timeout: imports of uploads run long statements.
+    pub(crate) import_store: Store,
     pub(crate) config: ServeConfig,
     pub(crate) auth: auth::SharedAuth,
 }
@@ -207,6 +222,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// timeout, a body limit, panic catching, and the one error shape for every error response.
 pub fn router(store: Store, config: ServeConfig) -> Router {
     // The API's own pool: every connection carries the statement timeout from its startup.
+    let import_store = store.clone();
     let store = match store.with_statement_timeout(config.statement_timeout) {
         Ok(s) => s,
         Err(e) => {
@@ -216,6 +232,7 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
     };
     let state = AppState {
         store,
+        import_store,
         config: config.clone(),
         auth: std::sync::Arc::new(auth::AuthState::new(&config)),
     };
@@ -248,7 +265,7 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
     .method_not_allowed_fallback(|| async {
         error::error_response(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed on this endpoint; see /api/v1/openapi.json",
+            "method not allowed; /api/v1/openapi.json lists the methods of each route",
         )
     })
     .layer(auth_layer)
@@ -262,14 +279,68 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
             )
         },
     ))
-    .layer(TimeoutLayer::with_status_code(
-        StatusCode::SERVICE_UNAVAILABLE,
-        config.request_timeout,
+    .layer(axum::middleware::from_fn_with_state(
+        Limits::of(&config),
+        limits,
     ))
-    .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
     .layer(TraceLayer::new_for_http())
     // Outermost: errors on /compat/… paths in the upstream envelopes (keep it last).
     .layer(axum::middleware::from_fn(compat::envelopes))
+}
+
+/// Request timeout and body limit: uploads (`/api/v1/uploads/`) get their own, larger ones.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    body_bytes: u64,
+    timeout: Duration,
+    upload_bytes: u64,
+    upload_timeout: Duration,
+}
+
+impl Limits {
+    fn of(config: &ServeConfig) -> Self {
+        Limits {
+            body_bytes: u64::try_from(config.body_limit_bytes).unwrap_or(u64::MAX),
+            timeout: config.request_timeout,
+            upload_bytes: config.upload_limit_bytes,
+            upload_timeout: config.upload_timeout,
+        }
+    }
+}
+
+/// Applies [`Limits`]: 413 when the body is (or turns out) larger than allowed, 503 when the
+/// response does not start in time (a streamed body, once started, is not cut).
+async fn limits(
+    axum::extract::State(limits): axum::extract::State<Limits>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let upload = req.uri().path().starts_with("/api/v1/uploads/");
+    let (max_bytes, timeout) = if upload {
+        (limits.upload_bytes, limits.upload_timeout)
+    } else {
+        (limits.body_bytes, limits.timeout)
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_bytes) {
+        return error::error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body too large (at most {max_bytes} bytes)"),
+        );
+    }
+    let cap = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+    let req = req.map(|body| Body::new(http_body_util::Limited::new(body, cap)));
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => error::error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the request took longer than the server allows; narrow it and retry",
+        ),
+    }
 }
 
 /// Rewrites error responses produced outside the handlers (body limit, timeout, framework

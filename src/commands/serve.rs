@@ -1,10 +1,12 @@
 //! `certhist serve`: the HTTP API (crate certhist-api).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use certhist_api::auth::{LoginLimit, RateLimit};
+use certhist_api::tls::{self, TlsSetup};
 use certhist_api::ServeConfig;
 use certhist_store::{read, Store};
 use clap::Args;
@@ -12,6 +14,7 @@ use clap::Args;
 use super::Failure;
 use crate::cli::Cli;
 use crate::exit;
+use crate::output::clean;
 
 /// Serve the HTTP query API (`/api/v1`, OpenAPI document at `/api/v1/openapi.json`).
 #[derive(Debug, Clone, Args)]
@@ -69,6 +72,32 @@ pub struct ServeArgs {
     /// Lifetime of a web session (from POST /login), in hours.
     #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
     pub session_hours: u64,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs `--tls-key`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate generated once and kept in
+    /// `$CERTHIST_HOME/tls/` (cert.pem, key.pem with mode 0600); its SHA-256 is printed at start.
+    #[arg(long)]
+    pub tls_self_signed: bool,
+    /// Largest upload (`POST /api/v1/uploads/…`), in bytes; `--body-limit-bytes` does not apply
+    /// to uploads.
+    #[arg(long, default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_limit_bytes: u64,
+    /// Time an upload may take (receiving and importing), in seconds.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_timeout_secs: u64,
+    /// Where uploads are spooled before they are imported (default: the system's temporary
+    /// directory).
+    #[arg(long, value_name = "DIR")]
+    pub upload_dir: Option<PathBuf>,
 }
 
 /// A request limit from the command line; `None` = unlimited.
@@ -120,12 +149,17 @@ impl ServeArgs {
                 burst: self.login_failure_burst,
             },
             session_ttl: Duration::from_secs(self.session_hours * 3600),
+            upload_limit_bytes: self.upload_limit_bytes,
+            upload_timeout: Duration::from_secs(self.upload_timeout_secs),
+            upload_dir: self.upload_dir.clone(),
             ..ServeConfig::default()
         }
     }
 }
 
 pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
+    // Certificate problems are reported before the database is opened.
+    let tls = tls_setup(cli, args)?;
     let mut db = crate::db_config(cli);
     db.max_connections = args.max_connections as usize;
     let store = Store::open(&db).await?;
@@ -136,17 +170,31 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     // The bound address: `--listen 127.0.0.1:0` picks a free port, and this line says which.
     let local = listener.local_addr()?;
-    // One line (tests and scripts read the first line for the address).
-    eprintln!("certhist: serving http://{local}/api/v1 (Ctrl-C to stop); {auth_mode}");
     if config.no_auth {
         tracing::warn!(
             http.listen = %local,
             "authentication is OFF (--no-auth): anyone who reaches {local} can read everything and act as an admin"
         );
     }
-    certhist_api::serve_on(listener, store, config, certhist_api::shutdown_signal())
-        .await
-        .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+    let shutdown = certhist_api::shutdown_signal();
+    // The first line names the address (tests and scripts read it) and the authentication mode.
+    match tls {
+        None => {
+            eprintln!("certhist: serving http://{local}/api/v1 (Ctrl-C to stop); {auth_mode}");
+            certhist_api::serve_on(listener, store, config, shutdown).await
+        }
+        Some(tls) => {
+            eprintln!("certhist: serving https://{local}/api/v1 (Ctrl-C to stop); {auth_mode}");
+            eprintln!(
+                "certhist: TLS certificate SHA-256 {} ({}{})",
+                tls.fingerprint_sha256,
+                clean(&tls.cert_path.display().to_string()),
+                if tls.generated { ", generated now" } else { "" }
+            );
+            certhist_api::serve_tls_on(listener, store, config, tls.config, shutdown).await
+        }
+    }
+    .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
     Ok(exit::OK)
 }
 
@@ -168,4 +216,18 @@ async fn check_auth(store: &Store, config: &ServeConfig) -> Result<&'static str,
     } else {
         "no accounts: open to local requests (`certhist user add NAME --role admin` turns authentication on)"
     })
+}
+
+/// The TLS configuration asked for by the flags, if any.
+fn tls_setup(cli: &Cli, args: &ServeArgs) -> Result<Option<TlsSetup>, Failure> {
+    let setup = if args.tls_self_signed {
+        tls::self_signed(&cli.home.join("tls"), args.listen.ip())
+    } else if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        tls::load_pem_files(cert, key)
+    } else {
+        return Ok(None);
+    };
+    setup
+        .map(Some)
+        .map_err(|e| Failure::Usage(format!("TLS: {e}")))
 }

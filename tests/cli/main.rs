@@ -14,4 +14,5 @@ mod scan_import;
 mod secrets;
 mod support;
 mod tags;
+mod tls;
 mod views;

@@ -15,6 +15,7 @@ mod history;
 mod search;
 mod stats;
 mod tags;
+mod upload;
 
 pub use accounts::{ApiKeyView, AuditEntryView, Role, SessionView, UserView};
 pub use certificate::{
@@ -32,6 +33,7 @@ pub use tags::{
     parse_note_body, parse_tag, Note, Tag, TagInputError, TaggedItem, Target, TargetKind,
     TargetTags, MAX_NOTE_CHARS, MAX_TAG_CHARS,
 };
+pub use upload::{CryptnetUpload, UploadProblem, UploadSummary, UPLOAD_PROBLEMS_LISTED};
 
 use serde::Serialize;
 use utoipa::ToSchema;

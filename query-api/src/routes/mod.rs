@@ -10,6 +10,7 @@ pub(crate) mod serials;
 pub(crate) mod session;
 pub(crate) mod stats;
 pub(crate) mod tags;
+pub(crate) mod uploads;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -41,6 +42,10 @@ pub(crate) fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(tags::get_target))
         .routes(routes!(tags::post_note))
         .routes(routes!(tags::delete_note))
+        .routes(routes!(uploads::observations))
+        .routes(routes!(uploads::certificates))
+        .routes(routes!(uploads::scan))
+        .routes(routes!(uploads::cryptnet))
 }
 
 /// Builds a page from `limit + 1` fetched rows: the extra row only says "there is more".

@@ -20,6 +20,7 @@ mod serials;
 mod socket;
 mod stats;
 mod tags;
+mod uploads;
 
 use std::net::IpAddr;
 
