@@ -14,7 +14,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     println!("  {event:?}\n    leaf sha1 {leaf:?}");
                 }
                 certhist_pcap::Event::Malformed(m) => {
-                    let leaf = m.observation.chain.first().map(|d| hex::encode(sha1::Sha1::digest(d)));
+                    let leaf = m
+                        .observation
+                        .chain
+                        .first()
+                        .map(|d| hex::encode(sha1::Sha1::digest(d)));
                     println!("  {event:?}\n    leaf sha1 {leaf:?}");
                 }
                 _ => println!("  {event:?}"),

@@ -258,7 +258,11 @@ fn reassemble(
         dir.stop();
         return;
     }
-    if dir.pending.iter().any(|(s, p)| *s == seq && p.len() >= payload.len()) {
+    if dir
+        .pending
+        .iter()
+        .any(|(s, p)| *s == seq && p.len() >= payload.len())
+    {
         stats.retransmissions += 1;
         return;
     }

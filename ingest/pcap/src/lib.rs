@@ -28,9 +28,9 @@ use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{Block, PcapBlockOwned, PcapError};
 
 /// Read buffer of the capture parser; grown for larger packets up to [`MAX_BLOCK`].
-const BUFFER: usize = 1 << 20;
+const BUFFER: usize = 256 << 10;
 /// Largest capture block (packet record) accepted.
-const MAX_BLOCK: usize = 64 << 20;
+const MAX_BLOCK: usize = 16 << 20;
 
 /// A certificate chain seen in one Certificate message, with its connection.
 #[derive(Clone, PartialEq, Eq)]
@@ -208,7 +208,9 @@ pub struct Reader<'a> {
 
 impl fmt::Debug for Reader<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reader").field("stats", &self.stats).finish()
+        f.debug_struct("Reader")
+            .field("stats", &self.stats)
+            .finish()
     }
 }
 
@@ -245,9 +247,7 @@ impl<'a> Reader<'a> {
             PcapError::ReadError => {
                 Error::Io(std::io::Error::other("read error in the capture header"))
             }
-            PcapError::HeaderNotRecognized => {
-                Error::NotACapture("unknown magic number".to_owned())
-            }
+            PcapError::HeaderNotRecognized => Error::NotACapture("unknown magic number".to_owned()),
             other => Error::NotACapture(format!("{other}")),
         })?;
         let stats = Stats {

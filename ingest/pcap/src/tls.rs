@@ -359,7 +359,10 @@ fn certificate_list(body: &[u8]) -> (Vec<Vec<u8>>, Option<String>) {
     let mut chain = Vec::new();
     let mut c = Cursor { data: body };
     let Some(total) = c.u24() else {
-        return (chain, Some("Certificate message shorter than its length field".to_owned()));
+        return (
+            chain,
+            Some("Certificate message shorter than its length field".to_owned()),
+        );
     };
     let mut error = None;
     if total != c.data.len() {
@@ -455,7 +458,9 @@ mod tests {
         let good = [0x30, 0x07, 0x30, 0x00, 0x30, 0x00, 0x03, 0x01, 0x00];
         assert!(looks_like_certificate(&good));
         assert!(!looks_like_certificate(&good[..8]));
-        assert!(!looks_like_certificate(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]));
+        assert!(!looks_like_certificate(&[
+            0x30, 0x84, 0xff, 0xff, 0xff, 0xff
+        ]));
         assert!(!looks_like_certificate(&[]));
     }
 }
