@@ -6,14 +6,16 @@
 # throughputs and their ratio. tshark is skipped with a message if it is not installed
 # (DEBIAN_FRONTEND=noninteractive apt-get install -y tshark). Each reader runs twice, the file
 # being in the page cache for both; the better run counts. Environment: CERTHIST_BENCH_DIR (where
-# the capture is written; default a temporary directory, removed afterwards).
+# the capture is written; default a temporary directory, removed afterwards),
+# CERTHIST_BENCH_SOURCE (another little-endian µs Ethernet pcap to repeat, e.g. the handshake-heavy
+# tests/data/passive/pcap/zeek__zeek/testing/btest/Traces/tls/google-cert-repeat.pcap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MB="${1:-500}"
-SRC=tests/data/passive/pcap/Papertrailhack__zeek-intrusion-project/pcaps/capture.pcap
+SRC="${CERTHIST_BENCH_SOURCE:-tests/data/passive/pcap/Papertrailhack__zeek-intrusion-project/pcaps/capture.pcap}"
 DIR="${CERTHIST_BENCH_DIR:-$(mktemp -d)}"
 [ -n "${CERTHIST_BENCH_DIR:-}" ] || trap 'rm -rf "$DIR"' EXIT
-FILE="$DIR/bench.pcap"
+FILE="$DIR/bench-$(basename "$SRC" .pcap)-$MB.pcap"
 cargo build --release -q -p certhist-pcap --example bench
 BENCH=./target/release/examples/bench
 [ -f "$FILE" ] || "$BENCH" make "$SRC" "$FILE" "$MB"
