@@ -263,8 +263,7 @@ fn plausible_hello(data: &[u8]) -> Option<bool> {
             && head[2] <= 4
             && (4 + 34..=MAX_RECORD).contains(&record_len)
             && (head[5] == HS_CLIENT_HELLO || head[5] == HS_SERVER_HELLO)
-            && hs_len >= 34
-            && hs_len <= MAX_HANDSHAKE
+            && (34..=MAX_HANDSHAKE).contains(&hs_len)
             && head[9] == 3,
     )
 }

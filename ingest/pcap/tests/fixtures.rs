@@ -371,3 +371,64 @@ fn not_a_capture_is_an_error() {
     assert!(Reader::new(std::io::Cursor::new(b"hello world, not pcap".to_vec())).is_err());
     assert!(Reader::new(std::io::Cursor::new(Vec::new())).is_err());
 }
+
+/// Rewrites every Ethernet frame of a classic pcap with `relink` and sets the header's link type.
+fn relink(bytes: &[u8], link: u32, relink: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
+    let (mut header, records) = split_pcap(bytes);
+    header[20..24].copy_from_slice(&link.to_le_bytes());
+    for r in records {
+        let frame = relink(&r[16..]);
+        let mut head = r[..16].to_vec();
+        head[8..12].copy_from_slice(&(frame.len() as u32).to_le_bytes());
+        head[12..16].copy_from_slice(&(frame.len() as u32).to_le_bytes());
+        header.extend_from_slice(&head);
+        header.extend_from_slice(&frame);
+    }
+    header
+}
+
+#[test]
+fn every_link_type_gives_the_same_observations() {
+    let file = "zeek__zeek/testing/btest/Traces/tls/missing-intermediate.pcap";
+    let bytes = std::fs::read(data_dir().join(file)).unwrap();
+    let (want, want_stats) = read_bytes(bytes.clone());
+    assert_eq!(summary(&want).len(), 3);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "802.1Q + 802.1ad VLAN tags",
+            relink(&bytes, 1, |f| {
+                [&f[..12], &[0x88, 0xa8, 0, 7, 0x81, 0x00, 0, 5], &f[12..]].concat()
+            }),
+        ),
+        ("raw IP", relink(&bytes, 101, |f| f[14..].to_vec())),
+        (
+            "Linux SLL",
+            relink(&bytes, 113, |f| {
+                [&[0, 0, 0, 1, 0, 6][..], &f[6..12], &[0, 0], &f[12..]].concat()
+            }),
+        ),
+        (
+            "Linux SLL2",
+            relink(&bytes, 276, |f| {
+                [
+                    &f[12..14],
+                    &[0, 0, 0, 0, 0, 2, 0, 1, 0, 6][..],
+                    &f[6..12],
+                    &[0, 0],
+                    &f[14..],
+                ]
+                .concat()
+            }),
+        ),
+        (
+            "BSD loopback (NULL)",
+            relink(&bytes, 0, |f| [&[2, 0, 0, 0][..], &f[14..]].concat()),
+        ),
+    ];
+    for (what, capture) in cases {
+        let (got, stats) = read_bytes(capture);
+        assert_eq!(summary(&got), summary(&want), "{what}");
+        assert_eq!(stats.packets, want_stats.packets, "{what}");
+        assert_eq!(stats.unknown_link + stats.short_frames, 0, "{what}");
+    }
+}
