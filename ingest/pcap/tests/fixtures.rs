@@ -432,3 +432,37 @@ fn every_link_type_gives_the_same_observations() {
         assert_eq!(stats.unknown_link + stats.short_frames, 0, "{what}");
     }
 }
+
+#[test]
+fn sni_of_every_connection_as_tshark_decodes_it() {
+    let snis = tsv("SNI.tsv");
+    let mut checked = 0;
+    for file in capture_files() {
+        let (events, _) = read(&file);
+        for event in &events {
+            let (client, server, sni) = match event {
+                Event::ServerCertificate(o) | Event::ClientCertificate(o) => {
+                    (o.client, o.server, &o.sni)
+                }
+                Event::Malformed(m) => (
+                    m.observation.client,
+                    m.observation.server,
+                    &m.observation.sni,
+                ),
+                Event::Tls13Handshake(h) => (h.client, h.server, &h.sni),
+            };
+            let row = snis
+                .iter()
+                .find(|r| {
+                    r["file"] == file
+                        && r["client"] == endpoint(&client)
+                        && r["server"] == endpoint(&server)
+                })
+                .unwrap_or_else(|| panic!("{file}: no ClientHello {client} -> {server}"));
+            assert_eq!(sni.as_deref().unwrap_or(""), row["sni"], "{file} {client}");
+            checked += 1;
+        }
+    }
+    // 36 server observations, 3 client certificates, 2 malformed, 3 TLS 1.3 handshakes.
+    assert_eq!(checked, 44);
+}
