@@ -466,3 +466,33 @@ fn sni_of_every_connection_as_tshark_decodes_it() {
     // 36 server observations, 3 client certificates, 2 malformed, 3 TLS 1.3 handshakes.
     assert_eq!(checked, 44);
 }
+
+#[test]
+fn finished_handshakes_hold_no_memory_and_a_lost_segment_gives_no_observation() {
+    for file in capture_files() {
+        let bytes = std::fs::read(data_dir().join(&file)).unwrap();
+        let mut reader = Reader::new(std::io::Cursor::new(bytes)).unwrap();
+        reader.by_ref().for_each(drop);
+        let (_, buffered) = reader.footprint();
+        // Only connections cut off mid-handshake by the end of the capture keep a partial record.
+        assert!(
+            buffered <= 64 * 1024,
+            "{file}: {buffered} bytes still buffered"
+        );
+    }
+    // tls1.2.pcap without frame 6, the middle one of the three segments carrying the Certificate
+    // message (frames 5, 6, 8): the gap is never filled, so no observation.
+    let file = "zeek__zeek/testing/btest/Traces/tls/tls1.2.pcap";
+    let bytes = std::fs::read(data_dir().join(file)).unwrap();
+    let (mut capture, records) = split_pcap(&bytes);
+    for (i, r) in records.iter().enumerate() {
+        if i != 5 {
+            capture.extend_from_slice(r);
+        }
+    }
+    let (events, stats) = read_bytes(capture);
+    assert!(servers(&events).is_empty(), "{events:?}");
+    assert_eq!(stats.tls_handshakes, 1);
+    assert_eq!(stats.packets, records.len() as u64 - 1);
+    assert!(stats.out_of_order > 0);
+}
