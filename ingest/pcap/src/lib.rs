@@ -267,6 +267,12 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Opens a capture file (pcap or pcapng, plain, gzip or xz).
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Reader<'static>, Error> {
+        let file = std::fs::File::open(path).map_err(Error::Io)?;
+        Reader::new(file)
+    }
+
     /// Counters so far (complete once the iteration has ended).
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -309,7 +315,8 @@ impl<'a> Reader<'a> {
                 Ok((offset, block)) => {
                     match block {
                         PcapBlockOwned::LegacyHeader(header) => {
-                            self.legacy_link = header.network.0;
+                            // The upper bits may carry FCS information (pcap LINKTYPE_ field).
+                            self.legacy_link = header.network.0 & 0xffff;
                             self.legacy_nanos = header.is_nanosecond_precision();
                         }
                         PcapBlockOwned::Legacy(packet) => {

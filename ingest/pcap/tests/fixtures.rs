@@ -64,7 +64,9 @@ fn read_bytes(bytes: Vec<u8>) -> (Vec<Event>, Stats) {
 }
 
 fn read(file: &str) -> (Vec<Event>, Stats) {
-    read_bytes(std::fs::read(data_dir().join(file)).unwrap())
+    let mut reader = Reader::open(data_dir().join(file)).unwrap();
+    let events: Vec<Event> = reader.by_ref().collect();
+    (events, reader.stats().clone())
 }
 
 fn servers(events: &[Event]) -> Vec<&Observation> {
