@@ -498,3 +498,13 @@ fn finished_handshakes_hold_no_memory_and_a_lost_segment_gives_no_observation() 
     assert_eq!(stats.packets, records.len() as u64 - 1);
     assert!(stats.out_of_order > 0);
 }
+
+#[test]
+fn a_reader_can_move_to_another_thread() {
+    fn send<T: Send>(_: &T) {}
+    let file = "zeek__zeek/testing/btest/Traces/tls/ecdsa-cert.pcap";
+    let reader = Reader::open(data_dir().join(file)).unwrap();
+    send(&reader);
+    let count = std::thread::spawn(move || reader.count()).join().unwrap();
+    assert_eq!(count, 1);
+}
