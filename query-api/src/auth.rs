@@ -3,7 +3,7 @@
 //!
 //! Every handler that writes takes a `Principal` and calls [`Principal::require`] with the role
 //! it needs; reads need [`Role::Reader`], which every authenticated account has, so the layer
-//! alone guards them. The layer ([`authenticate`]) accepts, in this order:
+//! alone guards them. The layer (`authenticate`) accepts, in this order:
 //!
 //! - `Authorization: Bearer KEY`;
 //! - `Authorization: Basic base64(user:KEY)` or `Basic base64(user:password)` (what pypssl and
