@@ -15,6 +15,7 @@ pub mod error;
 mod ndjson;
 mod params;
 mod routes;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -152,7 +153,9 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
     };
     let (api, openapi) = api_router(state.clone());
     // Compatibility APIs (CIRCL, PassiveTotal): not in the OpenAPI document, see `compat`.
-    let api = api.merge(compat::router(state));
+    let api = api.merge(compat::router(state.clone()));
+    // The analyst web UI at `/` (HTML; not in the OpenAPI document, see `web`).
+    let api = api.merge(web::router(state));
     let doc = serde_json::to_vec_pretty(&openapi).unwrap_or_default();
     api.route(
         "/api/v1/openapi.json",
@@ -213,7 +216,12 @@ async fn error_shape(req: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json {
+    // The web UI answers its errors as HTML pages (see `web::PageError`).
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if is_json || is_html {
         return resp;
     }
     let detail = match status {

@@ -1,0 +1,1107 @@
+//! The page handlers: parameters read with the API's `Params` (same validation, same
+//! messages), rows read with the API's store functions, view rows prepared as strings and
+//! links for the templates.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use certhist_model::views::{CertSummary, CertificateRecord, MatchMode, Role};
+use certhist_model::{CertHash, Serial, Sha1};
+use certhist_store::read::{self, MatchPattern, SearchKey, ValidityFilter};
+use chrono::{DateTime, Utc};
+
+use super::recognise::{recognise, Reading};
+use super::timeline::{Span, Timeline};
+use super::{html, links, Chrome, PageError};
+use crate::auth::Principal;
+use crate::error::{bad_request, not_found, shorten};
+use crate::params::{cert_hash, encode_cursor, hash20, ip_or_cidr, Params};
+use crate::AppState;
+
+type PageResult = Result<Response, PageError>;
+
+fn date(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+fn datetime(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// "for 3 months", "for 1 day".
+fn period(first: DateTime<Utc>, last: DateTime<Utc>) -> String {
+    let days = (last - first).num_days();
+    match days {
+        d if d < 1 => "under a day".to_owned(),
+        1 => "1 day".to_owned(),
+        d if d < 62 => format!("{d} days"),
+        d if d < 730 => format!("{} months", d / 30),
+        d => format!("{:.1} years", d as f64 / 365.25),
+    }
+}
+
+fn short(sha1: &[u8]) -> String {
+    hex::encode(sha1.get(..6).unwrap_or(sha1))
+}
+
+/// A text with an optional link.
+#[derive(Debug, Clone)]
+pub(crate) struct Link {
+    pub text: String,
+    pub href: Option<String>,
+}
+
+impl Link {
+    fn to(text: impl Into<String>, href: impl Into<String>) -> Self {
+        Link {
+            text: text.into(),
+            href: Some(href.into()),
+        }
+    }
+    fn plain(text: impl Into<String>) -> Self {
+        Link {
+            text: text.into(),
+            href: None,
+        }
+    }
+}
+
+/// A certificate as list rows show it.
+#[derive(Debug, Clone)]
+pub(crate) struct CertCell {
+    pub href: String,
+    pub sha1: String,
+    pub sha1_short: String,
+    pub cn: String,
+    pub issuer: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub flags: String,
+}
+
+impl CertCell {
+    fn from_summary(c: &CertSummary) -> Self {
+        let mut flags = Vec::new();
+        if c.is_ca {
+            flags.push("CA");
+        }
+        if c.is_precert {
+            flags.push("precert");
+        }
+        if c.parse_error.is_some() {
+            flags.push("unparsed");
+        }
+        CertCell {
+            href: links::cert(&c.sha1),
+            sha1: hex::encode(c.sha1),
+            sha1_short: short(&c.sha1),
+            cn: c.subject_cn.clone().unwrap_or_default(),
+            issuer: c
+                .issuer_cn
+                .clone()
+                .or_else(|| c.issuer_o.clone())
+                .unwrap_or_default(),
+            not_before: c.not_before.map(date).unwrap_or_default(),
+            not_after: c.not_after.map(date).unwrap_or_default(),
+            flags: flags.join(" "),
+        }
+    }
+
+    fn hash_only(sha1: &Sha1) -> Self {
+        CertCell {
+            href: links::cert(sha1),
+            sha1: hex::encode(sha1),
+            sha1_short: short(sha1),
+            cn: String::new(),
+            issuer: String::new(),
+            not_before: String::new(),
+            not_after: String::new(),
+            flags: "hash only".to_owned(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- home and search box
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    chrome: Chrome,
+    title: String,
+}
+
+pub(crate) async fn home(principal: Principal) -> PageResult {
+    principal.require(Role::Reader)?;
+    let mut chrome = Chrome::new(&principal, "");
+    chrome.autofocus = true;
+    Ok(html(
+        StatusCode::OK,
+        &HomePage {
+            chrome,
+            title: "certhist".to_owned(),
+        },
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "readings.html")]
+struct ReadingsPage {
+    chrome: Chrome,
+    title: String,
+    readings: Vec<Link>,
+}
+
+/// `/search?q=…`: one reading → there; several → the choice; none → say so.
+pub(crate) async fn search(principal: Principal, RawQuery(raw): RawQuery) -> PageResult {
+    principal.require(Role::Reader)?;
+    let mut p = Params::parse(raw.as_deref())?;
+    let q = p.one("q")?.unwrap_or_default();
+    p.finish()?;
+    let readings = recognise(&q);
+    if let [only] = readings.as_slice() {
+        return Ok(Redirect::to(&only.href()).into_response());
+    }
+    let status = if readings.is_empty() {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
+    };
+    Ok(html(
+        status,
+        &ReadingsPage {
+            chrome: Chrome::new(&principal, q),
+            title: "Search".to_owned(),
+            readings: readings
+                .iter()
+                .map(|r: &Reading| Link::to(r.describe(), r.href()))
+                .collect(),
+        },
+    ))
+}
+
+// ---------------------------------------------------------------- IP / CIDR
+
+#[derive(Debug)]
+pub(crate) struct IpRow {
+    pub ip: String,
+    pub ip_href: String,
+    pub port: u16,
+    pub cert: CertCell,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub period: String,
+    pub times_seen: i64,
+    pub sources: String,
+    pub others: Option<Link>,
+    pub shared: bool,
+}
+
+#[derive(Template)]
+#[template(path = "ip.html")]
+struct IpPage {
+    chrome: Chrome,
+    title: String,
+    target: String,
+    is_block: bool,
+    rows: Vec<IpRow>,
+    timeline: Option<Timeline>,
+    next: Option<String>,
+    first_page: Option<String>,
+    api: String,
+    export: String,
+    shared_threshold: i64,
+}
+
+pub(crate) async fn ip(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(ip): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> PageResult {
+    ip_page(principal, state, &ip, raw.as_deref()).await
+}
+
+pub(crate) async fn ip_cidr(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path((addr, len)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> PageResult {
+    ip_page(principal, state, &format!("{addr}/{len}"), raw.as_deref()).await
+}
+
+async fn ip_page(
+    principal: Principal,
+    state: AppState,
+    text: &str,
+    raw: Option<&str>,
+) -> PageResult {
+    principal.require(Role::Reader)?;
+    let mut p = Params::parse(raw)?;
+    let net = ip_or_cidr("ip", text, &state.config)?;
+    let window = p.window()?;
+    let limit = p.limit(&state.config)?;
+    let cursor: Option<(IpAddr, u16, String)> = p.cursor()?;
+    p.finish()?;
+    let after = cursor
+        .map(|(ip, port, sha)| {
+            hex::decode(&sha)
+                .ok()
+                .and_then(|b| Sha1::try_from(b).ok())
+                .map(|s| (ip, port, s))
+                .ok_or_else(|| bad_request("cursor", "not a cursor returned by this page"))
+        })
+        .transpose()?;
+    let is_block = net.prefix_len() != net.max_prefix_len();
+    let target = if is_block {
+        net.to_string()
+    } else {
+        net.addr().to_string()
+    };
+    let conn = state.conn().await?;
+    let mut rows = read::ip_history(&conn, &net, &window, after.as_ref(), limit + 1).await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut sha1s: Vec<Sha1> = rows.iter().map(|r| r.sha1).collect();
+    sha1s.sort_unstable();
+    sha1s.dedup();
+    let threshold = state.config.shared_threshold;
+    let counts = read::distinct_ip_counts(&conn, &sha1s, threshold + 1).await?;
+    drop(conn);
+    let base = links::net(&net);
+    let next = if more {
+        rows.last().map(|r| {
+            links::with_cursor(&base, &encode_cursor(&(r.ip, r.port, hex::encode(r.sha1))))
+        })
+    } else {
+        None
+    };
+    // Colour by certificate, in order of first appearance.
+    let mut group: HashMap<Sha1, usize> = HashMap::new();
+    let mut by_first: Vec<&certhist_model::views::IpHistoryItem> = rows.iter().collect();
+    by_first.sort_by_key(|r| (r.first_seen, r.port, r.sha1));
+    for r in &by_first {
+        let n = group.len();
+        group.entry(r.sha1).or_insert(n);
+    }
+    let spans: Vec<Span> = by_first
+        .iter()
+        .map(|r| {
+            let name = r
+                .cert
+                .as_ref()
+                .and_then(|c| c.subject_cn.clone())
+                .unwrap_or_else(|| short(&r.sha1));
+            let label = if is_block {
+                format!("{}:{} {}", r.ip, r.port, name)
+            } else {
+                format!("{} {}", r.port, name)
+            };
+            Span {
+                title: format!(
+                    "{} port {} · {} · {} → {} ({})",
+                    r.ip,
+                    r.port,
+                    hex::encode(r.sha1),
+                    date(r.first_seen),
+                    date(r.last_seen),
+                    period(r.first_seen, r.last_seen)
+                ),
+                label: truncate(&label, 40),
+                href: links::cert(&r.sha1),
+                group: group.get(&r.sha1).copied().unwrap_or(0),
+                first: r.first_seen,
+                last: r.last_seen,
+            }
+        })
+        .collect();
+    let rows: Vec<IpRow> = rows
+        .iter()
+        .map(|r| {
+            let distinct = counts.get(&r.sha1).copied().unwrap_or(0);
+            let others = (distinct - 1).max(0);
+            let others_text = if distinct > threshold {
+                format!("on more than {threshold} addresses")
+            } else if others == 0 {
+                String::new()
+            } else if others == 1 {
+                "also on 1 other address".to_owned()
+            } else {
+                format!("also on {others} other addresses")
+            };
+            IpRow {
+                ip: r.ip.to_string(),
+                ip_href: links::ip(r.ip),
+                port: r.port,
+                cert: r
+                    .cert
+                    .as_ref()
+                    .map_or_else(|| CertCell::hash_only(&r.sha1), CertCell::from_summary),
+                first_seen: date(r.first_seen),
+                last_seen: date(r.last_seen),
+                period: period(r.first_seen, r.last_seen),
+                times_seen: r.times_seen,
+                sources: r.sources.join(", "),
+                others: (!others_text.is_empty())
+                    .then(|| Link::to(others_text, format!("{}#hosts", links::cert(&r.sha1)))),
+                shared: distinct > threshold,
+            }
+        })
+        .collect();
+    let api_path = if is_block {
+        format!("/api/v1/ip/{}/{}", net.network(), net.prefix_len())
+    } else {
+        format!("/api/v1/ip/{}", net.addr())
+    };
+    let export = {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.append_pair("ip", &net.to_string());
+        format!("/export/ip.ndjson?{}", s.finish())
+    };
+    Ok(html(
+        StatusCode::OK,
+        &IpPage {
+            chrome: Chrome::new(&principal, target.clone()),
+            title: format!("{target} · certificate history"),
+            target,
+            is_block,
+            timeline: Timeline::new(&spans),
+            rows,
+            first_page: after.map(|_| base.clone()),
+            next,
+            api: api_path,
+            export,
+            shared_threshold: threshold,
+        },
+    ))
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(n - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+// ---------------------------------------------------------------- certificate
+
+#[derive(Debug)]
+pub(crate) struct Field {
+    pub label: &'static str,
+    pub values: Vec<Link>,
+    pub mono: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct HostRow {
+    pub ip: String,
+    pub href: String,
+    pub port: u16,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub period: String,
+    pub times_seen: i64,
+    pub sources: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct CtRow {
+    pub log_url: String,
+    pub index: i64,
+    pub timestamp: String,
+    pub entry_type: String,
+    pub sha1: Link,
+}
+
+#[derive(Debug)]
+pub(crate) struct CacheRow {
+    pub collection: String,
+    pub url: String,
+    pub kind: String,
+    pub downloaded: String,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "certificate.html")]
+struct CertPage {
+    chrome: Chrome,
+    title: String,
+    heading: String,
+    stored: bool,
+    fields: Vec<Field>,
+    names: Vec<(Link, String, Option<Link>)>,
+    siblings: Vec<CertCell>,
+    ct: Vec<CtRow>,
+    cache: Vec<CacheRow>,
+    commonness: String,
+    shared: bool,
+    hosts: Vec<HostRow>,
+    timeline: Option<Timeline>,
+    next: Option<String>,
+    first_page: Option<String>,
+    pem: String,
+    der: String,
+    api: String,
+    export: String,
+}
+
+fn opt_field(label: &'static str, value: Option<&String>, field: &str) -> Option<Field> {
+    value.filter(|v| !v.is_empty()).map(|v| Field {
+        label,
+        values: vec![Link::to(v.clone(), links::exact(field, v))],
+        mono: false,
+    })
+}
+
+fn hex_field(label: &'static str, value: Option<&Vec<u8>>, search: Option<&str>) -> Option<Field> {
+    value.map(|v| {
+        let h = hex::encode(v);
+        Field {
+            label,
+            values: vec![match search {
+                Some(f) => Link::to(h.clone(), links::exact(f, &h)),
+                None => Link::plain(h),
+            }],
+            mono: true,
+        }
+    })
+}
+
+fn record_fields(r: &CertificateRecord) -> Vec<Field> {
+    let s = &r.summary;
+    let mut f: Vec<Field> = Vec::new();
+    f.extend(opt_field("Subject CN", r.subject.cn.as_ref(), "cn"));
+    f.extend(opt_field("Subject O", r.subject.o.as_ref(), "subject-o"));
+    f.extend(opt_field("Subject OU", r.subject.ou.as_ref(), "subject-ou"));
+    if let Some(dn) = &r.subject.dn {
+        f.push(Field {
+            label: "Subject",
+            values: vec![Link::plain(dn.clone())],
+            mono: false,
+        });
+    }
+    f.extend(opt_field("Issuer CN", r.issuer.cn.as_ref(), "issuer-cn"));
+    f.extend(opt_field("Issuer O", r.issuer.o.as_ref(), "issuer-o"));
+    if let Some(dn) = &r.issuer.dn {
+        f.push(Field {
+            label: "Issuer",
+            values: vec![Link::plain(dn.clone())],
+            mono: false,
+        });
+    }
+    if let Some(serial) = &s.serial {
+        let hex = serial.to_hex();
+        f.push(Field {
+            label: "Serial",
+            values: vec![Link::to(
+                format!("{}{hex}", if r.serial_negative { "-" } else { "" }),
+                links::serial(&hex, None, None),
+            )],
+            mono: true,
+        });
+    }
+    let validity = match (s.not_before, s.not_after) {
+        (Some(a), Some(b)) => Some(format!(
+            "{} → {} ({})",
+            datetime(Some(a)),
+            datetime(Some(b)),
+            period(a, b)
+        )),
+        _ => None,
+    };
+    if let Some(v) = validity {
+        f.push(Field {
+            label: "Validity",
+            values: vec![Link::plain(v)],
+            mono: false,
+        });
+    }
+    let mut key = Vec::new();
+    if let Some(a) = &r.key_algorithm {
+        key.push(a.clone());
+    }
+    if let Some(b) = r.key_bits {
+        key.push(format!("{b} bits"));
+    }
+    if !key.is_empty() {
+        f.push(Field {
+            label: "Key",
+            values: vec![Link::plain(key.join(" "))],
+            mono: false,
+        });
+    }
+    if let Some(a) = &r.signature_algorithm {
+        f.push(Field {
+            label: "Signature",
+            values: vec![Link::plain(a.clone())],
+            mono: false,
+        });
+    }
+    f.extend(hex_field(
+        "SPKI SHA-256",
+        r.spki_sha256.as_ref(),
+        Some("spki"),
+    ));
+    f.extend(hex_field("Subject key ID", r.subject_key_id.as_ref(), None));
+    f.extend(hex_field(
+        "Authority key ID",
+        r.authority_key_id.as_ref(),
+        None,
+    ));
+    if let (Some(serial), Some(n)) = (&s.serial, &r.issuer_name_hash) {
+        let n = hex::encode(n);
+        let k = r.issuer_key_hash.as_ref().map(hex::encode);
+        f.push(Field {
+            label: "OCSP CertID",
+            values: vec![Link::to(
+                format!(
+                    "name {n} · key {} · serial {}",
+                    k.as_deref().unwrap_or("?"),
+                    serial.to_hex()
+                ),
+                links::serial(&serial.to_hex(), Some(&n), k.as_deref()),
+            )],
+            mono: true,
+        });
+    }
+    f.push(Field {
+        label: "SHA-256",
+        values: vec![Link::plain(hex::encode(s.sha256))],
+        mono: true,
+    });
+    f.push(Field {
+        label: "SHA-1",
+        values: vec![Link::plain(hex::encode(s.sha1))],
+        mono: true,
+    });
+    if let Some(t) = r.first_seen_in_ct {
+        f.push(Field {
+            label: "First in CT",
+            values: vec![Link::plain(datetime(Some(t)))],
+            mono: false,
+        });
+    }
+    f.push(Field {
+        label: "Stored",
+        values: vec![Link::plain(datetime(Some(r.added_at)))],
+        mono: false,
+    });
+    if let Some(e) = &s.parse_error {
+        f.push(Field {
+            label: "Parse error",
+            values: vec![Link::plain(e.clone())],
+            mono: false,
+        });
+    }
+    f
+}
+
+pub(crate) async fn certificate(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(hash): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> PageResult {
+    principal.require(Role::Reader)?;
+    let mut p = Params::parse(raw.as_deref())?;
+    let hash = cert_hash("hash", &hash)?;
+    let window = p.window()?;
+    let limit = p.limit(&state.config)?;
+    let cursor: Option<(IpAddr, u16)> = p.cursor()?;
+    p.finish()?;
+    let threshold = state.config.shared_threshold;
+    let conn = state.conn().await?;
+    let record = read::certificate(&conn, &hash, threshold).await?;
+    let sha1 = match (&record, &hash) {
+        (Some(r), _) => r.summary.sha1,
+        (None, h) => match read::resolve_hash(&conn, h).await? {
+            Some(r) => r.sha1,
+            None => {
+                return Err(not_found(format!(
+                    "no certificate with hash {hash} is stored or observed"
+                ))
+                .into())
+            }
+        },
+    };
+    let mut hosts = read::cert_hosts(&conn, &sha1, &window, cursor, limit + 1).await?;
+    let distinct = match &record {
+        Some(r) => r.commonness.distinct_ips,
+        None => read::distinct_ip_counts(&conn, &[sha1], i64::MAX - 1)
+            .await?
+            .get(&sha1)
+            .copied()
+            .unwrap_or(0),
+    };
+    drop(conn);
+    let more = hosts.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    hosts.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let sha1_hex = hex::encode(sha1);
+    let base = links::cert(&sha1);
+    let next = if more {
+        hosts
+            .last()
+            .map(|h| links::with_cursor(&base, &encode_cursor(&(h.ip, h.port))) + "#hosts")
+    } else {
+        None
+    };
+    let mut by_first: Vec<&certhist_model::views::HostItem> = hosts.iter().collect();
+    by_first.sort_by_key(|h| (h.first_seen, h.ip, h.port));
+    let spans: Vec<Span> = by_first
+        .iter()
+        .map(|h| Span {
+            label: format!("{} :{}", h.ip, h.port),
+            title: format!(
+                "{} port {} · {} → {} ({})",
+                h.ip,
+                h.port,
+                date(h.first_seen),
+                date(h.last_seen),
+                period(h.first_seen, h.last_seen)
+            ),
+            href: links::ip(h.ip),
+            group: 0,
+            first: h.first_seen,
+            last: h.last_seen,
+        })
+        .collect();
+    let host_rows: Vec<HostRow> = hosts
+        .iter()
+        .map(|h| HostRow {
+            ip: h.ip.to_string(),
+            href: links::ip(h.ip),
+            port: h.port,
+            first_seen: date(h.first_seen),
+            last_seen: date(h.last_seen),
+            period: period(h.first_seen, h.last_seen),
+            times_seen: h.times_seen,
+            sources: h.sources.join(", "),
+        })
+        .collect();
+    let shared = distinct > threshold;
+    let commonness = match distinct {
+        0 => "never seen on an address".to_owned(),
+        1 => "served by 1 address".to_owned(),
+        n => format!("served by {n} addresses"),
+    };
+    let (heading, fields, names, siblings, ct, cache) = match &record {
+        Some(r) => (
+            r.summary
+                .subject_cn
+                .clone()
+                .or_else(|| r.subject.dn.clone())
+                .unwrap_or_else(|| sha1_hex.clone()),
+            record_fields(r),
+            r.names
+                .iter()
+                .map(|n| {
+                    (
+                        Link::to(n.name.clone(), links::exact("name", &n.name)),
+                        n.kind.as_str().to_owned(),
+                        n.registered_domain
+                            .as_ref()
+                            .map(|d| Link::to(d.clone(), links::exact("registered-domain", d))),
+                    )
+                })
+                .collect(),
+            r.ct_siblings.iter().map(CertCell::from_summary).collect(),
+            r.ct_entries
+                .iter()
+                .map(|e| CtRow {
+                    log_url: e.log_url.clone(),
+                    index: e.entry_index,
+                    timestamp: datetime(Some(e.entry_timestamp)),
+                    entry_type: e.entry_type.as_str().to_owned(),
+                    sha1: if e.sha1 == sha1 {
+                        Link::plain("this certificate")
+                    } else {
+                        Link::to(short(&e.sha1), links::cert(&e.sha1))
+                    },
+                })
+                .collect(),
+            r.cache_entries
+                .iter()
+                .map(|c| CacheRow {
+                    collection: c.collection.clone(),
+                    url: c.url.clone(),
+                    kind: c.kind.as_str().to_owned(),
+                    downloaded: datetime(c.downloaded_at),
+                    status: c
+                        .ocsp_status
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        ),
+        None => (
+            sha1_hex.clone(),
+            vec![Field {
+                label: "SHA-1",
+                values: vec![Link::plain(sha1_hex.clone())],
+                mono: true,
+            }],
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        ),
+    };
+    let export = {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.append_pair("hash", &sha1_hex);
+        format!("/export/hosts.ndjson?{}", s.finish())
+    };
+    Ok(html(
+        StatusCode::OK,
+        &CertPage {
+            chrome: Chrome::new(&principal, sha1_hex.clone()),
+            title: format!("{} · certificate", truncate(&heading, 80)),
+            heading,
+            stored: record.is_some(),
+            fields,
+            names,
+            siblings,
+            ct,
+            cache,
+            commonness,
+            shared,
+            timeline: Timeline::new(&spans),
+            hosts: host_rows,
+            first_page: cursor.map(|_| format!("{base}#hosts")),
+            next,
+            pem: format!("/api/v1/certificates/{sha1_hex}?format=pem"),
+            der: format!("/api/v1/certificates/{sha1_hex}?format=der"),
+            api: format!("/api/v1/certificates/{sha1_hex}"),
+            export,
+        },
+    ))
+}
+
+// ---------------------------------------------------------------- field search
+
+#[derive(Debug)]
+pub(crate) struct ResultRow {
+    pub matched: String,
+    pub cert: CertCell,
+}
+
+#[derive(Template)]
+#[template(path = "results.html")]
+struct ResultsPage {
+    chrome: Chrome,
+    title: String,
+    heading: String,
+    field: String,
+    q: String,
+    mode: String,
+    valid_at: String,
+    fields: Vec<&'static str>,
+    rows: Vec<ResultRow>,
+    next: Option<String>,
+    first_page: Option<String>,
+    api: String,
+    export: String,
+}
+
+fn pattern(mode: Option<&str>, q: &str) -> Result<MatchPattern, PageError> {
+    let mode = match mode.filter(|m| !m.is_empty()) {
+        None => MatchMode::Auto,
+        Some(m) => MatchMode::from_name(m).ok_or_else(|| {
+            bad_request(
+                "match",
+                format!(
+                    "{:?} is not one of auto, exact, prefix, suffix, contains, regex",
+                    shorten(m)
+                ),
+            )
+        })?,
+    };
+    MatchPattern::with_mode(mode, q).map_err(|e| bad_request("q", e).into())
+}
+
+/// `/names?field=…&q=…[&match=…][&valid_at=…][&cursor=…]`.
+pub(crate) async fn names(
+    principal: Principal,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> PageResult {
+    principal.require(Role::Reader)?;
+    let mut p = Params::parse(raw.as_deref())?;
+    let field_text = p.one("field")?.unwrap_or_else(|| "name".to_owned());
+    let field = read::search::parse_field(&field_text).map_err(|e| bad_request("field", e))?;
+    let q = p.required("q")?;
+    let mode = p.one("match")?;
+    let pattern = pattern(mode.as_deref(), &q)?;
+    let valid_at_text = p.one("valid_at")?.filter(|v| !v.is_empty());
+    let valid_at = valid_at_text
+        .as_deref()
+        .map(|v| certhist_model::parse_timestamp(v).map_err(|e| bad_request("valid_at", e)))
+        .transpose()?;
+    let validity = ValidityFilter {
+        valid_at,
+        ..ValidityFilter::default()
+    };
+    let limit = p.limit(&state.config)?;
+    let cursor: Option<(String, String)> = p.cursor()?;
+    p.finish()?;
+    let after: Option<SearchKey> = cursor
+        .map(|(m, s)| {
+            hex::decode(&s)
+                .ok()
+                .and_then(|b| Sha1::try_from(b).ok())
+                .map(|s| (m, s))
+                .ok_or_else(|| bad_request("cursor", "not a cursor returned by this page"))
+        })
+        .transpose()?;
+    let conn = state.conn().await?;
+    let mut rows =
+        read::search_filtered(&conn, field, &pattern, &validity, after.as_ref(), limit + 1).await?;
+    drop(conn);
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut query = vec![("field", field.as_str()), ("q", q.as_str())];
+    if let Some(m) = mode.as_deref().filter(|m| !m.is_empty()) {
+        query.push(("match", m));
+    }
+    if let Some(v) = valid_at_text.as_deref() {
+        query.push(("valid_at", v));
+    }
+    let qs = {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &query {
+            s.append_pair(k, v);
+        }
+        s.finish()
+    };
+    let base = format!("/names?{qs}");
+    let next = if more {
+        rows.last().map(|r| {
+            links::with_cursor(
+                &base,
+                &encode_cursor(&(r.matched.clone(), hex::encode(r.cert.sha1))),
+            )
+        })
+    } else {
+        None
+    };
+    Ok(html(
+        StatusCode::OK,
+        &ResultsPage {
+            chrome: Chrome::new(&principal, q.clone()),
+            title: format!("{} {} · search", field.as_str(), truncate(&q, 80)),
+            heading: format!("Certificates by {}", field.as_str()),
+            field: field.as_str().to_owned(),
+            mode: mode.unwrap_or_default(),
+            valid_at: valid_at_text.unwrap_or_default(),
+            fields: certhist_model::views::SearchField::ALL
+                .iter()
+                .map(|f| f.as_str())
+                .collect(),
+            rows: rows
+                .iter()
+                .map(|r| ResultRow {
+                    matched: r.matched.clone(),
+                    cert: CertCell::from_summary(&r.cert),
+                })
+                .collect(),
+            first_page: after.map(|_| base.clone()),
+            next,
+            api: format!("/api/v1/search?{qs}"),
+            export: format!("/export/search.ndjson?{qs}"),
+            q,
+        },
+    ))
+}
+
+// ---------------------------------------------------------------- serials
+
+#[derive(Template)]
+#[template(path = "serial.html")]
+struct SerialPage {
+    chrome: Chrome,
+    title: String,
+    serial: String,
+    certid: Option<String>,
+    rows: Vec<CertCell>,
+    next: Option<String>,
+    first_page: Option<String>,
+    api: String,
+}
+
+/// `/serial/{serial}[?issuer_name_hash=…&issuer_key_hash=…]`.
+pub(crate) async fn serial(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(serial): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> PageResult {
+    principal.require(Role::Reader)?;
+    let mut p = Params::parse(raw.as_deref())?;
+    let serials = Serial::parse_candidates(&serial).map_err(|e| bad_request("serial", e))?;
+    let name_hash = p
+        .one("issuer_name_hash")?
+        .map(|v| hash20("issuer_name_hash", &v))
+        .transpose()?;
+    let key_hash = p
+        .one("issuer_key_hash")?
+        .map(|v| hash20("issuer_key_hash", &v))
+        .transpose()?;
+    let limit = p.limit(&state.config)?;
+    let cursor: Option<String> = p.cursor()?;
+    p.finish()?;
+    let after = cursor
+        .map(|c| {
+            hex::decode(&c)
+                .ok()
+                .and_then(|b| Sha1::try_from(b).ok())
+                .ok_or_else(|| bad_request("cursor", "not a cursor returned by this page"))
+        })
+        .transpose()?;
+    let conn = state.conn().await?;
+    let mut rows = read::certs_by_serial(
+        &conn,
+        &serials,
+        name_hash.as_ref().map(|h| h.as_slice()),
+        key_hash.as_ref().map(|h| h.as_slice()),
+        after.as_ref(),
+        limit + 1,
+    )
+    .await?;
+    drop(conn);
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let clean: String = serial
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let n_hex = name_hash.map(hex::encode);
+    let k_hex = key_hash.map(hex::encode);
+    let base = links::serial(&clean, n_hex.as_deref(), k_hex.as_deref());
+    let next = if more {
+        rows.last()
+            .map(|r| links::with_cursor(&base, &encode_cursor(&hex::encode(r.sha1))))
+    } else {
+        None
+    };
+    let certid = match (&n_hex, &k_hex) {
+        (None, None) => None,
+        (n, k) => Some(format!(
+            "issuer name hash {} · issuer key hash {}",
+            n.as_deref().unwrap_or("any"),
+            k.as_deref().unwrap_or("any")
+        )),
+    };
+    let api = base.replacen("/serial/", "/api/v1/serials/", 1);
+    Ok(html(
+        StatusCode::OK,
+        &SerialPage {
+            chrome: Chrome::new(&principal, clean.clone()),
+            title: format!("serial {clean}"),
+            certid,
+            rows: rows.iter().map(CertCell::from_summary).collect(),
+            first_page: after.map(|_| base.clone()),
+            next,
+            api,
+            serial: clean,
+        },
+    ))
+}
+
+// ---------------------------------------------------------------- exports
+
+fn ndjson_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::ACCEPT,
+        HeaderValue::from_static(crate::ndjson::NDJSON),
+    );
+    h
+}
+
+fn attachment(mut resp: Response, name: &'static str) -> Response {
+    if resp.status().is_success() {
+        resp.headers_mut()
+            .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static(name));
+    }
+    resp
+}
+
+/// `/export/search.ndjson?…`: the API's NDJSON stream of a field search, as a download.
+pub(crate) async fn export_search(
+    principal: Principal,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, crate::ApiError> {
+    principal.require(Role::Reader)?;
+    let resp = crate::routes::search::search(State(state), RawQuery(raw), ndjson_headers()).await?;
+    Ok(attachment(
+        resp,
+        "attachment; filename=\"certhist-search.ndjson\"",
+    ))
+}
+
+/// Splits `key=…` out of a query string: (its value, the rest re-encoded).
+fn take_param(raw: Option<&str>, key: &str) -> Result<(String, Option<String>), crate::ApiError> {
+    let mut value = None;
+    let mut rest = form_urlencoded::Serializer::new(String::new());
+    let mut any = false;
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if k == key && value.is_none() {
+            value = Some(v.into_owned());
+        } else {
+            rest.append_pair(&k, &v);
+            any = true;
+        }
+    }
+    let value = value.ok_or_else(|| bad_request(key, "missing (required)"))?;
+    Ok((value, any.then(|| rest.finish())))
+}
+
+/// `/export/ip.ndjson?ip=…`: the API's NDJSON stream of an address's history.
+pub(crate) async fn export_ip(
+    principal: Principal,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, crate::ApiError> {
+    principal.require(Role::Reader)?;
+    let (ip, rest) = take_param(raw.as_deref(), "ip")?;
+    let resp =
+        crate::routes::ip::ip_history(State(state), Path(ip), RawQuery(rest), ndjson_headers())
+            .await?;
+    Ok(attachment(
+        resp,
+        "attachment; filename=\"certhist-ip.ndjson\"",
+    ))
+}
+
+/// `/export/hosts.ndjson?hash=…`: the API's NDJSON stream of a certificate's hosts.
+pub(crate) async fn export_hosts(
+    principal: Principal,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, crate::ApiError> {
+    principal.require(Role::Reader)?;
+    let (hash, rest) = take_param(raw.as_deref(), "hash")?;
+    // Validate before handing on (the value becomes a path parameter).
+    let _: CertHash = cert_hash("hash", &hash)?;
+    let resp = crate::routes::certificates::hosts(
+        State(state),
+        Path(hash),
+        RawQuery(rest),
+        ndjson_headers(),
+    )
+    .await?;
+    Ok(attachment(
+        resp,
+        "attachment; filename=\"certhist-hosts.ndjson\"",
+    ))
+}
