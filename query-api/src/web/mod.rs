@@ -162,6 +162,25 @@ impl Chrome {
     }
 }
 
+/// Makes attacker-controlled text visible as it is: control characters, bidi overrides and
+/// other invisible format characters (U+202E would reverse `gpj.exe` into `exe.jpg`) are shown
+/// as `\u{…}` — the same classes as the CLI's `output::clean`. HTML escaping is the template
+/// engine's job; this only keeps the text from lying about itself. Link targets keep the raw
+/// value.
+pub(crate) fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        let invisible = ch.is_control()
+            || matches!(ch as u32, 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x2069 | 0xFEFF);
+        if invisible {
+            out.push_str(&format!("\\u{{{:x}}}", ch as u32));
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
 /// Renders a template as an HTML response.
 pub(crate) fn html<T: Template>(status: StatusCode, page: &T) -> Response {
     match page.render() {
@@ -297,5 +316,18 @@ pub(crate) mod links {
     pub fn with_cursor(base: &str, cursor: &str) -> String {
         let sep = if base.contains('?') { '&' } else { '?' };
         format!("{base}{sep}{}", query(&[("cursor", cursor)]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::visible;
+
+    #[test]
+    fn invisible_characters_become_visible() {
+        assert_eq!(visible("\u{202e}gpj.exe"), "\\u{202e}gpj.exe");
+        assert_eq!(visible("a\u{1b}[31mb\0c"), "a\\u{1b}[31mb\\u{0}c");
+        assert_eq!(visible("x\u{200b}y\u{feff}"), "x\\u{200b}y\\u{feff}");
+        assert_eq!(visible("<b>é</b>"), "<b>é</b>");
     }
 }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::recognise::{recognise, Reading};
 use super::timeline::{Span, Timeline};
-use super::{html, links, Chrome, PageError};
+use super::{html, links, visible, Chrome, PageError};
 use crate::auth::Principal;
 use crate::error::{bad_request, not_found, shorten};
 use crate::params::{cert_hash, encode_cursor, hash20, ip_or_cidr, Params};
@@ -57,15 +57,15 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    fn to(text: impl Into<String>, href: impl Into<String>) -> Self {
+    fn to(text: impl AsRef<str>, href: impl Into<String>) -> Self {
         Link {
-            text: text.into(),
+            text: visible(text.as_ref()),
             href: Some(href.into()),
         }
     }
-    fn plain(text: impl Into<String>) -> Self {
+    fn plain(text: impl AsRef<str>) -> Self {
         Link {
-            text: text.into(),
+            text: visible(text.as_ref()),
             href: None,
         }
     }
@@ -100,12 +100,13 @@ impl CertCell {
             href: links::cert(&c.sha1),
             sha1: hex::encode(c.sha1),
             sha1_short: short(&c.sha1),
-            cn: c.subject_cn.clone().unwrap_or_default(),
-            issuer: c
-                .issuer_cn
-                .clone()
-                .or_else(|| c.issuer_o.clone())
-                .unwrap_or_default(),
+            cn: visible(c.subject_cn.as_deref().unwrap_or_default()),
+            issuer: visible(
+                c.issuer_cn
+                    .as_deref()
+                    .or(c.issuer_o.as_deref())
+                    .unwrap_or_default(),
+            ),
             not_before: c.not_before.map(date).unwrap_or_default(),
             not_after: c.not_after.map(date).unwrap_or_default(),
             flags: flags.join(" "),
@@ -304,15 +305,16 @@ async fn ip_page(
             };
             Span {
                 title: format!(
-                    "{} port {} · {} · {} → {} ({})",
+                    "{} port {} · {} · {} · {} → {} ({})",
                     r.ip,
                     r.port,
+                    visible(&name),
                     hex::encode(r.sha1),
                     date(r.first_seen),
                     date(r.last_seen),
                     period(r.first_seen, r.last_seen)
                 ),
-                label: truncate(&label, 40),
+                label: truncate(&visible(&label), 40),
                 href: links::cert(&r.sha1),
                 group: group.get(&r.sha1).copied().unwrap_or(0),
                 first: r.first_seen,
@@ -346,7 +348,7 @@ async fn ip_page(
                 last_seen: date(r.last_seen),
                 period: period(r.first_seen, r.last_seen),
                 times_seen: r.times_seen,
-                sources: r.sources.join(", "),
+                sources: visible(&r.sources.join(", ")),
                 others: (!others_text.is_empty())
                     .then(|| Link::to(others_text, format!("{}#hosts", links::cert(&r.sha1)))),
                 shared: distinct > threshold,
@@ -605,6 +607,31 @@ fn record_fields(r: &CertificateRecord) -> Vec<Field> {
     f
 }
 
+/// One row per name (a name that is both the CN and a SAN is one row, `cn, dns`), in the
+/// record's order.
+fn name_rows(names: &[certhist_model::CertName]) -> Vec<(Link, String, Option<Link>)> {
+    let mut rows: Vec<(Link, String, Option<Link>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for n in names {
+        if let Some(i) = index.get(n.name.as_str()) {
+            if let Some(row) = rows.get_mut(*i) {
+                row.1.push_str(", ");
+                row.1.push_str(n.kind.as_str());
+            }
+            continue;
+        }
+        index.insert(&n.name, rows.len());
+        rows.push((
+            Link::to(&n.name, links::exact("name", &n.name)),
+            n.kind.as_str().to_owned(),
+            n.registered_domain
+                .as_ref()
+                .map(|d| Link::to(d, links::exact("registered-domain", d))),
+        ));
+    }
+    rows
+}
+
 pub(crate) async fn certificate(
     principal: Principal,
     State(state): State<AppState>,
@@ -684,7 +711,7 @@ pub(crate) async fn certificate(
             last_seen: date(h.last_seen),
             period: period(h.first_seen, h.last_seen),
             times_seen: h.times_seen,
-            sources: h.sources.join(", "),
+            sources: visible(&h.sources.join(", ")),
         })
         .collect();
     let shared = distinct > threshold;
@@ -695,29 +722,20 @@ pub(crate) async fn certificate(
     };
     let (heading, fields, names, siblings, ct, cache) = match &record {
         Some(r) => (
-            r.summary
-                .subject_cn
-                .clone()
-                .or_else(|| r.subject.dn.clone())
-                .unwrap_or_else(|| sha1_hex.clone()),
+            visible(
+                r.summary
+                    .subject_cn
+                    .as_deref()
+                    .or(r.subject.dn.as_deref())
+                    .unwrap_or(&sha1_hex),
+            ),
             record_fields(r),
-            r.names
-                .iter()
-                .map(|n| {
-                    (
-                        Link::to(n.name.clone(), links::exact("name", &n.name)),
-                        n.kind.as_str().to_owned(),
-                        n.registered_domain
-                            .as_ref()
-                            .map(|d| Link::to(d.clone(), links::exact("registered-domain", d))),
-                    )
-                })
-                .collect(),
+            name_rows(&r.names),
             r.ct_siblings.iter().map(CertCell::from_summary).collect(),
             r.ct_entries
                 .iter()
                 .map(|e| CtRow {
-                    log_url: e.log_url.clone(),
+                    log_url: visible(&e.log_url),
                     index: e.entry_index,
                     timestamp: datetime(Some(e.entry_timestamp)),
                     entry_type: e.entry_type.as_str().to_owned(),
@@ -731,8 +749,8 @@ pub(crate) async fn certificate(
             r.cache_entries
                 .iter()
                 .map(|c| CacheRow {
-                    collection: c.collection.clone(),
-                    url: c.url.clone(),
+                    collection: visible(&c.collection),
+                    url: visible(&c.url),
                     kind: c.kind.as_str().to_owned(),
                     downloaded: datetime(c.downloaded_at),
                     status: c
@@ -802,6 +820,7 @@ struct ResultsPage {
     heading: String,
     field: String,
     q: String,
+    q_shown: String,
     mode: String,
     valid_at: String,
     fields: Vec<&'static str>,
@@ -899,6 +918,7 @@ pub(crate) async fn names(
             chrome: Chrome::new(&principal, q.clone()),
             title: format!("{} {} · search", field.as_str(), truncate(&q, 80)),
             heading: format!("Certificates by {}", field.as_str()),
+            q_shown: visible(&q),
             field: field.as_str().to_owned(),
             mode: mode.unwrap_or_default(),
             valid_at: valid_at_text.unwrap_or_default(),
@@ -909,7 +929,7 @@ pub(crate) async fn names(
             rows: rows
                 .iter()
                 .map(|r| ResultRow {
-                    matched: r.matched.clone(),
+                    matched: visible(&r.matched),
                     cert: CertCell::from_summary(&r.cert),
                 })
                 .collect(),
