@@ -534,6 +534,30 @@ async fn path_of(c: &Client) -> String {
     }
 }
 
+/// The page fits 1280 px: no horizontal scrolling.
+async fn assert_fits(c: &Client, what: &str) {
+    let dims = c
+        .execute(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth, window.outerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let dims: Vec<u64> = dims
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(dims[2], 1280, "{what}: window width");
+    assert!(
+        dims[0] <= dims[1],
+        "{what}: page is {} px wide in a {} px viewport",
+        dims[0],
+        dims[1]
+    );
+}
+
 /// No dialog is open (an alert would have been raised by injected script).
 async fn assert_no_dialog(c: &Client, what: &str) {
     assert!(
@@ -610,6 +634,7 @@ async fn browser_walks_the_seed_workflow() {
     let wiki_row = rows.iter().find(|r| r.contains(WIKIPEDIA.cn)).unwrap();
     assert!(wiki_row.contains("shared"), "{wiki_row}");
     assert!(wiki_row.contains("on more than 50 addresses"), "{wiki_row}");
+    assert_fits(&c, "ip").await;
     shot(&c, "ip").await;
 
     // Click the GitHub certificate.
@@ -667,6 +692,7 @@ async fn browser_walks_the_seed_workflow() {
         serial_link.text().await.unwrap(),
         "2765689FEE52F85C4C8A47650E84BBE"
     );
+    assert_fits(&c, "certificate").await;
     shot(&c, "certificate").await;
 
     // Click a SAN → search results.
@@ -691,6 +717,7 @@ async fn browser_walks_the_seed_workflow() {
         v
     };
     assert_eq!(hits, vec![GITHUB.sha1.to_owned()]);
+    assert_fits(&c, "results").await;
     shot(&c, "results").await;
 
     // Result → certificate → another IP.
@@ -757,6 +784,7 @@ async fn browser_walks_the_seed_workflow() {
             .len(),
         in_block
     );
+    assert_fits(&c, "cidr").await;
     shot(&c, "cidr").await;
     c.close().await.unwrap();
 }
@@ -799,14 +827,7 @@ async fn browser_shows_hostile_certificates_literally() {
             .unwrap()
             .is_empty());
         // Layout intact: no horizontal overflow at 1280 px.
-        let width = c
-            .execute("return document.documentElement.scrollWidth;", vec![])
-            .await
-            .unwrap();
-        assert!(
-            width.as_u64().unwrap() <= 1280,
-            "{path}: page is {width} px wide"
-        );
+        assert_fits(&c, path).await;
         shot(&c, name).await;
     }
     // Shown literally, as text.
