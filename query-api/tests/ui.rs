@@ -283,6 +283,8 @@ async fn pages_carry_security_headers_and_no_inline_code() {
         "/ip/192.0.2.66".to_owned(),
         "/names?field=name&q=github.com".to_owned(),
         "/serial/2765689FEE52F85C4C8A47650E84BBE".to_owned(),
+        "/overlap".to_owned(),
+        "/overlap?members=192.0.2.10+192.0.2.11".to_owned(),
         format!("/search?q={}", GITHUB.sha1),
     ];
     for uri in &pages {
@@ -360,6 +362,37 @@ async fn pages_carry_security_headers_and_no_inline_code() {
     let (status, _, body) = get(&app, "/names?field=nope&q=x").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("`field`"), "{body}");
+
+    // Overlap by certificates: the addresses that served both GitHub and HN.
+    let (status, _, body) = get(
+        &app,
+        &format!("/overlap?members={}+{}", GITHUB.sha1, HN.sha1),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let both: Vec<IpAddr> = {
+        let obs = observations();
+        let served = |s: &str, ip: IpAddr| obs.iter().any(|o| o.sha1 == sha1(s) && o.ip == ip);
+        let mut v: Vec<IpAddr> = obs
+            .iter()
+            .map(|o| o.ip)
+            .filter(|ip| served(GITHUB.sha1, *ip) && served(HN.sha1, *ip))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    assert_eq!(both, vec!["192.0.2.10".parse::<IpAddr>().unwrap()]);
+    for ip in &both {
+        assert!(
+            body.contains(&format!("<a href=\"/ip/{ip}\">{ip}</a>")),
+            "{body}"
+        );
+    }
+    assert!(!body.contains("href=\"/ip/192.0.2.11\""), "{body}");
+    let (status, _, body) = get(&app, "/overlap?members=192.0.2.10").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("`members`"), "{body}");
 
     // Exports: the API's NDJSON, as downloads.
     let (status, h, body) = get(&app, "/export/ip.ndjson?ip=192.0.2.10").await;
@@ -727,7 +760,10 @@ async fn browser_walks_the_seed_workflow() {
         .click()
         .await
         .unwrap();
-    c.wait().for_element(Locator::Id("host-table")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("host-table"))
+        .await
+        .unwrap();
     c.find(Locator::XPath(
         "//table[@id='host-table']//a[text()='192.0.2.11']",
     ))
@@ -769,6 +805,32 @@ async fn browser_walks_the_seed_workflow() {
     let readings = texts(&c, "#readings a").await;
     assert_eq!(readings.len(), 2, "{readings:?}");
     shot(&c, "readings").await;
+
+    // Overlap of the two addresses that served GitHub: one certificate, both periods, their
+    // intersection; one timeline bar per (certificate, address).
+    c.goto(&format!("{base}/overlap?members=192.0.2.10,192.0.2.11"))
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("overlap")).await.unwrap();
+    let mut shared = Vec::new();
+    for e in c.find_all(Locator::Css("#overlap a.sha1")).await.unwrap() {
+        shared.push(e.attr("title").await.unwrap().unwrap());
+    }
+    assert_eq!(shared, vec![GITHUB.sha1.to_owned()]);
+    // GitHub: 192.0.2.10 2024-01-01 → 03-01, 192.0.2.11 2024-02-15 → 04-01.
+    assert_eq!(
+        texts(&c, "#overlap td.intersection").await,
+        vec!["2024-02-15 → 2024-03-01 (15 days)"]
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("#timeline rect"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_fits(&c, "overlap").await;
+    shot(&c, "overlap").await;
 
     // A block.
     c.goto(&format!("{base}/ip/192.0.2.0/24")).await.unwrap();
@@ -868,5 +930,62 @@ async fn browser_shows_hostile_certificates_literally() {
     let q = c.find(Locator::Id("q")).await.unwrap();
     assert_eq!(q.prop("value").await.unwrap().as_deref(), Some(IMG));
     assert_no_dialog(&c, "search box").await;
+    c.close().await.unwrap();
+}
+
+/// Paging through a reverse search of 250 addresses in the browser (the next-page link, 100 a
+/// page): every address exactly once, in order.
+#[tokio::test]
+async fn browser_pages_through_250_hosts() {
+    let Some(d) = driver().await else { return };
+    let db = seeded().await;
+    let many: Vec<ObservationRow> = (0..250u32)
+        .map(|i| {
+            o(
+                &format!("203.0.113.{}", i % 250),
+                443 + u16::try_from(i / 250).unwrap(),
+                GOOGLE_2013.sha1,
+                day(2021, 1, 1),
+                day(2021, 2, 1),
+            )
+        })
+        .collect();
+    let mut conn = db.store().conn().await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    tx.write_observations(&many).await.unwrap();
+    tx.commit().await.unwrap();
+    drop(conn);
+    let mut expected: Vec<IpAddr> = observations()
+        .into_iter()
+        .chain(many)
+        .filter(|o| o.sha1 == sha1(GOOGLE_2013.sha1))
+        .map(|o| o.ip)
+        .collect();
+    expected.sort();
+    assert_eq!(expected.len(), 251);
+    let (base, _stop) = serve(&db).await;
+    let c = browser(&d).await;
+    c.goto(&format!("{base}/certificate/{}", GOOGLE_2013.sha1))
+        .await
+        .unwrap();
+    let mut seen: Vec<IpAddr> = Vec::new();
+    let mut pages = 0;
+    loop {
+        c.wait()
+            .for_element(Locator::Id("host-table"))
+            .await
+            .unwrap();
+        pages += 1;
+        for t in texts(&c, "#host-table a.host").await {
+            seen.push(t.parse().unwrap());
+        }
+        match c.find(Locator::Id("next-page")).await {
+            Ok(next) => next.click().await.unwrap(),
+            Err(_) => break,
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, expected);
     c.close().await.unwrap();
 }

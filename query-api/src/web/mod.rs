@@ -49,6 +49,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/certificate/{hash}", get(pages::certificate))
         .route("/names", get(pages::names))
         .route("/serial/{serial}", get(pages::serial))
+        .route("/overlap", get(pages::overlap))
         .route("/export/search.ndjson", get(pages::export_search))
         .route("/export/ip.ndjson", get(pages::export_ip))
         .route("/export/hosts.ndjson", get(pages::export_hosts))

@@ -215,6 +215,7 @@ struct IpPage {
     first_page: Option<String>,
     api: String,
     export: String,
+    compare: String,
     shared_threshold: i64,
 }
 
@@ -378,6 +379,11 @@ async fn ip_page(
             next,
             api: api_path,
             export,
+            compare: {
+                let mut s = form_urlencoded::Serializer::new(String::new());
+                s.append_pair("members", &net.addr().to_string());
+                format!("/overlap?{}", s.finish())
+            },
             shared_threshold: threshold,
         },
     ))
@@ -1124,4 +1130,250 @@ pub(crate) async fn export_hosts(
         resp,
         "attachment; filename=\"certhist-hosts.ndjson\"",
     ))
+}
+
+// ---------------------------------------------------------------- overlap
+
+#[derive(Debug)]
+pub(crate) struct OverlapRow {
+    /// The shared thing: a certificate (by addresses) or an address (by certificates).
+    pub cert: Option<CertCell>,
+    pub ip: Option<Link>,
+    /// One line per member: its period.
+    pub periods: Vec<(Link, String)>,
+    pub intersection: String,
+}
+
+#[derive(Template)]
+#[template(path = "overlap.html")]
+struct OverlapPage {
+    chrome: Chrome,
+    title: String,
+    members: String,
+    by_ips: bool,
+    asked: bool,
+    rows: Vec<OverlapRow>,
+    timeline: Option<Timeline>,
+    next: Option<String>,
+    first_page: Option<String>,
+}
+
+/// Most members an overlap takes (the API's bound).
+const MAX_MEMBERS: usize = 20;
+
+/// `/overlap?members=…` (addresses or certificate hashes, separated by spaces, commas or new
+/// lines; also `ip=` / `sha1=` repeated): what they share, with every period and the
+/// intersection, on one timeline.
+pub(crate) async fn overlap(
+    principal: Principal,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> PageResult {
+    principal.require(Role::Reader)?;
+    let mut p = Params::parse(raw.as_deref())?;
+    let mut texts: Vec<String> = p.all("ip");
+    texts.extend(p.all("sha1"));
+    if let Some(m) = p.one("members")? {
+        texts.extend(
+            m.split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    let window = p.window()?;
+    let limit = p.limit(&state.config)?;
+    let cursor_text = p.one("cursor")?;
+    let had_cursor = cursor_text.is_some();
+    p.finish()?;
+    let mut ips: Vec<IpAddr> = Vec::new();
+    let mut hashes: Vec<CertHash> = Vec::new();
+    for t in &texts {
+        if let Ok(ip) = t.parse::<IpAddr>() {
+            ips.push(ip);
+        } else {
+            hashes.push(cert_hash("members", t).map_err(|_| {
+                bad_request(
+                    "members",
+                    format!(
+                        "{:?} is neither an IP address nor a SHA-1/SHA-256",
+                        shorten(t)
+                    ),
+                )
+            })?);
+        }
+    }
+    ips.sort();
+    ips.dedup();
+    let members_text = texts.join(" ");
+    let mut page = OverlapPage {
+        chrome: Chrome::new(&principal, ""),
+        title: "Overlap".to_owned(),
+        members: members_text.clone(),
+        by_ips: hashes.is_empty(),
+        asked: !texts.is_empty(),
+        rows: Vec::new(),
+        timeline: None,
+        next: None,
+        first_page: None,
+    };
+    if texts.is_empty() {
+        return Ok(html(StatusCode::OK, &page));
+    }
+    if !ips.is_empty() && !hashes.is_empty() {
+        return Err(bad_request("members", "give addresses or certificates, not both").into());
+    }
+    let base = {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.append_pair("members", &members_text);
+        format!("/overlap?{}", s.finish())
+    };
+    let limit_rows = usize::try_from(limit).unwrap_or(usize::MAX);
+    let conn = state.conn().await?;
+    let mut spans: Vec<Span> = Vec::new();
+    if hashes.is_empty() {
+        if !(2..=MAX_MEMBERS).contains(&ips.len()) {
+            return Err(bad_request(
+                "members",
+                format!("give 2 to {MAX_MEMBERS} distinct addresses"),
+            )
+            .into());
+        }
+        let after = cursor_text
+            .map(|c| crate::params::decode_cursor::<String>(&c))
+            .transpose()?
+            .map(|h| {
+                hex::decode(&h)
+                    .ok()
+                    .and_then(|b| Sha1::try_from(b).ok())
+                    .ok_or_else(|| bad_request("cursor", "not a cursor returned by this page"))
+            })
+            .transpose()?;
+        let mut rows =
+            read::overlap_by_ips(&conn, &ips, &window, after.as_ref(), limit + 1).await?;
+        let more = rows.len() > limit_rows;
+        rows.truncate(limit_rows);
+        if more {
+            page.next = rows
+                .last()
+                .map(|r| links::with_cursor(&base, &encode_cursor(&hex::encode(r.sha1))));
+        }
+        for (g, r) in rows.iter().enumerate() {
+            let name = r
+                .cert
+                .as_ref()
+                .and_then(|c| c.subject_cn.clone())
+                .unwrap_or_else(|| short(&r.sha1));
+            for ip in &r.periods {
+                spans.push(Span {
+                    label: truncate(&visible(&format!("{} {}", ip.ip, name)), 40),
+                    title: format!(
+                        "{} · {} · {} → {}",
+                        ip.ip,
+                        hex::encode(r.sha1),
+                        date(ip.first_seen),
+                        date(ip.last_seen)
+                    ),
+                    href: links::ip(ip.ip),
+                    group: g,
+                    first: ip.first_seen,
+                    last: ip.last_seen,
+                });
+            }
+        }
+        page.rows = rows
+            .iter()
+            .map(|r| OverlapRow {
+                cert: Some(
+                    r.cert
+                        .as_ref()
+                        .map_or_else(|| CertCell::hash_only(&r.sha1), CertCell::from_summary),
+                ),
+                ip: None,
+                periods: r
+                    .periods
+                    .iter()
+                    .map(|p| {
+                        (
+                            Link::to(p.ip.to_string(), links::ip(p.ip)),
+                            format!("{} → {}", date(p.first_seen), date(p.last_seen)),
+                        )
+                    })
+                    .collect(),
+                intersection: intersection(r.intersection),
+            })
+            .collect();
+    } else {
+        let keys = read::resolve_members(&conn, &hashes).await?;
+        if !(2..=MAX_MEMBERS).contains(&keys.len()) {
+            return Err(bad_request(
+                "members",
+                format!("give 2 to {MAX_MEMBERS} distinct known certificates"),
+            )
+            .into());
+        }
+        let after = cursor_text
+            .map(|c| crate::params::decode_cursor::<IpAddr>(&c))
+            .transpose()?;
+        let mut rows = read::overlap_by_certs(&conn, &keys, &window, after, limit + 1).await?;
+        let more = rows.len() > limit_rows;
+        rows.truncate(limit_rows);
+        if more {
+            page.next = rows
+                .last()
+                .map(|r| links::with_cursor(&base, &encode_cursor(&r.ip)));
+        }
+        let group: HashMap<Sha1, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        for r in &rows {
+            for c in &r.periods {
+                spans.push(Span {
+                    label: format!("{} {}", r.ip, short(&c.sha1)),
+                    title: format!(
+                        "{} · {} · {} → {}",
+                        r.ip,
+                        hex::encode(c.sha1),
+                        date(c.first_seen),
+                        date(c.last_seen)
+                    ),
+                    href: links::cert(&c.sha1),
+                    group: group.get(&c.sha1).copied().unwrap_or(0),
+                    first: c.first_seen,
+                    last: c.last_seen,
+                });
+            }
+        }
+        page.rows = rows
+            .iter()
+            .map(|r| OverlapRow {
+                cert: None,
+                ip: Some(Link::to(r.ip.to_string(), links::ip(r.ip))),
+                periods: r
+                    .periods
+                    .iter()
+                    .map(|c| {
+                        (
+                            Link::to(short(&c.sha1), links::cert(&c.sha1)),
+                            format!("{} → {}", date(c.first_seen), date(c.last_seen)),
+                        )
+                    })
+                    .collect(),
+                intersection: intersection(r.intersection),
+            })
+            .collect();
+    }
+    drop(conn);
+    page.first_page = had_cursor.then_some(base);
+    page.timeline = Timeline::new(&spans);
+    Ok(html(StatusCode::OK, &page))
+}
+
+fn intersection(p: Option<certhist_model::views::Period>) -> String {
+    match p {
+        Some(p) => format!(
+            "{} → {} ({})",
+            date(p.start),
+            date(p.end),
+            period(p.start, p.end)
+        ),
+        None => "never at the same time".to_owned(),
+    }
 }
