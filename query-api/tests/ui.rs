@@ -284,6 +284,9 @@ async fn pages_carry_security_headers_and_no_inline_code() {
         "/names?field=name&q=github.com".to_owned(),
         "/serial/2765689FEE52F85C4C8A47650E84BBE".to_owned(),
         "/overlap".to_owned(),
+        "/graph".to_owned(),
+        "/graph?seed=192.0.2.10".to_owned(),
+        format!("/graph?seed={hostile_a}"),
         "/overlap?members=192.0.2.10+192.0.2.11".to_owned(),
         format!("/search?q={}", GITHUB.sha1),
     ];
@@ -831,6 +834,62 @@ async fn browser_walks_the_seed_workflow() {
     );
     assert_fits(&c, "overlap").await;
     shot(&c, "overlap").await;
+
+    // The graph around 192.0.2.10, two hops: its 4 certificates, then the addresses of the
+    // unshared ones (Wikipedia is shared: pruned).
+    c.goto(&format!("{base}/graph?seed=192.0.2.10&hops=2"))
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("graph")).await.unwrap();
+    let certs_of_10: Vec<Sha1> = obs
+        .iter()
+        .filter(|o| o.ip == ip10)
+        .map(|o| o.sha1)
+        .collect();
+    let mut hop2: Vec<IpAddr> = obs
+        .iter()
+        .filter(|o| certs_of_10.contains(&o.sha1) && o.sha1 != sha1(WIKIPEDIA.sha1) && o.ip != ip10)
+        .map(|o| o.ip)
+        .collect();
+    hop2.sort();
+    hop2.dedup();
+    let edges = obs
+        .iter()
+        .filter(|o| o.ip == ip10 || (hop2.contains(&o.ip) && certs_of_10.contains(&o.sha1)))
+        .count();
+    assert_eq!(
+        c.find_all(Locator::Css("#graph circle"))
+            .await
+            .unwrap()
+            .len(),
+        1 + hop2.len()
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("#graph rect")).await.unwrap().len(),
+        certs_of_10.len()
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("#graph line")).await.unwrap().len(),
+        edges
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("#graph rect.shared"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_fits(&c, "graph").await;
+    shot(&c, "graph").await;
+    // Clicking a node pivots to its page.
+    c.find(Locator::Css("#graph a[href='/ip/192.0.2.12']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("history")).await.unwrap();
+    assert_eq!(path_of(&c).await, "/ip/192.0.2.12");
 
     // A block.
     c.goto(&format!("{base}/ip/192.0.2.0/24")).await.unwrap();

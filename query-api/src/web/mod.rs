@@ -50,6 +50,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/names", get(pages::names))
         .route("/serial/{serial}", get(pages::serial))
         .route("/overlap", get(pages::overlap))
+        .route("/graph", get(pages::graph))
         .route("/export/search.ndjson", get(pages::export_search))
         .route("/export/ip.ndjson", get(pages::export_ip))
         .route("/export/hosts.ndjson", get(pages::export_hosts))

@@ -216,6 +216,7 @@ struct IpPage {
     api: String,
     export: String,
     compare: String,
+    graph: String,
     shared_threshold: i64,
 }
 
@@ -384,6 +385,7 @@ async fn ip_page(
                 s.append_pair("members", &net.addr().to_string());
                 format!("/overlap?{}", s.finish())
             },
+            graph: graph_href(&net.to_string()),
             shared_threshold: threshold,
         },
     ))
@@ -458,6 +460,7 @@ struct CertPage {
     first_page: Option<String>,
     pem: String,
     der: String,
+    graph: String,
     api: String,
     export: String,
 }
@@ -802,6 +805,7 @@ pub(crate) async fn certificate(
             hosts: host_rows,
             first_page: cursor.map(|_| format!("{base}#hosts")),
             next,
+            graph: graph_href(&sha1_hex),
             pem: format!("/api/v1/certificates/{sha1_hex}?format=pem"),
             der: format!("/api/v1/certificates/{sha1_hex}?format=der"),
             api: format!("/api/v1/certificates/{sha1_hex}"),
@@ -1376,4 +1380,237 @@ fn intersection(p: Option<certhist_model::views::Period>) -> String {
         ),
         None => "never at the same time".to_owned(),
     }
+}
+
+// ---------------------------------------------------------------- graph
+
+/// A drawn graph node.
+#[derive(Debug)]
+pub(crate) struct GNode {
+    pub x: i64,
+    pub y: i64,
+    pub is_ip: bool,
+    pub class: String,
+    pub label: String,
+    pub title: String,
+    pub href: String,
+    pub graph_href: String,
+    pub hop: u32,
+}
+
+/// A drawn edge.
+#[derive(Debug)]
+pub(crate) struct GEdge {
+    pub x1: i64,
+    pub y1: i64,
+    pub x2: i64,
+    pub y2: i64,
+}
+
+#[derive(Template)]
+#[template(path = "graph.html")]
+struct GraphPage {
+    chrome: Chrome,
+    title: String,
+    seed: String,
+    hops: i64,
+    max_nodes: i64,
+    include_shared: bool,
+    asked: bool,
+    width: i64,
+    height: i64,
+    nodes: Vec<GNode>,
+    edges: Vec<GEdge>,
+    pruned: String,
+    json: String,
+}
+
+/// Largest node budget the page draws.
+const GRAPH_MAX_NODES: i64 = 300;
+const COL_W: i64 = 300;
+const ROW_H: i64 = 26;
+
+/// `/graph?seed=…[&hops=…][&max_nodes=…][&include_shared=…]`: the bounded IP ↔ certificate
+/// graph around a seed (the API's `expand`), drawn as SVG with a deterministic layered layout:
+/// one column per hop, nodes in discovery order; every node links to its page.
+pub(crate) async fn graph(
+    principal: Principal,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> PageResult {
+    principal.require(Role::Reader)?;
+    let config = &state.config;
+    let mut p = Params::parse(raw.as_deref())?;
+    let seed_text = p.one("seed")?.unwrap_or_default();
+    let hops = p
+        .int("hops", 1, i64::from(config.max_expand_hops))?
+        .unwrap_or(2);
+    let max_nodes = p
+        .int(
+            "max_nodes",
+            1,
+            GRAPH_MAX_NODES.min(i64::try_from(config.max_expand_nodes).unwrap_or(i64::MAX)),
+        )?
+        .unwrap_or(60);
+    let include_shared = p.boolean("include_shared")?.unwrap_or(false);
+    let window = p.window()?;
+    p.finish()?;
+    let mut page = GraphPage {
+        chrome: Chrome::new(&principal, seed_text.clone()),
+        title: "Graph".to_owned(),
+        seed: seed_text.clone(),
+        hops,
+        max_nodes,
+        include_shared,
+        asked: !seed_text.trim().is_empty(),
+        width: 0,
+        height: 0,
+        nodes: Vec::new(),
+        edges: Vec::new(),
+        pruned: String::new(),
+        json: String::new(),
+    };
+    if !page.asked {
+        return Ok(html(StatusCode::OK, &page));
+    }
+    let seed = match read::Seed::parse(&seed_text) {
+        read::Seed::Net(_) => read::Seed::Net(ip_or_cidr("seed", &seed_text, config)?),
+        other => other,
+    };
+    let request = read::ExpandRequest {
+        seed_text: seed_text.clone(),
+        seed,
+        hops: u32::try_from(hops).unwrap_or(1),
+        max_nodes: usize::try_from(max_nodes).unwrap_or(1),
+        shared_threshold: config.shared_threshold,
+        include_shared,
+        window,
+    };
+    let conn = state.conn().await?;
+    let g = read::expand(&conn, &request).await?;
+    drop(conn);
+    // Layout: column = hop, row = order of discovery within the hop.
+    let mut per_hop: HashMap<u32, i64> = HashMap::new();
+    let mut pos: HashMap<&str, (i64, i64)> = HashMap::new();
+    for n in &g.nodes {
+        let row = per_hop.entry(n.hop).or_insert(0);
+        let x = 40 + i64::from(n.hop) * COL_W;
+        let y = 24 + *row * ROW_H;
+        *row += 1;
+        pos.insert(n.id.as_str(), (x, y));
+    }
+    let rows = per_hop.values().copied().max().unwrap_or(1);
+    let cols = per_hop
+        .keys()
+        .copied()
+        .max()
+        .map_or(1, |h| i64::from(h) + 1);
+    page.width = (cols * COL_W).max(600);
+    page.height = 24 + rows * ROW_H;
+    let graph_link = |seed: &str| {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.append_pair("seed", seed);
+        s.append_pair("hops", &hops.to_string());
+        s.append_pair("max_nodes", &max_nodes.to_string());
+        if include_shared {
+            s.append_pair("include_shared", "true");
+        }
+        format!("/graph?{}", s.finish())
+    };
+    page.edges = g
+        .edges
+        .iter()
+        .filter_map(|e| {
+            let a = pos.get(e.ip.to_string().as_str())?;
+            let b = pos.get(hex::encode(e.sha1).as_str())?;
+            Some(GEdge {
+                x1: a.0,
+                y1: a.1,
+                x2: b.0,
+                y2: b.1,
+            })
+        })
+        .collect();
+    page.nodes = g
+        .nodes
+        .iter()
+        .map(|n| {
+            let (x, y) = pos.get(n.id.as_str()).copied().unwrap_or((0, 0));
+            let is_ip = n.kind == certhist_model::views::NodeKind::Ip;
+            let shared = n.shared == Some(true);
+            let href = if is_ip {
+                n.id.parse::<IpAddr>().map(links::ip).unwrap_or_default()
+            } else {
+                format!("/certificate/{}", hex_only(&n.id))
+            };
+            let name = n.label.clone().unwrap_or_else(|| {
+                if is_ip {
+                    n.id.clone()
+                } else {
+                    n.id.get(..12).unwrap_or(&n.id).to_owned()
+                }
+            });
+            GNode {
+                x,
+                y,
+                is_ip,
+                class: format!(
+                    "node {}{}{}",
+                    if is_ip { "ip" } else { "cert" },
+                    if shared { " shared" } else { "" },
+                    if n.hop == 0 { " seed" } else { "" }
+                ),
+                label: truncate(&visible(&name), 34),
+                title: format!(
+                    "{}{}{}",
+                    visible(&n.id),
+                    n.distinct_ips
+                        .map(|d| format!(" · on {d} addresses"))
+                        .unwrap_or_default(),
+                    if shared {
+                        " · shared (not expanded)"
+                    } else {
+                        ""
+                    }
+                ),
+                graph_href: graph_link(&n.id),
+                href,
+                hop: n.hop,
+            }
+        })
+        .collect();
+    let mut pruned = Vec::new();
+    if !g.pruned.shared_certificates.is_empty() {
+        pruned.push(format!(
+            "{} shared certificate(s) not expanded",
+            g.pruned.shared_certificates.len()
+        ));
+    }
+    if g.pruned.node_limit_reached {
+        pruned.push(format!("node budget of {max_nodes} reached"));
+    }
+    if g.pruned.unexpanded_nodes > 0 {
+        pruned.push(format!(
+            "{} node(s) at the edge not expanded",
+            g.pruned.unexpanded_nodes
+        ));
+    }
+    page.pruned = pruned.join(" · ");
+    page.json = format!(
+        "/api/v1/expand?{}",
+        graph_link(&seed_text).trim_start_matches("/graph?")
+    );
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// `/graph?seed=…` with the default controls.
+fn graph_href(seed: &str) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    s.append_pair("seed", seed);
+    format!("/graph?{}", s.finish())
+}
+
+/// Keeps only hex digits (node ids of certificates are SHA-1 hex).
+fn hex_only(s: &str) -> String {
+    s.chars().filter(char::is_ascii_hexdigit).collect()
 }
