@@ -15,7 +15,7 @@ pub mod error;
 mod ndjson;
 mod params;
 mod routes;
-pub mod web;
+mod web;
 
 use std::net::SocketAddr;
 use std::time::Duration;

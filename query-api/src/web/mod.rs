@@ -3,11 +3,11 @@
 //! Server-rendered HTML: askama templates under `query-api/templates/` compiled into the
 //! binary (auto-escaping: every certificate field is attacker-controlled), one CSS and one
 //! small JS file under `/static/` with content-hashed names and year-long cache headers, and
-//! the security headers of [`security_headers`] on every response (no inline script or style
+//! the security headers of `security_headers` on every response (no inline script or style
 //! anywhere, so the Content-Security-Policy allows only `'self'`).
 //!
 //! Pages read through the same store functions and view types as the API and take the
-//! [`Principal`](crate::auth::Principal) extractor (reads need `Role::Reader`), so the
+//! [`crate::auth::Principal`] extractor (reads need `Role::Reader`), so the
 //! authentication layer applies to them unchanged. The role is passed to every template
 //! (`Chrome::role`) for the controls that come with accounts and tags (login, tag and note
 //! editing, cryptnet upload: the `nav` block of `base.html` is their hook).
