@@ -409,6 +409,36 @@ async fn pages_carry_security_headers_and_no_inline_code() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.lines().count(), usize::from(SHARED_IPS) + 1);
+    // CSV: a header and one line per row, values from the fixture list.
+    let (status, h, body) = get(&app, "/export/ip.csv?ip=192.0.2.10").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        h.get(header::CONTENT_TYPE).unwrap(),
+        "text/csv; charset=utf-8"
+    );
+    let lines: Vec<&str> = body.lines().collect();
+    assert!(lines[0].starts_with("ip,port,sha1,"), "{body}");
+    let ip10: IpAddr = "192.0.2.10".parse().unwrap();
+    let mut rows: Vec<ObservationRow> = observations()
+        .into_iter()
+        .filter(|o| o.ip == ip10)
+        .collect();
+    rows.sort_by_key(|o| (o.port, o.sha1));
+    assert_eq!(lines.len(), rows.len() + 1);
+    for (line, o) in lines[1..].iter().zip(&rows) {
+        assert!(
+            line.starts_with(&format!("192.0.2.10,{},{},", o.port, hex::encode(o.sha1))),
+            "{line}"
+        );
+        assert!(line.contains(
+            &o.first_seen
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
+    let (status, _, body) = get(&app, "/export/search.csv?field=cn&q=*.google.com").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.lines().count(), 2, "{body}");
+    assert!(body.contains(GOOGLE_2013.sha1));
     let (status, _, body) = get(&app, "/export/search.ndjson?field=name&q=*.google.com").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains(GOOGLE_2013.sha1), "{body}");

@@ -54,6 +54,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/export/search.ndjson", get(pages::export_search))
         .route("/export/ip.ndjson", get(pages::export_ip))
         .route("/export/hosts.ndjson", get(pages::export_hosts))
+        .route("/export/ip.csv", get(pages::export_ip_csv))
+        .route("/export/search.csv", get(pages::export_search_csv))
         .route("/static/{file}", get(asset))
         .with_state(state)
         .layer(axum::middleware::from_fn(security_headers))

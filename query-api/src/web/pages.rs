@@ -365,7 +365,7 @@ async fn ip_page(
     let export = {
         let mut s = form_urlencoded::Serializer::new(String::new());
         s.append_pair("ip", &net.to_string());
-        format!("/export/ip.ndjson?{}", s.finish())
+        s.finish()
     };
     Ok(html(
         StatusCode::OK,
@@ -946,7 +946,7 @@ pub(crate) async fn names(
             first_page: after.map(|_| base.clone()),
             next,
             api: format!("/api/v1/search?{qs}"),
-            export: format!("/export/search.ndjson?{qs}"),
+            export: qs.clone(),
             q,
         },
     ))
@@ -1613,4 +1613,230 @@ fn graph_href(seed: &str) -> String {
 /// Keeps only hex digits (node ids of certificates are SHA-1 hex).
 fn hex_only(s: &str) -> String {
     s.chars().filter(char::is_ascii_hexdigit).collect()
+}
+
+// ---------------------------------------------------------------- CSV exports
+
+/// Most rows a CSV export holds (NDJSON streams everything).
+const CSV_MAX_ROWS: usize = 100_000;
+
+/// One CSV field (RFC 4180 quoting). A value that a spreadsheet would read as a formula
+/// (`=`, `+`, `-`, `@`, tab, CR at the start) gets a leading `'`: certificate text is
+/// attacker-controlled.
+fn csv_field(out: &mut String, value: &str) {
+    let guarded = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let needs_quotes = guarded || value.contains([',', '"', '\n', '\r']);
+    if needs_quotes {
+        out.push('"');
+        if guarded {
+            out.push('\'');
+        }
+        out.push_str(&value.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(value);
+    }
+}
+
+fn csv_line(out: &mut String, fields: &[&str]) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        csv_field(out, f);
+    }
+    out.push_str("\r\n");
+}
+
+fn csv_response(body: String, name: &'static str) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (header::CONTENT_DISPOSITION, HeaderValue::from_static(name)),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn rfc3339(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// `/export/ip.csv?ip=…[&since=…][&until=…]`: an address's (or block's) history as CSV.
+pub(crate) async fn export_ip_csv(
+    principal: Principal,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, crate::ApiError> {
+    principal.require(Role::Reader)?;
+    let (ip, rest) = take_param(raw.as_deref(), "ip")?;
+    let mut p = Params::parse(rest.as_deref())?;
+    let net = ip_or_cidr("ip", &ip, &state.config)?;
+    let window = p.window()?;
+    p.finish()?;
+    let conn = state.conn().await?;
+    let mut out = String::new();
+    csv_line(
+        &mut out,
+        &[
+            "ip",
+            "port",
+            "sha1",
+            "subject_cn",
+            "issuer_cn",
+            "not_before",
+            "not_after",
+            "first_seen",
+            "last_seen",
+            "times_seen",
+            "sources",
+        ],
+    );
+    let mut after = None;
+    let mut n = 0;
+    loop {
+        let rows = read::ip_history(
+            &conn,
+            &net,
+            &window,
+            after.as_ref(),
+            crate::ndjson::STREAM_PAGE,
+        )
+        .await?;
+        for r in &rows {
+            let c = r.cert.as_ref();
+            csv_line(
+                &mut out,
+                &[
+                    &r.ip.to_string(),
+                    &r.port.to_string(),
+                    &hex::encode(r.sha1),
+                    c.and_then(|c| c.subject_cn.as_deref()).unwrap_or_default(),
+                    c.and_then(|c| c.issuer_cn.as_deref()).unwrap_or_default(),
+                    &rfc3339(c.and_then(|c| c.not_before)),
+                    &rfc3339(c.and_then(|c| c.not_after)),
+                    &rfc3339(Some(r.first_seen)),
+                    &rfc3339(Some(r.last_seen)),
+                    &r.times_seen.to_string(),
+                    &r.sources.join(" "),
+                ],
+            );
+        }
+        n += rows.len();
+        match crate::routes::stream_next(&rows, |r| (r.ip, r.port, r.sha1)) {
+            Some(k) if n < CSV_MAX_ROWS => after = Some(k),
+            _ => break,
+        }
+    }
+    Ok(csv_response(
+        out,
+        "attachment; filename=\"certhist-ip.csv\"",
+    ))
+}
+
+/// `/export/search.csv?field=…&q=…[&match=…][&valid_at=…]`: field search hits as CSV.
+pub(crate) async fn export_search_csv(
+    principal: Principal,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    principal.require(Role::Reader)?;
+    let mut p = Params::parse(raw.as_deref())?;
+    let field_text = p.required("field")?;
+    let field = read::search::parse_field(&field_text).map_err(|e| bad_request("field", e))?;
+    let q = p.required("q")?;
+    let mode = p.one("match")?;
+    let pattern = pattern(mode.as_deref(), &q)?;
+    let validity = ValidityFilter {
+        valid_at: p.timestamp("valid_at")?,
+        ..ValidityFilter::default()
+    };
+    p.finish()?;
+    let conn = state.conn().await?;
+    let mut out = String::new();
+    csv_line(
+        &mut out,
+        &[
+            "matched",
+            "sha1",
+            "sha256",
+            "serial",
+            "subject_cn",
+            "subject_o",
+            "issuer_cn",
+            "issuer_o",
+            "not_before",
+            "not_after",
+        ],
+    );
+    let mut after: Option<SearchKey> = None;
+    let mut n = 0;
+    loop {
+        let rows = read::search_filtered(
+            &conn,
+            field,
+            &pattern,
+            &validity,
+            after.as_ref(),
+            crate::ndjson::STREAM_PAGE,
+        )
+        .await?;
+        for r in &rows {
+            let c = &r.cert;
+            csv_line(
+                &mut out,
+                &[
+                    &r.matched,
+                    &hex::encode(c.sha1),
+                    &hex::encode(c.sha256),
+                    &c.serial.as_ref().map(Serial::to_hex).unwrap_or_default(),
+                    c.subject_cn.as_deref().unwrap_or_default(),
+                    c.subject_o.as_deref().unwrap_or_default(),
+                    c.issuer_cn.as_deref().unwrap_or_default(),
+                    c.issuer_o.as_deref().unwrap_or_default(),
+                    &rfc3339(c.not_before),
+                    &rfc3339(c.not_after),
+                ],
+            );
+        }
+        n += rows.len();
+        match crate::routes::stream_next(&rows, |r| (r.matched.clone(), r.cert.sha1)) {
+            Some(k) if n < CSV_MAX_ROWS => after = Some(k),
+            _ => break,
+        }
+    }
+    Ok(csv_response(
+        out,
+        "attachment; filename=\"certhist-search.csv\"",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_line;
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        let mut out = String::new();
+        csv_line(
+            &mut out,
+            &[
+                "plain",
+                "a,b",
+                "say \"hi\"",
+                "=HYPERLINK(\"x\")",
+                "-1",
+                "two\nlines",
+            ],
+        );
+        assert_eq!(
+            out,
+            "plain,\"a,b\",\"say \"\"hi\"\"\",\"'=HYPERLINK(\"\"x\"\")\",\"'-1\",\"two\nlines\"\r\n"
+        );
+    }
 }
