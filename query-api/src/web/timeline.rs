@@ -128,6 +128,19 @@ impl Timeline {
             }
             y += 1;
         }
+        // Without a year line near the left edge, say where the axis starts.
+        if !ticks.iter().any(|t| t.major && t.x < LABEL_W + 80) {
+            ticks.insert(
+                0,
+                Tick {
+                    x: LABEL_W + 20,
+                    label: (start + chrono::Duration::days(1))
+                        .format("%Y-%m")
+                        .to_string(),
+                    major: false,
+                },
+            );
+        }
         let rows = i64::try_from(spans.len()).unwrap_or(0);
         let bottom = TOP + rows * ROW_H + 4;
         Some(Timeline {
@@ -189,6 +202,18 @@ mod tests {
             .collect();
         assert_eq!(years, vec!["2023", "2024"]);
         assert_eq!(t.height, TOP + 3 * ROW_H + 8);
+    }
+
+    #[test]
+    fn the_axis_start_is_labelled_when_no_year_line_is_near() {
+        let t = Timeline::new(&[span(day(2022, 6, 1), day(2024, 2, 1), 0)]).unwrap();
+        assert_eq!(t.ticks[0].label, "2022-06");
+        assert!(!t.ticks[0].major);
+        let t = Timeline::new(&[span(day(2023, 1, 1), day(2024, 2, 1), 0)]).unwrap();
+        assert_eq!(
+            t.ticks.iter().find(|k| !k.label.is_empty()).unwrap().label,
+            "2023"
+        );
     }
 
     #[test]
