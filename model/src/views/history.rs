@@ -32,6 +32,9 @@ pub struct IpHistoryItem {
     pub sources: Vec<String>,
     /// The certificate, when its DER is stored.
     pub cert: Option<CertSummary>,
+    /// Tags touching the row: on the address, on blocks containing it, and on the certificate
+    /// (names only, sorted; always present).
+    pub tags: Vec<String>,
 }
 
 /// One address:port that served a certificate (reverse search).
@@ -50,4 +53,6 @@ pub struct HostItem {
     pub times_seen: i64,
     /// Sources that reported it.
     pub sources: Vec<String>,
+    /// Tags on the address and on blocks containing it (names only, sorted; always present).
+    pub tags: Vec<String>,
 }
