@@ -10,8 +10,8 @@ pub(crate) mod import;
 pub(crate) mod query;
 pub(crate) mod scan;
 pub(crate) mod serve;
-pub(crate) mod user;
 pub(crate) mod tag;
+pub(crate) mod user;
 
 use std::fmt;
 

@@ -1427,3 +1427,124 @@ async fn auth_cost() {
         );
     }
 }
+
+/// Two analysts, each with an account and a key of their own, tag the same certificate: both
+/// tags show, each with its account as author, in the record and in a tag search a reader
+/// makes; the reader may read them but not tag.
+#[tokio::test]
+async fn two_analyst_accounts_tag_one_certificate_and_a_reader_sees_both() {
+    let db = seeded().await;
+    let store = db.store();
+    let mut conn = store.conn().await.unwrap();
+    let who = admin_cli();
+    let alice = conn
+        .user_add(&who, "alice", Role::Analyst, None)
+        .await
+        .unwrap();
+    let bob = conn
+        .user_add(&who, "bob", Role::Analyst, None)
+        .await
+        .unwrap();
+    let carol = conn
+        .user_add(&who, "carol", Role::Reader, None)
+        .await
+        .unwrap();
+    drop(conn);
+    let app = crate::app_with(&db, team_config());
+    let bearer = |key: &str| vec![(header::AUTHORIZATION, format!("Bearer {key}"))];
+    let tag = |t: &str| format!("/api/v1/tags/certificate/{}/{t}", GITHUB.sha1);
+    let src = "192.0.2.10:50000";
+
+    let (status, _, body) = send(
+        &app,
+        Method::PUT,
+        &tag("apt28"),
+        &bearer(alice.secret()),
+        None,
+        src,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    // Basic user:KEY, the form pypssl and passivetotal send.
+    let bob_basic = vec![(header::AUTHORIZATION, basic("bob", bob.secret()))];
+    let (status, _, body) = send(&app, Method::PUT, &tag("c2-panel"), &bob_basic, None, src).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    // Bob adding alice's tag again changes nothing: the first author is kept.
+    let (status, _, _) = send(&app, Method::PUT, &tag("apt28"), &bob_basic, None, src).await;
+    assert_eq!(status, StatusCode::OK);
+    // The reader may not tag.
+    let (status, _, _) = send(
+        &app,
+        Method::PUT,
+        &tag("mine"),
+        &bearer(carol.secret()),
+        None,
+        src,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let reader = bearer(carol.secret());
+    let uri = format!("/api/v1/certificates/{}", GITHUB.sha1);
+    let (status, _, body) = send(&app, Method::GET, &uri, &reader, None, src).await;
+    assert_eq!(status, StatusCode::OK);
+    let record: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let details: Vec<(String, String)> = record["tag_details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["tag"].as_str().unwrap().to_owned(),
+                t["author"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        details,
+        vec![
+            ("apt28".to_owned(), "alice".to_owned()),
+            ("c2-panel".to_owned(), "bob".to_owned())
+        ]
+    );
+    for t in ["apt28", "c2-panel"] {
+        let (status, _, body) = send(
+            &app,
+            Method::GET,
+            &format!("/api/v1/search?field=tag&q={t}"),
+            &reader,
+            None,
+            src,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let found: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let items = found["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{found}");
+        assert_eq!(items[0]["kind"], "certificate");
+        assert_eq!(items[0]["value"], GITHUB.sha1);
+    }
+    // Both writes are in the audit log under their accounts.
+    let client = connect(&db).await;
+    let actors: Vec<String> = client
+        .query(
+            "SELECT actor FROM audit_log WHERE action = 'tag_add' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(actors, vec!["alice", "bob"]);
+}
