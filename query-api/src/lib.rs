@@ -15,8 +15,8 @@ pub mod error;
 mod ndjson;
 mod params;
 mod routes;
-mod web;
 pub mod tls;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
