@@ -16,6 +16,7 @@ mod ndjson;
 mod params;
 mod routes;
 pub mod tls;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -239,7 +240,9 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
     let auth_layer = axum::middleware::from_fn_with_state(state.clone(), auth::authenticate);
     let (api, openapi) = api_router(state.clone());
     // Compatibility APIs (CIRCL, PassiveTotal): not in the OpenAPI document, see `compat`.
-    let api = api.merge(compat::router(state));
+    let api = api.merge(compat::router(state.clone()));
+    // The analyst web UI at `/` (HTML; not in the OpenAPI document, see `web`).
+    let api = api.merge(web::router(state));
     let doc = serde_json::to_vec_pretty(&openapi).unwrap_or_default();
     api.route(
         "/api/v1/openapi.json",
