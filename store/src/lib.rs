@@ -27,7 +27,8 @@ use cluster::{ClusterConfig, StartOptions};
 pub use error::StoreError;
 pub use migrate::{applied_versions, schema_fingerprint};
 pub use write::{
-    AuditEntry, CacheEntryRow, CertWriteStats, CtEntryRow, CtLogState, ImportState, StoreTx,
+    AuditEntry, CacheEntryRow, CertWriteStats, CtEntryRow, CtLogState, FollowCursor, ImportState,
+    PassiveWriteStats, StoreTx,
 };
 
 /// Where the database is.

@@ -13,6 +13,7 @@ mod certs;
 mod ct;
 mod imports;
 mod observations;
+mod passive;
 
 use deadpool_postgres::Transaction;
 
@@ -24,6 +25,8 @@ pub use cache::CacheEntryRow;
 pub use certs::CertWriteStats;
 pub use ct::{CtEntryRow, CtLogState};
 pub use imports::ImportState;
+pub(crate) use passive::resolve_stubs;
+pub use passive::{FollowCursor, PassiveWriteStats};
 
 /// Temporary staging tables of a connection (created once per transaction that needs them).
 const STAGING_DDL: &str = include_str!("staging.sql");
