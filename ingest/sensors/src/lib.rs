@@ -13,6 +13,7 @@
 //! [`certhist_files::FileFormat`]s) and followed, growing logs ([`LineParser`]).
 
 mod dn;
+pub mod follow;
 pub mod suricata;
 pub mod zeek;
 
@@ -28,6 +29,9 @@ pub const MAX_LINE_BYTES: usize = 16 << 20;
 
 /// Turns one log line into an item (or nothing).
 pub trait LineParser: Send {
+    /// Called before each read of a followed log (Zeek: re-reads the side logs if they grew).
+    fn refresh(&mut self) {}
+
     /// The item of `line` (without its line end), which is line `number` (1-based) of the file.
     fn line(&mut self, line: &[u8], number: u64) -> Option<Item>;
 }

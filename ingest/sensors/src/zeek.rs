@@ -411,6 +411,21 @@ fn read_extracted(dir: &Path, name: &str) -> Option<Vec<u8>> {
 pub struct ZeekParser {
     header: Header,
     side: Arc<SideLogs>,
+    /// Directory of the side logs, and their (name, size) when read (for [`LineParser::refresh`]).
+    dir: PathBuf,
+    side_sizes: Vec<(PathBuf, u64)>,
+}
+
+/// The x509 and files logs of `dir` with their sizes.
+fn side_sizes(dir: &Path) -> Vec<(PathBuf, u64)> {
+    side_logs(dir, "x509")
+        .into_iter()
+        .chain(side_logs(dir, "files"))
+        .map(|p| {
+            let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            (p, len)
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for SideLogs {
@@ -433,7 +448,9 @@ impl ZeekParser {
         };
         Ok(ZeekParser {
             header: Header::default(),
+            side_sizes: side_sizes(dir),
             side: Arc::new(SideLogs::load(dir)?),
+            dir: dir.to_owned(),
         })
     }
 
@@ -495,6 +512,16 @@ impl ZeekParser {
 }
 
 impl LineParser for ZeekParser {
+    fn refresh(&mut self) {
+        let now = side_sizes(&self.dir);
+        if now != self.side_sizes {
+            if let Ok(side) = SideLogs::load(&self.dir) {
+                self.side = Arc::new(side);
+                self.side_sizes = now;
+            }
+        }
+    }
+
     fn line(&mut self, line: &[u8], number: u64) -> Option<Item> {
         let row = match row_of(&mut self.header, line) {
             Ok(Some(row)) => row,
@@ -538,6 +565,8 @@ mod tests {
         let mut p = ZeekParser {
             header: Header::default(),
             side: Arc::new(SideLogs::default()),
+            dir: PathBuf::from("."),
+            side_sizes: Vec::new(),
         };
         assert!(matches!(p.line(b"1\t2", 1), Some(Item::Problem(1, _))));
         assert!(p.line(b"#fields\tts\tid.resp_h\tid.resp_p", 2).is_none());
