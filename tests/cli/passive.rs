@@ -377,7 +377,7 @@ async fn follow_through_rotation_counts_every_record_once() {
     append(&path, &lines(0..10));
     append(&path, &format!("{}\n", other[0]));
     let p = path.to_str().unwrap().to_owned();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_certhist"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_certhist"))
         .args([
             "import", "suricata", "--follow", "--poll", "0.1", "--follow-exit-idle", "3", "--batch", "4", &p,
         ])
