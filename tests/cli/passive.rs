@@ -425,3 +425,70 @@ async fn follow_through_rotation_counts_every_record_once() {
     let (want, _) = expected(&["sashalarso__MSSIS-suricata/eve.json"]);
     assert_keys(&want, &stored(&db).await);
 }
+
+/// Issue 19: a certificate known only by SHA-256 (Zeek >= 4.1) is found by `query cert` and
+/// `query hosts` with the x509.log text and its sightings; `query ip` shows the SNI names; when
+/// the DER arrives (here: `import certs`), the stub joins the certificate and its sightings
+/// move to the SHA-1 history, found by either hash.
+#[tokio::test]
+async fn stub_certificates_are_found_and_join_their_der() {
+    let db = TestDb::new().await;
+    let dir = data("passive/logs/chad314159__infectedPCAP");
+    let tmp = tempfile::tempdir().unwrap();
+    // A Zeek >= 4.1 style log naming the Bro 2.5 leaf by SHA-256, with its x509 text.
+    let der = std::fs::read(dir.join("extract_files/extract-1268758221.744665-SSL-FOXSw43hGklBYILWHh")).unwrap();
+    let sha256 = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&der))
+    };
+    assert_eq!(sha256, "1747a2b1652e907a46798b9d7df334dd95b41c58817cb304f4b573588092434b");
+    let hdr = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n";
+    std::fs::write(
+        tmp.path().join("ssl.log"),
+        format!("{hdr}#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tserver_name\tcert_chain_fps\n\
+                 1268758221.508194\tC1\t192.168.23.129\t1062\t65.55.195.250\t443\tURS.microsoft.com\t{sha256}\n\
+                 1268758300.000001\tC2\t192.168.23.129\t1063\t65.55.195.250\t443\turs.microsoft.com\t{sha256}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("x509.log"),
+        format!("{hdr}#fields\tts\tfingerprint\tcertificate.serial\tcertificate.subject\tcertificate.issuer\tcertificate.not_valid_before\tcertificate.not_valid_after\tsan.dns\n\
+                 1268758221.744665\t{sha256}\t4B31635D000500015CB5\tCN=urs.microsoft.com,O=Microsoft Corporation\tCN=Microsoft Secure Server Authority\t1262647546.000000\t1294183546.000000\turs.microsoft.com,\\x1b[31mevil\n"),
+    )
+    .unwrap();
+    ok(&db, &["import", "zeek", tmp.path().to_str().unwrap()]);
+    let cert = ok(&db, &["query", "cert", &sha256]);
+    assert!(cert.contains("CN=urs.microsoft.com,O=Microsoft Corporation"), "{cert}");
+    assert!(cert.contains("4B31635D000500015CB5"), "{cert}");
+    assert!(cert.contains("65.55.195.250"), "{cert}");
+    assert!(!cert.contains('\u{1b}'), "escaped: {cert:?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&db, &["--json", "query", "cert", &sha256])).unwrap();
+    assert_eq!(json["stub"], true);
+    assert_eq!(json["subject_cn"], "urs.microsoft.com");
+    assert_eq!(json["not_before"], "2010-01-04T23:25:46Z");
+    let hosts = ok(&db, &["--json", "query", "hosts", &sha256]);
+    let h: serde_json::Value = serde_json::from_str(hosts.trim()).unwrap();
+    assert_eq!(h["ip"], "65.55.195.250");
+    assert_eq!(h["times_seen"], 2);
+
+    // The DER arrives: the stub joins the certificate; both hashes find it with its sightings.
+    ok(&db, &["import", "certs", dir.join("extract_files").to_str().unwrap()]);
+    let c = client(&db).await;
+    let stubs: i64 = c.query_one("SELECT count(*) FROM certificate_stubs", &[]).await.unwrap().get(0);
+    let left: i64 = c.query_one("SELECT count(*) FROM observations_sha256", &[]).await.unwrap().get(0);
+    assert_eq!((stubs, left), (0, 0));
+    for hash in [sha256.as_str(), "7e639183b90e6db44af6eeac6e55489467497f8f"] {
+        let out = ok(&db, &["--json", "query", "hosts", hash]);
+        let h: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(h["times_seen"], 2, "{hash}");
+        assert_eq!(h["first_seen"], "2010-03-16T16:50:21.508194Z");
+    }
+    // `query ip`: the history row carries the SNI names (lower-cased, once).
+    let ip = ok(&db, &["--json", "query", "ip", "65.55.195.250"]);
+    let row: serde_json::Value = serde_json::from_str(ip.trim()).unwrap();
+    assert_eq!(row["sha1"], "7e639183b90e6db44af6eeac6e55489467497f8f");
+    assert_eq!(row["names_seen"], serde_json::json!(["urs.microsoft.com"]));
+    let human = ok(&db, &["query", "ip", "65.55.195.250"]);
+    assert!(human.contains("names seen (SNI)"), "{human}");
+}

@@ -62,6 +62,7 @@ pub async fn ip_history(
                 } else {
                     None
                 },
+                names_seen: r.get(20),
             })
         })
         .collect()

@@ -20,7 +20,7 @@ use tokio_postgres::Row;
 pub use certhist_model::views::{Counts, SearchField};
 pub use certificate::{
     cert_by_hash, cert_hosts, cert_names, certificate, certs_batch, details_batch, hosts_batch,
-    names_batch, resolve_hash, CertDetails, CertHost, CertNameRow, ResolvedHash, Sightings,
+    cert_stub, names_batch, resolve_hash, stub_hosts, CertDetails, CertHost, CertNameRow, ResolvedHash, Sightings,
     StoredCert,
 };
 pub use graph::{
