@@ -260,9 +260,8 @@ fn sensor_paths(paths: &[PathBuf], zeek: bool) -> Result<Vec<PathBuf>, Failure> 
             continue;
         }
         for entry in certhist_files::input::Walk::new([p.clone()]) {
-            let path = entry.map_err(|(p, e)| {
-                Failure::Other(anyhow::anyhow!("{}: {e}", p.display()))
-            })?;
+            let path =
+                entry.map_err(|(p, e)| Failure::Other(anyhow::anyhow!("{}: {e}", p.display())))?;
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
             let keep = match (zeek, name) {
                 (true, Some(n)) => certhist_sensors::zeek::is_ssl_log_name(&n),
@@ -307,7 +306,9 @@ async fn sensor_files(
     };
     if a.follow {
         if !(a.poll.is_finite() && a.poll > 0.0 && a.poll <= 3600.0) {
-            return Err(Failure::Usage("--poll must be between 0 and 3600 seconds".into()));
+            return Err(Failure::Usage(
+                "--poll must be between 0 and 3600 seconds".into(),
+            ));
         }
         let idle = match a.follow_exit_idle {
             Some(s) if !(s.is_finite() && s >= 0.0 && s <= 86_400.0) => {

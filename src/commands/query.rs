@@ -9,8 +9,8 @@ use std::io::Write;
 use std::net::IpAddr;
 
 use certhist_model::views::{
-    CertStubRecord, CertSummary, CertificateRecord, Commonness, ExpandGraph, HostItem, IpHistoryItem, MatchMode,
-    OverlapCertItem, OverlapIpItem, Period, SearchItem,
+    CertStubRecord, CertSummary, CertificateRecord, Commonness, ExpandGraph, HostItem,
+    IpHistoryItem, MatchMode, OverlapCertItem, OverlapIpItem, Period, SearchItem,
 };
 use certhist_model::{parse_cert_hash, parse_timestamp, CertHash, Serial, Sha1};
 use certhist_store::read::{self, ExpandRequest, MatchPattern, Seed, TimeWindow, ValidityFilter};
@@ -395,8 +395,7 @@ pub(crate) async fn cert(
                     return Ok(exit::OK);
                 }
                 let hosts =
-                    read::stub_hosts(&conn, &sha256, &TimeWindow::default(), None, a.limit)
-                        .await?;
+                    read::stub_hosts(&conn, &sha256, &TimeWindow::default(), None, a.limit).await?;
                 print_stub(&stub, out)?;
                 writeln!(out)?;
                 writeln!(out, "seen on {} host(s):", hosts.len())?;
@@ -486,7 +485,10 @@ fn print_stub(s: &CertStubRecord, out: &mut impl Write) -> Result<(), Failure> {
     let o = |v: &Option<String>| v.as_deref().map(clean).unwrap_or_else(|| "-".to_owned());
     let lines = [
         ("sha256", hex::encode(s.sha256)),
-        ("stored", "only the SHA-256 and a sensor log's text (no DER yet)".to_owned()),
+        (
+            "stored",
+            "only the SHA-256 and a sensor log's text (no DER yet)".to_owned(),
+        ),
         ("subject", o(&s.subject_dn)),
         ("subject CN", o(&s.subject_cn)),
         ("issuer", o(&s.issuer_dn)),

@@ -27,7 +27,9 @@ enum Key {
 }
 
 fn ts(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// The expected keys of the EXPECTED.tsv rows whose file starts with one of `prefixes`, and the
@@ -110,7 +112,10 @@ async fn stored(db: &TestDb) -> BTreeMap<Key, (i64, DateTime<Utc>, DateTime<Utc>
 }
 
 /// Asserts each expected key is stored with exactly its count and first/last seen.
-fn assert_keys(want: &BTreeMap<Key, Want>, got: &BTreeMap<Key, (i64, DateTime<Utc>, DateTime<Utc>)>) {
+fn assert_keys(
+    want: &BTreeMap<Key, Want>,
+    got: &BTreeMap<Key, (i64, DateTime<Utc>, DateTime<Utc>)>,
+) {
     for (k, w) in want {
         let g = got
             .get(k)
@@ -217,7 +222,10 @@ async fn zeek_logs_give_every_expected_sighting_once() {
     assert_eq!(chain, 3, "the three extracted DER files");
     // SNI names: the TLS 1.3-only log gives names and no sighting.
     let doh: i64 = c
-        .query_one("SELECT count(*) FROM sni_names WHERE 'zeek' = ANY(sources)", &[])
+        .query_one(
+            "SELECT count(*) FROM sni_names WHERE 'zeek' = ANY(sources)",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -230,7 +238,10 @@ async fn zeek_logs_give_every_expected_sighting_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(n, 2, "Papertrailhack records 2 and 3 (the second without certificate)");
+    assert_eq!(
+        n, 2,
+        "Papertrailhack records 2 and 3 (the second without certificate)"
+    );
     // Client addresses are not stored anywhere.
     let clients: i64 = c
         .query_one(
@@ -302,7 +313,8 @@ async fn suricata_eve_gives_every_expected_sighting_once() {
 async fn truncated_and_corrupted_logs_keep_intact_records() {
     let db = TestDb::new().await;
     let tmp = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(data("passive/logs/sashalarso__MSSIS-suricata/eve.json")).unwrap();
+    let text =
+        std::fs::read_to_string(data("passive/logs/sashalarso__MSSIS-suricata/eve.json")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     // Lines 1..=14 intact (tls events on lines 9, 11, 13, 14), line 15 corrupted, then line 23
     // (a tls event) cut in half at the end of the file.
@@ -334,10 +346,17 @@ async fn truncated_and_corrupted_logs_keep_intact_records() {
     // Zeek: a TSV line with too few fields and a JSON line cut short.
     let zdir = tmp.path().join("zeek");
     std::fs::create_dir(&zdir).unwrap();
-    let ssl = std::fs::read_to_string(data("passive/logs/Papertrailhack__zeek-intrusion-project/logs/ssl.log")).unwrap();
+    let ssl = std::fs::read_to_string(data(
+        "passive/logs/Papertrailhack__zeek-intrusion-project/logs/ssl.log",
+    ))
+    .unwrap();
     let mut bad = String::new();
     for (i, l) in ssl.lines().enumerate() {
-        bad.push_str(if i == 9 { "1748757368.916869\tCveGrj4Vh9BptzpBCf" } else { l });
+        bad.push_str(if i == 9 {
+            "1748757368.916869\tCveGrj4Vh9BptzpBCf"
+        } else {
+            l
+        });
         bad.push('\n');
     }
     std::fs::write(zdir.join("ssl.log"), bad).unwrap();
@@ -366,20 +385,36 @@ fn append(path: &Path, text: &str) {
 async fn follow_through_rotation_counts_every_record_once() {
     let db = TestDb::new().await;
     let tmp = tempfile::tempdir().unwrap();
-    let eve = std::fs::read_to_string(data("passive/logs/sashalarso__MSSIS-suricata/eve.json")).unwrap();
-    let tls: Vec<&str> = eve.lines().filter(|l| l.contains("\"event_type\":\"tls\"")).collect();
-    let other: Vec<&str> = eve.lines().filter(|l| !l.contains("\"event_type\":\"tls\"")).take(5).collect();
+    let eve =
+        std::fs::read_to_string(data("passive/logs/sashalarso__MSSIS-suricata/eve.json")).unwrap();
+    let tls: Vec<&str> = eve
+        .lines()
+        .filter(|l| l.contains("\"event_type\":\"tls\""))
+        .collect();
+    let other: Vec<&str> = eve
+        .lines()
+        .filter(|l| !l.contains("\"event_type\":\"tls\""))
+        .take(5)
+        .collect();
     assert_eq!(tls.len(), 38);
     let path = tmp.path().join("eve.json");
-    let lines = |r: std::ops::Range<usize>| -> String {
-        tls[r].iter().map(|l| format!("{l}\n")).collect()
-    };
+    let lines =
+        |r: std::ops::Range<usize>| -> String { tls[r].iter().map(|l| format!("{l}\n")).collect() };
     append(&path, &lines(0..10));
     append(&path, &format!("{}\n", other[0]));
     let p = path.to_str().unwrap().to_owned();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_certhist"))
         .args([
-            "import", "suricata", "--follow", "--poll", "0.1", "--follow-exit-idle", "3", "--batch", "4", &p,
+            "import",
+            "suricata",
+            "--follow",
+            "--poll",
+            "0.1",
+            "--follow-exit-idle",
+            "3",
+            "--batch",
+            "4",
+            &p,
         ])
         .env("DATABASE_URL", crate::support::url(&db))
         .env_remove("RUST_LOG")
@@ -390,10 +425,13 @@ async fn follow_through_rotation_counts_every_record_once() {
     // Wait (by content, not by time) until the first records are in.
     let c = client(&db).await;
     let count = || async {
-        c.query_one("SELECT coalesce(sum(times_seen), 0)::bigint FROM observations", &[])
-            .await
-            .unwrap()
-            .get::<_, i64>(0)
+        c.query_one(
+            "SELECT coalesce(sum(times_seen), 0)::bigint FROM observations",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
     };
     for _ in 0..600 {
         if count().await == 10 {
@@ -412,14 +450,33 @@ async fn follow_through_rotation_counts_every_record_once() {
     std::fs::rename(&path, tmp.path().join("eve.json.1")).unwrap();
     append(&path, &lines(15..25));
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(count().await, 25, "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        count().await,
+        25,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     // Restart: more records in the current file; only those are added.
     append(&path, &lines(25..38));
-    let o = ok(&db, &[
-        "import", "suricata", "--follow", "--poll", "0.1", "--follow-exit-idle", "1", &p,
-    ]);
+    let o = ok(
+        &db,
+        &[
+            "import",
+            "suricata",
+            "--follow",
+            "--poll",
+            "0.1",
+            "--follow-exit-idle",
+            "1",
+            &p,
+        ],
+    );
     assert_eq!(count().await, 38, "{o}");
     // Every expected key of the file, exactly as a plain import gives it.
     let (want, _) = expected(&["sashalarso__MSSIS-suricata/eve.json"]);
@@ -436,12 +493,17 @@ async fn stub_certificates_are_found_and_join_their_der() {
     let dir = data("passive/logs/chad314159__infectedPCAP");
     let tmp = tempfile::tempdir().unwrap();
     // A Zeek >= 4.1 style log naming the Bro 2.5 leaf by SHA-256, with its x509 text.
-    let der = std::fs::read(dir.join("extract_files/extract-1268758221.744665-SSL-FOXSw43hGklBYILWHh")).unwrap();
+    let der =
+        std::fs::read(dir.join("extract_files/extract-1268758221.744665-SSL-FOXSw43hGklBYILWHh"))
+            .unwrap();
     let sha256 = {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(&der))
     };
-    assert_eq!(sha256, "1747a2b1652e907a46798b9d7df334dd95b41c58817cb304f4b573588092434b");
+    assert_eq!(
+        sha256,
+        "1747a2b1652e907a46798b9d7df334dd95b41c58817cb304f4b573588092434b"
+    );
     let hdr = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n";
     std::fs::write(
         tmp.path().join("ssl.log"),
@@ -458,7 +520,10 @@ async fn stub_certificates_are_found_and_join_their_der() {
     .unwrap();
     ok(&db, &["import", "zeek", tmp.path().to_str().unwrap()]);
     let cert = ok(&db, &["query", "cert", &sha256]);
-    assert!(cert.contains("CN=urs.microsoft.com,O=Microsoft Corporation"), "{cert}");
+    assert!(
+        cert.contains("CN=urs.microsoft.com,O=Microsoft Corporation"),
+        "{cert}"
+    );
     assert!(cert.contains("4B31635D000500015CB5"), "{cert}");
     assert!(cert.contains("65.55.195.250"), "{cert}");
     assert!(!cert.contains('\u{1b}'), "escaped: {cert:?}");
@@ -473,10 +538,25 @@ async fn stub_certificates_are_found_and_join_their_der() {
     assert_eq!(h["times_seen"], 2);
 
     // The DER arrives: the stub joins the certificate; both hashes find it with its sightings.
-    ok(&db, &["import", "certs", dir.join("extract_files").to_str().unwrap()]);
+    ok(
+        &db,
+        &[
+            "import",
+            "certs",
+            dir.join("extract_files").to_str().unwrap(),
+        ],
+    );
     let c = client(&db).await;
-    let stubs: i64 = c.query_one("SELECT count(*) FROM certificate_stubs", &[]).await.unwrap().get(0);
-    let left: i64 = c.query_one("SELECT count(*) FROM observations_sha256", &[]).await.unwrap().get(0);
+    let stubs: i64 = c
+        .query_one("SELECT count(*) FROM certificate_stubs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let left: i64 = c
+        .query_one("SELECT count(*) FROM observations_sha256", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!((stubs, left), (0, 0));
     for hash in [sha256.as_str(), "7e639183b90e6db44af6eeac6e55489467497f8f"] {
         let out = ok(&db, &["--json", "query", "hosts", hash]);

@@ -607,9 +607,7 @@ async fn import_locked(
         let mut keys = tx.write_observations(&batch.rows).await?;
         if !batch.passive.is_empty() {
             // After the certificates: a leaf named by SHA-256 whose DER is in the batch is found.
-            let p = tx
-                .write_passive_batch(&batch.passive, &source)
-                .await?;
+            let p = tx.write_passive_batch(&batch.passive, &source).await?;
             keys += p.observation_keys + p.stub_keys;
         }
         if !batch.cache_entries.is_empty() {

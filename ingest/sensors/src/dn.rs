@@ -20,7 +20,9 @@ pub(crate) fn common_name(dn: &str) -> Option<String> {
     parts.push(cur);
     parts.iter().find_map(|p| {
         let (k, v) = p.split_once('=')?;
-        k.trim().eq_ignore_ascii_case("CN").then(|| unescape(v.trim()))
+        k.trim()
+            .eq_ignore_ascii_case("CN")
+            .then(|| unescape(v.trim()))
     })
 }
 

@@ -374,7 +374,9 @@ impl SideLogs {
                     .get("sha1")
                     .and_then(|h| hex::decode(h).ok())
                     .and_then(|h| <[u8; 20]>::try_from(h).ok());
-                let der = row.get("extracted").and_then(|name| read_extracted(dir, &name));
+                let der = row
+                    .get("extracted")
+                    .and_then(|name| read_extracted(dir, &name));
                 if sha1.is_some() || der.is_some() {
                     side.files.insert(fuid, FileEntry { sha1, der });
                 }
@@ -570,7 +572,10 @@ mod tests {
         };
         assert!(matches!(p.line(b"1\t2", 1), Some(Item::Problem(1, _))));
         assert!(p.line(b"#fields\tts\tid.resp_h\tid.resp_p", 2).is_none());
-        assert!(matches!(p.line(b"1.5\tnot-ip\t443", 3), Some(Item::Problem(3, _))));
+        assert!(matches!(
+            p.line(b"1.5\tnot-ip\t443", 3),
+            Some(Item::Problem(3, _))
+        ));
         assert!(matches!(p.line(b"{\"ts\":", 4), Some(Item::Problem(4, _))));
         assert!(matches!(
             p.line(b"1.5\t192.0.2.1\t443", 5),

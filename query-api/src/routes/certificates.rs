@@ -165,11 +165,17 @@ pub(crate) async fn hosts(
                 let rows = read::stub_hosts(&conn, sha256, &window, after, limit + 1).await?;
                 if ndjson::wanted(&headers) {
                     let mut out = Vec::new();
-                    for r in rows.iter().take(usize::try_from(limit).unwrap_or(usize::MAX)) {
+                    for r in rows
+                        .iter()
+                        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                    {
                         ndjson::push_line(&mut out, r);
                     }
                     return Ok((
-                        [(header::CONTENT_TYPE, HeaderValue::from_static(ndjson::NDJSON))],
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static(ndjson::NDJSON),
+                        )],
                         Body::from(out),
                     )
                         .into_response());

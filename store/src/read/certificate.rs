@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 
 use certhist_model::views::{
-    CertStubRecord, CacheEntry, CacheEntryKind, CertSummary, CertificateRecord, Commonness, CtEntry, CtEntryType,
-    HostItem, OcspStatus,
+    CacheEntry, CacheEntryKind, CertStubRecord, CertSummary, CertificateRecord, Commonness,
+    CtEntry, CtEntryType, HostItem, OcspStatus,
 };
 use certhist_model::{CertHash, CertName, DistinguishedName, NameKind, Sha1};
 use chrono::{DateTime, Utc};
