@@ -311,7 +311,7 @@ async fn sensor_files(
             ));
         }
         let idle = match a.follow_exit_idle {
-            Some(s) if !(s.is_finite() && s >= 0.0 && s <= 86_400.0) => {
+            Some(s) if !(s.is_finite() && (0.0..=86_400.0).contains(&s)) => {
                 return Err(Failure::Usage(
                     "--follow-exit-idle must be between 0 and 86400 seconds".into(),
                 ))

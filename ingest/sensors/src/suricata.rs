@@ -141,12 +141,15 @@ fn der_of(b64: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("tls.certificate is not base64: {e}"))
 }
 
+/// The DER certificates and the sighting of one record.
+type Handshake = (Vec<Vec<u8>>, PassiveSighting);
+
 /// Parses EVE lines.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct EveParser;
 
 impl EveParser {
-    fn event(line: &[u8]) -> Result<Option<(Vec<Vec<u8>>, PassiveSighting)>, String> {
+    fn event(line: &[u8]) -> Result<Option<Handshake>, String> {
         let ev: Event<'_> = serde_json::from_slice(line).map_err(|e| format!("bad JSON: {e}"))?;
         if ev.event_type.as_deref() != Some("tls") {
             return Ok(None);
