@@ -564,6 +564,34 @@ async fn stub_certificates_are_found_and_join_their_der() {
         assert_eq!(h["times_seen"], 2, "{hash}");
         assert_eq!(h["first_seen"], "2010-03-16T16:50:21.508194Z");
     }
+    // A later SHA-256-only sighting of a stored certificate goes straight to its SHA-1 history.
+    let later = tempfile::tempdir().unwrap();
+    std::fs::write(
+        later.path().join("ssl.log"),
+        format!(
+            "{hdr}#fields\tts\tid.resp_h\tid.resp_p\tcert_chain_fps\n\
+             1268759000.5\t65.55.195.250\t443\t{sha256}\n"
+        ),
+    )
+    .unwrap();
+    ok(&db, &["import", "zeek", later.path().to_str().unwrap()]);
+    let (n, last): (i64, DateTime<Utc>) = {
+        let r = c
+            .query_one(
+                "SELECT times_seen, last_seen FROM observations WHERE sha1 = decode('7e639183b90e6db44af6eeac6e55489467497f8f', 'hex')",
+                &[],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((n, last), (3, ts("2010-03-16T17:03:20.5Z")));
+    let stubs: i64 = c
+        .query_one("SELECT count(*) FROM certificate_stubs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stubs, 0);
     // `query ip`: the history row carries the SNI names (lower-cased, once).
     let ip = ok(&db, &["--json", "query", "ip", "65.55.195.250"]);
     let row: serde_json::Value = serde_json::from_str(ip.trim()).unwrap();

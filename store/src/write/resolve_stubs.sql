@@ -4,11 +4,16 @@
 -- Run by every certificate write (after its certificates are visible) and by the passive writer
 -- (after its stubs are written), so whichever arrives second joins them. Returns the number of
 -- sightings moved.
-WITH hit AS (
+-- Cost for writers of certificates when there are no stubs (CT, scans): the uncorrelated EXISTS
+-- is a one-time filter, so the stub scan, and with it every probe, is skipped.
+WITH st AS MATERIALIZED (
+    SELECT s.sha256
+    FROM certificate_stubs s
+    WHERE EXISTS (SELECT 1 FROM certificate_stubs) AND s.sha256 = ANY($1::bytea[])
+), hit AS (
     SELECT c.sha1, c.sha256
-    FROM certificates c
-    JOIN certificate_stubs s ON s.sha256 = c.sha256
-    WHERE c.sha256 = ANY($1::bytea[])
+    FROM st
+    JOIN certificates c ON c.sha256 = st.sha256
 ), moved AS (
     DELETE FROM observations_sha256 o
     USING hit
