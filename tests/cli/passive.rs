@@ -600,3 +600,44 @@ async fn stub_certificates_are_found_and_join_their_der() {
     let human = ok(&db, &["query", "ip", "65.55.195.250"]);
     assert!(human.contains("names seen (SNI)"), "{human}");
 }
+
+/// `--follow` on a Zeek TSV log: a restart resumes after the committed records with the
+/// `#fields` header (before the cursor) read again, so later records still parse.
+#[tokio::test]
+async fn follow_zeek_resumes_with_its_header() {
+    let db = TestDb::new().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = data("passive/logs/Papertrailhack__zeek-intrusion-project/logs");
+    std::fs::copy(src.join("x509.log"), tmp.path().join("x509.log")).unwrap();
+    let ssl = std::fs::read_to_string(src.join("ssl.log")).unwrap();
+    let (head, rest): (Vec<&str>, Vec<&str>) = ssl.lines().partition(|l| l.starts_with('#'));
+    let path = tmp.path().join("ssl.log");
+    let header: String = head
+        .iter()
+        .filter(|l| !l.starts_with("#close"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    append(&path, &header);
+    append(&path, &format!("{}\n{}\n", rest[0], rest[1]));
+    let p = path.to_str().unwrap();
+    let follow = [
+        "import",
+        "zeek",
+        "--follow",
+        "--poll",
+        "0.1",
+        "--follow-exit-idle",
+        "1",
+        p,
+    ];
+    ok(&db, &follow);
+    for l in &rest[2..] {
+        append(&path, &format!("{l}\n"));
+    }
+    ok(&db, &follow);
+    ok(&db, &follow);
+    let (want, _) = expected(&["Papertrailhack__zeek-intrusion-project/logs/ssl.log"]);
+    let got = stored(&db).await;
+    assert_keys(&want, &got);
+    assert_eq!(got.len(), want.len());
+}
