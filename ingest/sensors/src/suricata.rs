@@ -84,13 +84,16 @@ struct Tls<'a> {
     chain: Vec<Cow<'a, str>>,
 }
 
-/// Does the line hold `"event_type"` with the value `"tls"` (any spacing)?
+/// Does the line hold `"event_type"` with the value `"tls"` (any spacing)? A SIMD substring
+/// search (memchr::memmem) for the key, then a look at the value.
 pub fn is_tls_event(line: &[u8]) -> bool {
     const KEY: &[u8] = b"\"event_type\"";
+    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    let finder = FINDER.get_or_init(|| memchr::memmem::Finder::new(KEY));
     let mut from = 0;
-    while let Some(at) = find(&line[from..], KEY) {
-        let mut rest = &line[from + at + KEY.len()..];
-        rest = rest.trim_ascii_start();
+    while let Some(at) = finder.find(&line[from..]) {
+        let rest = line[from + at + KEY.len()..].trim_ascii_start();
         if let Some(r) = rest.strip_prefix(b":") {
             if r.trim_ascii_start().starts_with(b"\"tls\"") {
                 return true;
@@ -101,26 +104,32 @@ pub fn is_tls_event(line: &[u8]) -> bool {
     false
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let first = needle[0];
-    let mut i = 0;
-    while i + needle.len() <= hay.len() {
-        match hay[i..].iter().position(|b| *b == first) {
-            Some(p) => {
-                i += p;
-                if hay[i..].starts_with(needle) {
-                    return Some(i);
-                }
-                i += 1;
-            }
-            None => return None,
-        }
-    }
-    None
-}
-
 /// `2023-11-01T00:46:41.186828+0100` (EVE timestamps) or RFC 3339.
 fn eve_time(text: &str) -> Option<DateTime<Utc>> {
+    fast_eve_time(text.as_bytes()).or_else(|| slow_eve_time(text))
+}
+
+/// The fixed layout Suricata writes, `YYYY-MM-DDTHH:MM:SS.ffffff±hhmm`, without a format parser.
+fn fast_eve_time(b: &[u8]) -> Option<DateTime<Utc>> {
+    if b.len() != 31 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' || b[19] != b'.' || !(b[26] == b'+' || b[26] == b'-') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let t = date.and_hms_micro_opt(num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?)?;
+    let offset = i64::from(num(27..29)? * 3600 + num(29..31)? * 60);
+    let offset = if b[26] == b'-' { -offset } else { offset };
+    Some(t.and_utc() - chrono::Duration::seconds(offset))
+}
+
+fn slow_eve_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z")
         .or_else(|_| DateTime::parse_from_rfc3339(text))
         .ok()
@@ -252,6 +261,14 @@ mod tests {
                 .to_rfc3339(),
             "2023-10-31T23:46:41.186828+00:00"
         );
+        for t in [
+            "2023-11-01T00:46:41.186828+0100",
+            "2023-11-01T00:46:41.186828-0530",
+            "2024-02-29T23:59:59.999999+0000",
+        ] {
+            assert_eq!(fast_eve_time(t.as_bytes()), slow_eve_time(t), "{t}");
+        }
+        assert_eq!(fast_eve_time(b"2023-13-01T00:46:41.186828+0100"), None);
     }
 
     #[test]
