@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use certhist_model::views::{
     CertStubRecord, CertSummary, CertificateRecord, Commonness, ExpandGraph, HostItem,
-    IpHistoryItem, MatchMode, OverlapCertItem, OverlapIpItem, Period, SearchItem,
+    IpHistoryItem, MatchMode, OverlapCertItem, OverlapIpItem, Period, SearchItem, StubSightingItem,
 };
 use certhist_model::{parse_cert_hash, parse_timestamp, CertHash, Serial, Sha1};
 use certhist_store::read::{self, ExpandRequest, MatchPattern, Seed, TimeWindow, ValidityFilter};
@@ -304,9 +304,15 @@ pub(crate) async fn ip(
         ndjson_all(out, &rows)?;
         return Ok(exit::OK);
     }
-    if rows.is_empty() {
+    // Sightings of certificates known only by SHA-256 (sensor logs), listed after the history.
+    let stubs = read::stub_sightings(&conn, &net, &window, a.limit).await?;
+    if rows.is_empty() && stubs.is_empty() {
         writeln!(out, "no certificates seen on {net}")?;
         return Ok(exit::NOT_FOUND);
+    }
+    if rows.is_empty() {
+        print_stub_sightings(&stubs, out)?;
+        return Ok(exit::OK);
     }
     // Humans read a history in time order.
     rows.sort_by_key(|r| (r.ip, r.first_seen, r.port));
@@ -348,6 +354,10 @@ pub(crate) async fn ip(
         .collect();
     named.sort_unstable_by_key(|n| (n.0, n.1));
     named.dedup_by_key(|n| (n.0, n.1));
+    if !stubs.is_empty() {
+        writeln!(out)?;
+        print_stub_sightings(&stubs, out)?;
+    }
     if !named.is_empty() {
         writeln!(out, "\nnames seen (SNI):")?;
         for (ip, port, names) in named {
@@ -478,6 +488,38 @@ async fn hosts(
     print_hosts(&hosts, out)?;
     more_note(out, hosts.len(), a.limit, "hosts")?;
     Ok(exit::OK)
+}
+
+/// Sightings of certificates known only by SHA-256, in time order.
+fn print_stub_sightings(stubs: &[StubSightingItem], out: &mut impl Write) -> Result<(), Failure> {
+    writeln!(
+        out,
+        "certificates known only by SHA-256 (sensor logs; no DER stored yet):"
+    )?;
+    let mut sorted: Vec<&StubSightingItem> = stubs.iter().collect();
+    sorted.sort_by_key(|r| (r.ip, r.first_seen, r.port));
+    let mut t = Table::new(&[
+        "IP",
+        "PORT",
+        "SHA256",
+        "FIRST SEEN",
+        "LAST SEEN",
+        "TIMES",
+        "SUBJECT CN (LOG)",
+    ]);
+    for r in sorted {
+        t.row(vec![
+            r.ip.to_string(),
+            port_text(r.port),
+            hex::encode(r.sha256),
+            time(&r.first_seen),
+            time(&r.last_seen),
+            r.times_seen.to_string(),
+            opt(&r.subject_cn),
+        ]);
+    }
+    t.print(out)?;
+    Ok(())
 }
 
 /// A certificate known only by SHA-256: the sensor log's text, escaped.

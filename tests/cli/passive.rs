@@ -537,6 +537,12 @@ async fn stub_certificates_are_found_and_join_their_der() {
     assert_eq!(h["ip"], "65.55.195.250");
     assert_eq!(h["times_seen"], 2);
 
+    // Before the DER: `query ip` lists the stub sighting with the log's CN, escaped SNI names.
+    let human = ok(&db, &["query", "ip", "65.55.195.250"]);
+    assert!(human.contains("known only by SHA-256"), "{human}");
+    assert!(human.contains(&sha256), "{human}");
+    assert!(human.contains("urs.microsoft.com"), "{human}");
+
     // The DER arrives: the stub joins the certificate; both hashes find it with its sightings.
     ok(
         &db,
@@ -599,6 +605,7 @@ async fn stub_certificates_are_found_and_join_their_der() {
     assert_eq!(row["names_seen"], serde_json::json!(["urs.microsoft.com"]));
     let human = ok(&db, &["query", "ip", "65.55.195.250"]);
     assert!(human.contains("names seen (SNI)"), "{human}");
+    assert!(!human.contains("known only by SHA-256"), "{human}");
 }
 
 /// `--follow` on a Zeek TSV log: a restart resumes after the committed records with the

@@ -85,3 +85,28 @@ pub struct CertStubRecord {
     /// When it was first stored.
     pub added_at: DateTime<Utc>,
 }
+
+/// A sighting of a certificate known only by SHA-256 (a stub from a sensor log), in an address's
+/// history until the certificate's DER arrives and the sighting joins the SHA-1 history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct StubSightingItem {
+    /// The address.
+    #[schema(value_type = String, example = "192.0.2.10")]
+    pub ip: IpAddr,
+    /// TCP port (0 = unknown).
+    pub port: u16,
+    /// Certificate SHA-256 (hex).
+    #[serde(with = "serde_hex")]
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub sha256: crate::Sha256,
+    /// First sighting.
+    pub first_seen: DateTime<Utc>,
+    /// Last sighting.
+    pub last_seen: DateTime<Utc>,
+    /// Number of sightings.
+    pub times_seen: i64,
+    /// Sources that reported it.
+    pub sources: Vec<String>,
+    /// Subject CN as the sensor log gave it.
+    pub subject_cn: Option<String>,
+}
