@@ -34,6 +34,10 @@ pub struct Cli {
     /// for): filled by `main` from the environment, not a flag.
     #[arg(skip)]
     pub search_path: Vec<PathBuf>,
+    /// The login name (`USER`), recorded as `cli:USER` on tags and notes: filled by `main` from
+    /// the environment, not a flag.
+    #[arg(skip)]
+    pub user: Option<String>,
     /// Machine-readable output: JSON for a record, NDJSON (one object per line) for lists.
     #[arg(long, global = true)]
     pub json: bool,
@@ -66,8 +70,19 @@ pub enum Command {
     Cryptnet(crate::commands::cryptnet::CryptnetArgs),
     /// Serve the HTTP API (/api/v1, OpenAPI at /api/v1/openapi.json).
     Serve(crate::commands::serve::ServeArgs),
+    /// Accounts of the team server: add, list, disable, enable, passwd, key new|revoke.
+    #[command(subcommand)]
+    User(crate::commands::user::UserCommand),
+    /// Show the audit log (logins, failed logins, account changes, writes), newest first.
+    Audit(crate::commands::audit::AuditArgs),
     /// Start the database, load the bundled sample data and show example queries.
     Demo(crate::commands::demo::DemoArgs),
+    /// Tags shared between analysts, on addresses, CIDR blocks, certificates and names.
+    #[command(subcommand)]
+    Tag(crate::commands::tag::TagCommand),
+    /// Notes shared between analysts, on addresses, CIDR blocks, certificates and names.
+    #[command(subcommand)]
+    Note(crate::commands::tag::NoteCommand),
 }
 
 /// `certhist ingest …`

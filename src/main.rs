@@ -19,6 +19,8 @@ fn main() -> ExitCode {
     cli.search_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
+    // The author of tags and notes made from the command line (`cli:USER`).
+    cli.user = std::env::var("USER").ok();
     let default_level = match cli.verbose {
         0 => "warn",
         1 => "info",

@@ -15,8 +15,10 @@ pub mod error;
 mod ndjson;
 mod params;
 mod routes;
+pub mod tls;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -27,12 +29,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use certhist_store::{Conn, Store};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 pub use error::ApiError;
+pub use tls::serve_tls_on;
 
 /// Configuration of the API server, read once at startup.
 #[derive(Clone, Debug)]
@@ -59,6 +60,27 @@ pub struct ServeConfig {
     pub max_expand_nodes: usize,
     /// Largest `hops` of `/expand`.
     pub max_expand_hops: u32,
+    /// Authentication off (`--no-auth`): every request acts as the local user with every role.
+    pub no_auth: bool,
+    /// The server runs TLS: session cookies are marked `Secure`.
+    pub tls: bool,
+    /// Requests per source address (`None` = unlimited); applied when authentication is on.
+    pub rate_limit_per_ip: Option<auth::RateLimit>,
+    /// Requests per API key (or per account for password and session requests).
+    pub rate_limit_per_key: Option<auth::RateLimit>,
+    /// Failed logins per source address, and per account name for sources that failed.
+    pub login_failure_limit: auth::LoginLimit,
+    /// How long a web session lasts.
+    pub session_ttl: Duration,
+    /// Largest upload body (`/api/v1/uploads/…`), in bytes; `body_limit_bytes` does not apply
+    /// to uploads.
+    pub upload_limit_bytes: u64,
+    /// Whole-request timeout of uploads (receiving and importing), instead of
+    /// `request_timeout`.
+    pub upload_timeout: Duration,
+    /// Where uploads are spooled before they are imported (`None`: the system's temporary
+    /// directory).
+    pub upload_dir: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -75,6 +97,21 @@ impl Default for ServeConfig {
             max_page_size: 1000,
             max_expand_nodes: 2000,
             max_expand_hops: 6,
+            no_auth: false,
+            tls: false,
+            rate_limit_per_ip: Some(auth::RateLimit {
+                per_second: 100,
+                burst: 200,
+            }),
+            rate_limit_per_key: Some(auth::RateLimit {
+                per_second: 50,
+                burst: 100,
+            }),
+            login_failure_limit: auth::LoginLimit::default(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            upload_limit_bytes: 1 << 30,
+            upload_timeout: Duration::from_secs(3600),
+            upload_dir: None,
         }
     }
 }
@@ -103,7 +140,10 @@ pub enum ServeError {
 #[derive(Clone, Debug)]
 pub(crate) struct AppState {
     pub(crate) store: Store,
+    /// The pool without the statement timeout: imports of uploads run long statements.
+    pub(crate) import_store: Store,
     pub(crate) config: ServeConfig,
+    pub(crate) auth: auth::SharedAuth,
 }
 
 impl AppState {
@@ -121,9 +161,52 @@ impl AppState {
         description = "Passive certificate history: IP ↔ certificate pivots, reverse search, field search, serial / OCSP CertID lookup, overlap and graph expansion. Errors are always {\"errors\":[{\"detail\": …}]}.",
         license(name = "Apache-2.0")
     ),
-    tags((name = "certhist", description = "certhist query API v1"))
+    tags((name = "certhist", description = "certhist query API v1")),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("basic" = []), ("cookie" = []))
 )]
 pub struct ApiDoc;
+
+/// The security schemes of the API (docs/API.md § Authentication).
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key from `certhist user add` / `certhist user key new` (`chk_…`); also accepted as a bare `Authorization: KEY`.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "`user:KEY` or `user:password` (the form pypssl and passivetotal send).",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                auth::SESSION_COOKIE,
+                "The web session from `POST /login`. State-changing requests must also send the session's CSRF token (`GET /api/v1/session`) as header `X-CSRF-Token` or form field `csrf`.",
+            ))),
+        );
+    }
+}
 
 fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, openapi) = routes::openapi_router().with_state(state).split_for_parts();
@@ -139,6 +222,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// timeout, a body limit, panic catching, and the one error shape for every error response.
 pub fn router(store: Store, config: ServeConfig) -> Router {
     // The API's own pool: every connection carries the statement timeout from its startup.
+    let import_store = store.clone();
     let store = match store.with_statement_timeout(config.statement_timeout) {
         Ok(s) => s,
         Err(e) => {
@@ -148,8 +232,11 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
     };
     let state = AppState {
         store,
+        import_store,
         config: config.clone(),
+        auth: std::sync::Arc::new(auth::AuthState::new(&config)),
     };
+    let auth_layer = axum::middleware::from_fn_with_state(state.clone(), auth::authenticate);
     let (api, openapi) = api_router(state.clone());
     // Compatibility APIs (CIRCL, PassiveTotal): not in the OpenAPI document, see `compat`.
     let api = api.merge(compat::router(state));
@@ -178,9 +265,10 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
     .method_not_allowed_fallback(|| async {
         error::error_response(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed; the API is read-only (GET)",
+            "method not allowed; /api/v1/openapi.json lists the methods of each route",
         )
     })
+    .layer(auth_layer)
     .layer(axum::middleware::from_fn(error_shape))
     .layer(CatchPanicLayer::custom(
         |_panic: Box<dyn std::any::Any + Send>| {
@@ -191,14 +279,68 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
             )
         },
     ))
-    .layer(TimeoutLayer::with_status_code(
-        StatusCode::SERVICE_UNAVAILABLE,
-        config.request_timeout,
+    .layer(axum::middleware::from_fn_with_state(
+        Limits::of(&config),
+        limits,
     ))
-    .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
     .layer(TraceLayer::new_for_http())
     // Outermost: errors on /compat/… paths in the upstream envelopes (keep it last).
     .layer(axum::middleware::from_fn(compat::envelopes))
+}
+
+/// Request timeout and body limit: uploads (`/api/v1/uploads/`) get their own, larger ones.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    body_bytes: u64,
+    timeout: Duration,
+    upload_bytes: u64,
+    upload_timeout: Duration,
+}
+
+impl Limits {
+    fn of(config: &ServeConfig) -> Self {
+        Limits {
+            body_bytes: u64::try_from(config.body_limit_bytes).unwrap_or(u64::MAX),
+            timeout: config.request_timeout,
+            upload_bytes: config.upload_limit_bytes,
+            upload_timeout: config.upload_timeout,
+        }
+    }
+}
+
+/// Applies [`Limits`]: 413 when the body is (or turns out) larger than allowed, 503 when the
+/// response does not start in time (a streamed body, once started, is not cut).
+async fn limits(
+    axum::extract::State(limits): axum::extract::State<Limits>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let upload = req.uri().path().starts_with("/api/v1/uploads/");
+    let (max_bytes, timeout) = if upload {
+        (limits.upload_bytes, limits.upload_timeout)
+    } else {
+        (limits.body_bytes, limits.timeout)
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_bytes) {
+        return error::error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body too large (at most {max_bytes} bytes)"),
+        );
+    }
+    let cap = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+    let req = req.map(|body| Body::new(http_body_util::Limited::new(body, cap)));
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => error::error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the request took longer than the server allows; narrow it and retry",
+        ),
+    }
 }
 
 /// Rewrites error responses produced outside the handlers (body limit, timeout, framework
@@ -209,11 +351,11 @@ async fn error_shape(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
-    let is_json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json {
+    // JSON errors are in the shape already; the login page answers its errors as HTML.
+    let keep = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+    });
+    if keep {
         return resp;
     }
     let detail = match status {
@@ -256,7 +398,9 @@ pub async fn serve_on(
 ) -> Result<(), ServeError> {
     let local = listener.local_addr()?;
     tracing::info!(http.listen = %local, "serving /api/v1");
-    axum::serve(listener, router(store, config))
+    // Connect info gives the authentication layer the source address (rate limits, audit).
+    let app = router(store, config).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!("server stopped");

@@ -1,5 +1,6 @@
 //! Command implementations. Each returns an exit code or a [`Failure`].
 
+pub(crate) mod audit;
 pub(crate) mod crtsh;
 pub(crate) mod cryptnet;
 pub(crate) mod ct;
@@ -9,6 +10,8 @@ pub(crate) mod import;
 pub(crate) mod query;
 pub(crate) mod scan;
 pub(crate) mod serve;
+pub(crate) mod tag;
+pub(crate) mod user;
 
 use std::fmt;
 
@@ -81,5 +84,9 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Cryptnet(a) => cryptnet::run(&cli, a).await,
         Command::Scan(a) => scan::scan(&cli, a).await,
         Command::Serve(a) => serve::run(&cli, a).await,
+        Command::User(c) => user::run(&cli, c).await,
+        Command::Audit(a) => audit::run(&cli, a).await,
+        Command::Tag(c) => tag::run_tag(&cli, c).await,
+        Command::Note(c) => tag::run_note(&cli, c).await,
     }
 }

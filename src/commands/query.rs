@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use certhist_model::views::{
     CertStubRecord, CertSummary, CertificateRecord, Commonness, ExpandGraph, HostItem,
     IpHistoryItem, MatchMode, OverlapCertItem, OverlapIpItem, Period, SearchItem, StubSightingItem,
+    Target, TargetKind,
 };
 use certhist_model::{parse_cert_hash, parse_timestamp, CertHash, Serial, Sha1};
 use certhist_store::read::{self, ExpandRequest, MatchPattern, Seed, TimeWindow, ValidityFilter};
@@ -36,7 +37,8 @@ pub enum QueryCommand {
     /// Every IP:port that served a certificate (reverse search), with periods.
     Hosts(HostsArgs),
     /// Certificates by field: name, cn, san, email, registered-domain, serial, issuer-cn,
-    /// issuer-o, subject-o, subject-ou, spki. VALUE is exact, `*.suffix`, `prefix*` or `*contains*`.
+    /// issuer-o, subject-o, subject-ou, spki; or `tag`: the tagged targets. VALUE is exact,
+    /// `*.suffix`, `prefix*` or `*contains*`.
     Search(SearchArgs),
     /// Certificates by serial number (any notation), optionally narrowed to an OCSP CertID.
     Serial(SerialArgs),
@@ -327,6 +329,7 @@ pub(crate) async fn ip(
         "ISSUER CN",
         "NOT BEFORE",
         "NOT AFTER",
+        "TAGS",
     ]);
     for r in &rows {
         let c = r.cert.as_ref();
@@ -342,6 +345,7 @@ pub(crate) async fn ip(
             c.map(|c| opt(&c.issuer_cn)).unwrap_or_default(),
             c.map(|c| opt_time(&c.not_before)).unwrap_or_default(),
             c.map(|c| opt_time(&c.not_after)).unwrap_or_default(),
+            r.tags.join(","),
         ]);
     }
     t.print(out)?;
@@ -369,6 +373,17 @@ pub(crate) async fn ip(
                 clean(&names.join(", "))
             )?;
         }
+    }
+    // Tags and notes of the address or block asked about (and of blocks containing it).
+    let target = if net.prefix_len() == net.max_prefix_len() {
+        Target::Ip(net.addr())
+    } else {
+        Target::Cidr(net)
+    };
+    let tags = read::target_tags(&conn, &target).await?;
+    if !tags.tags.is_empty() || !tags.notes.is_empty() {
+        writeln!(out)?;
+        super::tag::print_target_tags(&tags, out)?;
     }
     Ok(exit::OK)
 }
@@ -445,6 +460,14 @@ pub(crate) async fn cert(
     }
     let hosts = all_hosts(&conn, record.summary.sha1, TimeWindow::default(), a.limit).await?;
     print_record(&record, out)?;
+    let own_hex = hex::encode(record.summary.sha1);
+    let own = Some((TargetKind::Certificate, own_hex.as_str()));
+    if !record.tag_details.is_empty() {
+        super::tag::print_tag_lines(&record.tag_details, own, out)?;
+    }
+    if !record.notes.is_empty() {
+        super::tag::print_notes(&record.notes, own, out)?;
+    }
     writeln!(out)?;
     if hosts.is_empty() {
         writeln!(out, "never seen on any host")?;
@@ -547,7 +570,15 @@ fn print_stub(s: &CertStubRecord, out: &mut impl Write) -> Result<(), Failure> {
 }
 
 fn print_hosts(hosts: &[HostItem], out: &mut impl Write) -> Result<(), Failure> {
-    let mut t = Table::new(&["IP", "PORT", "FIRST SEEN", "LAST SEEN", "TIMES", "SOURCES"]);
+    let mut t = Table::new(&[
+        "IP",
+        "PORT",
+        "FIRST SEEN",
+        "LAST SEEN",
+        "TIMES",
+        "SOURCES",
+        "TAGS",
+    ]);
     for h in hosts {
         t.row(vec![
             h.ip.to_string(),
@@ -556,6 +587,7 @@ fn print_hosts(hosts: &[HostItem], out: &mut impl Write) -> Result<(), Failure> 
             time(&h.last_seen),
             h.times_seen.to_string(),
             h.sources.join(","),
+            h.tags.join(","),
         ]);
     }
     t.print(out)?;
@@ -693,6 +725,11 @@ pub(crate) async fn search(
     json: bool,
     out: &mut impl Write,
 ) -> Result<u8, Failure> {
+    if a.field.trim().eq_ignore_ascii_case("tag") {
+        // The tagged targets (addresses, blocks, certificates, names), as `tag list`.
+        let pattern = MatchPattern::with_mode(a.match_mode, &a.value)?;
+        return super::tag::list_tagged(store, &pattern, &a.value, a.limit, json, out).await;
+    }
     let field = read::search::parse_field(&a.field)?;
     let pattern = MatchPattern::with_mode(a.match_mode, &a.value)?;
     let validity = ValidityFilter {
@@ -727,6 +764,7 @@ pub(crate) async fn search(
         "SERIAL",
         "NOT BEFORE",
         "NOT AFTER",
+        "TAGS",
     ]);
     for h in &hits {
         let c = &h.cert;
@@ -738,6 +776,7 @@ pub(crate) async fn search(
             serial_text(&c.serial),
             opt_time(&c.not_before),
             opt_time(&c.not_after),
+            c.tags.join(","),
         ]);
     }
     t.print(out)?;

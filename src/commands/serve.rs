@@ -1,16 +1,20 @@
 //! `certhist serve`: the HTTP API (crate certhist-api).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use certhist_api::auth::{LoginLimit, RateLimit};
+use certhist_api::tls::{self, TlsSetup};
 use certhist_api::ServeConfig;
-use certhist_store::Store;
+use certhist_store::{read, Store};
 use clap::Args;
 
 use super::Failure;
 use crate::cli::Cli;
 use crate::exit;
+use crate::output::clean;
 
 /// Serve the HTTP query API (`/api/v1`, OpenAPI document at `/api/v1/openapi.json`).
 #[derive(Debug, Clone, Args)]
@@ -46,6 +50,82 @@ pub struct ServeArgs {
     /// Pooled database connections.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_connections: u32,
+    /// Serve without authentication on any address (every request acts as an admin). Without
+    /// it, a non-loopback --listen needs at least one account (`certhist user add`).
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Requests per second per source address, as RATE or RATE:BURST (0 = unlimited).
+    /// Applies when authentication is on.
+    #[arg(long, default_value = "100:200", value_parser = parse_rate, value_name = "RATE[:BURST]")]
+    pub rate_limit_per_ip: RateArg,
+    /// Requests per second per API key (or per account for password and session requests),
+    /// as RATE or RATE:BURST (0 = unlimited).
+    #[arg(long, default_value = "50:100", value_parser = parse_rate, value_name = "RATE[:BURST]")]
+    pub rate_limit_per_key: RateArg,
+    /// Failed logins (wrong key or password) per minute per source address — and per account
+    /// name for addresses that failed — after the burst.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub login_failures_per_minute: u32,
+    /// Failed logins allowed at once before the limit applies.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub login_failure_burst: u32,
+    /// Lifetime of a web session (from POST /login), in hours.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub session_hours: u64,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs `--tls-key`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate generated once and kept in
+    /// `$CERTHIST_HOME/tls/` (cert.pem, key.pem with mode 0600); its SHA-256 is printed at start.
+    #[arg(long)]
+    pub tls_self_signed: bool,
+    /// Largest upload (`POST /api/v1/uploads/…`), in bytes; `--body-limit-bytes` does not apply
+    /// to uploads.
+    #[arg(long, default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_limit_bytes: u64,
+    /// Time an upload may take (receiving and importing), in seconds.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_timeout_secs: u64,
+    /// Where uploads are spooled before they are imported (default: the system's temporary
+    /// directory).
+    #[arg(long, value_name = "DIR")]
+    pub upload_dir: Option<PathBuf>,
+}
+
+/// A request limit from the command line; `None` = unlimited.
+#[derive(Debug, Clone, Copy)]
+pub struct RateArg(pub Option<RateLimit>);
+
+/// `RATE` or `RATE:BURST` requests per second; `0` means unlimited.
+fn parse_rate(text: &str) -> Result<RateArg, String> {
+    let (rate, burst) = text.split_once(':').unwrap_or((text, ""));
+    let rate: u32 = rate
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: expected RATE or RATE:BURST (whole numbers)"))?;
+    let burst: u32 = if burst.is_empty() {
+        rate
+    } else {
+        burst
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?}: expected RATE or RATE:BURST (whole numbers)"))?
+    };
+    if rate == 0 {
+        return Ok(RateArg(None));
+    }
+    Ok(RateArg(Some(RateLimit {
+        per_second: rate,
+        burst: burst.max(1),
+    })))
 }
 
 impl ServeArgs {
@@ -61,24 +141,93 @@ impl ServeArgs {
             body_limit_bytes: self.body_limit_bytes,
             default_page_size: self.default_page_size.min(self.max_page_size),
             max_page_size: self.max_page_size,
+            no_auth: self.no_auth,
+            rate_limit_per_ip: self.rate_limit_per_ip.0,
+            rate_limit_per_key: self.rate_limit_per_key.0,
+            login_failure_limit: LoginLimit {
+                per_minute: self.login_failures_per_minute,
+                burst: self.login_failure_burst,
+            },
+            session_ttl: Duration::from_secs(self.session_hours * 3600),
+            upload_limit_bytes: self.upload_limit_bytes,
+            upload_timeout: Duration::from_secs(self.upload_timeout_secs),
+            upload_dir: self.upload_dir.clone(),
             ..ServeConfig::default()
         }
     }
 }
 
 pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
+    // Certificate problems are reported before the database is opened.
+    let tls = tls_setup(cli, args)?;
     let mut db = crate::db_config(cli);
     db.max_connections = args.max_connections as usize;
     let store = Store::open(&db).await?;
     let config = args.config();
+    let auth_mode = check_auth(&store, &config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     // The bound address: `--listen 127.0.0.1:0` picks a free port, and this line says which.
     let local = listener.local_addr()?;
-    eprintln!("certhist: serving http://{local}/api/v1 (Ctrl-C to stop)");
-    certhist_api::serve_on(listener, store, config, certhist_api::shutdown_signal())
-        .await
-        .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+    if config.no_auth {
+        tracing::warn!(
+            http.listen = %local,
+            "authentication is OFF (--no-auth): anyone who reaches {local} can read everything and act as an admin"
+        );
+    }
+    let shutdown = certhist_api::shutdown_signal();
+    // The first line names the address (tests and scripts read it) and the authentication mode.
+    match tls {
+        None => {
+            eprintln!("certhist: serving http://{local}/api/v1 (Ctrl-C to stop); {auth_mode}");
+            certhist_api::serve_on(listener, store, config, shutdown).await
+        }
+        Some(tls) => {
+            eprintln!("certhist: serving https://{local}/api/v1 (Ctrl-C to stop); {auth_mode}");
+            eprintln!(
+                "certhist: TLS certificate SHA-256 {} ({}{})",
+                tls.fingerprint_sha256,
+                clean(&tls.cert_path.display().to_string()),
+                if tls.generated { ", generated now" } else { "" }
+            );
+            certhist_api::serve_tls_on(listener, store, config, tls.config, shutdown).await
+        }
+    }
+    .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
     Ok(exit::OK)
+}
+
+/// Secure by default: refuses a non-loopback listener when no account exists, unless
+/// `--no-auth` (which `run` warns about at every start). Returns the mode, for the start line.
+async fn check_auth(store: &Store, config: &ServeConfig) -> Result<&'static str, Failure> {
+    let accounts = read::accounts::has_accounts(&store.conn().await?).await?;
+    if config.no_auth {
+        return Ok("authentication OFF (--no-auth)");
+    }
+    if !accounts && !config.listen.ip().is_loopback() {
+        return Err(Failure::Usage(format!(
+            "refusing to serve on {} without authentication: no accounts exist yet. Create one first with `certhist user add NAME --role admin` (it prints an API key), or pass --no-auth to serve without authentication (not recommended)",
+            config.listen
+        )));
+    }
+    Ok(if accounts {
+        "authentication required (API key, Basic, or sign in at /login)"
+    } else {
+        "no accounts: open to local requests (`certhist user add NAME --role admin` turns authentication on)"
+    })
+}
+
+/// The TLS configuration asked for by the flags, if any.
+fn tls_setup(cli: &Cli, args: &ServeArgs) -> Result<Option<TlsSetup>, Failure> {
+    let setup = if args.tls_self_signed {
+        tls::self_signed(&cli.home.join("tls"), args.listen.ip())
+    } else if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        tls::load_pem_files(cert, key)
+    } else {
+        return Ok(None);
+    };
+    setup
+        .map(Some)
+        .map_err(|e| Failure::Usage(format!("TLS: {e}")))
 }

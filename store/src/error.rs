@@ -66,6 +66,9 @@ pub enum StoreError {
     /// kind): the database is damaged or was written by something else. Not the caller's fault.
     #[error("corrupt data in the database: {0}")]
     Corrupt(String),
+    /// The operating system's random number generator or the password hasher failed.
+    #[error("cryptography failed: {0}")]
+    Crypto(String),
 }
 
 impl StoreError {

@@ -26,9 +26,13 @@ use cluster::{ClusterConfig, StartOptions};
 
 pub use error::StoreError;
 pub use migrate::{applied_versions, schema_fingerprint};
+pub use write::accounts::{
+    check_password, check_user_name, csrf_token_for, sha256, Actor, NewApiKey, NewSession,
+    KEY_PREFIX, MIN_PASSWORD_CHARS,
+};
 pub use write::{
-    AuditEntry, CacheEntryRow, CertWriteStats, CtEntryRow, CtLogState, FollowCursor, ImportState,
-    PassiveWriteStats, StoreTx,
+    AuditEntry, Author, CacheEntryRow, CertWriteStats, CtEntryRow, CtLogState, FollowCursor,
+    ImportState, NoteDeletion, PassiveWriteStats, StoreTx,
 };
 
 /// Where the database is.

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `certhist` binary against a real PostgreSQL (the managed test cluster
 //! or TEST_DATABASE_URL), one module per command group.
 
+mod accounts;
 mod cryptnet;
 mod ct;
 mod db;
@@ -13,4 +14,6 @@ mod scan;
 mod scan_import;
 mod secrets;
 mod support;
+mod tags;
+mod tls;
 mod views;

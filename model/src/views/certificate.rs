@@ -38,6 +38,9 @@ pub struct CertSummary {
     pub is_precert: bool,
     /// Why the DER did not parse, when it did not.
     pub parse_error: Option<String>,
+    /// Tags on the certificate (names only, sorted; always present). In a full record: every
+    /// tag touching it, on the certificate or on one of its names (details in `tag_details`).
+    pub tags: Vec<String>,
 }
 
 /// How common a certificate is: the distinct addresses that served it.
@@ -271,4 +274,8 @@ pub struct CertificateRecord {
     pub cache_entries: Vec<CacheEntry>,
     /// Distinct addresses that served it.
     pub commonness: Commonness,
+    /// The tags on the certificate and on its names, with author and time (by tag).
+    pub tag_details: Vec<crate::views::Tag>,
+    /// Notes on the certificate, oldest first.
+    pub notes: Vec<crate::views::Note>,
 }

@@ -69,6 +69,9 @@ pub struct OverlapCertItem {
     pub periods: Vec<IpPeriod>,
     /// When every address served it at the same time; `null` if never simultaneously.
     pub intersection: Option<Period>,
+    /// Tags on the certificate (names only, sorted; always present, also when the certificate
+    /// is not stored).
+    pub tags: Vec<String>,
 }
 
 /// A certificate's period on a shared address (over all ports).
@@ -96,6 +99,8 @@ pub struct OverlapIpItem {
     pub periods: Vec<CertPeriod>,
     /// When it served all of them; `null` if never all at once.
     pub intersection: Option<Period>,
+    /// Tags on the address and on blocks containing it (names only, sorted; always present).
+    pub tags: Vec<String>,
 }
 
 /// What a graph node is.
@@ -125,6 +130,9 @@ pub struct GraphNode {
     pub distinct_ips: Option<i64>,
     /// Certificates: served by more than the threshold of addresses.
     pub shared: Option<bool>,
+    /// Tags on the address (and blocks containing it) or on the certificate (names only,
+    /// sorted; always present).
+    pub tags: Vec<String>,
 }
 
 /// An IP ↔ certificate edge: the certificate was served by the address (over all ports).

@@ -35,6 +35,9 @@ pub struct IpHistoryItem {
     /// Host names clients asked this address:port for (TLS SNI seen by network sensors),
     /// sorted; empty when none were recorded.
     pub names_seen: Vec<String>,
+    /// Tags touching the row: on the address, on blocks containing it, and on the certificate
+    /// (names only, sorted; always present).
+    pub tags: Vec<String>,
 }
 
 /// One address:port that served a certificate (reverse search).
@@ -53,6 +56,8 @@ pub struct HostItem {
     pub times_seen: i64,
     /// Sources that reported it.
     pub sources: Vec<String>,
+    /// Tags on the address and on blocks containing it (names only, sorted; always present).
+    pub tags: Vec<String>,
 }
 
 /// A certificate known only by its SHA-256 (a Zeek >= 4.1 log names certificates by SHA-256 and

@@ -14,8 +14,10 @@ mod graph;
 mod history;
 mod search;
 mod stats;
+mod tags;
+mod upload;
 
-pub use accounts::Role;
+pub use accounts::{ApiKeyView, AuditEntryView, Role, SessionView, UserView};
 pub use certificate::{
     CacheEntry, CacheEntryKind, CertSummary, CertificateRecord, Commonness, CtEntry, CtEntryType,
     OcspStatus,
@@ -27,6 +29,11 @@ pub use graph::{
 pub use history::{CertStubRecord, HostItem, IpHistoryItem, StubSightingItem};
 pub use search::{MatchMode, SearchField, SearchItem};
 pub use stats::{Counts, Health, Stats};
+pub use tags::{
+    parse_note_body, parse_tag, Note, Tag, TagInputError, TaggedItem, Target, TargetKind,
+    TargetTags, MAX_NOTE_CHARS, MAX_TAG_CHARS,
+};
+pub use upload::{CryptnetUpload, UploadProblem, UploadSummary, UPLOAD_PROBLEMS_LISTED};
 
 use serde::Serialize;
 use utoipa::ToSchema;

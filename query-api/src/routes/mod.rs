@@ -1,12 +1,16 @@
 //! The `/api/v1` handlers, one module per route family.
 
+pub(crate) mod audit;
 pub(crate) mod certificates;
 pub(crate) mod expand;
 pub(crate) mod ip;
 pub(crate) mod overlap;
 pub(crate) mod search;
 pub(crate) mod serials;
+pub(crate) mod session;
 pub(crate) mod stats;
+pub(crate) mod tags;
+pub(crate) mod uploads;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -30,6 +34,18 @@ pub(crate) fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(stats::stats))
         .routes(routes!(stats::healthz))
         .routes(routes!(stats::healthz_v1))
+        .routes(routes!(session::login_form, session::login))
+        .routes(routes!(session::logout))
+        .routes(routes!(session::session))
+        .routes(routes!(audit::audit))
+        .routes(routes!(tags::put_tag, tags::delete_tag))
+        .routes(routes!(tags::get_target))
+        .routes(routes!(tags::post_note))
+        .routes(routes!(tags::delete_note))
+        .routes(routes!(uploads::observations))
+        .routes(routes!(uploads::certificates))
+        .routes(routes!(uploads::scan))
+        .routes(routes!(uploads::cryptnet))
 }
 
 /// Builds a page from `limit + 1` fetched rows: the extra row only says "there is more".

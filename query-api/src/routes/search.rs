@@ -6,6 +6,7 @@ use axum::response::Response;
 use certhist_model::views::{MatchMode, Page, SearchItem};
 use certhist_store::read::{self, MatchPattern, SearchKey, ValidityFilter};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::error::{bad_request, shorten, ApiError};
 use crate::ndjson::{self, STREAM_PAGE};
@@ -42,15 +43,31 @@ fn pattern(mode: Option<&str>, q: &str) -> Result<MatchPattern, ApiError> {
     MatchPattern::with_mode(mode, q).map_err(|e| bad_request("q", e))
 }
 
+/// A search hit: a certificate (every field but `tag`) or a tagged target (`field=tag`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[expect(
+    dead_code,
+    reason = "documents the response; the handler serialises the variants' types directly"
+)]
+pub(crate) enum SearchHit {
+    /// A certificate whose field matched.
+    Certificate(SearchItem),
+    /// A target (address, block, certificate or name) carrying a matching tag.
+    Tagged(certhist_model::views::TaggedItem),
+}
+
 /// Certificates whose field matches, ordered by (matched value, sha1). Fields: name, cn, san,
 /// email, registered-domain, serial, issuer-cn, issuer-o, subject-o, subject-ou, spki. Matching
-/// is case-insensitive; serial and spki take exact values only.
+/// is case-insensitive; serial and spki take exact values only. `field=tag` lists the tagged
+/// targets instead (addresses, blocks, certificates, names; items are `TaggedItem`s in (tag,
+/// kind, value) order).
 #[utoipa::path(
     get,
     path = "/api/v1/search",
     tag = "certhist",
     params(
-        ("field" = String, Query, description = "name | cn | san | email | registered-domain | serial | issuer-cn | issuer-o | subject-o | subject-ou | spki"),
+        ("field" = String, Query, description = "name | cn | san | email | registered-domain | serial | issuer-cn | issuer-o | subject-o | subject-ou | spki | tag"),
         ("q" = String, Query, description = "The value: `example.com`, `*.example.com`, `www.*`, `*paypal*`, or a POSIX regex with match=regex"),
         ("match" = Option<String>, Query, description = "auto (default: read the `*` notation) | exact | prefix | suffix | contains | regex"),
         ("valid_at" = Option<String>, Query, description = "Valid at this time (not_before ≤ t ≤ not_after)"),
@@ -62,7 +79,7 @@ fn pattern(mode: Option<&str>, q: &str) -> Result<MatchPattern, ApiError> {
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(
-        (status = 200, description = "A page of hits (or NDJSON)", body = Page<SearchItem>),
+        (status = 200, description = "A page of hits (or NDJSON): `SearchItem`s, or `TaggedItem`s for field=tag", body = Page<SearchHit>),
         (status = 400, description = "Bad parameter", body = crate::error::ErrorBody),
         (status = 503, description = "Statement timeout", body = crate::error::ErrorBody),
     )
@@ -74,6 +91,13 @@ pub(crate) async fn search(
 ) -> Result<Response, ApiError> {
     let mut p = Params::parse(raw.as_deref())?;
     let field_text = p.required("field")?;
+    if field_text.trim().eq_ignore_ascii_case("tag") {
+        return super::tags::search_tags(state, p, &headers, |p, q| {
+            let mode = p.one("match")?;
+            pattern(mode.as_deref(), q)
+        })
+        .await;
+    }
     let field = read::search::parse_field(&field_text).map_err(|e| bad_request("field", e))?;
     let q = p.required("q")?;
     let mode = p.one("match")?;

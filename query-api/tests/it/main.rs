@@ -7,6 +7,7 @@
 //! Python cryptography by the fixture's author) and from the observation list below, filtered
 //! independently in Rust.
 
+mod auth;
 mod bad_input;
 mod certificates;
 mod compat;
@@ -18,6 +19,8 @@ mod search;
 mod serials;
 mod socket;
 mod stats;
+mod tags;
+mod uploads;
 
 use std::net::IpAddr;
 

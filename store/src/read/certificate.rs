@@ -95,7 +95,27 @@ pub async fn certificate(
         .collect::<Result<Vec<_>, StoreError>>()?;
     let first_seen_in_ct = ct_entries.first().map(|e| e.entry_timestamp);
     let cache_entries = cache_entries_of(conn, &summary.sha1, CACHE_ENTRIES_LIMIT).await?;
+    // Tags on the certificate or one of its names (with author and time), its notes, and the
+    // siblings' own tags.
+    let mut summary = summary;
+    let mut ct_siblings = ct_siblings;
+    let name_texts: Vec<String> = names.iter().map(|n| n.name.clone()).collect();
+    let tag_details = super::tags::cert_tag_details(conn, &summary.sha1, &name_texts).await?;
+    summary.tags = tag_details
+        .iter()
+        .map(|t| t.tag.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let notes = super::tags::notes_of(
+        conn,
+        &certhist_model::views::Target::Certificate(summary.sha1),
+    )
+    .await?;
+    super::tags::fill_summaries(conn, ct_siblings.iter_mut()).await?;
     Ok(Some(CertificateRecord {
+        tag_details,
+        notes,
         ct_entries,
         first_seen_in_ct,
         der: r.get(12),
@@ -207,7 +227,7 @@ pub async fn cert_hosts(
             ],
         )
         .await?;
-    Ok(rows
+    let mut hosts: Vec<HostItem> = rows
         .iter()
         .map(|r| HostItem {
             ip: r.get(0),
@@ -216,8 +236,17 @@ pub async fn cert_hosts(
             last_seen: r.get(3),
             times_seen: r.get(4),
             sources: r.get(5),
+            tags: Vec::new(),
         })
-        .collect())
+        .collect();
+    let ips: Vec<IpAddr> = hosts.iter().map(|h| h.ip).collect();
+    let index = super::tags::tags_touching(conn, &ips, &[], &[]).await?;
+    if !index.is_empty() {
+        for h in &mut hosts {
+            h.tags = index.ip(&h.ip);
+        }
+    }
+    Ok(hosts)
 }
 
 /// What is known about a certificate hash.
@@ -528,7 +557,7 @@ pub async fn stub_hosts(
             ],
         )
         .await?;
-    Ok(rows
+    let mut hosts: Vec<HostItem> = rows
         .iter()
         .map(|r| HostItem {
             ip: r.get(0),
@@ -537,6 +566,15 @@ pub async fn stub_hosts(
             last_seen: r.get(3),
             times_seen: r.get(4),
             sources: r.get(5),
+            tags: Vec::new(),
         })
-        .collect())
+        .collect();
+    let ips: Vec<IpAddr> = hosts.iter().map(|h| h.ip).collect();
+    let index = super::tags::tags_touching(conn, &ips, &[], &[]).await?;
+    if !index.is_empty() {
+        for h in &mut hosts {
+            h.tags = index.ip(&h.ip);
+        }
+    }
+    Ok(hosts)
 }

@@ -52,7 +52,8 @@ pub async fn overlap_by_ips(
             &[&ips, &window.since, &window.until, &n, &after, &limit],
         )
         .await?;
-    rows.iter()
+    let mut items = rows
+        .iter()
         .map(|r| {
             let ips: Vec<IpAddr> = r.get(1);
             let periods: Vec<IpPeriod> = member_periods(ips, r.get(2), r.get(3), r.get(4))
@@ -74,9 +75,21 @@ pub async fn overlap_by_ips(
                 } else {
                     None
                 },
+                tags: Vec::new(),
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let sha1s: Vec<Sha1> = items.iter().map(|i| i.sha1).collect();
+    let index = super::tags::tags_touching(conn, &[], &sha1s, &[]).await?;
+    if !index.is_empty() {
+        for item in &mut items {
+            item.tags = index.cert(&item.sha1);
+            if let Some(c) = item.cert.as_mut() {
+                c.tags = item.tags.clone();
+            }
+        }
+    }
+    Ok(items)
 }
 
 /// Addresses that served every certificate in `sha1s` (distinct; at least 2) within `window`,
@@ -99,7 +112,8 @@ pub async fn overlap_by_certs(
             &[&keys, &window.since, &window.until, &n, &after, &limit],
         )
         .await?;
-    rows.iter()
+    let mut items = rows
+        .iter()
         .map(|r| {
             let sha1s = r
                 .get::<_, Vec<Vec<u8>>>(1)
@@ -120,9 +134,18 @@ pub async fn overlap_by_certs(
                     periods.iter().map(|p| (p.first_seen, p.last_seen)),
                 ),
                 periods,
+                tags: Vec::new(),
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let ips: Vec<IpAddr> = items.iter().map(|i| i.ip).collect();
+    let index = super::tags::tags_touching(conn, &ips, &[], &[]).await?;
+    if !index.is_empty() {
+        for item in &mut items {
+            item.tags = index.ip(&item.ip);
+        }
+    }
+    Ok(items)
 }
 
 fn member_periods<K>(
@@ -341,6 +364,7 @@ impl Graph {
             expanded: false,
             distinct_ips: None,
             shared: None,
+            tags: Vec::new(),
         });
         true
     }
@@ -433,6 +457,26 @@ pub async fn expand(conn: &Conn, req: &ExpandRequest) -> Result<ExpandGraph, Sto
         .filter(|n| !n.expanded)
         .filter(|n| n.kind == NodeKind::Ip || !shared.contains(n.id.as_str()))
         .count();
+    // The nodes' tags: one statement for the whole graph.
+    let mut node_ips = Vec::new();
+    let mut node_certs = Vec::new();
+    for key in g.index.keys() {
+        match key {
+            Key::Ip(ip) => node_ips.push(*ip),
+            Key::Cert(sha1) => node_certs.push(*sha1),
+        }
+    }
+    let index = super::tags::tags_touching(conn, &node_ips, &node_certs, &[]).await?;
+    if !index.is_empty() {
+        for (key, at) in &g.index {
+            if let Some(node) = g.nodes.get_mut(*at) {
+                node.tags = match key {
+                    Key::Ip(ip) => index.ip(ip),
+                    Key::Cert(sha1) => index.cert(sha1),
+                };
+            }
+        }
+    }
     let mut pruned = std::mem::take(&mut g.pruned);
     pruned.unexpanded_nodes = unexpanded;
     Ok(ExpandGraph {

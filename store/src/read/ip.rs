@@ -47,7 +47,8 @@ pub async fn ip_history(
             ],
         )
         .await?;
-    rows.iter()
+    let mut items = rows
+        .iter()
         .map(|r| {
             Ok(IpHistoryItem {
                 ip: r.get(0),
@@ -63,9 +64,24 @@ pub async fn ip_history(
                     None
                 },
                 names_seen: r.get(20),
+                tags: Vec::new(),
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // The tags of the page's addresses (and blocks containing them) and certificates: one
+    // statement for the page.
+    let ips: Vec<IpAddr> = items.iter().map(|i| i.ip).collect();
+    let sha1s: Vec<Sha1> = items.iter().map(|i| i.sha1).collect();
+    let index = super::tags::tags_touching(conn, &ips, &sha1s, &[]).await?;
+    if !index.is_empty() {
+        for item in &mut items {
+            item.tags = index.ip_and_cert(&item.ip, &item.sha1);
+            if let Some(c) = item.cert.as_mut() {
+                c.tags = index.cert(&c.sha1);
+            }
+        }
+    }
+    Ok(items)
 }
 
 /// Distinct observed addresses inside `net`, in order; at most `limit`.

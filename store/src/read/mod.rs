@@ -1,18 +1,20 @@
 //! Read queries, by subject: the certificate history of addresses ([`mod@ip`]), certificates and
 //! their hosts ([`mod@certificate`]), field search ([`mod@search`]), serials and OCSP CertIDs
-//! ([`mod@serials`]), overlap and graph expansion ([`mod@graph`]) and table sizes ([`mod@stats`]). The CLI,
+//! ([`mod@serials`]), overlap and graph expansion ([`mod@graph`]) table sizes ([`mod@stats`]) and tags and notes ([`mod@tags`]). The CLI,
 //! the HTTP API and the web UI call the same functions, and they return the view types of
 //! `certhist_model::views`, so no two outputs can disagree.
 //!
 //! Lists are keyset-paged: each function takes the key of the last row of the previous page
 //! (`after`) and a `limit`, and returns rows in a stable order, so no row is lost or repeated.
 
+pub mod accounts;
 pub mod certificate;
 pub mod graph;
 pub mod ip;
 pub mod search;
 pub mod serials;
 pub mod stats;
+pub mod tags;
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
@@ -36,6 +38,9 @@ pub use serials::{
     certs_by_serial, certs_by_serials, issuers_by_name_hash, Issuer, SerialCandidate,
 };
 pub use stats::{counts, stats};
+pub use tags::{
+    cert_tag_details, notes_of, tagged, tags_of, tags_touching, target_tags, TagIndex, TaggedKey,
+};
 
 use crate::StoreError;
 
@@ -85,6 +90,7 @@ pub(crate) fn summary_from(
         is_ca: row.get(at + 9),
         is_precert: row.get(at + 10),
         parse_error: row.get(at + 11),
+        tags: Vec::new(),
     })
 }
 
@@ -124,6 +130,7 @@ const SQL_WITH_SUMMARY: &[(&str, &str)] = &[
     ("ct_siblings.sql", certificate::CT_SIBLINGS),
     ("overlap_by_ips.sql", graph::OVERLAP_BY_IPS),
     ("certs_by_serial.sql", serials::CERTS_BY_SERIAL),
+    ("tagged.sql", tags::TAGGED),
     ("details_batch.sql", certificate::DETAILS_BATCH),
 ];
 

@@ -14,7 +14,7 @@ pub fn parse_field(text: &str) -> Result<SearchField, StoreError> {
     SearchField::from_name(text).ok_or_else(|| {
         let names: Vec<&str> = SearchField::ALL.iter().map(|f| f.as_str()).collect();
         StoreError::InvalidInput(format!(
-            "unknown search field {:?}; use one of: {}",
+            "unknown search field {:?}; use one of: {}, tag",
             shorten(text),
             names.join(", ")
         ))
@@ -106,7 +106,7 @@ impl MatchPattern {
     }
 
     /// SQL condition on `expr` (already lower-cased), using parameter `$n`, and the parameter value.
-    fn condition(&self, expr: &str, n: usize) -> (String, String) {
+    pub(crate) fn condition(&self, expr: &str, n: usize) -> (String, String) {
         match self {
             MatchPattern::Exact(s) => (format!("{expr} = ${n}"), s.to_lowercase()),
             MatchPattern::Prefix(s) => (
@@ -392,14 +392,17 @@ pub async fn search_filtered(
             }
         }
     };
-    rows.iter()
+    let mut items = rows
+        .iter()
         .map(|r| {
             Ok(SearchItem {
                 matched: r.get(0),
                 cert: summary_from(r, 1)?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    super::tags::fill_summaries(conn, items.iter_mut().map(|i| &mut i.cert)).await?;
+    Ok(items)
 }
 
 /// The exact byte values a serial or SPKI search matches (every reading of a serial).

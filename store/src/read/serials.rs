@@ -32,7 +32,12 @@ pub async fn certs_by_serial(
             &[&values, &issuer_name_hash, &issuer_key_hash, &after, &limit],
         )
         .await?;
-    rows.iter().map(|r| summary_from(r, 0)).collect()
+    let mut certs = rows
+        .iter()
+        .map(|r| summary_from(r, 0))
+        .collect::<Result<Vec<_>, _>>()?;
+    super::tags::fill_summaries(conn, certs.iter_mut()).await?;
+    Ok(certs)
 }
 
 /// A certificate whose serial matched one of the asked serials ([`certs_by_serials`]).

@@ -4,9 +4,10 @@
 //!
 //! By subject: [`certs`] (certificates, their names, issuer linking), [`observations`] (IP
 //! sightings), [`imports`] (bookkeeping of imported files), [`ct`] (CT logs, entries, cursors),
-//! [`cache`] (CryptnetUrlCache entries), [`audit`] (the audit log). Statements longer than a few lines are the `.sql` files
+//! [`cache`] (CryptnetUrlCache entries), [`audit`] (the audit log), [`tags`] (tags and notes). Statements longer than a few lines are the `.sql` files
 //! beside them.
 
+pub(crate) mod accounts;
 mod audit;
 mod cache;
 mod certs;
@@ -14,6 +15,7 @@ mod ct;
 mod imports;
 mod observations;
 mod passive;
+mod tags;
 
 use deadpool_postgres::Transaction;
 
@@ -27,6 +29,7 @@ pub use ct::{CtEntryRow, CtLogState};
 pub use imports::ImportState;
 pub(crate) use passive::resolve_stubs;
 pub use passive::{FollowCursor, PassiveWriteStats};
+pub use tags::{Author, NoteDeletion};
 
 /// Temporary staging tables of a connection (created once per transaction that needs them).
 const STAGING_DDL: &str = include_str!("staging.sql");

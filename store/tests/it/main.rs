@@ -1,9 +1,11 @@
 //! Integration tests of certhist-store, one module per area.
 
+mod accounts;
 mod cluster;
 mod config;
 mod migrate;
 mod read;
 mod schema;
 mod support;
+mod tags;
 mod write;
