@@ -6,6 +6,7 @@
 
 mod hash;
 mod observation;
+mod passive;
 mod record;
 pub mod serde_hex;
 mod serial;
@@ -14,6 +15,7 @@ pub mod views;
 
 pub use hash::{parse_cert_hash, CertHash, HashParseError, Sha1, Sha256};
 pub use observation::{ObservationRow, PORT_UNKNOWN};
+pub use passive::{CertRef, CertStub, PassiveSighting};
 pub use record::{CertName, CertRecord, DistinguishedName, NameKind};
 pub use serial::{Serial, SerialParseError};
 pub use time::{parse_timestamp, TimestampParseError};

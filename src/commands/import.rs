@@ -39,6 +39,34 @@ pub enum ImportCommand {
     Nmap(ScanFilesArgs),
     /// masscan -oX / -oJ / -oD / -oL output with X509 banners.
     Masscan(ScanFilesArgs),
+    /// Zeek / Bro ssl.log files or directories (TSV or JSON, gzip, rotated names); the x509.log
+    /// and files.log beside each are joined. Client addresses are not stored.
+    Zeek(SensorArgs),
+    /// Suricata eve.json files (`event_type: tls`; other events skipped). Client addresses are
+    /// not stored.
+    Suricata(SensorArgs),
+}
+
+/// `certhist import zeek|suricata PATH...`
+#[derive(Debug, Clone, Args)]
+pub struct SensorArgs {
+    /// Files or directories (directories: every ssl*.log[.gz] for zeek, every file for suricata).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Keep reading each (plain-text) log as it grows and across rotation (like `tail -F`),
+    /// committing every batch with the file's position; a restart resumes without counting a
+    /// record twice. Stops on Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: stop after the logs have not grown for this many seconds.
+    #[arg(long, requires = "follow", value_name = "SECONDS")]
+    pub follow_exit_idle: Option<f64>,
+    /// With --follow: seconds between checks of a log that is not growing.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub poll: f64,
+    /// Shared import options.
+    #[command(flatten)]
+    pub common: CommonImportArgs,
 }
 
 /// `certhist import certs`
@@ -211,7 +239,125 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<u8, Failur
             };
             scan_files(cli, &store, &request, &a.common, &progress).await
         }
+        ImportCommand::Zeek(a) => sensor_files(cli, &store, a, true, &progress).await,
+        ImportCommand::Suricata(a) => sensor_files(cli, &store, a, false, &progress).await,
     }
+}
+
+/// The logs under `paths`: files as given; in directories (recursively, sorted) the Zeek ssl
+/// logs, or every regular file for Suricata.
+fn sensor_paths(paths: &[PathBuf], zeek: bool) -> Result<Vec<PathBuf>, Failure> {
+    let mut out = Vec::new();
+    for p in paths {
+        if !p.is_dir() {
+            if !p.exists() {
+                return Err(Failure::Usage(format!(
+                    "{}: no such file or directory",
+                    clean(&p.display().to_string())
+                )));
+            }
+            out.push(p.clone());
+            continue;
+        }
+        for entry in certhist_files::input::Walk::new([p.clone()]) {
+            let path =
+                entry.map_err(|(p, e)| Failure::Other(anyhow::anyhow!("{}: {e}", p.display())))?;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let keep = match (zeek, name) {
+                (true, Some(n)) => certhist_sensors::zeek::is_ssl_log_name(&n),
+                (false, Some(n)) => !n.starts_with('.'),
+                (_, None) => false,
+            };
+            if keep {
+                out.push(path);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `certhist import zeek|suricata`: through the import driver (one summary per file), or
+/// followed.
+async fn sensor_files(
+    cli: &Cli,
+    store: &Store,
+    a: &SensorArgs,
+    zeek: bool,
+    progress: &ImportProgress,
+) -> Result<u8, Failure> {
+    let files = sensor_paths(&a.paths, zeek)?;
+    if files.is_empty() {
+        return Err(Failure::Usage(format!(
+            "no {} found under the given paths",
+            if zeek { "Zeek ssl log" } else { "file" }
+        )));
+    }
+    let name = if zeek { "zeek" } else { "suricata" };
+    let source = a.common.label.clone().unwrap_or_else(|| name.to_owned());
+    let (format, follower): (
+        Arc<dyn certhist_files::FileFormat>,
+        Arc<dyn certhist_sensors::follow::FollowFormat>,
+    ) = if zeek {
+        let f = Arc::new(certhist_sensors::ZeekSsl { source });
+        (f.clone(), f)
+    } else {
+        let f = Arc::new(certhist_sensors::SuricataEve { source });
+        (f.clone(), f)
+    };
+    if a.follow {
+        if !(a.poll.is_finite() && a.poll > 0.0 && a.poll <= 3600.0) {
+            return Err(Failure::Usage(
+                "--poll must be between 0 and 3600 seconds".into(),
+            ));
+        }
+        let idle = match a.follow_exit_idle {
+            Some(s) if !(s.is_finite() && (0.0..=86_400.0).contains(&s)) => {
+                return Err(Failure::Usage(
+                    "--follow-exit-idle must be between 0 and 86400 seconds".into(),
+                ))
+            }
+            other => other.map(Duration::from_secs_f64),
+        };
+        let options = certhist_sensors::follow::FollowOptions {
+            batch_items: a.common.batch as usize,
+            poll: Duration::from_secs_f64(a.poll),
+            exit_after_idle: idle,
+        };
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let summaries =
+            certhist_sensors::follow::follow(store, follower, &files, &options, progress, stop)
+                .await;
+        progress.finish();
+        let summaries = summaries?;
+        let mut out = std::io::stdout().lock();
+        for s in &summaries {
+            if cli.json {
+                ndjson(&mut out, s)?;
+            } else {
+                writeln!(
+                    out,
+                    "{}: followed {} file(s) (rotations included): {} records, {} sightings, {} problem(s)",
+                    clean(&s.path),
+                    s.files,
+                    s.records,
+                    s.sightings,
+                    s.problems
+                )?;
+            }
+        }
+        return Ok(exit::OK);
+    }
+    let options = ImportOptions {
+        batch_items: a.common.batch as usize,
+        force: a.common.force,
+        ..ImportOptions::default()
+    };
+    let report = import_files(store, format, &files, &options, progress).await;
+    progress.finish();
+    print_scan_files(cli.json, &report?.files)?;
+    Ok(exit::OK)
 }
 
 /// Draws import events on stderr: one spinner (hidden when stderr is not a terminal) and every

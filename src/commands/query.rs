@@ -9,8 +9,9 @@ use std::io::Write;
 use std::net::IpAddr;
 
 use certhist_model::views::{
-    CertSummary, CertificateRecord, Commonness, ExpandGraph, HostItem, IpHistoryItem, MatchMode,
-    OverlapCertItem, OverlapIpItem, Period, SearchItem, Target, TargetKind,
+    CertStubRecord, CertSummary, CertificateRecord, Commonness, ExpandGraph, HostItem,
+    IpHistoryItem, MatchMode, OverlapCertItem, OverlapIpItem, Period, SearchItem, StubSightingItem,
+    Target, TargetKind,
 };
 use certhist_model::{parse_cert_hash, parse_timestamp, CertHash, Serial, Sha1};
 use certhist_store::read::{self, ExpandRequest, MatchPattern, Seed, TimeWindow, ValidityFilter};
@@ -305,9 +306,15 @@ pub(crate) async fn ip(
         ndjson_all(out, &rows)?;
         return Ok(exit::OK);
     }
-    if rows.is_empty() {
+    // Sightings of certificates known only by SHA-256 (sensor logs), listed after the history.
+    let stubs = read::stub_sightings(&conn, &net, &window, a.limit).await?;
+    if rows.is_empty() && stubs.is_empty() {
         writeln!(out, "no certificates seen on {net}")?;
         return Ok(exit::NOT_FOUND);
+    }
+    if rows.is_empty() {
+        print_stub_sightings(&stubs, out)?;
+        return Ok(exit::OK);
     }
     // Humans read a history in time order.
     rows.sort_by_key(|r| (r.ip, r.first_seen, r.port));
@@ -343,6 +350,30 @@ pub(crate) async fn ip(
     }
     t.print(out)?;
     more_note(out, rows.len(), a.limit, "rows")?;
+    // Host names clients asked these servers for (SNI seen by sensors), once per address:port.
+    let mut named: Vec<(std::net::IpAddr, u16, &[String])> = rows
+        .iter()
+        .filter(|r| !r.names_seen.is_empty())
+        .map(|r| (r.ip, r.port, &r.names_seen[..]))
+        .collect();
+    named.sort_unstable_by_key(|n| (n.0, n.1));
+    named.dedup_by_key(|n| (n.0, n.1));
+    if !stubs.is_empty() {
+        writeln!(out)?;
+        print_stub_sightings(&stubs, out)?;
+    }
+    if !named.is_empty() {
+        writeln!(out, "\nnames seen (SNI):")?;
+        for (ip, port, names) in named {
+            writeln!(
+                out,
+                "  {}:{}  {}",
+                ip,
+                port_text(port),
+                clean(&names.join(", "))
+            )?;
+        }
+    }
     // Tags and notes of the address or block asked about (and of blocks containing it).
     let target = if net.prefix_len() == net.max_prefix_len() {
         Target::Ip(net.addr())
@@ -381,6 +412,23 @@ pub(crate) async fn cert(
     let conn = store.conn().await?;
     let record = read::certificate(&conn, &hash, a.shared_threshold).await?;
     let Some(record) = record else {
+        // A certificate known only by SHA-256 from a sensor log (Zeek >= 4.1): the log's text.
+        if let CertHash::Sha256(sha256) = hash {
+            if let Some(stub) = read::cert_stub(&conn, &sha256).await? {
+                if json {
+                    ndjson(out, &stub)?;
+                    return Ok(exit::OK);
+                }
+                let hosts =
+                    read::stub_hosts(&conn, &sha256, &TimeWindow::default(), None, a.limit).await?;
+                print_stub(&stub, out)?;
+                writeln!(out)?;
+                writeln!(out, "seen on {} host(s):", hosts.len())?;
+                print_hosts(&hosts, out)?;
+                more_note(out, hosts.len(), a.limit, "hosts")?;
+                return Ok(exit::OK);
+            }
+        }
         // Sightings may exist for a certificate whose DER is not stored (Sonar hosts files).
         let hosts = match hash {
             CertHash::Sha1(sha1) => all_hosts(&conn, sha1, TimeWindow::default(), a.limit).await?,
@@ -440,12 +488,18 @@ async fn hosts(
     let hash = parse_hash(&a.hash)?;
     let window = parse_window(&a.window)?;
     let conn = store.conn().await?;
-    let Some(resolved) = read::resolve_hash(&conn, &hash).await? else {
-        return Err(Failure::NotFound(format!(
-            "no certificate with hash {hash} is stored or observed"
-        )));
+    let hosts = match (read::resolve_hash(&conn, &hash).await?, hash) {
+        (Some(resolved), _) => all_hosts(&conn, resolved.sha1, window, a.limit).await?,
+        // Known only by SHA-256 from a sensor log.
+        (None, CertHash::Sha256(sha256)) if read::cert_stub(&conn, &sha256).await?.is_some() => {
+            read::stub_hosts(&conn, &sha256, &window, None, a.limit).await?
+        }
+        _ => {
+            return Err(Failure::NotFound(format!(
+                "no certificate with hash {hash} is stored or observed"
+            )))
+        }
     };
-    let hosts = all_hosts(&conn, resolved.sha1, window, a.limit).await?;
     if json {
         ndjson_all(out, &hosts)?;
         return Ok(exit::OK);
@@ -457,6 +511,62 @@ async fn hosts(
     print_hosts(&hosts, out)?;
     more_note(out, hosts.len(), a.limit, "hosts")?;
     Ok(exit::OK)
+}
+
+/// Sightings of certificates known only by SHA-256, in time order.
+fn print_stub_sightings(stubs: &[StubSightingItem], out: &mut impl Write) -> Result<(), Failure> {
+    writeln!(
+        out,
+        "certificates known only by SHA-256 (sensor logs; no DER stored yet):"
+    )?;
+    let mut sorted: Vec<&StubSightingItem> = stubs.iter().collect();
+    sorted.sort_by_key(|r| (r.ip, r.first_seen, r.port));
+    let mut t = Table::new(&[
+        "IP",
+        "PORT",
+        "SHA256",
+        "FIRST SEEN",
+        "LAST SEEN",
+        "TIMES",
+        "SUBJECT CN (LOG)",
+    ]);
+    for r in sorted {
+        t.row(vec![
+            r.ip.to_string(),
+            port_text(r.port),
+            hex::encode(r.sha256),
+            time(&r.first_seen),
+            time(&r.last_seen),
+            r.times_seen.to_string(),
+            opt(&r.subject_cn),
+        ]);
+    }
+    t.print(out)?;
+    Ok(())
+}
+
+/// A certificate known only by SHA-256: the sensor log's text, escaped.
+fn print_stub(s: &CertStubRecord, out: &mut impl Write) -> Result<(), Failure> {
+    let o = |v: &Option<String>| v.as_deref().map(clean).unwrap_or_else(|| "-".to_owned());
+    let lines = [
+        ("sha256", hex::encode(s.sha256)),
+        (
+            "stored",
+            "only the SHA-256 and a sensor log's text (no DER yet)".to_owned(),
+        ),
+        ("subject", o(&s.subject_dn)),
+        ("subject CN", o(&s.subject_cn)),
+        ("issuer", o(&s.issuer_dn)),
+        ("serial", o(&s.serial)),
+        ("not before", opt_time(&s.not_before)),
+        ("not after", opt_time(&s.not_after)),
+        ("SAN dNSNames", clean(&s.san_dns.join(", "))),
+        ("sources", clean(&s.sources.join(","))),
+    ];
+    for (k, v) in lines {
+        writeln!(out, "{k:<12} {v}")?;
+    }
+    Ok(())
 }
 
 fn print_hosts(hosts: &[HostItem], out: &mut impl Write) -> Result<(), Failure> {

@@ -31,8 +31,8 @@ pub use write::accounts::{
     KEY_PREFIX, MIN_PASSWORD_CHARS,
 };
 pub use write::{
-    AuditEntry, Author, CacheEntryRow, CertWriteStats, CtEntryRow, CtLogState, ImportState,
-    NoteDeletion, StoreTx,
+    AuditEntry, Author, CacheEntryRow, CertWriteStats, CtEntryRow, CtLogState, FollowCursor,
+    ImportState, NoteDeletion, PassiveWriteStats, StoreTx,
 };
 
 /// Where the database is.

@@ -8,6 +8,7 @@ mod db;
 mod demo;
 mod escaping;
 mod import;
+mod passive;
 mod query;
 mod scan;
 mod scan_import;

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use certhist_model::{CertRecord, ObservationRow, Sha1};
+use certhist_model::{CertRecord, ObservationRow, PassiveSighting, Sha1};
 use certhist_store::{CacheEntryRow, Conn, ImportState, Store};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -334,6 +334,7 @@ impl Facts {
 struct Batch {
     certs: Vec<CertRecord>,
     rows: Vec<ObservationRow>,
+    passive: Vec<PassiveSighting>,
     cache_entries: Vec<CacheEntryRow>,
     problems: Vec<Problem>,
     facts: Facts,
@@ -361,6 +362,7 @@ struct Builder {
     seen: HashSet<Sha1>,
     ders: Vec<Vec<u8>>,
     rows: Vec<ObservationRow>,
+    passive: Vec<PassiveSighting>,
     cache_entries: Vec<CacheEntryRow>,
     problems: Vec<Problem>,
     batch: Facts,
@@ -375,6 +377,7 @@ impl Builder {
             seen: HashSet::new(),
             ders: Vec::new(),
             rows: Vec::new(),
+            passive: Vec::new(),
             cache_entries: Vec::new(),
             problems: Vec::new(),
             batch: Facts::default(),
@@ -407,6 +410,24 @@ impl Builder {
                     self.rows.push(s.to_row(&self.source));
                     f.sightings += 1;
                 }
+            }
+            Item::Passive { certs, sighting } => {
+                f.records = 1;
+                if sighting.leaf.is_none() && certs.is_empty() {
+                    f.without_cert = 1;
+                } else {
+                    f.sightings = 1;
+                }
+                for der in certs {
+                    f.certs_seen += 1;
+                    if self.seen.len() >= SEEN_CERTS_CAP {
+                        self.seen.clear();
+                    }
+                    if self.seen.insert(sha1_of(&der)) {
+                        self.ders.push(der);
+                    }
+                }
+                self.passive.push(*sighting);
             }
             Item::Observation(row) => {
                 f.records = 1;
@@ -446,6 +467,7 @@ impl Builder {
         Batch {
             certs: certhist_x509::parse_many(&ders),
             rows: std::mem::take(&mut self.rows),
+            passive: std::mem::take(&mut self.passive),
             cache_entries: std::mem::take(&mut self.cache_entries),
             problems: std::mem::take(&mut self.problems),
             facts: std::mem::take(&mut self.batch),
@@ -550,6 +572,7 @@ async fn import_locked(
         kind: &summary.kind,
         resumed_after: skip,
     });
+    let source = format.source().to_owned();
     let (sender, mut receiver) = mpsc::channel::<Msg>(2);
     let producer = {
         let path = path.to_owned();
@@ -581,7 +604,12 @@ async fn import_locked(
         }
         let mut tx = conn.begin().await?;
         let stats = tx.write_certs(&batch.certs).await?;
-        let keys = tx.write_observations(&batch.rows).await?;
+        let mut keys = tx.write_observations(&batch.rows).await?;
+        if !batch.passive.is_empty() {
+            // After the certificates: a leaf named by SHA-256 whose DER is in the batch is found.
+            let p = tx.write_passive_batch(&batch.passive, &source).await?;
+            keys += p.observation_keys + p.stub_keys;
+        }
         if !batch.cache_entries.is_empty() {
             tx.write_cache_entries(&batch.cache_entries).await?;
         }

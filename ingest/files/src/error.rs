@@ -36,7 +36,8 @@ pub enum ImportError {
 }
 
 impl ImportError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ImportError::Io {
             path: path.into(),
             source,

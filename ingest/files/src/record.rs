@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use certhist_model::{ObservationRow, Sha1};
+use certhist_model::{ObservationRow, PassiveSighting, Sha1};
 use certhist_store::CacheEntryRow;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -81,6 +81,14 @@ pub enum Item {
     Observation(ObservationRow),
     /// A CryptnetUrlCache / certutil / URL-list entry (upserted: importing it again is harmless).
     CacheEntry(Box<CacheEntryRow>),
+    /// A handshake seen by a network sensor: DER certificates when the sensor logged them (leaf
+    /// first, written as certificates) and the sighting (leaf by SHA-1 or SHA-256, SNI).
+    Passive {
+        /// DER certificates (may be empty: Zeek and most Suricata logs carry only hashes).
+        certs: Vec<Vec<u8>>,
+        /// The sighting.
+        sighting: Box<PassiveSighting>,
+    },
     /// Something that holds nothing to store and is no problem either (a PEM block of a key);
     /// the line it starts on.
     Ignored(u64),

@@ -32,6 +32,9 @@ pub struct IpHistoryItem {
     pub sources: Vec<String>,
     /// The certificate, when its DER is stored.
     pub cert: Option<CertSummary>,
+    /// Host names clients asked this address:port for (TLS SNI seen by network sensors),
+    /// sorted; empty when none were recorded.
+    pub names_seen: Vec<String>,
     /// Tags touching the row: on the address, on blocks containing it, and on the certificate
     /// (names only, sorted; always present).
     pub tags: Vec<String>,
@@ -55,4 +58,60 @@ pub struct HostItem {
     pub sources: Vec<String>,
     /// Tags on the address and on blocks containing it (names only, sorted; always present).
     pub tags: Vec<String>,
+}
+
+/// A certificate known only by its SHA-256 (a Zeek >= 4.1 log names certificates by SHA-256 and
+/// gives their text fields, no DER): what the sensor log said, until the DER arrives from any
+/// source and the stub joins the certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CertStubRecord {
+    /// Always true: this is a stub, not a parsed certificate.
+    pub stub: bool,
+    /// SHA-256 (hex).
+    #[serde(with = "serde_hex")]
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub sha256: crate::Sha256,
+    /// Subject DN as the sensor wrote it.
+    pub subject_dn: Option<String>,
+    /// CN of the subject DN.
+    pub subject_cn: Option<String>,
+    /// Issuer DN as the sensor wrote it.
+    pub issuer_dn: Option<String>,
+    /// Serial as the sensor wrote it (hex).
+    pub serial: Option<String>,
+    /// Validity start.
+    pub not_before: Option<DateTime<Utc>>,
+    /// Validity end.
+    pub not_after: Option<DateTime<Utc>>,
+    /// SAN dNSNames the sensor listed.
+    pub san_dns: Vec<String>,
+    /// Sources that reported it.
+    pub sources: Vec<String>,
+    /// When it was first stored.
+    pub added_at: DateTime<Utc>,
+}
+
+/// A sighting of a certificate known only by SHA-256 (a stub from a sensor log), in an address's
+/// history until the certificate's DER arrives and the sighting joins the SHA-1 history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct StubSightingItem {
+    /// The address.
+    #[schema(value_type = String, example = "192.0.2.10")]
+    pub ip: IpAddr,
+    /// TCP port (0 = unknown).
+    pub port: u16,
+    /// Certificate SHA-256 (hex).
+    #[serde(with = "serde_hex")]
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub sha256: crate::Sha256,
+    /// First sighting.
+    pub first_seen: DateTime<Utc>,
+    /// Last sighting.
+    pub last_seen: DateTime<Utc>,
+    /// Number of sightings.
+    pub times_seen: i64,
+    /// Sources that reported it.
+    pub sources: Vec<String>,
+    /// Subject CN as the sensor log gave it.
+    pub subject_cn: Option<String>,
 }

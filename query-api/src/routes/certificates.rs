@@ -31,7 +31,7 @@ use crate::{json, AppState};
         ("format" = Option<String>, Query, description = "`json` (default), `pem` or `der`"),
     ),
     responses(
-        (status = 200, description = "The record (or the certificate in PEM / DER)", body = CertificateRecord),
+        (status = 200, description = "The record (or the certificate in PEM / DER). A certificate known only by its SHA-256 from a sensor log (Zeek >= 4.1) answers a CertStubRecord (`\"stub\": true`) instead", body = CertificateRecord),
         (status = 400, description = "Bad hash or format", body = crate::error::ErrorBody),
         (status = 404, description = "No certificate with this hash is stored", body = crate::error::ErrorBody),
     )
@@ -47,6 +47,21 @@ pub(crate) async fn certificate(
     p.finish()?;
     let conn = state.conn().await?;
     let Some(record) = read::certificate(&conn, &hash, state.config.shared_threshold).await? else {
+        // Known only by SHA-256 from a sensor log: the log's text (`"stub": true`), no DER.
+        if let CertHash::Sha256(sha256) = &hash {
+            if let Some(stub) = read::cert_stub(&conn, sha256).await? {
+                return match format.as_deref() {
+                    None | Some("json") => Ok(json(&stub)),
+                    Some("der") | Some("pem") => Err(not_found(format!(
+                        "certificate {hash} is known only by its SHA-256 from a sensor log; its DER is not stored"
+                    ))),
+                    Some(other) => Err(bad_request(
+                        "format",
+                        format!("{:?} is not one of json, pem, der", shorten(other)),
+                    )),
+                };
+            }
+        }
         return Err(not_found(format!(
             "no certificate with hash {hash} is stored"
         )));
@@ -144,6 +159,32 @@ pub(crate) async fn hosts(
         }
     }
     let Some(resolved) = read::resolve_hash(&conn, &hash).await? else {
+        // Known only by SHA-256 from a sensor log: its sightings (one page; NDJSON the same).
+        if let CertHash::Sha256(sha256) = &hash {
+            if read::cert_stub(&conn, sha256).await?.is_some() {
+                let rows = read::stub_hosts(&conn, sha256, &window, after, limit + 1).await?;
+                if ndjson::wanted(&headers) {
+                    let mut out = Vec::new();
+                    for r in rows
+                        .iter()
+                        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                    {
+                        ndjson::push_line(&mut out, r);
+                    }
+                    return Ok((
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static(ndjson::NDJSON),
+                        )],
+                        Body::from(out),
+                    )
+                        .into_response());
+                }
+                return Ok(json(&page(rows, limit, |r: &HostItem| {
+                    Cursor(r.ip, r.port)
+                })));
+            }
+        }
         return Err(not_found(format!(
             "no certificate with hash {hash} is stored or observed"
         )));

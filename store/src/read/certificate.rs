@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 
 use certhist_model::views::{
-    CacheEntry, CacheEntryKind, CertSummary, CertificateRecord, Commonness, CtEntry, CtEntryType,
-    HostItem, OcspStatus,
+    CacheEntry, CacheEntryKind, CertStubRecord, CertSummary, CertificateRecord, Commonness,
+    CtEntry, CtEntryType, HostItem, OcspStatus,
 };
 use certhist_model::{CertHash, CertName, DistinguishedName, NameKind, Sha1};
 use chrono::{DateTime, Utc};
@@ -487,4 +487,94 @@ pub async fn details_batch(
             })
         })
         .collect()
+}
+
+/// A certificate known only by SHA-256 (a stub from a sensor log), when no certificate with that
+/// SHA-256 is stored. `None` otherwise.
+pub async fn cert_stub(
+    conn: &Conn,
+    sha256: &certhist_model::Sha256,
+) -> Result<Option<CertStubRecord>, StoreError> {
+    let row = conn
+        .client()
+        .query_opt(
+            "SELECT sha256, subject_dn, subject_cn, issuer_dn, serial_text, not_before, not_after,
+                    san_dns, sources, added_at
+             FROM certificate_stubs WHERE sha256 = $1",
+            &[&sha256.to_vec()],
+        )
+        .await?;
+    row.map(|r| {
+        Ok(CertStubRecord {
+            stub: true,
+            sha256: fixed(r.get::<_, Vec<u8>>(0))?,
+            subject_dn: r.get(1),
+            subject_cn: r.get(2),
+            issuer_dn: r.get(3),
+            serial: r.get(4),
+            not_before: r.get(5),
+            not_after: r.get(6),
+            san_dns: r.get(7),
+            sources: r.get(8),
+            added_at: r.get(9),
+        })
+    })
+    .transpose()
+}
+
+/// Reverse search for a stub: every ip:port that served the certificate known only by
+/// `sha256`, in (ip, port) order after `after`, as [`cert_hosts`] does for a SHA-1.
+pub async fn stub_hosts(
+    conn: &Conn,
+    sha256: &certhist_model::Sha256,
+    window: &TimeWindow,
+    after: Option<(IpAddr, u16)>,
+    limit: i64,
+) -> Result<Vec<HostItem>, StoreError> {
+    let limit = check_limit(limit)?;
+    let (after_ip, after_port) = match after {
+        Some((ip, port)) => (Some(ip), Some(i32::from(port))),
+        None => (None, None),
+    };
+    let rows = conn
+        .client()
+        .query_typed(
+            "SELECT ip, port, first_seen, last_seen, times_seen, sources
+             FROM observations_sha256
+             WHERE sha256 = $1
+               AND ($2::timestamptz IS NULL OR last_seen >= $2)
+               AND ($3::timestamptz IS NULL OR first_seen <= $3)
+               AND ($4::inet IS NULL OR (ip, port) > ($4, $5))
+             ORDER BY ip, port
+             LIMIT $6",
+            &[
+                (&sha256.to_vec(), Type::BYTEA),
+                (&window.since, Type::TIMESTAMPTZ),
+                (&window.until, Type::TIMESTAMPTZ),
+                (&after_ip, Type::INET),
+                (&after_port, Type::INT4),
+                (&limit, Type::INT8),
+            ],
+        )
+        .await?;
+    let mut hosts: Vec<HostItem> = rows
+        .iter()
+        .map(|r| HostItem {
+            ip: r.get(0),
+            port: port_from(r.get(1)),
+            first_seen: r.get(2),
+            last_seen: r.get(3),
+            times_seen: r.get(4),
+            sources: r.get(5),
+            tags: Vec::new(),
+        })
+        .collect();
+    let ips: Vec<IpAddr> = hosts.iter().map(|h| h.ip).collect();
+    let index = super::tags::tags_touching(conn, &ips, &[], &[]).await?;
+    if !index.is_empty() {
+        for h in &mut hosts {
+            h.tags = index.ip(&h.ip);
+        }
+    }
+    Ok(hosts)
 }

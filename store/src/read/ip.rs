@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use certhist_model::views::IpHistoryItem;
+use certhist_model::views::{IpHistoryItem, StubSightingItem};
 use certhist_model::Sha1;
 use ipnet::IpNet;
 use postgres_types::Type;
@@ -63,6 +63,7 @@ pub async fn ip_history(
                 } else {
                     None
                 },
+                names_seen: r.get(20),
                 tags: Vec::new(),
             })
         })
@@ -94,4 +95,49 @@ pub async fn ips_in_net(conn: &Conn, net: &IpNet, limit: i64) -> Result<Vec<IpAd
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Sightings of certificates known only by SHA-256 (sensor-log stubs) on an address or block,
+/// overlapping the window, in (ip, port, sha256) order; at most `limit`.
+pub async fn stub_sightings(
+    conn: &Conn,
+    net: &IpNet,
+    window: &TimeWindow,
+    limit: i64,
+) -> Result<Vec<StubSightingItem>, StoreError> {
+    let limit = check_limit(limit)?;
+    let rows = conn
+        .client()
+        .query_typed(
+            "SELECT o.ip, o.port, o.sha256, o.first_seen, o.last_seen, o.times_seen, o.sources,
+                    s.subject_cn
+             FROM observations_sha256 o
+             LEFT JOIN certificate_stubs s ON s.sha256 = o.sha256
+             WHERE o.ip <<= $1::text::cidr
+               AND ($2::timestamptz IS NULL OR o.last_seen >= $2)
+               AND ($3::timestamptz IS NULL OR o.first_seen <= $3)
+             ORDER BY o.ip, o.port, o.sha256
+             LIMIT $4",
+            &[
+                (&net.trunc().to_string(), Type::TEXT),
+                (&window.since, Type::TIMESTAMPTZ),
+                (&window.until, Type::TIMESTAMPTZ),
+                (&limit, Type::INT8),
+            ],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StubSightingItem {
+                ip: r.get(0),
+                port: port_from(r.get(1)),
+                sha256: fixed(r.get::<_, Vec<u8>>(2))?,
+                first_seen: r.get(3),
+                last_seen: r.get(4),
+                times_seen: r.get(5),
+                sources: r.get(6),
+                subject_cn: r.get(7),
+            })
+        })
+        .collect()
 }

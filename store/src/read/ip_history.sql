@@ -4,7 +4,9 @@
 SELECT o.ip, o.port, o.sha1, o.first_seen, o.last_seen, o.times_seen, o.sources,
        c.sha1 IS NOT NULL,
        c.sha1, c.sha256, c.serial, c.subject_cn, c.subject_o, c.issuer_cn, c.issuer_o,
-       c.not_before, c.not_after, c.is_ca, c.is_precert, c.parse_error
+       c.not_before, c.not_after, c.is_ca, c.is_precert, c.parse_error,
+       ARRAY(SELECT s.name FROM sni_names s WHERE s.ip = o.ip AND s.port = o.port
+             ORDER BY s.name LIMIT 1000) AS names_seen
 FROM observations o
 LEFT JOIN certificates c ON c.sha1 = o.sha1
 WHERE o.ip <<= $1::text::cidr

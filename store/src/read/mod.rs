@@ -21,15 +21,15 @@ use tokio_postgres::Row;
 
 pub use certhist_model::views::{Counts, SearchField};
 pub use certificate::{
-    cert_by_hash, cert_hosts, cert_names, certificate, certs_batch, details_batch, hosts_batch,
-    names_batch, resolve_hash, CertDetails, CertHost, CertNameRow, ResolvedHash, Sightings,
-    StoredCert,
+    cert_by_hash, cert_hosts, cert_names, cert_stub, certificate, certs_batch, details_batch,
+    hosts_batch, names_batch, resolve_hash, stub_hosts, CertDetails, CertHost, CertNameRow,
+    ResolvedHash, Sightings, StoredCert,
 };
 pub use graph::{
     distinct_ip_counts, edges_from_certs, edges_from_ips, expand, overlap_by_certs, overlap_by_ips,
     resolve_members, ExpandRequest, Seed,
 };
-pub use ip::{ip_history, ips_in_net, IpHistoryKey};
+pub use ip::{ip_history, ips_in_net, stub_sightings, IpHistoryKey};
 pub use search::{
     search, search_dn_attribute, search_filtered, DnAttribute, DnSide, MatchPattern, SearchKey,
     ValidityFilter,

@@ -169,6 +169,9 @@ async fn link_and_add_names(
             .await?;
     }
     add_names(client, certs).await?;
+    // Stubs (certificates known only by SHA-256 from sensor logs) join their certificate.
+    let sha256s: Vec<&[u8]> = certs.iter().map(|c| &c.sha256[..]).collect();
+    super::resolve_stubs(client, &sha256s).await?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ mod certs;
 mod ct;
 mod imports;
 mod observations;
+mod passive;
 mod tags;
 
 use deadpool_postgres::Transaction;
@@ -26,6 +27,8 @@ pub use cache::CacheEntryRow;
 pub use certs::CertWriteStats;
 pub use ct::{CtEntryRow, CtLogState};
 pub use imports::ImportState;
+pub(crate) use passive::resolve_stubs;
+pub use passive::{FollowCursor, PassiveWriteStats};
 pub use tags::{Author, NoteDeletion};
 
 /// Temporary staging tables of a connection (created once per transaction that needs them).

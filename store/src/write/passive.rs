@@ -1,0 +1,303 @@
+//! Passive sightings from network sensors: [`StoreTx::write_passive_batch`] stores sightings by
+//! SHA-1 in `observations`, sightings known only by SHA-256 as certificate stubs with their own
+//! sightings (`certificate_stubs`, `observations_sha256`), and SNI names (`sni_names`); stubs are
+//! joined to their certificate when its DER is stored ([`resolve_stubs`], run by every
+//! certificate write). Also the cursors of followed logs (`followed_files`).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use certhist_model::{CertRef, CertStub, ObservationRow, PassiveSighting, Sha1, Sha256};
+use chrono::{DateTime, Utc};
+use postgres_types::Type;
+
+use super::StoreTx;
+use crate::StoreError;
+
+const MERGE_SNI_NAMES: &str = include_str!("merge_sni_names.sql");
+const MERGE_OBSERVATIONS_SHA256: &str = include_str!("merge_observations_sha256.sql");
+const UPSERT_STUBS: &str = include_str!("upsert_stubs.sql");
+const RESOLVE_STUBS: &str = include_str!("resolve_stubs.sql");
+
+/// What [`StoreTx::write_passive_batch`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassiveWriteStats {
+    /// Sightings with a certificate (by SHA-1, or by SHA-256 found or stubbed).
+    pub sightings: u64,
+    /// Observation keys (ip, port, sha1) written.
+    pub observation_keys: u64,
+    /// SHA-256-only sighting keys (ip, port, sha256) written to stubs' sightings.
+    pub stub_keys: u64,
+    /// Stubs written (new or updated).
+    pub stubs: u64,
+    /// SNI keys (ip, port, name) written.
+    pub sni_keys: u64,
+}
+
+/// The cursor of a followed log: the file's identity and where reading stopped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FollowCursor {
+    /// Device of the file.
+    pub dev: u64,
+    /// Inode of the file.
+    pub inode: u64,
+    /// Bytes of the file consumed (always at the end of a line).
+    pub offset: u64,
+    /// Records read from this file so far.
+    pub records: u64,
+}
+
+/// Per key: least first, greatest last, count.
+type Span = (DateTime<Utc>, DateTime<Utc>, i64);
+
+fn fold<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Span>, key: K, t: DateTime<Utc>) {
+    map.entry(key)
+        .and_modify(|s| {
+            s.0 = s.0.min(t);
+            s.1 = s.1.max(t);
+            s.2 = s.2.saturating_add(1);
+        })
+        .or_insert((t, t, 1));
+}
+
+/// Moves the sightings of stubs whose certificate (by SHA-256) is now stored into
+/// `observations`, and drops those stubs. Returns the sightings moved.
+pub(crate) async fn resolve_stubs(
+    client: &impl tokio_postgres::GenericClient,
+    sha256s: &[&[u8]],
+) -> Result<u64, StoreError> {
+    if sha256s.is_empty() {
+        return Ok(0);
+    }
+    let rows = client
+        .query_typed(RESOLVE_STUBS, &[(&sha256s, Type::BYTEA_ARRAY)])
+        .await?;
+    Ok(rows
+        .first()
+        .map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0))
+        .unwrap_or(0))
+}
+
+impl StoreTx<'_> {
+    /// Stores a batch of passive sightings labelled `source`, in this transaction:
+    /// - a SHA-1 leaf → `observations` (merged as [`StoreTx::write_observations`] does);
+    /// - a SHA-256 leaf whose certificate is stored → `observations` under its SHA-1;
+    /// - another SHA-256 leaf → a certificate stub (the log's text) and `observations_sha256`;
+    /// - an SNI name → `sni_names` for the server (ip, port), with or without a certificate.
+    ///
+    /// Chain certificates with DER are written by the caller with [`StoreTx::write_certs`]
+    /// *before* this call, so a leaf given by SHA-256 whose DER is in the same batch is found.
+    /// Like every sighting write it adds counts: callers keep a cursor so a batch is applied once.
+    pub async fn write_passive_batch(
+        &mut self,
+        sightings: &[PassiveSighting],
+        source: &str,
+    ) -> Result<PassiveWriteStats, StoreError> {
+        let mut stats = PassiveWriteStats::default();
+        if sightings.is_empty() {
+            return Ok(stats);
+        }
+        // SHA-256 leaves already stored as certificates.
+        let mut wanted: Vec<&[u8]> = sightings
+            .iter()
+            .filter_map(|s| match &s.leaf {
+                Some(CertRef::Sha256(h)) => Some(&h[..]),
+                _ => None,
+            })
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut known: HashMap<Sha256, Sha1> = HashMap::new();
+        if !wanted.is_empty() {
+            for r in self
+                .tx
+                .query_typed(
+                    "SELECT sha256, sha1 FROM certificates WHERE sha256 = ANY($1)",
+                    &[(&wanted, Type::BYTEA_ARRAY)],
+                )
+                .await?
+            {
+                let (a, b): (Vec<u8>, Vec<u8>) = (r.get(0), r.get(1));
+                if let (Ok(a), Ok(b)) = (a.try_into(), b.try_into()) {
+                    known.insert(a, b);
+                }
+            }
+        }
+        let mut rows: Vec<ObservationRow> = Vec::new();
+        let mut by256: HashMap<(IpAddr, u16, Sha256), Span> = HashMap::new();
+        let mut stubs: HashMap<Sha256, &CertStub> = HashMap::new();
+        let empty = CertStub::default();
+        let mut sni: HashMap<(IpAddr, u16, &str), Span> = HashMap::new();
+        for s in sightings {
+            let sha1 = match &s.leaf {
+                Some(CertRef::Sha1(h)) => Some(*h),
+                Some(CertRef::Sha256(h)) => match known.get(h) {
+                    Some(sha1) => Some(*sha1),
+                    None => {
+                        fold(&mut by256, (s.ip, s.port, *h), s.time);
+                        let stub = s.stub.as_ref().unwrap_or(&empty);
+                        let slot = stubs.entry(*h).or_insert(stub);
+                        if slot.subject_dn.is_none() && stub.subject_dn.is_some() {
+                            *slot = stub;
+                        }
+                        stats.sightings += 1;
+                        None
+                    }
+                },
+                None => None,
+            };
+            if let Some(sha1) = sha1 {
+                stats.sightings += 1;
+                rows.push(ObservationRow {
+                    ip: s.ip,
+                    port: s.port,
+                    sha1,
+                    first_seen: s.time,
+                    last_seen: s.time,
+                    times_seen: 1,
+                    source: source.to_owned(),
+                });
+            }
+            if let Some(name) = s.sni.as_deref().filter(|n| !n.is_empty()) {
+                fold(&mut sni, (s.ip, s.port, name), s.time);
+            }
+        }
+        stats.observation_keys = self.write_observations(&rows).await?;
+
+        if !stubs.is_empty() {
+            let mut list: Vec<(&Sha256, &&CertStub)> = stubs.iter().collect();
+            list.sort_unstable_by_key(|e| e.0);
+            let sha: Vec<&[u8]> = list.iter().map(|e| &e.0[..]).collect();
+            let col = |f: fn(&CertStub) -> Option<&str>| -> Vec<Option<&str>> {
+                list.iter().map(|e| f(e.1)).collect()
+            };
+            let subject = col(|s| s.subject_dn.as_deref());
+            let cn = col(|s| s.subject_cn.as_deref());
+            let issuer = col(|s| s.issuer_dn.as_deref());
+            let serial = col(|s| s.serial_text.as_deref());
+            let nb: Vec<Option<DateTime<Utc>>> = list.iter().map(|e| e.1.not_before).collect();
+            let na: Vec<Option<DateTime<Utc>>> = list.iter().map(|e| e.1.not_after).collect();
+            let san: Vec<Option<String>> = list
+                .iter()
+                .map(|e| (!e.1.san_dns.is_empty()).then(|| e.1.san_dns.join("\n")))
+                .collect();
+            stats.stubs = self
+                .tx
+                .execute_typed(
+                    UPSERT_STUBS,
+                    &[
+                        (&sha, Type::BYTEA_ARRAY),
+                        (&subject, Type::TEXT_ARRAY),
+                        (&cn, Type::TEXT_ARRAY),
+                        (&issuer, Type::TEXT_ARRAY),
+                        (&serial, Type::TEXT_ARRAY),
+                        (&nb, Type::TIMESTAMPTZ_ARRAY),
+                        (&na, Type::TIMESTAMPTZ_ARRAY),
+                        (&san, Type::TEXT_ARRAY),
+                        (&source, Type::TEXT),
+                    ],
+                )
+                .await?;
+            let mut keys: Vec<_> = by256.into_iter().collect();
+            keys.sort_unstable_by_key(|e| e.0);
+            let ips: Vec<IpAddr> = keys.iter().map(|e| e.0 .0).collect();
+            let ports: Vec<i32> = keys.iter().map(|e| i32::from(e.0 .1)).collect();
+            let hashes: Vec<&[u8]> = keys.iter().map(|e| &e.0 .2[..]).collect();
+            let firsts: Vec<DateTime<Utc>> = keys.iter().map(|e| e.1 .0).collect();
+            let lasts: Vec<DateTime<Utc>> = keys.iter().map(|e| e.1 .1).collect();
+            let counts: Vec<i64> = keys.iter().map(|e| e.1 .2).collect();
+            stats.stub_keys = self
+                .tx
+                .execute_typed(
+                    MERGE_OBSERVATIONS_SHA256,
+                    &[
+                        (&ips, Type::INET_ARRAY),
+                        (&ports, Type::INT4_ARRAY),
+                        (&hashes, Type::BYTEA_ARRAY),
+                        (&firsts, Type::TIMESTAMPTZ_ARRAY),
+                        (&lasts, Type::TIMESTAMPTZ_ARRAY),
+                        (&counts, Type::INT8_ARRAY),
+                        (&source, Type::TEXT),
+                    ],
+                )
+                .await?;
+            // A certificate stored meanwhile by another writer joins its stub now.
+            resolve_stubs(&*self.tx, &sha).await?;
+        }
+
+        if !sni.is_empty() {
+            let mut keys: Vec<_> = sni.into_iter().collect();
+            keys.sort_unstable_by_key(|e| e.0);
+            let ips: Vec<IpAddr> = keys.iter().map(|e| e.0 .0).collect();
+            let ports: Vec<i32> = keys.iter().map(|e| i32::from(e.0 .1)).collect();
+            let names: Vec<&str> = keys.iter().map(|e| e.0 .2).collect();
+            let firsts: Vec<DateTime<Utc>> = keys.iter().map(|e| e.1 .0).collect();
+            let lasts: Vec<DateTime<Utc>> = keys.iter().map(|e| e.1 .1).collect();
+            let counts: Vec<i64> = keys.iter().map(|e| e.1 .2).collect();
+            stats.sni_keys = self
+                .tx
+                .execute_typed(
+                    MERGE_SNI_NAMES,
+                    &[
+                        (&ips, Type::INET_ARRAY),
+                        (&ports, Type::INT4_ARRAY),
+                        (&names, Type::TEXT_ARRAY),
+                        (&firsts, Type::TIMESTAMPTZ_ARRAY),
+                        (&lasts, Type::TIMESTAMPTZ_ARRAY),
+                        (&counts, Type::INT8_ARRAY),
+                        (&source, Type::TEXT),
+                    ],
+                )
+                .await?;
+        }
+        Ok(stats)
+    }
+
+    /// The cursor of a followed log (`path`, `kind`) for the file with identity (`dev`, `inode`).
+    pub async fn follow_cursor(
+        &mut self,
+        path: &str,
+        kind: &str,
+        dev: u64,
+        inode: u64,
+    ) -> Result<Option<FollowCursor>, StoreError> {
+        let (d, i) = (dev as i64, inode as i64);
+        let row = self
+            .tx
+            .query_opt(
+                "SELECT byte_offset, records FROM followed_files
+                 WHERE path = $1 AND kind = $2 AND dev = $3 AND inode = $4",
+                &[&path, &kind, &d, &i],
+            )
+            .await?;
+        Ok(row.map(|r| FollowCursor {
+            dev,
+            inode,
+            offset: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+            records: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+        }))
+    }
+
+    /// Records where reading of a followed log stopped; commit it with the batch read before it.
+    pub async fn set_follow_cursor(
+        &mut self,
+        path: &str,
+        kind: &str,
+        cursor: &FollowCursor,
+    ) -> Result<(), StoreError> {
+        let (d, i) = (cursor.dev as i64, cursor.inode as i64);
+        let off = i64::try_from(cursor.offset).unwrap_or(i64::MAX);
+        let rec = i64::try_from(cursor.records).unwrap_or(i64::MAX);
+        self.tx
+            .execute(
+                "INSERT INTO followed_files (path, kind, dev, inode, byte_offset, records)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (path, kind, dev, inode) DO UPDATE
+                 SET byte_offset = excluded.byte_offset, records = excluded.records,
+                     updated_at = now()",
+                &[&path, &kind, &d, &i, &off, &rec],
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,650 @@
+//! Issue 19: `certhist import zeek|suricata` (and `--follow`) end to end, asserting every Zeek and
+//! Suricata row of `tests/data/passive/logs/EXPECTED.tsv`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use certhist_test_support::TestDb;
+use chrono::{DateTime, Utc};
+
+use crate::support::{certhist, client, data, ok, stderr, stdout};
+
+/// One expected (ip, port, leaf) key: count, first and last seen, subject CN.
+#[derive(Debug, Default)]
+struct Want {
+    count: i64,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    cn: String,
+}
+
+/// How a key is stored: by SHA-1 in `observations`, or by SHA-256 in `observations_sha256`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Sha1(String, i32, String),
+    Sha256(String, i32, String),
+}
+
+fn ts(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// The expected keys of the EXPECTED.tsv rows whose file starts with one of `prefixes`, and the
+/// number of records that have no hash the log can give (not storable as sightings).
+fn expected(prefixes: &[&str]) -> (BTreeMap<Key, Want>, usize) {
+    let text = std::fs::read_to_string(data("passive/logs/EXPECTED.tsv")).unwrap();
+    let mut out: BTreeMap<Key, Want> = BTreeMap::new();
+    let mut unhashed = 0;
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (file, record, t, ip, port, sha1, sha256, cn, note) =
+            (f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8]);
+        if !prefixes.iter().any(|p| file.starts_with(p)) || record.starts_with('-') {
+            continue;
+        }
+        let (count, first, last) = match record.strip_prefix("agg:") {
+            Some(n) => {
+                let last = note
+                    .split("; ")
+                    .find_map(|p| p.strip_prefix("last_seen="))
+                    .unwrap_or_else(|| panic!("no last_seen in {note}"));
+                (n.parse::<i64>().unwrap(), ts(t), ts(last))
+            }
+            None => (1, ts(t), ts(t)),
+        };
+        let port: i32 = port.parse().unwrap();
+        // The log itself gives a SHA-1 for Suricata and for old Zeek via files.log; a Zeek >= 4.1
+        // log gives only the SHA-256 (a SHA-1 in EXPECTED then came from the matching capture).
+        let log_has_sha1 = !sha1.is_empty()
+            && (file.ends_with(".json") && !file.contains("zeek") && !file.contains("zat")
+                || note.contains("sha1 from files.log"));
+        let key = if log_has_sha1 {
+            Key::Sha1(ip.to_owned(), port, sha1.to_owned())
+        } else if !sha256.is_empty() {
+            Key::Sha256(ip.to_owned(), port, sha256.to_owned())
+        } else {
+            unhashed += count as usize;
+            continue;
+        };
+        let w = out.entry(key).or_default();
+        w.count += count;
+        w.first = Some(w.first.map_or(first, |x| x.min(first)));
+        w.last = Some(w.last.map_or(last, |x| x.max(last)));
+        w.cn = cn.to_owned();
+    }
+    (out, unhashed)
+}
+
+/// Every stored sighting key with (count, first, last).
+async fn stored(db: &TestDb) -> BTreeMap<Key, (i64, DateTime<Utc>, DateTime<Utc>)> {
+    let c = client(db).await;
+    let mut out = BTreeMap::new();
+    for r in c
+        .query(
+            "SELECT host(ip), port, encode(sha1, 'hex'), times_seen, first_seen, last_seen FROM observations",
+            &[],
+        )
+        .await
+        .unwrap()
+    {
+        out.insert(
+            Key::Sha1(r.get(0), r.get(1), r.get(2)),
+            (r.get(3), r.get(4), r.get(5)),
+        );
+    }
+    for r in c
+        .query(
+            "SELECT host(ip), port, encode(sha256, 'hex'), times_seen, first_seen, last_seen FROM observations_sha256",
+            &[],
+        )
+        .await
+        .unwrap()
+    {
+        out.insert(
+            Key::Sha256(r.get(0), r.get(1), r.get(2)),
+            (r.get(3), r.get(4), r.get(5)),
+        );
+    }
+    out
+}
+
+/// Asserts each expected key is stored with exactly its count and first/last seen.
+fn assert_keys(
+    want: &BTreeMap<Key, Want>,
+    got: &BTreeMap<Key, (i64, DateTime<Utc>, DateTime<Utc>)>,
+) {
+    for (k, w) in want {
+        let g = got
+            .get(k)
+            .unwrap_or_else(|| panic!("expected sighting {k:?} not stored"));
+        assert_eq!(
+            (g.0, Some(g.1), Some(g.2)),
+            (w.count, w.first, w.last),
+            "sighting {k:?}"
+        );
+    }
+}
+
+/// A text snapshot of every passive table, to compare before and after a re-import.
+async fn snapshot(db: &TestDb) -> String {
+    let c = client(db).await;
+    let mut s = String::new();
+    for q in [
+        "SELECT ip::text, port, encode(sha1,'hex'), first_seen::text, last_seen::text, times_seen, sources::text FROM observations ORDER BY 1,2,3",
+        "SELECT ip::text, port, encode(sha256,'hex'), first_seen::text, last_seen::text, times_seen, sources::text FROM observations_sha256 ORDER BY 1,2,3",
+        "SELECT ip::text, port, name, first_seen::text, last_seen::text, times_seen, sources::text FROM sni_names ORDER BY 1,2,3",
+        "SELECT encode(sha256,'hex'), coalesce(subject_dn,''), coalesce(serial_text,''), '', '', 0::bigint, sources::text FROM certificate_stubs ORDER BY 1",
+        "SELECT encode(sha1,'hex'), '', '', '', '', 0::bigint, '' FROM certificates ORDER BY 1",
+    ] {
+        for r in c.query(q, &[]).await.unwrap() {
+            let cols: Vec<String> = (0..7)
+                .map(|i| match i {
+                    1 => r.try_get::<_, i32>(i).map(|v| v.to_string()).unwrap_or_else(|_| r.get::<_, String>(i)),
+                    5 => r.get::<_, i64>(i).to_string(),
+                    _ => r.get::<_, String>(i),
+                })
+                .collect();
+            s.push_str(&cols.join("|"));
+            s.push('\n');
+        }
+        s.push_str("--\n");
+    }
+    s
+}
+
+const ZEEK: &[&str] = &[
+    "chad314159__infectedPCAP/ssl.log",
+    "Papertrailhack__zeek-intrusion-project/logs/ssl.log",
+    "Kavya-Ilangovan__tls_metadata_ids/zeek_logs/ssl.log",
+    "cyberspatiallabs__maccdc2012_00016-zeek/ssl.log",
+    "SuperCowPowers__zat/data/json/ssl.log",
+    "o5edaxi__doh-hunter/ssl.log",
+    "brimdata__zed-sample-data/zeek-default/ssl.log.gz",
+];
+
+const SURICATA: &[&str] = &[
+    "sashalarso__MSSIS-suricata/eve.json",
+    "sashalarso__MSSIS-suricata/1.json",
+    "MAGNC__suricata_data_training/eve.json",
+];
+
+#[tokio::test]
+async fn zeek_logs_give_every_expected_sighting_once() {
+    let db = TestDb::new().await;
+    let (want, unhashed) = expected(ZEEK);
+    // Independent sanity: the fixture's own counts.
+    assert_eq!(unhashed, 27, "zat records 24..50 have no hash in the log");
+    let dir = data("passive/logs");
+    let out = ok(&db, &["import", "zeek", dir.to_str().unwrap()]);
+    for f in ZEEK {
+        assert!(out.contains(f), "{f} not imported:\n{out}");
+    }
+    let got = stored(&db).await;
+    assert_keys(&want, &got);
+    // Nothing else was stored as a sighting: the keys are exactly the expected ones.
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+
+    let c = client(&db).await;
+    // SHA-256-only leaves are stubs with the x509.log text (subject CN as EXPECTED gives it).
+    for (k, w) in &want {
+        if let Key::Sha256(_, _, sha256) = k {
+            let row = c
+                .query_one(
+                    "SELECT subject_cn FROM certificate_stubs WHERE sha256 = decode($1, 'hex')",
+                    &[sha256],
+                )
+                .await
+                .unwrap_or_else(|e| panic!("no stub for {sha256}: {e}"));
+            let cn: Option<String> = row.get(0);
+            if !w.cn.is_empty() {
+                assert_eq!(cn.as_deref(), Some(w.cn.as_str()), "stub {sha256}");
+            }
+        }
+    }
+    // Bro 2.5: the chain came from extract_files, so the leaf is a real certificate.
+    let cn: String = c
+        .query_one(
+            "SELECT subject_cn FROM certificates WHERE sha1 = decode('7e639183b90e6db44af6eeac6e55489467497f8f', 'hex')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(cn, "urs.microsoft.com");
+    let chain: i64 = c
+        .query_one("SELECT count(*) FROM certificates", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(chain, 3, "the three extracted DER files");
+    // SNI names: the TLS 1.3-only log gives names and no sighting.
+    let doh: i64 = c
+        .query_one(
+            "SELECT count(*) FROM sni_names WHERE 'zeek' = ANY(sources)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(doh > 0);
+    let n: i64 = c
+        .query_one(
+            "SELECT times_seen FROM sni_names WHERE ip = '150.171.27.11' AND port = 443 AND name = 'edge.microsoft.com'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        n, 2,
+        "Papertrailhack records 2 and 3 (the second without certificate)"
+    );
+    // Client addresses are not stored anywhere.
+    let clients: i64 = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM observations WHERE ip = '10.0.2.4')
+                  + (SELECT count(*) FROM observations_sha256 WHERE ip = '10.0.2.4')
+                  + (SELECT count(*) FROM sni_names WHERE ip = '10.0.2.4')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(clients, 0);
+
+    // Importing again changes nothing.
+    let before = snapshot(&db).await;
+    let again = ok(&db, &["import", "zeek", dir.to_str().unwrap()]);
+    assert!(again.contains("already imported"), "{again}");
+    assert_eq!(snapshot(&db).await, before);
+}
+
+#[tokio::test]
+async fn suricata_eve_gives_every_expected_sighting_once() {
+    let db = TestDb::new().await;
+    let (want, unhashed) = expected(SURICATA);
+    assert_eq!(unhashed, 0);
+    let files: Vec<String> = SURICATA
+        .iter()
+        .map(|f| data(&format!("passive/logs/{f}")).display().to_string())
+        .collect();
+    let mut args = vec!["import", "suricata"];
+    args.extend(files.iter().map(String::as_str));
+    ok(&db, &args);
+    let got = stored(&db).await;
+    assert_keys(&want, &got);
+    assert_eq!(got.len(), want.len());
+    let c = client(&db).await;
+    // The server side is dest_ip:dest_port; the monitored clients (10.10.31.101, …) are absent.
+    let clients: i64 = c
+        .query_one(
+            "SELECT count(*) FROM observations WHERE ip << '10.0.0.0/8' OR ip << '192.168.0.0/16'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let private_servers = want
+        .keys()
+        .filter(|k| matches!(k, Key::Sha1(ip, _, _) if ip.starts_with("10.") || ip.starts_with("192.168.")))
+        .count() as i64;
+    assert_eq!(clients, private_servers);
+    let sni: i64 = c
+        .query_one(
+            "SELECT count(*) FROM sni_names WHERE ip = '23.102.129.60' AND name = 'msedge.api.cdp.microsoft.com'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(sni, 1);
+    let before = snapshot(&db).await;
+    let again = ok(&db, &args);
+    assert!(again.contains("already imported"), "{again}");
+    assert_eq!(snapshot(&db).await, before);
+}
+
+/// A log cut off in the middle of a record and with a corrupted line: the intact records are
+/// stored, the bad ones reported with file:line, nothing panics.
+#[tokio::test]
+async fn truncated_and_corrupted_logs_keep_intact_records() {
+    let db = TestDb::new().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let text =
+        std::fs::read_to_string(data("passive/logs/sashalarso__MSSIS-suricata/eve.json")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Lines 1..=14 intact (tls events on lines 9, 11, 13, 14), line 15 corrupted, then line 23
+    // (a tls event) cut in half at the end of the file.
+    let mut out = String::new();
+    for l in &lines[..14] {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push_str("{\"event_type\":\"tls\",\"timestamp\":\"2023-11-01T00:46:41+0100\",\"dest_ip\":\"not an ip\"}\n");
+    let cut = lines[22];
+    assert!(cut.contains("\"event_type\":\"tls\""));
+    out.push_str(&cut[..cut.len() / 2]);
+    let path = tmp.path().join("eve.json");
+    std::fs::write(&path, out).unwrap();
+    let o = certhist(&db, &["import", "suricata", path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let shown = path.display().to_string();
+    assert!(err.contains(&format!("{shown}:15:")), "{err}");
+    assert!(err.contains(&format!("{shown}:16:")), "{err}");
+    let (want, _) = expected(&["sashalarso__MSSIS-suricata/eve.json"]);
+    let got = stored(&db).await;
+    let total: i64 = got.values().map(|v| v.0).sum();
+    assert_eq!(total, 4, "{}", stdout(&o));
+    for k in got.keys() {
+        assert!(want.contains_key(k), "{k:?}");
+    }
+
+    // Zeek: a TSV line with too few fields and a JSON line cut short.
+    let zdir = tmp.path().join("zeek");
+    std::fs::create_dir(&zdir).unwrap();
+    let ssl = std::fs::read_to_string(data(
+        "passive/logs/Papertrailhack__zeek-intrusion-project/logs/ssl.log",
+    ))
+    .unwrap();
+    let mut bad = String::new();
+    for (i, l) in ssl.lines().enumerate() {
+        bad.push_str(if i == 9 {
+            "1748757368.916869\tCveGrj4Vh9BptzpBCf"
+        } else {
+            l
+        });
+        bad.push('\n');
+    }
+    std::fs::write(zdir.join("ssl.log"), bad).unwrap();
+    std::fs::copy(
+        data("passive/logs/Papertrailhack__zeek-intrusion-project/logs/x509.log"),
+        zdir.join("x509.log"),
+    )
+    .unwrap();
+    let o = certhist(&db, &["import", "zeek", zdir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ssl.log:10:"), "{}", stderr(&o));
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// `--follow`: records written, the log rotated (renamed, a new file created) and appended to
+/// while followed; each record counted once; a restart resumes without counting any again.
+#[tokio::test]
+async fn follow_through_rotation_counts_every_record_once() {
+    let db = TestDb::new().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let eve =
+        std::fs::read_to_string(data("passive/logs/sashalarso__MSSIS-suricata/eve.json")).unwrap();
+    let tls: Vec<&str> = eve
+        .lines()
+        .filter(|l| l.contains("\"event_type\":\"tls\""))
+        .collect();
+    let other: Vec<&str> = eve
+        .lines()
+        .filter(|l| !l.contains("\"event_type\":\"tls\""))
+        .take(5)
+        .collect();
+    assert_eq!(tls.len(), 38);
+    let path = tmp.path().join("eve.json");
+    let lines =
+        |r: std::ops::Range<usize>| -> String { tls[r].iter().map(|l| format!("{l}\n")).collect() };
+    append(&path, &lines(0..10));
+    append(&path, &format!("{}\n", other[0]));
+    let p = path.to_str().unwrap().to_owned();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_certhist"))
+        .args([
+            "import",
+            "suricata",
+            "--follow",
+            "--poll",
+            "0.1",
+            "--follow-exit-idle",
+            "3",
+            "--batch",
+            "4",
+            &p,
+        ])
+        .env("DATABASE_URL", crate::support::url(&db))
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (by content, not by time) until the first records are in.
+    let c = client(&db).await;
+    let count = || async {
+        c.query_one(
+            "SELECT coalesce(sum(times_seen), 0)::bigint FROM observations",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+    };
+    for _ in 0..600 {
+        if count().await == 10 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(count().await, 10);
+    // Half a line, then its end: read once complete.
+    let half = tls[10].len() / 2;
+    append(&path, &tls[10][..half]);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    append(&path, &format!("{}\n", &tls[10][half..]));
+    append(&path, &lines(11..15));
+    // Rotate: rename, new file, write to both the new file.
+    std::fs::rename(&path, tmp.path().join("eve.json.1")).unwrap();
+    append(&path, &lines(15..25));
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        count().await,
+        25,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Restart: more records in the current file; only those are added.
+    append(&path, &lines(25..38));
+    let o = ok(
+        &db,
+        &[
+            "import",
+            "suricata",
+            "--follow",
+            "--poll",
+            "0.1",
+            "--follow-exit-idle",
+            "1",
+            &p,
+        ],
+    );
+    assert_eq!(count().await, 38, "{o}");
+    // Every expected key of the file, exactly as a plain import gives it.
+    let (want, _) = expected(&["sashalarso__MSSIS-suricata/eve.json"]);
+    assert_keys(&want, &stored(&db).await);
+}
+
+/// Issue 19: a certificate known only by SHA-256 (Zeek >= 4.1) is found by `query cert` and
+/// `query hosts` with the x509.log text and its sightings; `query ip` shows the SNI names; when
+/// the DER arrives (here: `import certs`), the stub joins the certificate and its sightings
+/// move to the SHA-1 history, found by either hash.
+#[tokio::test]
+async fn stub_certificates_are_found_and_join_their_der() {
+    let db = TestDb::new().await;
+    let dir = data("passive/logs/chad314159__infectedPCAP");
+    let tmp = tempfile::tempdir().unwrap();
+    // A Zeek >= 4.1 style log naming the Bro 2.5 leaf by SHA-256, with its x509 text.
+    let der =
+        std::fs::read(dir.join("extract_files/extract-1268758221.744665-SSL-FOXSw43hGklBYILWHh"))
+            .unwrap();
+    let sha256 = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&der))
+    };
+    assert_eq!(
+        sha256,
+        "1747a2b1652e907a46798b9d7df334dd95b41c58817cb304f4b573588092434b"
+    );
+    let hdr = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n";
+    std::fs::write(
+        tmp.path().join("ssl.log"),
+        format!("{hdr}#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tserver_name\tcert_chain_fps\n\
+                 1268758221.508194\tC1\t192.168.23.129\t1062\t65.55.195.250\t443\tURS.microsoft.com\t{sha256}\n\
+                 1268758300.000001\tC2\t192.168.23.129\t1063\t65.55.195.250\t443\turs.microsoft.com\t{sha256}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("x509.log"),
+        format!("{hdr}#fields\tts\tfingerprint\tcertificate.serial\tcertificate.subject\tcertificate.issuer\tcertificate.not_valid_before\tcertificate.not_valid_after\tsan.dns\n\
+                 1268758221.744665\t{sha256}\t4B31635D000500015CB5\tCN=urs.microsoft.com,O=Microsoft Corporation\tCN=Microsoft Secure Server Authority\t1262647546.000000\t1294183546.000000\turs.microsoft.com,\\x1b[31mevil\n"),
+    )
+    .unwrap();
+    ok(&db, &["import", "zeek", tmp.path().to_str().unwrap()]);
+    let cert = ok(&db, &["query", "cert", &sha256]);
+    assert!(
+        cert.contains("CN=urs.microsoft.com,O=Microsoft Corporation"),
+        "{cert}"
+    );
+    assert!(cert.contains("4B31635D000500015CB5"), "{cert}");
+    assert!(cert.contains("65.55.195.250"), "{cert}");
+    assert!(!cert.contains('\u{1b}'), "escaped: {cert:?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&db, &["--json", "query", "cert", &sha256])).unwrap();
+    assert_eq!(json["stub"], true);
+    assert_eq!(json["subject_cn"], "urs.microsoft.com");
+    assert_eq!(json["not_before"], "2010-01-04T23:25:46Z");
+    let hosts = ok(&db, &["--json", "query", "hosts", &sha256]);
+    let h: serde_json::Value = serde_json::from_str(hosts.trim()).unwrap();
+    assert_eq!(h["ip"], "65.55.195.250");
+    assert_eq!(h["times_seen"], 2);
+
+    // Before the DER: `query ip` lists the stub sighting with the log's CN, escaped SNI names.
+    let human = ok(&db, &["query", "ip", "65.55.195.250"]);
+    assert!(human.contains("known only by SHA-256"), "{human}");
+    assert!(human.contains(&sha256), "{human}");
+    assert!(human.contains("urs.microsoft.com"), "{human}");
+
+    // The DER arrives: the stub joins the certificate; both hashes find it with its sightings.
+    ok(
+        &db,
+        &[
+            "import",
+            "certs",
+            dir.join("extract_files").to_str().unwrap(),
+        ],
+    );
+    let c = client(&db).await;
+    let stubs: i64 = c
+        .query_one("SELECT count(*) FROM certificate_stubs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let left: i64 = c
+        .query_one("SELECT count(*) FROM observations_sha256", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!((stubs, left), (0, 0));
+    for hash in [sha256.as_str(), "7e639183b90e6db44af6eeac6e55489467497f8f"] {
+        let out = ok(&db, &["--json", "query", "hosts", hash]);
+        let h: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(h["times_seen"], 2, "{hash}");
+        assert_eq!(h["first_seen"], "2010-03-16T16:50:21.508194Z");
+    }
+    // A later SHA-256-only sighting of a stored certificate goes straight to its SHA-1 history.
+    let later = tempfile::tempdir().unwrap();
+    std::fs::write(
+        later.path().join("ssl.log"),
+        format!(
+            "{hdr}#fields\tts\tid.resp_h\tid.resp_p\tcert_chain_fps\n\
+             1268759000.5\t65.55.195.250\t443\t{sha256}\n"
+        ),
+    )
+    .unwrap();
+    ok(&db, &["import", "zeek", later.path().to_str().unwrap()]);
+    let (n, last): (i64, DateTime<Utc>) = {
+        let r = c
+            .query_one(
+                "SELECT times_seen, last_seen FROM observations WHERE sha1 = decode('7e639183b90e6db44af6eeac6e55489467497f8f', 'hex')",
+                &[],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((n, last), (3, ts("2010-03-16T17:03:20.5Z")));
+    let stubs: i64 = c
+        .query_one("SELECT count(*) FROM certificate_stubs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stubs, 0);
+    // `query ip`: the history row carries the SNI names (lower-cased, once).
+    let ip = ok(&db, &["--json", "query", "ip", "65.55.195.250"]);
+    let row: serde_json::Value = serde_json::from_str(ip.trim()).unwrap();
+    assert_eq!(row["sha1"], "7e639183b90e6db44af6eeac6e55489467497f8f");
+    assert_eq!(row["names_seen"], serde_json::json!(["urs.microsoft.com"]));
+    let human = ok(&db, &["query", "ip", "65.55.195.250"]);
+    assert!(human.contains("names seen (SNI)"), "{human}");
+    assert!(!human.contains("known only by SHA-256"), "{human}");
+}
+
+/// `--follow` on a Zeek TSV log: a restart resumes after the committed records with the
+/// `#fields` header (before the cursor) read again, so later records still parse.
+#[tokio::test]
+async fn follow_zeek_resumes_with_its_header() {
+    let db = TestDb::new().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = data("passive/logs/Papertrailhack__zeek-intrusion-project/logs");
+    std::fs::copy(src.join("x509.log"), tmp.path().join("x509.log")).unwrap();
+    let ssl = std::fs::read_to_string(src.join("ssl.log")).unwrap();
+    let (head, rest): (Vec<&str>, Vec<&str>) = ssl.lines().partition(|l| l.starts_with('#'));
+    let path = tmp.path().join("ssl.log");
+    let header: String = head
+        .iter()
+        .filter(|l| !l.starts_with("#close"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    append(&path, &header);
+    append(&path, &format!("{}\n{}\n", rest[0], rest[1]));
+    let p = path.to_str().unwrap();
+    let follow = [
+        "import",
+        "zeek",
+        "--follow",
+        "--poll",
+        "0.1",
+        "--follow-exit-idle",
+        "1",
+        p,
+    ];
+    ok(&db, &follow);
+    for l in &rest[2..] {
+        append(&path, &format!("{l}\n"));
+    }
+    ok(&db, &follow);
+    ok(&db, &follow);
+    let (want, _) = expected(&["Papertrailhack__zeek-intrusion-project/logs/ssl.log"]);
+    let got = stored(&db).await;
+    assert_keys(&want, &got);
+    assert_eq!(got.len(), want.len());
+}
