@@ -1,4 +1,4 @@
--- certhist schema v7: passive sensors (Zeek, Suricata, packet captures).
+-- certhist schema v5: passive sensors (Zeek, Suricata, packet captures).
 --
 -- 1. Host names a server address was contacted for (TLS ClientHello SNI, Zeek `server_name`,
 --    Suricata `tls.sni`): a pivot from an address to the names clients asked it for. One row per

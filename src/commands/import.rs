@@ -45,6 +45,22 @@ pub enum ImportCommand {
     /// Suricata eve.json files (`event_type: tls`; other events skipped). Client addresses are
     /// not stored.
     Suricata(SensorArgs),
+    /// Packet captures (pcap, pcapng; gzip, bzip2 or xz): every server Certificate message (TLS
+    /// 1.0–1.2, found by content on any port) is a sighting with its chain stored; TLS 1.3
+    /// handshakes keep their SNI name only. Client addresses are not stored.
+    Pcap(PcapArgs),
+}
+
+/// `certhist import pcap FILE...`
+#[derive(Debug, Clone, Args)]
+pub struct PcapArgs {
+    /// Capture files or directories (directories: every *.pcap, *.pcapng, *.cap, also gzip'd
+    /// or xz'd).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Shared import options.
+    #[command(flatten)]
+    pub common: CommonImportArgs,
 }
 
 /// `certhist import zeek|suricata PATH...`
@@ -241,7 +257,69 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<u8, Failur
         }
         ImportCommand::Zeek(a) => sensor_files(cli, &store, a, true, &progress).await,
         ImportCommand::Suricata(a) => sensor_files(cli, &store, a, false, &progress).await,
+        ImportCommand::Pcap(a) => capture_files(cli, &store, a, &progress).await,
     }
+}
+
+/// Is `name` a capture file name (`x.pcap`, `x.pcapng`, `x.cap`, optionally `.gz` / `.xz`)?
+fn is_capture_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let base = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".xz"))
+        .or_else(|| name.strip_suffix(".bz2"))
+        .unwrap_or(&name);
+    !base.starts_with('.')
+        && (base.ends_with(".pcap") || base.ends_with(".pcapng") || base.ends_with(".cap"))
+}
+
+/// `certhist import pcap`: captures through the import driver (one summary per file).
+async fn capture_files(
+    cli: &Cli,
+    store: &Store,
+    a: &PcapArgs,
+    progress: &ImportProgress,
+) -> Result<u8, Failure> {
+    let mut files = Vec::new();
+    for p in &a.paths {
+        if !p.is_dir() {
+            if !p.exists() {
+                return Err(Failure::Usage(format!(
+                    "{}: no such file or directory",
+                    clean(&p.display().to_string())
+                )));
+            }
+            files.push(p.clone());
+            continue;
+        }
+        for entry in certhist_files::input::Walk::new([p.clone()]) {
+            let path =
+                entry.map_err(|(p, e)| Failure::Other(anyhow::anyhow!("{}: {e}", p.display())))?;
+            if path
+                .file_name()
+                .is_some_and(|n| is_capture_name(&n.to_string_lossy()))
+            {
+                files.push(path);
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(Failure::Usage(
+            "no capture files (*.pcap, *.pcapng, *.cap) found under the given paths".into(),
+        ));
+    }
+    let source = a.common.label.clone().unwrap_or_else(|| "pcap".to_owned());
+    let format: Arc<dyn certhist_files::FileFormat> =
+        Arc::new(certhist_sensors::PcapCapture { source });
+    let options = ImportOptions {
+        batch_items: a.common.batch as usize,
+        force: a.common.force,
+        ..ImportOptions::default()
+    };
+    let report = import_files(store, format, &files, &options, progress).await;
+    progress.finish();
+    print_scan_files(cli.json, &report?.files)?;
+    Ok(exit::OK)
 }
 
 /// The logs under `paths`: files as given; in directories (recursively, sorted) the Zeek ssl

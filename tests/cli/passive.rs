@@ -648,3 +648,134 @@ async fn follow_zeek_resumes_with_its_header() {
     assert_keys(&want, &got);
     assert_eq!(got.len(), want.len());
 }
+
+/// `certhist import pcap` over every capture fixture: exactly the server observations of
+/// `tests/data/passive/pcap/EXPECTED.tsv` (by ip, port, leaf SHA-1: count and first/last seen),
+/// no client certificate stored as a server observation, the TLS 1.3 captures give no
+/// observation but keep their SNI, broken captures are reported and the rest kept; re-importing
+/// changes nothing.
+#[tokio::test]
+async fn pcap_captures_give_every_expected_observation_once() {
+    let db = TestDb::new().await;
+    let text = std::fs::read_to_string(data("passive/pcap/EXPECTED.tsv")).unwrap();
+    let mut want: BTreeMap<Key, Want> = BTreeMap::new();
+    let mut clients = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (record, t, ip, port, sha1) = (f[1], f[2], f[3], f[4], f[5]);
+        if record.starts_with("-c") {
+            clients.push(ip.to_owned());
+        }
+        if record.starts_with('-') {
+            continue;
+        }
+        let key = Key::Sha1(ip.to_owned(), port.parse().unwrap(), sha1.to_owned());
+        let w = want.entry(key).or_default();
+        let t = ts(t);
+        w.count += 1;
+        w.first = Some(w.first.map_or(t, |x| x.min(t)));
+        w.last = Some(w.last.map_or(t, |x| x.max(t)));
+    }
+    assert!(want.len() >= 20, "{} keys", want.len());
+    // tls1.2.pcap.xz (README: an `xz -9` copy made to test xz input) is a second capture of the
+    // same handshake: one more sighting of its key at the same time.
+    want.get_mut(&Key::Sha1(
+        "68.233.76.12".to_owned(),
+        443,
+        "3367a1824a6013c02a3e25bbe4da863387faf134".to_owned(),
+    ))
+    .unwrap()
+    .count += 1;
+    let dir = data("passive/pcap").display().to_string();
+    let out = certhist(&db, &["import", "pcap", &dir]);
+    let err = stderr(&out);
+    // The broken captures are reported, and the import goes on.
+    assert!(err.contains("capture not read to its end"), "{err}");
+    let got = stored(&db).await;
+    assert_keys(&want, &got);
+    assert_eq!(got.len(), want.len(), "no other observations: {got:?}");
+    let c = client(&db).await;
+    for ip in &clients {
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM observations WHERE host(ip) = $1",
+                &[ip],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "client {ip} stored as a server");
+    }
+    // Each chain certificate is stored (CHAIN.tsv lists every certificate of every chain).
+    let chain = std::fs::read_to_string(data("passive/pcap/CHAIN.tsv")).unwrap();
+    let header: Vec<&str> = chain.lines().next().unwrap().split('\t').collect();
+    let col = header.iter().position(|h| *h == "sha1").unwrap();
+    for line in chain.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let sha1 = f[col];
+        // Client certificates (`-cN`) and broken messages (`-malformed`) are not stored.
+        if sha1.is_empty() || f[1].starts_with('-') {
+            continue;
+        }
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM certificates WHERE encode(sha1, 'hex') = $1",
+                &[&sha1],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 1, "chain certificate {sha1} not stored");
+    }
+    // SNI names: every one tshark decoded from a ClientHello whose server answered is kept
+    // for that server; the TLS 1.3-only captures give names and no observation.
+    let sni = std::fs::read_to_string(data("passive/pcap/SNI.tsv")).unwrap();
+    let tls13_files: Vec<&str> = text
+        .lines()
+        .filter(|l| l.split('\t').nth(1) == Some("-none"))
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(tls13_files.len(), 2);
+    let mut decoded = std::collections::BTreeSet::new();
+    let mut tls13_names = std::collections::BTreeSet::new();
+    for line in sni.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 4 || f[3].is_empty() {
+            continue;
+        }
+        // `ip:port`, IPv6 without brackets: the port follows the last colon.
+        let (ip, port) = f[2].rsplit_once(':').unwrap();
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        let key = (
+            ip.to_string(),
+            port.parse::<i32>().unwrap(),
+            f[3].to_ascii_lowercase(),
+        );
+        if tls13_files.contains(&f[0]) {
+            tls13_names.insert(key.clone());
+        }
+        decoded.insert(key);
+    }
+    assert!(!tls13_names.is_empty());
+    let stored_names: std::collections::BTreeSet<(String, i32, String)> = c
+        .query("SELECT host(ip), port, name FROM sni_names", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert!(
+        stored_names.is_subset(&decoded),
+        "names tshark did not decode: {:?}",
+        stored_names.difference(&decoded).collect::<Vec<_>>()
+    );
+    assert!(
+        tls13_names.is_subset(&stored_names),
+        "TLS 1.3 names missing: {:?}",
+        tls13_names.difference(&stored_names).collect::<Vec<_>>()
+    );
+    let before = snapshot(&db).await;
+    let again = ok(&db, &["import", "pcap", &dir]);
+    assert!(again.contains("already imported"), "{again}");
+    assert_eq!(snapshot(&db).await, before);
+}

@@ -24,7 +24,7 @@ pub enum Compression {
     Gzip,
     /// bzip2 (`BZh`), also multi-stream.
     Bzip2,
-    /// xz (`fd 37 7a 58 5a 00`): recognised to say so, not read.
+    /// xz (`fd 37 7a 58 5a 00`), also multi-stream.
     Xz,
 }
 
@@ -43,8 +43,7 @@ impl Compression {
     }
 }
 
-/// Wraps `reader`, decompressing gzip or bzip2 when its first bytes say so. xz input is an
-/// `Unsupported` error that says how to decompress it.
+/// Wraps `reader`, decompressing gzip, bzip2 or xz when its first bytes say so.
 pub fn decompress<R: Read + Send + 'static>(reader: R) -> io::Result<Input> {
     let mut buffered = BufReader::with_capacity(BUF_BYTES, reader);
     let head = buffered.fill_buf()?;
@@ -57,12 +56,10 @@ pub fn decompress<R: Read + Send + 'static>(reader: R) -> io::Result<Input> {
             BUF_BYTES,
             bzip2::bufread::MultiBzDecoder::new(buffered),
         )),
-        Compression::Xz => {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "xz-compressed input is not supported; decompress it first (xz -d FILE)",
-            ))
-        }
+        Compression::Xz => Box::new(BufReader::with_capacity(
+            BUF_BYTES,
+            lzma_rust2::XzReader::new(buffered, true),
+        )),
         Compression::None => Box::new(buffered),
     })
 }
@@ -381,12 +378,23 @@ mod tests {
             Compression::Xz
         );
         assert_eq!(Compression::sniff(b"-----BEGIN"), Compression::None);
+        // xz: the fixture capture and its `xz -9` copy read the same.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/passive/pcap/zeek__zeek/testing/btest/Traces/tls");
+        let plain = std::fs::read(dir.join("tls1.2.pcap")).unwrap();
+        let mut unpacked = Vec::new();
+        open(&dir.join("tls1.2.pcap.xz"))
+            .unwrap()
+            .read_to_end(&mut unpacked)
+            .unwrap();
+        assert_eq!(unpacked, plain);
+        // A corrupt xz stream is an error, not a panic.
+        let mut broken = Vec::new();
         let err = decompress(std::io::Cursor::new(vec![
             0xfd, b'7', b'z', b'X', b'Z', 0, 1,
         ]))
-        .err()
-        .unwrap();
-        assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+        .and_then(|mut r| r.read_to_end(&mut broken));
+        assert!(err.is_err());
     }
 
     #[test]

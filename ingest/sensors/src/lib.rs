@@ -14,6 +14,7 @@
 
 mod dn;
 pub mod follow;
+pub mod pcap;
 pub mod suricata;
 pub mod zeek;
 
@@ -21,6 +22,7 @@ use std::io::BufRead;
 
 use certhist_files::{Item, ItemReader};
 
+pub use pcap::PcapCapture;
 pub use suricata::{EveParser, SuricataEve};
 pub use zeek::{ZeekParser, ZeekSsl};
 
