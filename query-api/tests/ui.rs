@@ -435,10 +435,45 @@ async fn pages_carry_security_headers_and_no_inline_code() {
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ));
     }
+    // Tags go into the exports: one on the address, one on the certificate.
+    {
+        use certhist_model::views::Target;
+        let by = certhist_store::Author {
+            name: "alice".to_owned(),
+            actor: Some("alice".to_owned()),
+            source: None,
+        };
+        let mut conn = db.store().conn().await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        tx.add_tag(&Target::Ip(ip10), "apt28", &by).await.unwrap();
+        tx.add_tag(
+            &Target::Certificate(sha1(GOOGLE_2013.sha1)),
+            "c2-panel",
+            &by,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let (_, _, body) = get(&app, "/export/ip.csv?ip=192.0.2.10").await;
+    let lines: Vec<&str> = body.lines().collect();
+    assert!(lines[0].ends_with(",sources,tags"), "{body}");
+    assert_eq!(lines.len(), rows.len() + 1);
+    for line in &lines[1..] {
+        assert!(
+            line.split(',').next_back().unwrap().contains("apt28"),
+            "{line}"
+        );
+    }
     let (status, _, body) = get(&app, "/export/search.csv?field=cn&q=*.google.com").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.lines().count(), 2, "{body}");
     assert!(body.contains(GOOGLE_2013.sha1));
+    assert!(body.lines().next().unwrap().ends_with(",tags"), "{body}");
+    assert!(
+        body.lines().nth(1).unwrap().ends_with(",c2-panel"),
+        "{body}"
+    );
     let (status, _, body) = get(&app, "/export/search.ndjson?field=name&q=*.google.com").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains(GOOGLE_2013.sha1), "{body}");

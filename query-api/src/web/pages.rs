@@ -1695,6 +1695,7 @@ pub(crate) async fn export_ip_csv(
             "last_seen",
             "times_seen",
             "sources",
+            "tags",
         ],
     );
     let mut after = None;
@@ -1724,6 +1725,7 @@ pub(crate) async fn export_ip_csv(
                     &rfc3339(Some(r.last_seen)),
                     &r.times_seen.to_string(),
                     &r.sources.join(" "),
+                    &r.tags.join(" "),
                 ],
             );
         }
@@ -1772,6 +1774,7 @@ pub(crate) async fn export_search_csv(
             "issuer_o",
             "not_before",
             "not_after",
+            "tags",
         ],
     );
     let mut after: Option<SearchKey> = None;
@@ -1801,6 +1804,7 @@ pub(crate) async fn export_search_csv(
                     c.issuer_o.as_deref().unwrap_or_default(),
                     &rfc3339(c.not_before),
                     &rfc3339(c.not_after),
+                    &c.tags.join(" "),
                 ],
             );
         }
