@@ -32,6 +32,10 @@ fn demo_runs_on_a_fresh_managed_home_and_is_repeatable() {
         "{out}"
     );
     assert!(out.contains("seen on 3 host(s)"), "{out}");
+    assert!(
+        out.contains("Web UI on this data: certhist serve, then open http://127.0.0.1:8080/"),
+        "{out}"
+    );
     let second = run(&["demo"]);
     let out2 = String::from_utf8_lossy(&second.stdout);
     assert!(second.status.success());
