@@ -227,26 +227,7 @@ pub async fn cert_hosts(
             ],
         )
         .await?;
-    let mut hosts: Vec<HostItem> = rows
-        .iter()
-        .map(|r| HostItem {
-            ip: r.get(0),
-            port: port_from(r.get(1)),
-            first_seen: r.get(2),
-            last_seen: r.get(3),
-            times_seen: r.get(4),
-            sources: r.get(5),
-            tags: Vec::new(),
-        })
-        .collect();
-    let ips: Vec<IpAddr> = hosts.iter().map(|h| h.ip).collect();
-    let index = super::tags::tags_touching(conn, &ips, &[], &[]).await?;
-    if !index.is_empty() {
-        for h in &mut hosts {
-            h.tags = index.ip(&h.ip);
-        }
-    }
-    Ok(hosts)
+    host_items(conn, &rows).await
 }
 
 /// What is known about a certificate hash.
@@ -557,6 +538,15 @@ pub async fn stub_hosts(
             ],
         )
         .await?;
+    host_items(conn, &rows).await
+}
+
+/// Host list rows (ip, port, first seen, last seen, times seen, sources) as items, with the
+/// tags of their addresses (one lookup for the page).
+async fn host_items(
+    conn: &Conn,
+    rows: &[tokio_postgres::Row],
+) -> Result<Vec<HostItem>, StoreError> {
     let mut hosts: Vec<HostItem> = rows
         .iter()
         .map(|r| HostItem {
