@@ -235,7 +235,7 @@ fn assert_security_headers(uri: &str, h: &axum::http::HeaderMap) {
     );
     assert_eq!(
         h.get(header::REFERRER_POLICY).unwrap(),
-        "no-referrer",
+        "same-origin",
         "{uri}"
     );
 }
@@ -1605,7 +1605,9 @@ async fn browser_accounts_tags_and_cryptnet() {
                 .click()
                 .await
                 .unwrap();
-            c.wait().for_element(Locator::Css("main")).await.unwrap();
+            if c.wait().for_element(Locator::Css("main")).await.is_err() {
+                panic!("after signing in: {} {}", c.current_url().await.unwrap(), c.source().await.unwrap());
+            }
         }
     };
     sign_in("alice", "not the password").await;
@@ -1828,8 +1830,8 @@ async fn browser_accounts_tags_and_cryptnet() {
         .contains(&fixture_serial));
     let what = texts(&c, "#report-what").await.join("");
     assert!(what.contains("stored under label case-17"), "{what}");
-    assert_fits(&c, "cryptnet upload").await;
     shot(&c, "cryptnet").await;
+    assert_fits(&c, "cryptnet upload").await;
     // The stored entries name the leaf on its certificate page.
     c.goto(&format!("{base}/certificate/{LEAF_SHA1}")).await.unwrap();
     assert!(texts(&c, "#cache td.url").await.contains(&ocsp_url));

@@ -384,7 +384,6 @@ async fn ip_page(
         &IpPage {
             chrome: Chrome::new(&principal, target.clone()),
             title: format!("{target} · certificate history"),
-            target,
             is_block,
             timeline: Timeline::new(&spans),
             rows,
@@ -400,8 +399,9 @@ async fn ip_page(
             graph: graph_href(&net.to_string()),
             shared_threshold: threshold,
             tags: Some(tags),
-            stix: links::export("stix", &[("ip", &net.to_string())]),
-            misp: links::export("misp", &[("ip", &net.to_string())]),
+            stix: links::export("stix", &[("ip", &target)]),
+            misp: links::export("misp", &[("ip", &target)]),
+            target,
         },
     ))
 }
