@@ -1830,7 +1830,7 @@ async fn browser_accounts_tags_and_cryptnet() {
         .contains(&fixture_serial));
     let what = texts(&c, "#report-what").await.join("");
     assert!(what.contains("stored under label case-17"), "{what}");
-    shot(&c, "cryptnet").await;
+    shot(&c, "cryptnet-upload").await;
     assert_fits(&c, "cryptnet upload").await;
     // The stored entries name the leaf on its certificate page.
     c.goto(&format!("{base}/certificate/{LEAF_SHA1}")).await.unwrap();
@@ -1860,6 +1860,8 @@ async fn browser_accounts_tags_and_cryptnet() {
     assert_eq!(urls.len(), 3, "{urls:?}");
     assert_eq!(urls[2], hostile_url);
     assert_no_dialog(&c, "pasted hostile URL").await;
+    assert_fits(&c, "cryptnet paste").await;
+    shot(&c, "cryptnet").await;
 
     // Sign out: the session ends (its cookie no longer works anywhere).
     c.find(Locator::Id("logout"))
