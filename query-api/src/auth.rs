@@ -1000,6 +1000,27 @@ mod tests {
     }
 
     #[test]
+    fn multipart_csrf_is_the_first_part() {
+        let b = "B0und";
+        let body = |first: &str| {
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"{first}\"\r\n\r\ntok3n\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\ndata\r\n--{b}--\r\n")
+        };
+        assert_eq!(
+            first_part_csrf(body("csrf").as_bytes(), b),
+            Some(Ok("tok3n".to_owned()))
+        );
+        assert_eq!(first_part_csrf(body("label").as_bytes(), b), Some(Err(())));
+        // Not all there yet: read on.
+        let whole = body("csrf");
+        assert_eq!(first_part_csrf(&whole.as_bytes()[..30], b), None);
+        assert_eq!(
+            multipart_boundary("multipart/form-data; boundary=\"B0und\""),
+            Some("B0und".to_owned())
+        );
+        assert_eq!(multipart_boundary("text/plain; boundary=x"), None);
+    }
+
+    #[test]
     fn loopback_hosts() {
         for h in [
             "localhost",

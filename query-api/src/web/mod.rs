@@ -524,6 +524,17 @@ mod tests {
     use super::visible;
 
     #[test]
+    fn sign_in_returns_only_to_pages_here() {
+        use super::safe_next;
+        assert_eq!(safe_next(Some("/ip/192.0.2.1?limit=5")), "/ip/192.0.2.1?limit=5");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/a b")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
     fn invisible_characters_become_visible() {
         assert_eq!(visible("\u{202e}gpj.exe"), "\\u{202e}gpj.exe");
         assert_eq!(visible("a\u{1b}[31mb\0c"), "a\\u{1b}[31mb\\u{0}c");
