@@ -1373,7 +1373,14 @@ async fn accounts_sign_in_csrf_and_roles_over_http() {
     let html_accept = (header::ACCEPT, "text/html,application/xhtml+xml".to_owned());
 
     // A browser without a session → the sign-in page, remembering where it was going.
-    let (status, h, _) = send(&app, "GET", "/ip/192.0.2.10?limit=5", &[html_accept.clone()], None).await;
+    let (status, h, _) = send(
+        &app,
+        "GET",
+        "/ip/192.0.2.10?limit=5",
+        std::slice::from_ref(&html_accept),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(
         h.get(header::LOCATION).unwrap(),
@@ -1382,14 +1389,24 @@ async fn accounts_sign_in_csrf_and_roles_over_http() {
     // A script (no text/html) gets the API's 401; so does a browser asking the API.
     let (status, _, _) = send(&app, "GET", "/ip/192.0.2.10", &[], None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _, _) = send(&app, "GET", "/api/v1/ip/192.0.2.10", &[html_accept.clone()], None).await;
+    let (status, _, _) = send(
+        &app,
+        "GET",
+        "/api/v1/ip/192.0.2.10",
+        std::slice::from_ref(&html_accept),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // The sign-in page: the UI's layout and headers, its stylesheet served without a session.
     let (status, h, body) = send(&app, "GET", "/login?next=%2Fip%2F192.0.2.10", &[], None).await;
     assert_eq!(status, StatusCode::OK);
     assert_security_headers("/login", &h);
     assert_no_inline("/login", &body);
-    assert!(body.contains("name=\"next\" value=\"/ip/192.0.2.10\""), "{body}");
+    assert!(
+        body.contains("name=\"next\" value=\"/ip/192.0.2.10\""),
+        "{body}"
+    );
     let css = &body[body.find("/static/app.").unwrap()..];
     let css = &css[..css.find('"').unwrap()];
     let (status, _, _) = send(&app, "GET", css, &[], None).await;
@@ -1446,7 +1463,10 @@ async fn accounts_sign_in_csrf_and_roles_over_http() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(h.get(header::CONTENT_TYPE).unwrap(), "text/html; charset=utf-8");
+    assert_eq!(
+        h.get(header::CONTENT_TYPE).unwrap(),
+        "text/html; charset=utf-8"
+    );
     assert!(body.contains("needs the analyst role"), "{body}");
     // The analyst: tagged, and back to the page.
     let (status, h, _) = send(
@@ -1470,8 +1490,14 @@ async fn accounts_sign_in_csrf_and_roles_over_http() {
         None,
     )
     .await;
-    assert!(page.contains("<a href=\"/tags?q=x1\" class=\"tag-name\">x1</a>"), "{page}");
-    assert!(!page.contains("action=\"/tags/add\""), "a reader sees no tag form");
+    assert!(
+        page.contains("<a href=\"/tags?q=x1\" class=\"tag-name\">x1</a>"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("action=\"/tags/add\""),
+        "a reader sees no tag form"
+    );
     assert!(!page.contains("action=\"/tags/remove\""));
     assert!(!page.contains("action=\"/notes/add\""));
     // A bad tag: 400 naming it.
@@ -1485,7 +1511,10 @@ async fn accounts_sign_in_csrf_and_roles_over_http() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("invalid parameter `tag`"), "{body}");
-    assert!(body.contains("&#34;&#60;b&#62;&#34; is not a valid tag"), "{body}");
+    assert!(
+        body.contains("&#34;&#60;b&#62;&#34; is not a valid tag"),
+        "{body}"
+    );
     assert!(!body.contains("<b>"), "{body}");
 
     // Multipart: the CSRF token must be the first part.
@@ -1581,7 +1610,10 @@ async fn browser_accounts_tags_and_cryptnet() {
 
     // Not signed in: the sign-in page, remembering the page.
     c.goto(&format!("{base}/ip/192.0.2.10")).await.unwrap();
-    c.wait().for_element(Locator::Id("login-user")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("login-user"))
+        .await
+        .unwrap();
     assert_eq!(path_of(&c).await, "/login?next=%2Fip%2F192.0.2.10");
     shot(&c, "login").await;
     let sign_in = |user: &'static str, password: &'static str| {
@@ -1606,7 +1638,11 @@ async fn browser_accounts_tags_and_cryptnet() {
                 .await
                 .unwrap();
             if c.wait().for_element(Locator::Css("main")).await.is_err() {
-                panic!("after signing in: {} {}", c.current_url().await.unwrap(), c.source().await.unwrap());
+                panic!(
+                    "after signing in: {} {}",
+                    c.current_url().await.unwrap(),
+                    c.source().await.unwrap()
+                );
             }
         }
     };
@@ -1641,8 +1677,14 @@ async fn browser_accounts_tags_and_cryptnet() {
                 .unwrap()
         }
     };
-    assert_eq!(href("#stix").await, "/api/v1/export?format=stix&ip=192.0.2.10");
-    assert_eq!(href("#misp").await, "/api/v1/export?format=misp&ip=192.0.2.10");
+    assert_eq!(
+        href("#stix").await,
+        "/api/v1/export?format=stix&ip=192.0.2.10"
+    );
+    assert_eq!(
+        href("#misp").await,
+        "/api/v1/export?format=misp&ip=192.0.2.10"
+    );
 
     // The analyst tags the address and the certificate.
     let add_tag = |tag: &'static str| {
@@ -1665,13 +1707,22 @@ async fn browser_accounts_tags_and_cryptnet() {
     };
     add_tag("Campaign-X").await;
     assert_eq!(path_of(&c).await, "/ip/192.0.2.10");
-    assert_eq!(texts(&c, "#tag-list .tag-name").await, vec!["campaign-x".to_owned()]);
-    assert_eq!(texts(&c, "#tag-list .tag-author").await, vec!["alice".to_owned()]);
+    assert_eq!(
+        texts(&c, "#tag-list .tag-name").await,
+        vec!["campaign-x".to_owned()]
+    );
+    assert_eq!(
+        texts(&c, "#tag-list .tag-author").await,
+        vec!["alice".to_owned()]
+    );
     let cert_page = format!("{base}/certificate/{}", GITHUB.sha1);
     c.goto(&cert_page).await.unwrap();
     add_tag("campaign-x").await;
     assert_eq!(path_of(&c).await, format!("/certificate/{}", GITHUB.sha1));
-    assert_eq!(texts(&c, "#tag-list .tag-name").await, vec!["campaign-x".to_owned()]);
+    assert_eq!(
+        texts(&c, "#tag-list .tag-name").await,
+        vec!["campaign-x".to_owned()]
+    );
     // A note with hostile text: shown as typed, nothing runs.
     let hostile_note = format!("{SCRIPT} {IMG}\nsecond line");
     c.find(Locator::Id("note-input"))
@@ -1686,14 +1737,24 @@ async fn browser_accounts_tags_and_cryptnet() {
         .click()
         .await
         .unwrap();
-    c.wait().for_element(Locator::Id("note-list")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("note-list"))
+        .await
+        .unwrap();
     assert_no_dialog(&c, "note").await;
-    assert!(c.find_all(Locator::Css("main img")).await.unwrap().is_empty());
+    assert!(c
+        .find_all(Locator::Css("main img"))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         texts(&c, "#note-list .note-body").await,
         vec![hostile_note.clone()]
     );
-    assert_eq!(texts(&c, "#note-list .note-author").await, vec!["alice".to_owned()]);
+    assert_eq!(
+        texts(&c, "#note-list .note-author").await,
+        vec!["alice".to_owned()]
+    );
     let year = Utc::now().format("%Y-").to_string();
     assert!(texts(&c, "#note-list .note-time").await[0].starts_with(&year));
     assert_fits(&c, "certificate with tags").await;
@@ -1726,20 +1787,36 @@ async fn browser_accounts_tags_and_cryptnet() {
             "{typed}"
         );
     }
-    assert_eq!(href("#stix").await, "/api/v1/export?format=stix&tag=campaign-x");
-    assert_eq!(href("#misp").await, "/api/v1/export?format=misp&tag=campaign-x");
+    assert_eq!(
+        href("#stix").await,
+        "/api/v1/export?format=stix&tag=campaign-x"
+    );
+    assert_eq!(
+        href("#misp").await,
+        "/api/v1/export?format=misp&tag=campaign-x"
+    );
     shot(&c, "tags").await;
-    c.goto(&format!("{base}/search?q=campaign-x")).await.unwrap();
+    c.goto(&format!("{base}/search?q=campaign-x"))
+        .await
+        .unwrap();
     c.wait().for_element(Locator::Id("readings")).await.unwrap();
     let readings = c.find_all(Locator::Css("#readings a")).await.unwrap();
     let mut hrefs = Vec::new();
     for r in readings {
         hrefs.push(r.attr("href").await.unwrap().unwrap());
     }
-    assert!(hrefs.contains(&"/tags?q=campaign-x".to_owned()), "{hrefs:?}");
-    assert!(hrefs.contains(&"/names?field=name&q=campaign-x".to_owned()), "{hrefs:?}");
+    assert!(
+        hrefs.contains(&"/tags?q=campaign-x".to_owned()),
+        "{hrefs:?}"
+    );
+    assert!(
+        hrefs.contains(&"/names?field=name&q=campaign-x".to_owned()),
+        "{hrefs:?}"
+    );
     // Export buttons of the name search.
-    c.goto(&format!("{base}/names?field=name&q=github.com")).await.unwrap();
+    c.goto(&format!("{base}/names?field=name&q=github.com"))
+        .await
+        .unwrap();
     assert_eq!(
         href("#stix").await,
         "/api/v1/export?format=stix&field=name&q=github.com"
@@ -1794,7 +1871,11 @@ async fn browser_accounts_tags_and_cryptnet() {
                 }
             };
             assert_eq!(cell("td.url").await, vec![ocsp_url.clone()], "{what}");
-            assert_eq!(cell("a.serial").await, vec![LEAF_SERIAL.to_owned()], "{what}");
+            assert_eq!(
+                cell("a.serial").await,
+                vec![LEAF_SERIAL.to_owned()],
+                "{what}"
+            );
             assert_eq!(cell("a.match").await, vec![LEAF_SHA1.to_owned()], "{what}");
             assert!(cell("a.name").await.contains(&LEAF_CN.to_owned()), "{what}");
             let ips = cell("a.host").await;
@@ -1833,7 +1914,9 @@ async fn browser_accounts_tags_and_cryptnet() {
     shot(&c, "cryptnet-upload").await;
     assert_fits(&c, "cryptnet upload").await;
     // The stored entries name the leaf on its certificate page.
-    c.goto(&format!("{base}/certificate/{LEAF_SHA1}")).await.unwrap();
+    c.goto(&format!("{base}/certificate/{LEAF_SHA1}"))
+        .await
+        .unwrap();
     assert!(texts(&c, "#cache td.url").await.contains(&ocsp_url));
 
     // Paste: the leaf's URL, a fixture URL and a hostile one.
@@ -1870,7 +1953,10 @@ async fn browser_accounts_tags_and_cryptnet() {
         .click()
         .await
         .unwrap();
-    c.wait().for_element(Locator::Id("login-user")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("login-user"))
+        .await
+        .unwrap();
     assert_eq!(path_of(&c).await, "/login");
     assert!(c.get_named_cookie("certhist_session").await.is_err());
     let old = reqwest::Client::new()
@@ -1881,7 +1967,10 @@ async fn browser_accounts_tags_and_cryptnet() {
         .unwrap();
     assert_eq!(old.status(), reqwest::StatusCode::UNAUTHORIZED);
     c.goto(&cert_page).await.unwrap();
-    c.wait().for_element(Locator::Id("login-user")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("login-user"))
+        .await
+        .unwrap();
     assert!(path_of(&c).await.starts_with("/login?next="));
 
     // The reader sees the analyst's tag and note, and no forms.
@@ -1889,8 +1978,14 @@ async fn browser_accounts_tags_and_cryptnet() {
     c.wait().for_element(Locator::Id("tags")).await.unwrap();
     assert_eq!(path_of(&c).await, format!("/certificate/{}", GITHUB.sha1));
     assert_eq!(texts(&c, "#user-role").await, vec!["reader".to_owned()]);
-    assert_eq!(texts(&c, "#tag-list .tag-name").await, vec!["campaign-x".to_owned()]);
-    assert_eq!(texts(&c, "#tag-list .tag-author").await, vec!["alice".to_owned()]);
+    assert_eq!(
+        texts(&c, "#tag-list .tag-name").await,
+        vec!["campaign-x".to_owned()]
+    );
+    assert_eq!(
+        texts(&c, "#tag-list .tag-author").await,
+        vec!["alice".to_owned()]
+    );
     assert_eq!(
         texts(&c, "#note-list .note-body").await,
         vec![hostile_note.clone()]
@@ -1904,10 +1999,21 @@ async fn browser_accounts_tags_and_cryptnet() {
     }
     shot(&c, "certificate-reader").await;
     c.goto(&format!("{base}/ip/192.0.2.10")).await.unwrap();
-    assert_eq!(texts(&c, "#tag-list .tag-name").await, vec!["campaign-x".to_owned()]);
-    assert!(c.find_all(Locator::Css("#tag-add")).await.unwrap().is_empty());
+    assert_eq!(
+        texts(&c, "#tag-list .tag-name").await,
+        vec!["campaign-x".to_owned()]
+    );
+    assert!(c
+        .find_all(Locator::Css("#tag-add"))
+        .await
+        .unwrap()
+        .is_empty());
     c.goto(&format!("{base}/cryptnet")).await.unwrap();
-    assert!(c.find_all(Locator::Id("upload-form")).await.unwrap().is_empty());
+    assert!(c
+        .find_all(Locator::Id("upload-form"))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         c.find_all(Locator::Id("upload-needs-analyst"))
             .await

@@ -35,7 +35,12 @@ pub(crate) struct LoginForm {
 
 /// The login page with an optional message, the user name to fill in and where to go after
 /// (the web UI's template: escaped by the template engine).
-fn login_page(status: StatusCode, message: Option<&str>, user: &str, next: Option<&str>) -> Response {
+fn login_page(
+    status: StatusCode,
+    message: Option<&str>,
+    user: &str,
+    next: Option<&str>,
+) -> Response {
     crate::web::login_page(status, message, user, next)
 }
 

@@ -304,13 +304,11 @@ fn parts<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, ApiError> 
         let head_end = find(rest, b"\r\n\r\n").ok_or_else(|| bad("a part without headers"))?;
         let head = String::from_utf8_lossy(&rest[..head_end]).into_owned();
         let after_head = &rest[head_end + 4..];
-        let end = find(after_head, next_delim.as_bytes()).ok_or_else(|| bad("a part is cut off"))?;
+        let end =
+            find(after_head, next_delim.as_bytes()).ok_or_else(|| bad("a part is cut off"))?;
         let disposition = head
             .lines()
-            .find(|l| {
-                l.to_ascii_lowercase()
-                    .starts_with("content-disposition:")
-            })
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
             .unwrap_or_default();
         out.push(Part {
             name: disposition_param(disposition, "name").unwrap_or_default(),
@@ -369,10 +367,12 @@ pub(crate) async fn upload(
     let limit = usize::try_from(state.config.upload_limit_bytes)
         .unwrap_or(usize::MAX)
         .min(MAX_UPLOAD_BYTES);
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        detail: format!("the upload is larger than {limit} bytes, or it was cut off"),
-    })?;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            detail: format!("the upload is larger than {limit} bytes, or it was cut off"),
+        })?;
     let all = parts(&bytes, &boundary)?;
     let label = all
         .iter()
@@ -392,7 +392,12 @@ pub(crate) async fn upload(
         .iter()
         .find(|p| p.name == "file")
         .filter(|p| !p.data.is_empty())
-        .ok_or_else(|| bad_request("file", "choose a file to upload (a zip of the cache folder)"))?;
+        .ok_or_else(|| {
+            bad_request(
+                "file",
+                "choose a file to upload (a zip of the cache folder)",
+            )
+        })?;
     let shown_name = visible(file.filename.as_deref().unwrap_or("upload"));
     let dir = tempfile::Builder::new()
         .prefix("certhist-cryptnet-")
@@ -499,7 +504,11 @@ mod tests {
         assert_eq!((p[0].name.as_str(), p[0].data), ("csrf", &b"tok"[..]));
         assert_eq!(p[1].filename.as_deref(), Some("a.zip"));
         assert_eq!(p[1].data, b"PK\x03\x04\r\n--x");
-        assert!(parts(b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end", "XyZ").is_err());
+        assert!(parts(
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end",
+            "XyZ"
+        )
+        .is_err());
     }
 
     #[test]

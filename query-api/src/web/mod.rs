@@ -30,13 +30,13 @@ mod timeline;
 
 use askama::Template;
 use axum::body::Body;
+use axum::extract::FromRequestParts;
 use axum::extract::{Path, Request};
+use axum::http::request::Parts;
+use axum::http::Method;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use axum::http::Method;
 use axum::routing::{get, post};
 use axum::Router;
 use std::net::IpAddr;
@@ -526,7 +526,10 @@ mod tests {
     #[test]
     fn sign_in_returns_only_to_pages_here() {
         use super::safe_next;
-        assert_eq!(safe_next(Some("/ip/192.0.2.1?limit=5")), "/ip/192.0.2.1?limit=5");
+        assert_eq!(
+            safe_next(Some("/ip/192.0.2.1?limit=5")),
+            "/ip/192.0.2.1?limit=5"
+        );
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example/")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");

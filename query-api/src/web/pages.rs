@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use super::recognise::{recognise, Reading};
 use super::tagging::{panel, TagPanel};
 use super::timeline::{Span, Timeline};
-use super::{html, links, visible, Chrome, PageError};
 use super::Viewer;
+use super::{html, links, visible, Chrome, PageError};
 use crate::error::{bad_request, not_found, shorten};
 use crate::params::{cert_hash, encode_cursor, hash20, ip_or_cidr, Params};
 use crate::AppState;
@@ -243,12 +243,7 @@ pub(crate) async fn ip_cidr(
     ip_page(principal, state, &format!("{addr}/{len}"), raw.as_deref()).await
 }
 
-async fn ip_page(
-    principal: Viewer,
-    state: AppState,
-    text: &str,
-    raw: Option<&str>,
-) -> PageResult {
+async fn ip_page(principal: Viewer, state: AppState, text: &str, raw: Option<&str>) -> PageResult {
     principal.require(Role::Reader)?;
     let mut p = Params::parse(raw)?;
     let net = ip_or_cidr("ip", text, &state.config)?;

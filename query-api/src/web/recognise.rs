@@ -458,7 +458,10 @@ mod tests {
         let tag = |t: &str| Reading::Tag(t.to_owned());
         assert_eq!(recognise("tag:APT28"), vec![tag("apt28")]);
         assert_eq!(recognise("#campaign-x"), vec![tag("campaign-x")]);
-        assert_eq!(recognise(" #c2:cobalt/strike "), vec![tag("c2:cobalt/strike")]);
+        assert_eq!(
+            recognise(" #c2:cobalt/strike "),
+            vec![tag("c2:cobalt/strike")]
+        );
         assert_eq!(recognise("tag:apt*"), vec![tag("apt*")]);
         assert_eq!(recognise("#*strike"), vec![tag("*strike")]);
         // Not a tag: the syntax is refused, nothing is read.

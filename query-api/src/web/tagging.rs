@@ -83,7 +83,8 @@ pub(crate) fn target_href(target: &Target) -> String {
 
 fn other_target(kind: TargetKind, value: &str, page: &Target) -> Option<super::pages::Link> {
     let t = Target::parse_kind(kind, value).ok()?;
-    (t != *page).then(|| super::pages::Link::to(format!("{} {}", kind.as_str(), value), target_href(&t)))
+    (t != *page)
+        .then(|| super::pages::Link::to(format!("{} {}", kind.as_str(), value), target_href(&t)))
 }
 
 /// The viewer's author name (as the API records it).
@@ -304,8 +305,7 @@ pub(crate) async fn tags_page(
     let mut p = Params::parse(raw.as_deref())?;
     let q = p.required("q")?;
     let q = q.trim().trim_start_matches('#').to_lowercase();
-    let pattern =
-        MatchPattern::with_mode(MatchMode::Auto, &q).map_err(|e| bad_request("q", e))?;
+    let pattern = MatchPattern::with_mode(MatchMode::Auto, &q).map_err(|e| bad_request("q", e))?;
     let limit = p.limit(&state.config)?;
     let cursor: Option<(String, TargetKind, String)> = p.cursor()?;
     p.finish()?;
