@@ -1500,6 +1500,85 @@ async fn accounts_sign_in_csrf_and_roles_over_http() {
     );
     assert!(!page.contains("action=\"/tags/remove\""));
     assert!(!page.contains("action=\"/notes/add\""));
+    // A note by the analyst: the reader may not delete it; its author may. The tag comes off.
+    let note = format!(
+        "csrf={alice_csrf}&kind=certificate&value={}&body=seen+in+phishing",
+        GITHUB.sha1
+    );
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/notes/add",
+        &[(header::COOKIE, alice.clone())],
+        Some((FORM, note.into_bytes())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cert_uri = format!("/certificate/{}", GITHUB.sha1);
+    let (_, _, page) = send(
+        &app,
+        "GET",
+        &cert_uri,
+        &[(header::COOKIE, rita.clone())],
+        None,
+    )
+    .await;
+    let marker = "class=\"note\" id=\"note-";
+    let at = page.find(marker).expect("the note is shown") + marker.len();
+    let id: i64 = page[at..at + page[at..].find('"').unwrap()]
+        .parse()
+        .unwrap();
+    assert!(page.contains("seen in phishing"), "{page}");
+    let delete = |csrf: &str| format!("csrf={csrf}&id={id}").into_bytes();
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/notes/delete",
+        &[(header::COOKIE, rita.clone())],
+        Some((FORM, delete(&rita_csrf))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/notes/delete",
+        &[(header::COOKIE, alice.clone())],
+        Some((FORM, delete(&alice_csrf))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/tags/remove",
+        &[(header::COOKIE, alice.clone())],
+        Some((FORM, form(&alice_csrf, "x1"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = send(
+        &app,
+        "GET",
+        &cert_uri,
+        &[(header::COOKIE, rita.clone())],
+        None,
+    )
+    .await;
+    assert!(!page.contains("seen in phishing"), "{page}");
+    assert!(!page.contains("tags?q=x1"), "{page}");
+    assert!(page.contains("id=\"no-tags\""), "{page}");
+    // Removing it again: 404 naming it.
+    let (status, _, body) = send(
+        &app,
+        "POST",
+        "/tags/remove",
+        &[(header::COOKIE, alice.clone())],
+        Some((FORM, form(&alice_csrf, "x1"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("has no tag x1"), "{body}");
     // A bad tag: 400 naming it.
     let (status, _, body) = send(
         &app,
