@@ -1050,6 +1050,40 @@ async fn browser_shows_hostile_certificates_literally() {
     // The 5,000-character CN, whole.
     c.goto(&format!("{base}/certificate/{sb}")).await.unwrap();
     assert_eq!(texts(&c, "#heading").await, vec![long]);
+    // Open mode (no accounts): the local user's forms post (same-origin `Origin`), and a
+    // hostile note is shown as typed, by `local`.
+    c.goto(&format!("{base}/ip/192.0.2.66")).await.unwrap();
+    c.find(Locator::Id("note-input"))
+        .await
+        .unwrap()
+        .send_keys(IMG)
+        .await
+        .unwrap();
+    c.find(Locator::Id("note-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("note-list"))
+        .await
+        .unwrap();
+    assert_eq!(path_of(&c).await, "/ip/192.0.2.66");
+    assert_no_dialog(&c, "note in open mode").await;
+    assert!(c
+        .find_all(Locator::Css("main img"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        texts(&c, "#note-list .note-body").await,
+        vec![IMG.to_owned()]
+    );
+    assert_eq!(
+        texts(&c, "#note-list .note-author").await,
+        vec!["local".to_owned()]
+    );
     // The search box keeps hostile input as a value.
     c.goto(&format!("{base}/search?q={}", enc(IMG)))
         .await
