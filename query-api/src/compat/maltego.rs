@@ -221,7 +221,15 @@ pub(crate) fn parse_request(xml: &[u8]) -> Result<TrxRequest, String> {
                     text.clear();
                 }
             }
-            Event::Eof => break,
+            Event::Eof => {
+                if let Some(open) = path.last() {
+                    return Err(format!(
+                        "not well-formed XML: the document ends inside <{}>",
+                        shorten(open)
+                    ));
+                }
+                break;
+            }
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
         }
     }
@@ -645,7 +653,7 @@ fn cert_entity(sha1: &Sha1, details: Option<&CertDetails>, seen: Option<&PerIp>)
         let s = &d.summary;
         e.field("sha256", "SHA-256", hex::encode(s.sha256));
         if let Some(serial) = &s.serial {
-            e.field("serial", "Serial number", serial.to_string());
+            e.field("serial", "Serial number", serial.to_hex());
         }
         if let Some(cn) = &s.subject_cn {
             e.field("subject_cn", "Subject CN", cn.clone());
@@ -1086,6 +1094,9 @@ mod tests {
         assert!(parse_request(b"<MaltegoMessage><MaltegoTransformRequestMessage></MaltegoTransformRequestMessage></MaltegoMessage>")
             .unwrap_err()
             .contains("no input entity"));
+        assert!(parse_request(b"<MaltegoMessage><MaltegoTransformRequestMessage>")
+            .unwrap_err()
+            .contains("ends inside <MaltegoTransformRequestMessage>"));
         assert!(parse_request(b"<MaltegoMessage><x></y></MaltegoMessage>")
             .unwrap_err()
             .contains("well-formed"));
