@@ -548,7 +548,9 @@ pub(crate) async fn describe(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         )],
-        format!("Transform found with name '{name}', you will need to send a POST request to run it."),
+        format!(
+            "Transform found with name '{name}', you will need to send a POST request to run it."
+        ),
     )
         .into_response())
 }
@@ -769,7 +771,13 @@ async fn ip_to_certificates(
             .push(cert_entity(sha1, details.get(sha1), seen.as_ref()));
     }
     if total > items.len() || was_capped {
-        out.inform(truncation(items.len(), total, was_capped, "certificates", limit));
+        out.inform(truncation(
+            items.len(),
+            total,
+            was_capped,
+            "certificates",
+            limit,
+        ));
     }
     if total == 0 {
         out.inform(format!("no certificate was seen on {net}"));
@@ -793,9 +801,7 @@ async fn certificate_of(
         Some(r) => Ok(Ok((r.sha1, r.has_cert))),
         None => {
             let mut out = TrxResponse::default();
-            out.inform(format!(
-                "certhist knows no certificate {hash}"
-            ));
+            out.inform(format!("certhist knows no certificate {hash}"));
             Ok(Err(out))
         }
     }
@@ -828,13 +834,16 @@ async fn certificate_to_ips(
         out.entities.push(e);
     }
     if total > items.len() || was_capped {
-        out.inform(truncation(items.len(), total, was_capped, "addresses", limit));
+        out.inform(truncation(
+            items.len(),
+            total,
+            was_capped,
+            "addresses",
+            limit,
+        ));
     }
     if total == 0 {
-        out.inform(format!(
-            "no address was seen serving {}",
-            hex::encode(sha1)
-        ));
+        out.inform(format!("no address was seen serving {}", hex::encode(sha1)));
     }
     Ok(out)
 }
@@ -945,7 +954,13 @@ async fn ranked_certificates(
         out.entities.push(e);
     }
     if total > items.len() || was_capped {
-        out.inform(truncation(items.len(), total, was_capped, "certificates", limit));
+        out.inform(truncation(
+            items.len(),
+            total,
+            was_capped,
+            "certificates",
+            limit,
+        ));
     }
     Ok(out)
 }
@@ -998,10 +1013,7 @@ async fn serial_to_certificates(
     };
     let rows = read::certs_by_serial(conn, &serials, None, None, None, MAX_ROWS + 1).await?;
     let was_capped = capped(rows.len());
-    let sha1s: Vec<Sha1> = rows[..cap_len(rows.len())]
-        .iter()
-        .map(|c| c.sha1)
-        .collect();
+    let sha1s: Vec<Sha1> = rows[..cap_len(rows.len())].iter().map(|c| c.sha1).collect();
     let mut out = ranked_certificates(conn, &sha1s, was_capped, limit).await?;
     if out.entities.is_empty() {
         out.inform(format!(
@@ -1094,9 +1106,11 @@ mod tests {
         assert!(parse_request(b"<MaltegoMessage><MaltegoTransformRequestMessage></MaltegoTransformRequestMessage></MaltegoMessage>")
             .unwrap_err()
             .contains("no input entity"));
-        assert!(parse_request(b"<MaltegoMessage><MaltegoTransformRequestMessage>")
-            .unwrap_err()
-            .contains("ends inside <MaltegoTransformRequestMessage>"));
+        assert!(
+            parse_request(b"<MaltegoMessage><MaltegoTransformRequestMessage>")
+                .unwrap_err()
+                .contains("ends inside <MaltegoTransformRequestMessage>")
+        );
         assert!(parse_request(b"<MaltegoMessage><x></y></MaltegoMessage>")
             .unwrap_err()
             .contains("well-formed"));

@@ -345,8 +345,8 @@ pub(crate) async fn envelopes(req: Request, next: Next) -> Response {
                 ),
             );
         };
-        if let Some(mut value) = maltego::credentials_of(&bytes)
-            .and_then(|v| header::HeaderValue::from_str(&v).ok())
+        if let Some(mut value) =
+            maltego::credentials_of(&bytes).and_then(|v| header::HeaderValue::from_str(&v).ok())
         {
             value.set_sensitive(true);
             parts.headers.insert(header::AUTHORIZATION, value);

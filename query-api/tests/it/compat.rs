@@ -137,8 +137,7 @@ impl Server {
         let (task, tls_cert, tls_dir) = if opts.tls {
             // The same certificate `certhist serve --tls-self-signed` generates and uses.
             let dir = tempfile::tempdir().unwrap();
-            let setup =
-                certhist_api::tls::self_signed(&dir.path().join("tls"), addr.ip()).unwrap();
+            let setup = certhist_api::tls::self_signed(&dir.path().join("tls"), addr.ip()).unwrap();
             let cert = setup.cert_path.clone();
             let task = tokio::spawn(certhist_api::serve_tls_on(
                 listener,
@@ -540,7 +539,10 @@ async fn pypssl_query_cquery_cfetch_return_the_database_values() {
             merged(GOOGLE_WWW.sha1, ip),
             "{ip}"
         );
-        assert_eq!(v["x_certhist"][GOOGLE_WWW.sha1]["ports"], json!([443, 8443]));
+        assert_eq!(
+            v["x_certhist"][GOOGLE_WWW.sha1]["ports"],
+            json!([443, 8443])
+        );
     }
     let c = &out[&format!("cquery:{}", GOOGLE_WWW.sha1)];
     assert_eq!(c["hits"], 20);
@@ -685,10 +687,15 @@ async fn passivetotal_ssl_client_and_analyzer_return_the_database_values() {
         "analyzer-hostname:news.ycombinator.com".into(),
     ];
     let pt_args = |host: String, ops: &[String]| -> Vec<String> {
-        ["--tls".to_owned(), host, alice.user.clone(), alice.key.clone()]
-            .into_iter()
-            .chain(ops.iter().cloned())
-            .collect()
+        [
+            "--tls".to_owned(),
+            host,
+            alice.user.clone(),
+            alice.key.clone(),
+        ]
+        .into_iter()
+        .chain(ops.iter().cloned())
+        .collect()
     };
     // server="127.0.0.1:PORT/compat/pt": the client turns verification off by itself for
     // 127.0.0.1 (api.py).
@@ -710,13 +717,19 @@ async fn passivetotal_ssl_client_and_analyzer_return_the_database_values() {
     let refused = run(
         &py,
         "pt.py",
-        pt_args(format!("localhost:{port}"), &["history:192.0.2.10".to_owned()]),
+        pt_args(
+            format!("localhost:{port}"),
+            &["history:192.0.2.10".to_owned()],
+        ),
     )
     .await;
     let e = &refused["history:192.0.2.10"];
     assert_eq!(e["exception"], "SSLError", "{e}");
     assert!(
-        e["repr"].as_str().unwrap().contains("CERTIFICATE_VERIFY_FAILED"),
+        e["repr"]
+            .as_str()
+            .unwrap()
+            .contains("CERTIFICATE_VERIFY_FAILED"),
         "{e}"
     );
     let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
@@ -1398,27 +1411,127 @@ async fn maltego_transforms_answer_trx_requests_from_the_database() {
     };
     let ops = vec![
         op("ip", "ip-to-certificates", "ip-to-certificates", json!({})),
-        op("ip-all", "ip-to-certificates", "ip-to-certificates", json!({"soft": 12})),
-        op("ip-v6-block", "ip-to-certificates", "ip-to-certificates", json!({"value": "2001:db8::/64", "soft": 12})),
-        op("ip-hash-only", "ip-to-certificates", "ip-to-certificates", json!({"value": "192.0.2.13"})),
-        op("ip-unseen", "ip-to-certificates", "ip-to-certificates", json!({"value": "203.0.113.7"})),
-        op("ip-bad", "ip-to-certificates", "ip-to-certificates", json!({"value": "not-an-ip"})),
-        op("ip-too-wide", "ip-to-certificates", "ip-to-certificates", json!({"value": "10.0.0.0/8"})),
-        op("cert-ips", "certificate-to-ips", "certificate-to-ips", json!({})),
-        op("cert-ips-hn", "certificate-to-ips", "certificate-to-ips", json!({"value": HN.sha1.to_uppercase()})),
-        op("cert-ips-sha256", "certificate-to-ips", "certificate-to-ips", json!({"value": GITHUB.sha256})),
-        op("cert-ips-unknown", "certificate-to-ips", "certificate-to-ips", json!({"value": "2222222222222222222222222222222222222222"})),
-        op("cert-ips-bad", "certificate-to-ips", "certificate-to-ips", json!({"value": "xyz"})),
-        op("names", "certificate-to-names", "certificate-to-names", json!({})),
-        op("names-hash-only", "certificate-to-names", "certificate-to-names", json!({"value": HASH_ONLY})),
-        op("names-limited", "certificate-to-names", "certificate-to-names", json!({"soft": 1})),
-        op("name", "name-to-certificates", "name-to-certificates", json!({})),
-        op("name-none", "name-to-certificates", "name-to-certificates", json!({"value": "nothing.example"})),
-        op("serial", "serial-to-certificates", "serial-to-certificates", json!({})),
-        op("serial-decimal", "serial-to-certificates", "serial-to-certificates", json!({"value": github_serial_decimal})),
-        op("serial-bad", "serial-to-certificates", "serial-to-certificates", json!({"value": "not a serial"})),
+        op(
+            "ip-all",
+            "ip-to-certificates",
+            "ip-to-certificates",
+            json!({"soft": 12}),
+        ),
+        op(
+            "ip-v6-block",
+            "ip-to-certificates",
+            "ip-to-certificates",
+            json!({"value": "2001:db8::/64", "soft": 12}),
+        ),
+        op(
+            "ip-hash-only",
+            "ip-to-certificates",
+            "ip-to-certificates",
+            json!({"value": "192.0.2.13"}),
+        ),
+        op(
+            "ip-unseen",
+            "ip-to-certificates",
+            "ip-to-certificates",
+            json!({"value": "203.0.113.7"}),
+        ),
+        op(
+            "ip-bad",
+            "ip-to-certificates",
+            "ip-to-certificates",
+            json!({"value": "not-an-ip"}),
+        ),
+        op(
+            "ip-too-wide",
+            "ip-to-certificates",
+            "ip-to-certificates",
+            json!({"value": "10.0.0.0/8"}),
+        ),
+        op(
+            "cert-ips",
+            "certificate-to-ips",
+            "certificate-to-ips",
+            json!({}),
+        ),
+        op(
+            "cert-ips-hn",
+            "certificate-to-ips",
+            "certificate-to-ips",
+            json!({"value": HN.sha1.to_uppercase()}),
+        ),
+        op(
+            "cert-ips-sha256",
+            "certificate-to-ips",
+            "certificate-to-ips",
+            json!({"value": GITHUB.sha256}),
+        ),
+        op(
+            "cert-ips-unknown",
+            "certificate-to-ips",
+            "certificate-to-ips",
+            json!({"value": "2222222222222222222222222222222222222222"}),
+        ),
+        op(
+            "cert-ips-bad",
+            "certificate-to-ips",
+            "certificate-to-ips",
+            json!({"value": "xyz"}),
+        ),
+        op(
+            "names",
+            "certificate-to-names",
+            "certificate-to-names",
+            json!({}),
+        ),
+        op(
+            "names-hash-only",
+            "certificate-to-names",
+            "certificate-to-names",
+            json!({"value": HASH_ONLY}),
+        ),
+        op(
+            "names-limited",
+            "certificate-to-names",
+            "certificate-to-names",
+            json!({"soft": 1}),
+        ),
+        op(
+            "name",
+            "name-to-certificates",
+            "name-to-certificates",
+            json!({}),
+        ),
+        op(
+            "name-none",
+            "name-to-certificates",
+            "name-to-certificates",
+            json!({"value": "nothing.example"}),
+        ),
+        op(
+            "serial",
+            "serial-to-certificates",
+            "serial-to-certificates",
+            json!({}),
+        ),
+        op(
+            "serial-decimal",
+            "serial-to-certificates",
+            "serial-to-certificates",
+            json!({"value": github_serial_decimal}),
+        ),
+        op(
+            "serial-bad",
+            "serial-to-certificates",
+            "serial-to-certificates",
+            json!({"value": "not a serial"}),
+        ),
         // Upper-case name and trailing slash, as maltego-trx's server accepts.
-        op("upper", "IP-To-Certificates/", "ip-to-certificates", json!({"soft": 12})),
+        op(
+            "upper",
+            "IP-To-Certificates/",
+            "ip-to-certificates",
+            json!({"soft": 12}),
+        ),
     ];
     let out = run(
         &py,
@@ -1555,10 +1668,8 @@ async fn maltego_transforms_answer_trx_requests_from_the_database() {
     assert!(m[0].1.starts_with("12 of 20 addresses shown"), "{m:?}");
     // Upper-case SHA-1; the SHA-256 of a stored certificate; unknown.
     let hn_ips: Vec<String> = {
-        let mut v: Vec<(String, DateTime<Utc>)> = sightings(HN.sha1)
-            .into_iter()
-            .map(|o| (o.0, o.3))
-            .collect();
+        let mut v: Vec<(String, DateTime<Utc>)> =
+            sightings(HN.sha1).into_iter().map(|o| (o.0, o.3)).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         v.into_iter().map(|x| x.0).collect()
     };
@@ -1571,7 +1682,9 @@ async fn maltego_transforms_answer_trx_requests_from_the_database() {
         gh_ips
     );
     assert!(entities("cert-ips-unknown").is_empty());
-    assert!(messages("cert-ips-unknown")[0].1.contains("knows no certificate"));
+    assert!(messages("cert-ips-unknown")[0]
+        .1
+        .contains("knows no certificate"));
 
     // certificate-to-names (the fixture's value: upper case with colons). GITHUB's names from
     // `openssl x509 -ext subjectAltName -subject`: CN=github.com; DNS:github.com,
@@ -1594,14 +1707,23 @@ async fn maltego_transforms_answer_trx_requests_from_the_database() {
     .into_iter()
     .collect();
     // The order of the kinds is the store's; compare them as sets.
-    let norm = |s: &BTreeSet<(String, String, String)>| -> BTreeSet<(String, String, BTreeSet<String>)> {
-        s.iter()
-            .map(|(a, b, c)| (a.clone(), b.clone(), c.split(", ").map(str::to_owned).collect()))
-            .collect()
-    };
+    let norm =
+        |s: &BTreeSet<(String, String, String)>| -> BTreeSet<(String, String, BTreeSet<String>)> {
+            s.iter()
+                .map(|(a, b, c)| {
+                    (
+                        a.clone(),
+                        b.clone(),
+                        c.split(", ").map(str::to_owned).collect(),
+                    )
+                })
+                .collect()
+        };
     assert_eq!(norm(&names), norm(&want_names));
     assert_eq!(entities("names-limited").len(), 1);
-    assert!(messages("names-limited")[0].1.starts_with("1 of 2 names shown"));
+    assert!(messages("names-limited")[0]
+        .1
+        .starts_with("1 of 2 names shown"));
     assert!(entities("names-hash-only").is_empty());
     assert!(messages("names-hash-only")[0].1.contains("does not store"));
 
@@ -1706,7 +1828,11 @@ async fn maltego_errors_limits_and_credentials() {
 
     // The key in the transform settings (Bearer), or with certhist.username (Basic).
     let (s, ct, _, body) = post("name-to-certificates", with_key(&alice.key), None).await;
-    assert_eq!((s, ct.as_deref()), (200, Some("text/xml; charset=utf-8")), "{body}");
+    assert_eq!(
+        (s, ct.as_deref()),
+        (200, Some("text/xml; charset=utf-8")),
+        "{body}"
+    );
     assert_eq!(read_trx(&body).0, vec![HN.sha1]);
     let basic = with_key(&alice.password).replace(
         "</TransformFields>",
@@ -1716,7 +1842,12 @@ async fn maltego_errors_limits_and_credentials() {
     assert_eq!(s, 200, "{body}");
     assert_eq!(read_trx(&body).0, vec![HN.sha1]);
     // A header works too (and wins over the settings).
-    let (s, _, _, body) = post("name-to-certificates", with_key("chk_wrong"), Some(bearer.clone())).await;
+    let (s, _, _, body) = post(
+        "name-to-certificates",
+        with_key("chk_wrong"),
+        Some(bearer.clone()),
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(read_trx(&body).0, vec![HN.sha1]);
 
@@ -1734,8 +1865,16 @@ async fn maltego_errors_limits_and_credentials() {
         ("xxe", xxe, "DTD"),
         ("laughs", laughs, "DTD"),
         ("undeclared", undeclared, "undeclared entity"),
-        ("cut", fixture[..fixture.len() / 2].to_owned(), "the document ends inside"),
-        ("mismatched", "<MaltegoMessage><a></b></MaltegoMessage>".to_owned(), "well-formed"),
+        (
+            "cut",
+            fixture[..fixture.len() / 2].to_owned(),
+            "the document ends inside",
+        ),
+        (
+            "mismatched",
+            "<MaltegoMessage><a></b></MaltegoMessage>".to_owned(),
+            "well-formed",
+        ),
         ("json", "{\"value\": 1}".to_owned(), "MaltegoMessage"),
         ("empty", String::new(), "not a Maltego transform request"),
     ] {
@@ -1747,7 +1886,10 @@ async fn maltego_errors_limits_and_credentials() {
         assert_eq!(msgs.len(), 1, "{what}: {resp}");
         assert_eq!(msgs[0].0, "FatalError", "{what}");
         assert!(msgs[0].1.contains(needle), "{what}: {msgs:?}");
-        assert!(!resp.contains("root:"), "{what}: nothing read from the file system");
+        assert!(
+            !resp.contains("root:"),
+            "{what}: nothing read from the file system"
+        );
     }
     // Larger than the server's body limit: 413, as a TRX document (with and without a header).
     let big = fixture.replace(
@@ -1760,7 +1902,10 @@ async fn maltego_errors_limits_and_credentials() {
         assert_eq!(ct.as_deref(), Some("text/xml; charset=utf-8"));
         let (_, msgs) = read_trx(&resp);
         assert_eq!(msgs[0].0, "FatalError");
-        assert!(msgs[0].1.contains("too large") || msgs[0].1.contains("larger"), "{msgs:?}");
+        assert!(
+            msgs[0].1.contains("too large") || msgs[0].1.contains("larger"),
+            "{msgs:?}"
+        );
     }
     // An unknown transform: 404 (as maltego-trx), naming the transforms there are.
     let (s, _, _, resp) = post("dns-to-ip", with_key(&alice.key), None).await;
@@ -1781,7 +1926,11 @@ async fn maltego_errors_limits_and_credentials() {
     let no_key = fixture.replace("<Field Name=\"certhist.apikey\">KEY</Field>", "");
     for (what, body, needle) in [
         ("missing", no_key, "authentication required"),
-        ("wrong key", with_key("chk_not_a_key"), "API key is not valid"),
+        (
+            "wrong key",
+            with_key("chk_not_a_key"),
+            "API key is not valid",
+        ),
         (
             "wrong password",
             with_key("wrong").replace(
@@ -1832,7 +1981,11 @@ async fn compat_clients_with_wrong_credentials() {
         ],
     )
     .await;
-    for op in ["query:192.0.2.10", &format!("cfetch:{}", GITHUB.sha1), "token-query:192.0.2.10"] {
+    for op in [
+        "query:192.0.2.10",
+        &format!("cfetch:{}", GITHUB.sha1),
+        "token-query:192.0.2.10",
+    ] {
         assert_eq!(out[op], json!({"error": key_error}), "{op}");
     }
     // A wrong password.
@@ -1847,7 +2000,10 @@ async fn compat_clients_with_wrong_credentials() {
         ],
     )
     .await;
-    assert_eq!(out[&format!("cquery:{}", GITHUB.sha1)], json!({"error": pw_error}));
+    assert_eq!(
+        out[&format!("cquery:{}", GITHUB.sha1)],
+        json!({"error": pw_error})
+    );
     // passivetotal: the client raises with the response; status 401, PassiveTotal's envelope.
     let out = run(
         &py,
@@ -1861,7 +2017,10 @@ async fn compat_clients_with_wrong_credentials() {
         ],
     )
     .await;
-    for op in ["history:192.0.2.10".to_owned(), format!("details:{}", GITHUB.sha1)] {
+    for op in [
+        "history:192.0.2.10".to_owned(),
+        format!("details:{}", GITHUB.sha1),
+    ] {
         let e = &out[&op];
         assert_eq!(e["status"], 401, "{op}: {e}");
         assert_eq!(e["body"]["message"], key_error, "{op}");
