@@ -75,6 +75,9 @@ pub(crate) const TRANSFORMS: [&str; 5] = [
 /// Largest request body read, in bytes (a real request is well under 4 KiB).
 pub(crate) const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
+/// How long the credential reader waits for a request body (`super::envelopes`).
+pub(crate) const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Entities returned when the request carries no `Limits`.
 pub(crate) const DEFAULT_LIMIT: usize = 100;
 

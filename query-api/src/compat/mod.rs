@@ -336,14 +336,29 @@ pub(crate) async fn envelopes(req: Request, next: Next) -> Response {
         && !req.headers().contains_key(header::AUTHORIZATION)
     {
         let (mut parts, body) = req.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, maltego::MAX_REQUEST_BYTES).await else {
-            return flavour.error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the request is larger than {} bytes",
-                    maltego::MAX_REQUEST_BYTES
-                ),
-            );
+        // Read here, before the request timeout of the inner layers: bounded in time too.
+        let read = tokio::time::timeout(
+            maltego::BODY_TIMEOUT,
+            axum::body::to_bytes(body, maltego::MAX_REQUEST_BYTES),
+        )
+        .await;
+        let bytes = match read {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => {
+                return flavour.error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the request is larger than {} bytes",
+                        maltego::MAX_REQUEST_BYTES
+                    ),
+                )
+            }
+            Err(_) => {
+                return flavour.error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body did not arrive in time".to_owned(),
+                )
+            }
         };
         if let Some(mut value) =
             maltego::credentials_of(&bytes).and_then(|v| header::HeaderValue::from_str(&v).ok())
