@@ -7,7 +7,7 @@
 //!
 //! | transform | input `Value` | output entities |
 //! |---|---|---|
-//! | `ip-to-certificates` | an IPv4/IPv6 address or CIDR block | [`CERT_TYPE`], most recently seen first |
+//! | `ip-to-certificates` | an IPv4/IPv6 address, CIDR block, or `first-last` range that is one block (`maltego.Netblock`) | [`CERT_TYPE`], most recently seen first |
 //! | `certificate-to-ips` | a certificate SHA-1 (or SHA-256), any case, `:`/`-` allowed | `maltego.IPv4Address` / `maltego.IPv6Address`, most recently seen first |
 //! | `certificate-to-names` | same | `maltego.DNSName`, `maltego.EmailAddress`, `maltego.IPv4Address`/`IPv6Address`, `maltego.URL` (subject CN and SANs) |
 //! | `name-to-certificates` | a DNS name (exact, case-insensitive; wildcard names literally) | [`CERT_TYPE`], most recently seen first |
@@ -686,10 +686,31 @@ fn cert_entity(sha1: &Sha1, details: Option<&CertDetails>, seen: Option<&PerIp>)
     e
 }
 
-/// Parses an address or a block within the server's widest prefixes.
+/// A range `first-last` (how `maltego.Netblock` entities write a block) that is exactly one
+/// CIDR block.
+fn range_block(text: &str) -> Option<Result<IpNet, String>> {
+    let (a, b) = text.split_once('-')?;
+    let (Ok(a), Ok(b)) = (a.trim().parse::<IpAddr>(), b.trim().parse::<IpAddr>()) else {
+        return None;
+    };
+    let blocks: Vec<IpNet> = match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => ipnet::Ipv4Subnets::new(a, b, 0).map(IpNet::V4).collect(),
+        (IpAddr::V6(a), IpAddr::V6(b)) => ipnet::Ipv6Subnets::new(a, b, 0).map(IpNet::V6).collect(),
+        _ => Vec::new(),
+    };
+    Some(match blocks.as_slice() {
+        [one] => Ok(*one),
+        _ => Err(format!("the range {} is not one CIDR block", shorten(text))),
+    })
+}
+
+/// Parses an address, a CIDR block or a range that is one block, within the server's widest
+/// prefixes.
 fn parse_net(value: &str, state: &AppState) -> Result<IpNet, String> {
     let t = value.trim();
-    let net = if t.contains('/') {
+    let net = if let Some(block) = range_block(t) {
+        block?
+    } else if t.contains('/') {
         t.parse::<IpNet>()
             .map_err(|_| format!("{:?} is not an IP address or CIDR block", shorten(t)))?
     } else {
@@ -1079,6 +1100,22 @@ mod tests {
             credentials_of(SAMPLE.as_bytes()).as_deref(),
             Some("Bearer chk_abc")
         );
+    }
+
+    #[test]
+    fn netblock_ranges() {
+        assert_eq!(
+            range_block("192.0.2.96-192.0.2.127"),
+            Some(Ok("192.0.2.96/27".parse().unwrap()))
+        );
+        assert_eq!(
+            range_block("2001:db8::-2001:db8::ffff"),
+            Some(Ok("2001:db8::/112".parse().unwrap()))
+        );
+        assert!(range_block("192.0.2.1-192.0.2.3").unwrap().is_err());
+        assert!(range_block("192.0.2.1-2001:db8::1").unwrap().is_err());
+        assert_eq!(range_block("192.0.2.1"), None);
+        assert_eq!(range_block("a-b"), None);
     }
 
     #[test]

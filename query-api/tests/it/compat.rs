@@ -1424,6 +1424,12 @@ async fn maltego_transforms_answer_trx_requests_from_the_database() {
             json!({"value": "2001:db8::/64", "soft": 12}),
         ),
         op(
+            "ip-netblock",
+            "ip-to-certificates",
+            "ip-to-certificates",
+            json!({"value": "192.0.2.96-192.0.2.127"}),
+        ),
+        op(
             "ip-hash-only",
             "ip-to-certificates",
             "ip-to-certificates",
@@ -1617,6 +1623,14 @@ async fn maltego_transforms_answer_trx_requests_from_the_database() {
         &merged_over(RUSTLANG.sha1, |s| s.0.starts_with("2001:db8::")),
         true,
         "v6",
+    );
+    // A maltego.Netblock range that is one block (192.0.2.96/27: GOOGLE_WWW on 20 addresses).
+    assert_eq!(values("ip-netblock"), vec![GOOGLE_WWW.sha1]);
+    assert_sighting_props(
+        &props(&entities("ip-netblock")[0]),
+        &merged_over(GOOGLE_WWW.sha1, |s| s.0.starts_with("192.0.2.1")),
+        true,
+        "netblock",
     );
     // A certificate known by its hash only: the entity, its sightings, no certificate fields.
     let ho = entities("ip-hash-only");
