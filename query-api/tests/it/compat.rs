@@ -1936,6 +1936,43 @@ async fn maltego_errors_limits_and_credentials() {
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().contains("POST"));
 
+    // More sightings than one answer reads (5000): the SoftLimit still applies, and the
+    // message says the total is a lower bound. LISTS on 10.1.0.0 … 10.1.19.136 (5001 addresses).
+    let day0 = t("2025-01-01T00:00:00Z");
+    let rows: Vec<certhist_model::ObservationRow> = (0..5001u32)
+        .map(|i| certhist_model::ObservationRow {
+            ip: std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a01_0000 + i)),
+            port: 443,
+            sha1: crate::sha1(LISTS.sha1),
+            first_seen: day0,
+            last_seen: day0 + chrono::Duration::minutes(i64::from(i)),
+            times_seen: 1,
+            source: "test".to_owned(),
+        })
+        .collect();
+    server.observe(&rows).await;
+    let many = fixture.replace(
+        "news.ycombinator.com</Value>",
+        &format!("{}</Value>", LISTS.sha1),
+    );
+    let started = std::time::Instant::now();
+    let (s, _, _, resp) = post("certificate-to-ips", many, Some(bearer.clone())).await;
+    eprintln!(
+        "certificate-to-ips over 5001 sightings: {:?} (load {})",
+        started.elapsed(),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    assert_eq!(s, 200, "{resp}");
+    let (values, msgs) = read_trx(&resp);
+    assert_eq!(values.len(), 12);
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(
+        msgs[0].1.starts_with("12 of at least 5000 addresses shown"),
+        "{msgs:?}"
+    );
+
     // No credentials; a wrong key in the settings; a wrong password: 401 in the TRX envelope.
     let no_key = fixture.replace("<Field Name=\"certhist.apikey\">KEY</Field>", "");
     for (what, body, needle) in [
