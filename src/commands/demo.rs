@@ -273,7 +273,23 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
     if cache.is_dir() {
         writeln!(out, "\n$ certhist cryptnet tests/data/cryptnet/mohdan__codingTest/7de46a191103 --store --label demo")?;
         out.flush()?;
-        super::cryptnet::demo(&store, cache, &mut out).await?;
+        super::cryptnet::demo(&store, cache, Some("demo"), &mut out).await?;
+        // The cache above is from 2017 and checked certificates the demo does not hold; this URL
+        // is what a machine that visited the bundled github.com certificate's server keeps in its
+        // cache (tests/data/demo/README.md): the report resolves it to the certificate, its
+        // names and the address that served it.
+        let urls = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/demo/cryptnet-urls.txt"
+        ));
+        if urls.is_file() {
+            writeln!(
+                out,
+                "\n$ certhist cryptnet tests/data/demo/cryptnet-urls.txt   # an OCSP URL from a suspect machine's cache"
+            )?;
+            out.flush()?;
+            super::cryptnet::demo(&store, urls, None, &mut out).await?;
+        }
     } else {
         writeln!(
             out,

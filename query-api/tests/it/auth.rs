@@ -586,6 +586,7 @@ async fn undocumented_routes_need_credentials_too() {
         "/compat/pt/v2/ssl-certificate/history?query=192.0.2.10".to_owned(),
         format!("/compat/pt/v2/ssl-certificate?query={}", GITHUB.sha1),
         "/compat/pt/v2/ssl-certificate/search?field=subjectCommonName&query=github.com".to_owned(),
+        "/compat/maltego/run/ip-to-certificates".to_owned(),
         "/no/such/route".to_owned(),
     ] {
         let (status, headers, _) = send(&app, Method::GET, &uri, &[], None, "192.0.2.30:1").await;
