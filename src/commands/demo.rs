@@ -300,7 +300,7 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
     writeln!(out, "\nTry: certhist query ip 2001:db8::/32 · certhist query search serial <hex or decimal> · add --json for NDJSON")?;
     writeln!(
         out,
-        "Web UI on this data: certhist serve, then open http://127.0.0.1:8080/ and search 127.0.0.2 (history and timeline), a certificate's SHA-1 or a host name"
+        "Web UI on this data: certhist serve, then open http://127.0.0.1:8080/ and search 127.0.0.2 (history and timeline), a certificate's SHA-1 or a host name; paste the OCSP URL of tests/data/demo/cryptnet-urls.txt at /cryptnet"
     )?;
     Ok(exit::OK)
 }
