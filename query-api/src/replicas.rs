@@ -6,10 +6,12 @@
 //!
 //! - **down**: it cannot be reached (or the check takes longer than [`CHECK_TIMEOUT`]), or it
 //!   is not in recovery (a promoted or unrelated server);
-//! - **lag**: 0 when it has replayed all the WAL the primary had written at this check; else
-//!   at most the time since the previous check when it has replayed what the primary had
-//!   then; else the age of its last replayed transaction (`now() -
-//!   pg_last_xact_replay_timestamp()`). A replica whose lag exceeds the bound
+//! - **lag**: measured on our own clock from the primary's WAL positions sampled at each
+//!   check (`pg_current_wal_lsn()`, kept for the last [`HISTORY`] checks): the time since the
+//!   newest sample the replica has replayed (`pg_last_wal_replay_lsn()`), so 0 for a replica
+//!   that has replayed everything the primary had written when sampled; for a replica behind
+//!   every sample kept, at least the age of the oldest sample and of its last replayed
+//!   transaction (`pg_last_xact_replay_timestamp()`). A replica whose lag exceeds the bound
 //!   (`--replica-max-lag`) is not used until a later check finds it within it.
 //!
 //! [`ReplicaSet::read_conn`] takes a connection from the next usable replica (round robin); a
@@ -18,6 +20,7 @@
 //! `AppState::read_conn`; everything that writes (tags, notes, uploads, accounts, sessions,
 //! audit) and authentication keep `AppState::conn` (the primary).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,6 +29,8 @@ use certhist_store::{Conn, Store};
 
 /// Longest a health check of one replica (or getting a connection from it) may take.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Samples of the primary's WAL position kept to measure lag.
+pub const HISTORY: usize = 4096;
 
 /// The last state seen of one replica.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -121,13 +126,9 @@ impl ReplicaSet {
             .collect()
     }
 
-    /// Checks every replica now (first a sample of the primary's WAL position); `previous` is
-    /// the primary's sample of the check before. Returns this check's sample.
-    async fn check(
-        &self,
-        primary: &Store,
-        previous: Option<PrimarySample>,
-    ) -> Option<PrimarySample> {
+    /// Checks every replica now (first a sample of the primary's WAL position, added to
+    /// `history`, the samples of earlier checks, oldest first).
+    async fn check(&self, primary: &Store, history: &mut VecDeque<PrimarySample>) {
         let sample = async {
             let conn = primary.conn().await.ok()?;
             let lsn = conn.current_wal_lsn().await.ok()?;
@@ -140,6 +141,12 @@ impl ReplicaSet {
             .await
             .ok()
             .flatten();
+        if let Some(sample) = sample {
+            if history.len() >= HISTORY {
+                history.pop_front();
+            }
+            history.push_back(sample);
+        }
         for r in &self.inner.replicas {
             let seen = tokio::time::timeout(CHECK_TIMEOUT, async {
                 let conn = r.store.conn().await.map_err(|e| e.to_string())?;
@@ -165,18 +172,20 @@ impl ReplicaSet {
                 Ok(s) => {
                     st.up = true;
                     let (lag_bytes, lag) = match (sample, s.replay_lsn) {
-                        (Some(p), Some(replay)) => {
-                            let bytes = p.lsn.saturating_sub(replay);
-                            let lag = if bytes == 0 {
-                                Some(0.0)
-                            } else if previous.is_some_and(|prev| replay >= prev.lsn) {
-                                previous.map(|prev| prev.at.elapsed().as_secs_f64())
-                            } else {
-                                s.replay_age_seconds.map(|a| a.max(0.0))
+                        (Some(now), Some(replay)) => {
+                            let covered = history.iter().rev().find(|p| p.lsn <= replay);
+                            let lag = match covered {
+                                Some(p) if p.lsn == now.lsn => 0.0,
+                                Some(p) => p.at.elapsed().as_secs_f64(),
+                                None => history
+                                    .front()
+                                    .map(|p| p.at.elapsed().as_secs_f64())
+                                    .unwrap_or_default()
+                                    .max(s.replay_age_seconds.unwrap_or_default()),
                             };
-                            (Some(bytes), lag)
+                            (Some(now.lsn.saturating_sub(replay)), Some(lag))
                         }
-                        _ => (None, s.replay_age_seconds.map(|a| a.max(0.0))),
+                        _ => (None, None),
                     };
                     st.lag_bytes = lag_bytes;
                     st.lag_seconds = lag;
@@ -200,16 +209,15 @@ impl ReplicaSet {
             }
             r.usable.store(st.usable, Ordering::Relaxed);
         }
-        sample
     }
 
     /// Checks the replicas now and then every `interval`, until the runtime shuts down.
     pub fn spawn_monitor(&self, primary: Store, interval: Duration) -> tokio::task::JoinHandle<()> {
         let set = self.clone();
         tokio::spawn(async move {
-            let mut previous = None;
+            let mut history = VecDeque::new();
             loop {
-                previous = set.check(&primary, previous).await.or(previous);
+                set.check(&primary, &mut history).await;
                 tokio::time::sleep(interval).await;
             }
         })
@@ -217,7 +225,7 @@ impl ReplicaSet {
 
     /// Checks the replicas once now (before serving, so reads use them from the first request).
     pub async fn check_once(&self, primary: &Store) {
-        self.check(primary, None).await;
+        self.check(primary, &mut VecDeque::new()).await;
     }
 
     /// A connection to the next usable replica (round robin), or `None` when none is usable.
