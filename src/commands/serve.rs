@@ -115,7 +115,7 @@ pub struct ServeArgs {
 /// Seconds, a non-negative number (`0.5`, `10`).
 fn parse_seconds(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(s) if s.is_finite() && s >= 0.0 && s <= 86_400.0 => Ok(s),
+        Ok(s) if (0.0..=86_400.0).contains(&s) => Ok(s),
         _ => Err(format!(
             "{text:?}: expected a number of seconds between 0 and 86400"
         )),

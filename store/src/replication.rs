@@ -56,19 +56,6 @@ impl Conn {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lsn_parsing() {
-        assert_eq!(parse_lsn("0/16B3748"), Some(0x16B_3748));
-        assert_eq!(parse_lsn("1/0"), Some(1 << 32));
-        assert_eq!(parse_lsn("x"), None);
-        assert_eq!(parse_lsn("0/zz"), None);
-    }
-}
-
 impl crate::Store {
     /// A pool on a read replica given by `url` (application name `certhist-replica-reader`
     /// unless the URL names one). Migrations are not run: a standby is read-only and receives
@@ -84,5 +71,18 @@ impl crate::Store {
             config.application_name("certhist-replica-reader");
         }
         crate::Store::connect_only(config, max_connections)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lsn_parsing() {
+        assert_eq!(parse_lsn("0/16B3748"), Some(0x16B_3748));
+        assert_eq!(parse_lsn("1/0"), Some(1 << 32));
+        assert_eq!(parse_lsn("x"), None);
+        assert_eq!(parse_lsn("0/zz"), None);
     }
 }
