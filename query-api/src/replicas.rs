@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use certhist_store::{Conn, Store};
 
-/// Longest a health check of one replica (or getting a connection from it) may take.
+/// Longest a health check of one replica may take.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Samples of the primary's WAL position kept to measure lag.
 pub const HISTORY: usize = 4096;
@@ -49,9 +49,22 @@ pub struct ReplicaState {
     pub reason: Option<String>,
 }
 
+/// The pools of one replica.
+#[derive(Debug)]
+pub struct ReplicaPools {
+    /// A display name: the URL with its password masked.
+    pub name: String,
+    /// Connections for reads (with the API's statement timeout).
+    pub reads: Store,
+    /// The health check's own pool (one connection), so that a busy read pool never makes a
+    /// replica look down.
+    pub checks: Store,
+}
+
 #[derive(Debug)]
 struct Replica {
     store: Store,
+    checks: Store,
     usable: AtomicBool,
     state: Mutex<ReplicaState>,
     /// Reads served (for the status report and tests).
@@ -79,17 +92,16 @@ struct PrimarySample {
 }
 
 impl ReplicaSet {
-    /// Replicas named (a display name: the URL with its password masked) with their pools
-    /// (connections should carry the same statement timeout as the primary's). None is used
-    /// before a first check finds it within `max_lag` of the primary.
-    pub fn new(replicas: Vec<(String, Store)>, max_lag: Duration) -> ReplicaSet {
+    /// The replicas. None is used before a check finds it within `max_lag` of the primary.
+    pub fn new(replicas: Vec<ReplicaPools>, max_lag: Duration) -> ReplicaSet {
         let replicas = replicas
             .into_iter()
-            .map(|(name, store)| Replica {
-                store,
+            .map(|p| Replica {
+                store: p.reads,
+                checks: p.checks,
                 usable: AtomicBool::new(false),
                 state: Mutex::new(ReplicaState {
-                    name,
+                    name: p.name,
                     usable: false,
                     up: false,
                     lag_seconds: None,
@@ -149,7 +161,7 @@ impl ReplicaSet {
         }
         for r in &self.inner.replicas {
             let seen = tokio::time::timeout(CHECK_TIMEOUT, async {
-                let conn = r.store.conn().await.map_err(|e| e.to_string())?;
+                let conn = r.checks.conn().await.map_err(|e| e.to_string())?;
                 conn.replay_state().await.map_err(|e| e.to_string())
             })
             .await
@@ -212,6 +224,7 @@ impl ReplicaSet {
     }
 
     /// Checks the replicas now and then every `interval`, until the runtime shuts down.
+    /// `primary` should be a pool of its own (the check holds one connection of it briefly).
     pub fn spawn_monitor(&self, primary: Store, interval: Duration) -> tokio::task::JoinHandle<()> {
         let set = self.clone();
         tokio::spawn(async move {
@@ -241,13 +254,14 @@ impl ReplicaSet {
             if !r.usable.load(Ordering::Relaxed) {
                 continue;
             }
-            match tokio::time::timeout(CHECK_TIMEOUT, r.store.conn()).await {
-                Ok(Ok(conn)) => {
+            // Waiting for a free pooled connection is not a failure of the replica; failing to
+            // connect (refused, or the connect timeout of its URL) is.
+            match r.store.conn().await {
+                Ok(conn) => {
                     r.served.fetch_add(1, Ordering::Relaxed);
                     return Some(conn);
                 }
-                Ok(Err(e)) => self.mark_down(r, &e.to_string()),
-                Err(_) => self.mark_down(r, "no connection within the timeout"),
+                Err(e) => self.mark_down(r, &e.to_string()),
             }
         }
         None

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use certhist_api::auth::{LoginLimit, RateLimit};
-use certhist_api::replicas::ReplicaSet;
+use certhist_api::replicas::{self, ReplicaPools, ReplicaSet};
 use certhist_api::tls::{self, TlsSetup};
 use certhist_api::ServeConfig;
 use certhist_store::{read, Store};
@@ -234,12 +234,20 @@ async fn replicas(
     let mut list = Vec::new();
     for url in &args.replica_urls {
         let name = certhist_store::redact_url(url);
-        let store = Store::connect_replica(url, args.max_connections as usize)
-            .map_err(|e| Failure::Usage(format!("--replica-url: {e}")))?
+        let usage = |e: certhist_store::StoreError| Failure::Usage(format!("--replica-url: {e}"));
+        let reads = Store::connect_replica(url, args.max_connections as usize)
+            .map_err(usage)?
             .with_statement_timeout(config.statement_timeout)?;
-        list.push((name, store));
+        let checks = Store::connect_replica(url, 1).map_err(usage)?;
+        list.push(ReplicaPools {
+            name,
+            reads,
+            checks,
+        });
     }
     let set = ReplicaSet::new(list, Duration::from_secs_f64(args.replica_max_lag));
+    // The checks' own pool on the primary (a busy API pool never delays them).
+    let primary = &primary.with_statement_timeout(replicas::CHECK_TIMEOUT)?;
     set.check_once(primary).await;
     for st in set.states() {
         match &st.reason {

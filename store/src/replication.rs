@@ -58,7 +58,7 @@ impl Conn {
 
 impl crate::Store {
     /// A pool on a read replica given by `url` (application name `certhist-replica-reader`
-    /// unless the URL names one). Migrations are not run: a standby is read-only and receives
+    /// and a 2 s connect timeout unless the URL sets them). Migrations are not run: a standby is read-only and receives
     /// the primary's schema by replication.
     pub fn connect_replica(url: &str, max_connections: usize) -> Result<crate::Store, StoreError> {
         let mut config = url
@@ -69,6 +69,10 @@ impl crate::Store {
             })?;
         if config.get_application_name().is_none() {
             config.application_name("certhist-replica-reader");
+        }
+        // A replica that does not answer is skipped quickly rather than waited for.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(2));
         }
         crate::Store::connect_only(config, max_connections)
     }
