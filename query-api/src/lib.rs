@@ -14,6 +14,7 @@ mod compat;
 pub mod error;
 mod ndjson;
 mod params;
+pub mod replicas;
 mod routes;
 pub mod tls;
 mod web;
@@ -82,6 +83,9 @@ pub struct ServeConfig {
     /// Where uploads are spooled before they are imported (`None`: the system's temporary
     /// directory).
     pub upload_dir: Option<PathBuf>,
+    /// Read replicas (`--replica-url`): reads go to them, writes to the primary (see
+    /// [`replicas`]). `None`: everything on the primary.
+    pub replicas: Option<replicas::ReplicaSet>,
 }
 
 impl Default for ServeConfig {
@@ -113,6 +117,7 @@ impl Default for ServeConfig {
             upload_limit_bytes: 1 << 30,
             upload_timeout: Duration::from_secs(3600),
             upload_dir: None,
+            replicas: None,
         }
     }
 }
@@ -151,6 +156,17 @@ impl AppState {
     /// A pooled connection (its statement timeout is set at connect: see `router`).
     pub(crate) async fn conn(&self) -> Result<Conn, ApiError> {
         Ok(self.store.conn().await?)
+    }
+
+    /// A connection for a read-only request: a usable replica's when `--replica-url` gave
+    /// any (see [`replicas`]), else the primary's. Never for a statement that writes.
+    pub(crate) async fn read_conn(&self) -> Result<Conn, ApiError> {
+        if let Some(set) = &self.config.replicas {
+            if let Some(conn) = set.read_conn().await {
+                return Ok(conn);
+            }
+        }
+        self.conn().await
     }
 }
 

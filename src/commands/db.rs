@@ -47,6 +47,10 @@ pub enum DbCommand {
         #[arg(long, requires = "tcp")]
         with_password: bool,
     },
+    /// Read replicas of the managed cluster (hot standbys by streaming replication) for
+    /// `certhist serve --replica-url`.
+    #[command(subcommand)]
+    Replica(super::replica::ReplicaCommand),
 }
 
 /// A network for --allow-remote: `192.0.2.0/24`, `2001:db8::/32`, or one address.
@@ -61,6 +65,9 @@ fn parse_cidr(text: &str) -> Result<IpNet, String> {
 }
 
 pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
+    if let DbCommand::Replica(command) = command {
+        return super::replica::run(cli, command).await;
+    }
     let mut out = std::io::stdout().lock();
     if cli.database_url.is_some() {
         return external(cli, command, &mut out).await;
@@ -202,6 +209,7 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
                 exit::NOT_FOUND
             })
         }
+        DbCommand::Replica(command) => super::replica::run(cli, command).await,
         DbCommand::Url { tcp, with_password } => {
             let h = home.clone();
             let options = StartOptions {
@@ -306,7 +314,7 @@ fn print_counts(c: &read::Counts, out: &mut impl Write) -> std::io::Result<()> {
 /// With DATABASE_URL the server is not ours: only status and url make sense.
 async fn external(cli: &Cli, command: &DbCommand, out: &mut impl Write) -> Result<u8, Failure> {
     match command {
-        DbCommand::Start { .. } | DbCommand::Stop => Err(Failure::Usage(
+        DbCommand::Start { .. } | DbCommand::Stop | DbCommand::Replica(_) => Err(Failure::Usage(
             "DATABASE_URL is set: certhist does not start or stop that server (unset DATABASE_URL to use the managed cluster)".to_owned(),
         )),
         DbCommand::Url { tcp: true, .. } => Err(Failure::Usage(

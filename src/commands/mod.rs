@@ -8,6 +8,7 @@ pub(crate) mod db;
 pub(crate) mod demo;
 pub(crate) mod import;
 pub(crate) mod query;
+pub(crate) mod replica;
 pub(crate) mod scan;
 pub(crate) mod serve;
 pub(crate) mod tag;

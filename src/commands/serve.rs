@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use certhist_api::auth::{LoginLimit, RateLimit};
+use certhist_api::replicas::{self, ReplicaPools, ReplicaSet};
 use certhist_api::tls::{self, TlsSetup};
 use certhist_api::ServeConfig;
 use certhist_store::{read, Store};
@@ -98,6 +99,27 @@ pub struct ServeArgs {
     /// directory).
     #[arg(long, value_name = "DIR")]
     pub upload_dir: Option<PathBuf>,
+    /// A read replica (hot standby of the database, e.g. from `certhist db replica start`) to
+    /// send reads to; repeatable. Writes (tags, notes, uploads, accounts, sessions, audit) and
+    /// authentication go to the primary, and so do reads while no replica is usable.
+    #[arg(long = "replica-url", value_name = "URL")]
+    pub replica_urls: Vec<String>,
+    /// Largest replication lag, in seconds, at which a replica still serves reads.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds, value_name = "SECONDS")]
+    pub replica_max_lag: f64,
+    /// How often the replicas' health and lag are checked, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=600_000))]
+    pub replica_check_ms: u64,
+}
+
+/// Seconds, a non-negative number (`0.5`, `10`).
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if (0.0..=86_400.0).contains(&s) => Ok(s),
+        _ => Err(format!(
+            "{text:?}: expected a number of seconds between 0 and 86400"
+        )),
+    }
 }
 
 /// A request limit from the command line; `None` = unlimited.
@@ -163,7 +185,8 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
     let mut db = crate::db_config(cli);
     db.max_connections = args.max_connections as usize;
     let store = Store::open(&db).await?;
-    let config = args.config();
+    let mut config = args.config();
+    config.replicas = replicas(args, &store, &config).await?;
     let auth_mode = check_auth(&store, &config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -196,6 +219,55 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
     }
     .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
     Ok(exit::OK)
+}
+
+/// The replicas of `--replica-url`, checked once (so reads use them from the first request)
+/// and then every `--replica-check-ms` by a background task.
+async fn replicas(
+    args: &ServeArgs,
+    primary: &Store,
+    config: &ServeConfig,
+) -> Result<Option<ReplicaSet>, Failure> {
+    if args.replica_urls.is_empty() {
+        return Ok(None);
+    }
+    let mut list = Vec::new();
+    for url in &args.replica_urls {
+        let name = certhist_store::redact_url(url);
+        let usage = |e: certhist_store::StoreError| Failure::Usage(format!("--replica-url: {e}"));
+        let reads = Store::connect_replica(url, args.max_connections as usize)
+            .map_err(usage)?
+            .with_statement_timeout(config.statement_timeout)?;
+        let checks = Store::connect_replica(url, 1).map_err(usage)?;
+        list.push(ReplicaPools {
+            name,
+            reads,
+            checks,
+        });
+    }
+    let set = ReplicaSet::new(list, Duration::from_secs_f64(args.replica_max_lag));
+    // The checks' own pool on the primary (a busy API pool never delays them).
+    let primary = &primary.with_statement_timeout(replicas::CHECK_TIMEOUT)?;
+    set.check_once(primary).await;
+    for st in set.states() {
+        match &st.reason {
+            None => eprintln!(
+                "certhist: read replica {} in use (lag {:.1} s)",
+                clean(&st.name),
+                st.lag_seconds.unwrap_or_default()
+            ),
+            Some(why) => eprintln!(
+                "certhist: read replica {} not used for now: {}",
+                clean(&st.name),
+                clean(why)
+            ),
+        }
+    }
+    set.spawn_monitor(
+        primary.clone(),
+        Duration::from_millis(args.replica_check_ms),
+    );
+    Ok(Some(set))
 }
 
 /// Secure by default: refuses a non-loopback listener when no account exists, unless

@@ -14,6 +14,7 @@ mod error;
 mod migrate;
 pub mod read;
 mod redact;
+pub mod replication;
 mod write;
 
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ use cluster::{ClusterConfig, StartOptions};
 
 pub use error::StoreError;
 pub use migrate::{applied_versions, schema_fingerprint};
+pub use redact::redact_url;
 pub use write::accounts::{
     check_password, check_user_name, csrf_token_for, sha256, Actor, NewApiKey, NewSession,
     KEY_PREFIX, MIN_PASSWORD_CHARS,

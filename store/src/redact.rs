@@ -8,7 +8,7 @@ const MASK: &str = "***";
 /// password holding `@`, `/` or `?` is masked too), a `password=` query parameter, or the value
 /// of the `password` key of a libpq `key=value` string. A `key=value` string that does not parse
 /// is not shown at all. Masking too much is allowed; showing a password is not.
-pub(crate) fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     let lower = url.to_ascii_lowercase();
     let scheme_len = ["postgres://", "postgresql://"]
         .iter()

@@ -10,6 +10,7 @@ mod escaping;
 mod import;
 mod passive;
 mod query;
+mod replica;
 mod scan;
 mod scan_import;
 mod secrets;

@@ -123,7 +123,7 @@ pub(crate) async fn query(
 ) -> CirclResult {
     reader(principal)?;
     let net = parse_net(&path_text(path, BAD_IP)?, &state)?;
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let rows = read::ip_history(&conn, &net, &TimeWindow::default(), None, MAX_ROWS + 1).await?;
     if i64::try_from(rows.len()).unwrap_or(i64::MAX) > MAX_ROWS {
         return Err(CirclError::new(
@@ -201,7 +201,7 @@ pub(crate) async fn cquery(
 ) -> CirclResult {
     reader(principal)?;
     let sha1 = sha1_of(&path_text(path, BAD_SHA1)?)?;
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let rows = read::cert_hosts(&conn, &sha1, &TimeWindow::default(), None, MAX_ROWS + 1).await?;
     let truncated = i64::try_from(rows.len()).unwrap_or(i64::MAX) > MAX_ROWS;
     let rows = &rows[..rows
@@ -235,7 +235,7 @@ pub(crate) async fn cfetch(
 ) -> CirclResult {
     reader(principal)?;
     let sha1 = sha1_of(&path_text(path, BAD_SHA1)?)?;
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let Some(record) =
         read::certificate(&conn, &CertHash::Sha1(sha1), state.config.shared_threshold).await?
     else {

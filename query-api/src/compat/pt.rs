@@ -170,7 +170,7 @@ pub(crate) async fn details(
 ) -> PtResult {
     reader(principal)?;
     let (q, _) = query_param(raw.as_deref())?;
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let sha1s = match subject_of(&conn, &q).await? {
         Subject::Cert(sha1) => vec![sha1],
         Subject::Unknown => Vec::new(),
@@ -208,7 +208,7 @@ pub(crate) async fn history(
 ) -> PtResult {
     reader(principal)?;
     let (q, _) = query_param(raw.as_deref())?;
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
     let results: Vec<Value> = match subject_of(&conn, &q).await? {
         Subject::Unknown => Vec::new(),
@@ -396,7 +396,7 @@ pub(crate) async fn search(
         .one("field")?
         .ok_or_else(|| PtError::bad("missing required parameter: field"))?;
     let target = target(field.trim())?;
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let sha1s = find(&conn, &target, &q, state.config.max_page_size).await?;
     let results = records(&conn, &sha1s).await?;
     Ok(json(&json!({ "results": results, "success": true })))
@@ -411,7 +411,7 @@ pub(crate) async fn keyword(
 ) -> PtResult {
     reader(principal)?;
     let (q, _) = query_param(raw.as_deref())?;
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let mode = if q.chars().count() >= 3 {
         MatchMode::Contains
     } else {

@@ -45,7 +45,7 @@ pub(crate) async fn certificate(
     let hash = cert_hash("hash", &hash)?;
     let format = p.one("format")?;
     p.finish()?;
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let Some(record) = read::certificate(&conn, &hash, state.config.shared_threshold).await? else {
         // Known only by SHA-256 from a sensor log: the log's text (`"stub": true`), no DER.
         if let CertHash::Sha256(sha256) = &hash {
@@ -147,7 +147,7 @@ pub(crate) async fn hosts(
     let cursor: Option<Cursor> = p.cursor()?;
     p.finish()?;
     let after = cursor.map(|c| (c.0, c.1));
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     // Fast path (one round trip): a SHA-1 with sightings needs no resolution. An empty page
     // falls through to resolve_hash, which tells "unknown hash" (404) from "nothing in window".
     if let (CertHash::Sha1(sha1), false) = (&hash, ndjson::wanted(&headers)) {
@@ -212,7 +212,7 @@ async fn stream_page(
     window: TimeWindow,
     after: Option<(IpAddr, u16)>,
 ) -> Result<(Vec<u8>, Option<(IpAddr, u16)>), ApiError> {
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let rows = read::cert_hosts(&conn, &sha1, &window, after, STREAM_PAGE).await?;
     let mut out = Vec::new();
     for r in &rows {

@@ -73,6 +73,6 @@ pub(crate) async fn expand(
         include_shared,
         window,
     };
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     Ok(json(&read::expand(&conn, &request).await?))
 }

@@ -117,7 +117,7 @@ async fn history(
             },
         ));
     }
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let rows = read::ip_history(&conn, &net, &window, after.as_ref(), limit + 1).await?;
     Ok(json(&page(rows, limit, key_of)))
 }
@@ -128,7 +128,7 @@ async fn stream_page(
     window: TimeWindow,
     after: Option<IpHistoryKey>,
 ) -> Result<(Vec<u8>, Option<IpHistoryKey>), ApiError> {
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let rows = read::ip_history(&conn, &net, &window, after.as_ref(), STREAM_PAGE).await?;
     let mut out = Vec::new();
     for r in &rows {

@@ -58,7 +58,7 @@ pub(crate) async fn overlap(
             let cursor: Option<String> = p.cursor()?;
             p.finish()?;
             let after = cursor.map(|c| sha1_hex("cursor", &c)).transpose()?;
-            let conn = state.conn().await?;
+            let conn = state.read_conn().await?;
             let rows =
                 read::overlap_by_ips(&conn, &addrs, &window, after.as_ref(), limit + 1).await?;
             Ok(json(&page(rows, limit, |r: &OverlapCertItem| {
@@ -70,7 +70,7 @@ pub(crate) async fn overlap(
                 .iter()
                 .map(|h| cert_hash("sha1", h))
                 .collect::<Result<Vec<_>, _>>()?;
-            let conn = state.conn().await?;
+            let conn = state.read_conn().await?;
             let keys = read::resolve_members(&conn, &hashes).await?;
             check_count("sha1", keys.len())?;
             let cursor: Option<IpAddr> = p.cursor()?;

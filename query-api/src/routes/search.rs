@@ -120,7 +120,7 @@ pub(crate) async fn search(
             move |state: AppState, after: Option<SearchKey>| {
                 let pattern = pattern.clone();
                 async move {
-                    let conn = state.conn().await?;
+                    let conn = state.read_conn().await?;
                     let rows = read::search_filtered(
                         &conn,
                         field,
@@ -142,7 +142,7 @@ pub(crate) async fn search(
             },
         ));
     }
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let rows =
         read::search_filtered(&conn, field, &pattern, &validity, after.as_ref(), limit + 1).await?;
     Ok(json(&page(rows, limit, |h: &SearchItem| {

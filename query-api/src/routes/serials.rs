@@ -62,7 +62,7 @@ pub(crate) async fn serials(
                 .ok_or_else(|| bad_request("cursor", "not a cursor returned by this endpoint"))
         })
         .transpose()?;
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let rows = read::certs_by_serial(
         &conn,
         &serials,

@@ -27,7 +27,7 @@ pub(crate) async fn stats(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     Params::parse(raw.as_deref())?.finish()?;
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     Ok(json(&read::stats(&conn, EXACT_COUNT_BELOW).await?))
 }
 

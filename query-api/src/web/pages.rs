@@ -266,7 +266,7 @@ async fn ip_page(principal: Viewer, state: AppState, text: &str, raw: Option<&st
     } else {
         net.addr().to_string()
     };
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let mut rows = read::ip_history(&conn, &net, &window, after.as_ref(), limit + 1).await?;
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -917,7 +917,7 @@ pub(crate) async fn names(
                 .ok_or_else(|| bad_request("cursor", "not a cursor returned by this page"))
         })
         .transpose()?;
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let mut rows =
         read::search_filtered(&conn, field, &pattern, &validity, after.as_ref(), limit + 1).await?;
     // A name (not a pattern) can carry tags and notes: shown with the results.
@@ -1039,7 +1039,7 @@ pub(crate) async fn serial(
                 .ok_or_else(|| bad_request("cursor", "not a cursor returned by this page"))
         })
         .transpose()?;
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let mut rows = read::certs_by_serial(
         &conn,
         &serials,
@@ -1277,7 +1277,7 @@ pub(crate) async fn overlap(
         format!("/overlap?{}", s.finish())
     };
     let limit_rows = usize::try_from(limit).unwrap_or(usize::MAX);
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let mut spans: Vec<Span> = Vec::new();
     if hashes.is_empty() {
         if !(2..=MAX_MEMBERS).contains(&ips.len()) {
@@ -1535,7 +1535,7 @@ pub(crate) async fn graph(
         include_shared,
         window,
     };
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let g = read::expand(&conn, &request).await?;
     drop(conn);
     // Layout: column = hop, row = order of discovery within the hop.
@@ -1728,7 +1728,7 @@ pub(crate) async fn export_ip_csv(
     let net = ip_or_cidr("ip", &ip, &state.config)?;
     let window = p.window()?;
     p.finish()?;
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let mut out = String::new();
     csv_line(
         &mut out,
@@ -1808,7 +1808,7 @@ pub(crate) async fn export_search_csv(
         ..ValidityFilter::default()
     };
     p.finish()?;
-    let conn = state.conn().await?;
+    let conn = state.read_conn().await?;
     let mut out = String::new();
     csv_line(
         &mut out,

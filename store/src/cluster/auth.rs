@@ -356,6 +356,10 @@ pub(super) fn upgrade_running(
     tracing::warn!(cluster.data_dir = %layout.data_dir.display(), "upgrading the authentication of the running cluster: no trust over TCP, password of role certhist");
     let password = ensure_password(layout)?;
     let changed = write_hba(layout, acct, allow_remote)?;
+    if super::replica::is_standby(layout) {
+        // Read-only: the password arrives by replication; only reload the new pg_hba.conf.
+        return Ok(());
+    }
     apply_password(info, &password, changed)
 }
 

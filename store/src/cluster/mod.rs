@@ -37,6 +37,7 @@ mod binaries;
 mod init;
 mod layout;
 mod process;
+mod replica;
 mod settings;
 
 use std::fs;
@@ -56,6 +57,7 @@ use init::initdb;
 pub(crate) use layout::fnv1a64;
 use layout::{absolute_home, lock_home, Layout};
 use process::{is_live_postmaster, read_pid_file, remove_stale_pid_file, running_info, start};
+pub use replica::{create_replica, is_replica, start_replica, ReplicaCreated, REPLICA_SETTINGS};
 
 /// Database superuser created by `initdb` and used by certhist to connect.
 pub const DB_USER: &str = "certhist";

@@ -268,7 +268,10 @@ pub(super) fn start(
     })?;
     wait_ready(&info, bins).map_err(start_failed)?;
     // Until this is done TCP logins fail (SCRAM lines, no or an old verifier): fail closed.
-    apply_password(&info, &password, false)?;
+    // A standby is read-only: its password arrives from the primary by replication.
+    if !super::replica::is_standby(layout) {
+        apply_password(&info, &password, false)?;
+    }
     Ok(info)
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of certhist-store, one module per area.
 
 mod accounts;
+mod citus;
 mod cluster;
 mod config;
 mod migrate;
