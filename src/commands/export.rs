@@ -152,7 +152,13 @@ pub(crate) async fn run(cli: &Cli, args: &ExportArgs) -> Result<u8, Failure> {
     let mut rx = export::spawn(store, prepared);
     let (mut sink, partial): (Box<dyn Write + Send>, Option<(PathBuf, PathBuf)>) =
         match &args.output {
-            None => (Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())), None),
+            None => (
+                Box::new(std::io::BufWriter::with_capacity(
+                    1 << 16,
+                    std::io::stdout(),
+                )),
+                None,
+            ),
             Some(path) => {
                 let mut tmp = path.clone().into_os_string();
                 tmp.push(".partial");

@@ -176,7 +176,10 @@ fn python() -> Option<PathBuf> {
     }
     let how = "python3 -m venv target/pyenv && target/pyenv/bin/pip install --no-deps -r tests/compat/requirements.txt";
     if std::env::var("CERTHIST_COMPAT_OPTIONAL").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: the STIX / MISP checks need {}; {how}", py.display());
+        eprintln!(
+            "SKIPPED: the STIX / MISP checks need {}; {how}",
+            py.display()
+        );
         return None;
     }
     panic!(
@@ -433,8 +436,16 @@ async fn exports_of_every_selector_in_every_format() {
     for (case, file) in cases.iter().zip(&stix_files) {
         let r = &stix[file.to_str().unwrap()];
         let name = case.name;
-        assert_eq!(r["errors"], serde_json::json!([]), "{name}: validator errors");
-        assert_eq!(r["warnings"], serde_json::json!([]), "{name}: validator warnings");
+        assert_eq!(
+            r["errors"],
+            serde_json::json!([]),
+            "{name}: validator errors"
+        );
+        assert_eq!(
+            r["warnings"],
+            serde_json::json!([]),
+            "{name}: validator warnings"
+        );
         assert_eq!(r["parsed"], true, "{name}: stix2.parse(allow_custom=False)");
         assert_eq!(r["id_mismatches"], serde_json::json!([]), "{name}: SCO ids");
         let certs: BTreeSet<&str> = case.rows.iter().map(|o| o.sha1.as_str()).collect();
@@ -498,16 +509,26 @@ async fn exports_of_every_selector_in_every_format() {
             certs.len(),
             "{name}"
         );
-        assert_eq!(r["relationships"].as_u64().unwrap() as usize, case.rows.len());
+        assert_eq!(
+            r["relationships"].as_u64().unwrap() as usize,
+            case.rows.len()
+        );
     }
     let cidr = &stix[stix_files[1].to_str().unwrap()]["certificates"];
-    assert!(cidr[HASH_ONLY].is_object(), "the hash-only certificate is exported");
+    assert!(
+        cidr[HASH_ONLY].is_object(),
+        "the hash-only certificate is exported"
+    );
 
     let misp = run_py(&py, "misp_check.py", &misp_files);
     for (case, file) in cases.iter().zip(&misp_files) {
         let r = &misp[file.to_str().unwrap()];
         let name = case.name;
-        assert_eq!(r["warnings"], serde_json::json!([]), "{name}: pymisp warnings");
+        assert_eq!(
+            r["warnings"],
+            serde_json::json!([]),
+            "{name}: pymisp warnings"
+        );
         // One ip-dst per sighting, with its period.
         let got: BTreeSet<(String, i64, i64)> = r["attributes"]
             .as_array()
@@ -525,7 +546,13 @@ async fn exports_of_every_selector_in_every_format() {
         let want: BTreeSet<(String, i64, i64)> = case
             .rows
             .iter()
-            .map(|o| (o.ip.clone(), ts(&o.first).timestamp(), ts(&o.last).timestamp()))
+            .map(|o| {
+                (
+                    o.ip.clone(),
+                    ts(&o.first).timestamp(),
+                    ts(&o.last).timestamp(),
+                )
+            })
             .collect();
         assert_eq!(got, want, "{name}: ip-dst attributes");
         for a in r["attributes"].as_array().unwrap() {
@@ -554,8 +581,16 @@ async fn exports_of_every_selector_in_every_format() {
             let rows = &per_cert[sha1];
             let first = rows.iter().map(|o| ts(&o.first)).min().unwrap();
             let last = rows.iter().map(|o| ts(&o.last)).max().unwrap();
-            assert_eq!(ts(obj["first_seen"].as_str().unwrap()), first, "{name} {sha1}");
-            assert_eq!(ts(obj["last_seen"].as_str().unwrap()), last, "{name} {sha1}");
+            assert_eq!(
+                ts(obj["first_seen"].as_str().unwrap()),
+                first,
+                "{name} {sha1}"
+            );
+            assert_eq!(
+                ts(obj["last_seen"].as_str().unwrap()),
+                last,
+                "{name} {sha1}"
+            );
             // seen-by: one reference to each sighting's ip-dst.
             let refs: BTreeSet<(String, String)> = obj["seen_by"]
                 .as_array()
@@ -572,7 +607,8 @@ async fn exports_of_every_selector_in_every_format() {
             assert_eq!(refs.len(), rows.len(), "{name} {sha1}: references");
             for (ip, comment) in &refs {
                 assert!(
-                    rows.iter().any(|o| &o.ip == ip && comment.contains(&format!("port {}", o.port)))
+                    rows.iter()
+                        .any(|o| &o.ip == ip && comment.contains(&format!("port {}", o.port)))
                         && comment.contains(sha1),
                     "{name} {sha1}: reference to {ip} ({comment})"
                 );

@@ -166,7 +166,11 @@ impl Writer {
     ) {
         let uuid = object_uuid(sha1);
         let mut attrs: Vec<(&str, &str, String)> = Vec::new();
-        attrs.push(("x509-fingerprint-sha1", "x509-fingerprint-sha1", hex::encode(sha1)));
+        attrs.push((
+            "x509-fingerprint-sha1",
+            "x509-fingerprint-sha1",
+            hex::encode(sha1),
+        ));
         if let Some(d) = info.and_then(|i| i.details.as_ref()) {
             attrs.push((
                 "x509-fingerprint-sha256",

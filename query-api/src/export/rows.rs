@@ -96,7 +96,10 @@ impl Rows {
     }
 
     /// The next non-empty batch of rows; `None` at the end.
-    pub(crate) async fn next(&mut self, store: &Store) -> Result<Option<Vec<Sighting>>, StoreError> {
+    pub(crate) async fn next(
+        &mut self,
+        store: &Store,
+    ) -> Result<Option<Vec<Sighting>>, StoreError> {
         loop {
             let Some(job) = self.jobs.pop() else {
                 return Ok(None);

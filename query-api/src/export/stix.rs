@@ -28,7 +28,11 @@ pub(crate) struct Writer {
 
 /// The id of the address SCO: `{"value": …}` canonical.
 pub(crate) fn addr_id(ip: &IpAddr) -> String {
-    let kind = if ip.is_ipv4() { "ipv4-addr" } else { "ipv6-addr" };
+    let kind = if ip.is_ipv4() {
+        "ipv4-addr"
+    } else {
+        "ipv6-addr"
+    };
     format!(
         "{kind}--{}",
         sco_uuid(&format!("{{\"value\":{}}}", json_str(&ip.to_string())))
@@ -97,7 +101,11 @@ impl Writer {
     pub(crate) fn row(&mut self, s: &Sighting, info: Option<&CertInfo>, out: &mut Vec<u8>) {
         let addr = addr_id(&s.ip);
         if self.last_ip != Some(s.ip) {
-            let kind = if s.ip.is_ipv4() { "ipv4-addr" } else { "ipv6-addr" };
+            let kind = if s.ip.is_ipv4() {
+                "ipv4-addr"
+            } else {
+                "ipv6-addr"
+            };
             Self::object(
                 out,
                 &json!({"type": kind, "spec_version": "2.1", "id": addr, "value": s.ip.to_string()}),
@@ -182,7 +190,9 @@ impl Writer {
 /// The `x509-certificate` SCO.
 fn certificate(sha1: &[u8; 20], id: &str, info: &CertInfo) -> Value {
     let d = info.details.as_ref();
-    let serial = d.and_then(|d| d.summary.serial.as_ref()).map(|s| s.to_hex());
+    let serial = d
+        .and_then(|d| d.summary.serial.as_ref())
+        .map(|s| s.to_hex());
     let mut m = Map::new();
     m.insert("type".into(), json!("x509-certificate"));
     m.insert("spec_version".into(), json!("2.1"));

@@ -163,8 +163,10 @@ pub(crate) async fn export(
         Selector::Expand(ExpandRequest {
             seed_text,
             seed,
-            hops: u32::try_from(hops.unwrap_or(DEFAULT_HOPS.min(i64::from(config.max_expand_hops))))
-                .unwrap_or(1),
+            hops: u32::try_from(
+                hops.unwrap_or(DEFAULT_HOPS.min(i64::from(config.max_expand_hops))),
+            )
+            .unwrap_or(1),
             max_nodes: usize::try_from(max_nodes.unwrap_or(DEFAULT_MAX_NODES)).unwrap_or(1),
             shared_threshold: config.shared_threshold,
             include_shared: include_shared.unwrap_or(false),
