@@ -5,11 +5,13 @@
 # next to the same binary's peak RSS for a 1-row export (the baseline) and the ceiling
 # BENCH_RSS_CEILING_MB (default 256): streamed exports stay far below it whatever the row count.
 # Database: TEST_DATABASE_URL if set, else a managed cluster on a temporary home (never the
-# system Postgres). PROFILE=debug uses the debug binary (no release build on a busy machine).
+# system Postgres). PROFILE=debug uses the debug binary (no release build on a busy machine);
+# BENCH_FORMATS="misp" measures some formats only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_ROWS:-1000000}
 CEILING_MB=${BENCH_RSS_CEILING_MB:-256}
+FORMATS=${BENCH_FORMATS:-ndjson csv stix misp}
 PROFILE=${PROFILE:-release}
 command -v /usr/bin/time >/dev/null || { echo "/usr/bin/time not found: apt-get install -y time" >&2; exit 1; }
 if [ "$PROFILE" = release ]; then
@@ -65,12 +67,12 @@ measure() { # label args...
   echo "$rss" >"$WORK/rss.$label"
 }
 measure baseline-1-row --format ndjson cert 876020057ffa1c2993f6b0f6dd3e6a5cb70ff499
-for f in ndjson csv stix misp; do
+for f in $FORMATS; do
   measure "$f-$N-rows" --format "$f" cert "$SHA1"
 done
 base=$(cat "$WORK/rss.baseline-1-row")
 worst=0
-for f in ndjson csv stix misp; do
+for f in $FORMATS; do
   r=$(cat "$WORK/rss.$f-$N-rows"); [ "$r" -gt "$worst" ] && worst=$r
 done
 printf 'peak RSS: worst %.1f MB (baseline %.1f MB) — ceiling %d MB: %s\n' \

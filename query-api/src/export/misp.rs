@@ -22,13 +22,19 @@ const X509_TEMPLATE_VERSION: &str = "14";
 /// The sightings of one certificate: their attributes' uuids and the span.
 #[derive(Debug)]
 pub(crate) struct Refs {
+    /// The attributes' uuids, when kept (see [`Writer::new`]).
     pub(crate) attrs: Vec<[u8; 16]>,
+    /// How many sightings.
+    pub(crate) n: usize,
     first: DateTime<Utc>,
     last: DateTime<Utc>,
 }
 
 pub(crate) struct Writer {
     label: String,
+    /// Keep each row's attribute uuid for the references; false when the caller re-reads each
+    /// certificate's hosts to write them (a reverse search or a field search).
+    keep_refs: bool,
     event_uuid: String,
     first_attribute: bool,
     first_object: bool,
@@ -39,12 +45,12 @@ pub(crate) struct Writer {
 }
 
 /// The uuid of the `ip-dst` attribute of a sighting.
-fn attribute_uuid(s: &Sighting) -> [u8; 16] {
+pub(crate) fn attribute_uuid(ip: &std::net::IpAddr, port: u16, sha1: &Sha1) -> [u8; 16] {
     derived_bytes(&[
         b"misp ip-dst",
-        s.ip.to_string().as_bytes(),
-        &s.port.to_be_bytes(),
-        &s.sha1,
+        ip.to_string().as_bytes(),
+        &port.to_be_bytes(),
+        sha1,
     ])
 }
 
@@ -66,9 +72,10 @@ pub(crate) fn pem(der: &[u8]) -> String {
 }
 
 impl Writer {
-    pub(crate) fn new(label: &str) -> Writer {
+    pub(crate) fn new(label: &str, keep_refs: bool) -> Writer {
         Writer {
             label: label.to_owned(),
+            keep_refs,
             event_uuid: derived_uuid(&[b"misp event", label.as_bytes()]),
             first_attribute: true,
             first_object: true,
@@ -90,7 +97,7 @@ impl Writer {
     }
 
     pub(crate) fn row(&mut self, s: &Sighting, out: &mut Vec<u8>) {
-        let uuid = attribute_uuid(s);
+        let uuid = attribute_uuid(&s.ip, s.port, &s.sha1);
         let sources = if s.sources.is_empty() {
             String::new()
         } else {
@@ -124,7 +131,10 @@ impl Writer {
         let _ = serde_json::to_writer(&mut *out, &a);
         match self.refs.get_mut(&s.sha1) {
             Some(r) => {
-                r.attrs.push(uuid);
+                if self.keep_refs {
+                    r.attrs.push(uuid);
+                }
+                r.n += 1;
                 r.first = r.first.min(s.first_seen);
                 r.last = r.last.max(s.last_seen);
             }
@@ -133,7 +143,12 @@ impl Writer {
                 self.refs.insert(
                     s.sha1,
                     Refs {
-                        attrs: vec![uuid],
+                        attrs: if self.keep_refs {
+                            vec![uuid]
+                        } else {
+                            Vec::new()
+                        },
+                        n: 1,
                         first: s.first_seen,
                         last: s.last_seen,
                     },
@@ -254,7 +269,7 @@ impl Writer {
         m.insert("last_seen".into(), json!(time(&refs.last)));
         m.insert(
             "comment".into(),
-            json!(format!("seen on {} address:port pairs", refs.attrs.len())),
+            json!(format!("seen on {} address:port pairs", refs.n)),
         );
         m.insert("Attribute".into(), Value::Array(attributes));
         let head = serde_json::to_vec(&Value::Object(m)).unwrap_or_default();

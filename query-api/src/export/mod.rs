@@ -345,7 +345,13 @@ async fn go(
     let mut out = Vec::with_capacity(CHUNK);
     let label = request.selector.describe();
     let mut stix = stix::Writer::new(&label);
-    let mut misp = misp::Writer::new(&label);
+    // A reverse search or a field search writes all the hosts of each certificate (in the
+    // window): the references are written by reading them again instead of keeping them.
+    let reread = matches!(
+        request.selector,
+        Selector::Cert(_) | Selector::Search { .. }
+    );
+    let mut misp = misp::Writer::new(&label, !reread);
     let mut written_certs: HashSet<Sha1> = HashSet::new();
     match request.format {
         ExportFormat::Ndjson => {}
@@ -403,9 +409,32 @@ async fn go(
                     let refs = misp.take_refs(sha1);
                     let Some(refs) = refs else { continue };
                     misp.object_head(sha1, infos.get(sha1), &refs, &mut out);
-                    for (i, r) in refs.attrs.iter().enumerate() {
-                        misp.reference(sha1, r, i == 0, &mut out);
-                        if out.len() >= CHUNK {
+                    if reread {
+                        let mut after = None;
+                        let mut first = true;
+                        loop {
+                            let conn = store.conn().await?;
+                            let hosts =
+                                read::cert_hosts(&conn, sha1, &request.window, after, PAGE).await?;
+                            drop(conn);
+                            for h in &hosts {
+                                let attr = misp::attribute_uuid(&h.ip, h.port, sha1);
+                                misp.reference(sha1, &attr, first, &mut out);
+                                first = false;
+                            }
+                            if let Err(g) = flush(tx, &mut out, CHUNK).await {
+                                return Ok(Err(g));
+                            }
+                            match hosts.last() {
+                                Some(l) if i64::try_from(hosts.len()).unwrap_or(0) >= PAGE => {
+                                    after = Some((l.ip, l.port));
+                                }
+                                _ => break,
+                            }
+                        }
+                    } else {
+                        for (i, r) in refs.attrs.iter().enumerate() {
+                            misp.reference(sha1, r, i == 0, &mut out);
                             if let Err(g) = flush(tx, &mut out, CHUNK).await {
                                 return Ok(Err(g));
                             }
