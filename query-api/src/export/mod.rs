@@ -9,9 +9,10 @@
 //! down a bounded channel before the next is read. The STIX bundle and the MISP event are
 //! written incrementally (envelope, then objects, then the closing brackets). Memory stays
 //! bounded by the page, plus: the certificates already written (STIX, MISP: 20 bytes each),
-//! and for MISP the `seen-by` references of each certificate (16 bytes per row) until the
-//! `x509` objects are written after the attributes; a tag export remembers the rows written
-//! (targets may overlap).
+//! for MISP exports of an address, block, graph or tag the `seen-by` references of each
+//! certificate (16 bytes per row) until the `x509` objects are written after the attributes (a
+//! reverse or field search reads each certificate's hosts again instead), and for a tag export
+//! the rows written (targets may overlap).
 
 mod ids;
 mod misp;
