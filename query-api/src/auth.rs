@@ -439,12 +439,13 @@ impl AuthState {
     }
 }
 
-/// Paths that need no credentials: health checks, the OpenAPI document and the login page.
+/// Paths that need no credentials: health checks, the OpenAPI document, the login page and the
+/// web UI's stylesheet and script (the login page uses them; they hold no data).
 fn is_open_path(path: &str) -> bool {
     matches!(
         path,
         "/healthz" | "/api/v1/healthz" | "/api/v1/openapi.json" | "/login"
-    )
+    ) || path.starts_with("/static/")
 }
 
 /// Credentials found in a request. `Debug` never shows a secret.
@@ -632,9 +633,16 @@ pub(crate) async fn authenticate(
         Ok(c) => c,
         Err(e) => return challenge(e),
     };
+    // A browser opening a UI page without a (valid) session goes to the sign-in page.
+    let to_login = crate::web::login_redirect(&req);
     let verified = match verify(&state, source, creds).await {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(resp) => {
+            return match to_login {
+                Some(redirect) if resp.status() == StatusCode::UNAUTHORIZED => redirect,
+                _ => resp,
+            }
+        }
     };
     let (user, method, session) = verified;
     let account_key = match user.key_id {
@@ -797,7 +805,8 @@ async fn verify(
 
 /// Checks the CSRF token of a cookie-authenticated state-changing request: header
 /// `X-CSRF-Token`, or field `csrf` of a form body (the body is read, up to the server's body
-/// limit, and put back).
+/// limit, and put back), or the first part `csrf` of a `multipart/form-data` body (the web UI's
+/// upload form puts it first; only that part is read before the check, the rest streams on).
 async fn check_csrf(req: Request, session: &SessionContext) -> Result<Request, Response> {
     let expected = certhist_store::sha256(session.csrf_token.as_bytes());
     let matches = |given: &str| certhist_store::sha256(given.as_bytes()) == expected;
@@ -808,11 +817,16 @@ async fn check_csrf(req: Request, session: &SessionContext) -> Result<Request, R
             Err(csrf_refused())
         };
     }
-    let is_form = req
+    let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        .unwrap_or("")
+        .to_owned();
+    if let Some(boundary) = multipart_boundary(&content_type) {
+        return check_multipart_csrf(req, &boundary, &matches).await;
+    }
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded");
     if !is_form {
         return Err(csrf_refused());
     }
@@ -829,10 +843,97 @@ async fn check_csrf(req: Request, session: &SessionContext) -> Result<Request, R
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
+/// The boundary of a `multipart/form-data` Content-Type.
+fn multipart_boundary(content_type: &str) -> Option<String> {
+    let (mime, params) = content_type.split_once(';')?;
+    if !mime.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    params.split(';').find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_owned())
+            .filter(|b| !b.is_empty() && b.len() <= 200)
+    })
+}
+
+/// Most bytes read of a multipart body before its first part (`csrf`) must have ended.
+const MULTIPART_CSRF_PREFIX: usize = 16 * 1024;
+
+/// The value of the first part of a multipart body when it is the field `csrf`; `None` when
+/// `buf` does not hold the whole first part yet or it is another field.
+fn first_part_csrf(buf: &[u8], boundary: &str) -> Option<Result<String, ()>> {
+    let open = format!("--{boundary}\r\n");
+    let close = format!("\r\n--{boundary}");
+    let rest = buf.strip_prefix(open.as_bytes()).or_else(|| {
+        // A preamble is allowed before the first boundary.
+        let at = find(buf, format!("\r\n--{boundary}\r\n").as_bytes())?;
+        buf.get(at + open.len() + 2..)
+    });
+    let Some(rest) = rest else {
+        return (buf.len() >= open.len() + 2 + MULTIPART_CSRF_PREFIX).then_some(Err(()));
+    };
+    let head_end = find(rest, b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(rest.get(..head_end)?).to_ascii_lowercase();
+    let is_csrf = head.lines().any(|l| {
+        l.starts_with("content-disposition:")
+            && l.contains("form-data")
+            && l.split(';').any(|p| p.trim() == "name=\"csrf\"")
+    });
+    if !is_csrf {
+        return Some(Err(()));
+    }
+    let value = rest.get(head_end + 4..)?;
+    let end = find(value, close.as_bytes())?;
+    Some(
+        std::str::from_utf8(value.get(..end)?)
+            .map(str::to_owned)
+            .map_err(|_| ()),
+    )
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn check_multipart_csrf(
+    req: Request,
+    boundary: &str,
+    matches: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Request, Response> {
+    use futures_util::StreamExt;
+    let (parts, body) = req.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    let token = loop {
+        if let Some(found) = first_part_csrf(&buf, boundary) {
+            break found;
+        }
+        if buf.len() > MULTIPART_CSRF_PREFIX {
+            break Err(());
+        }
+        match stream.next().await {
+            Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+            Some(Err(_)) | None => break Err(()),
+        }
+    };
+    match token {
+        Ok(t) if matches(&t) => {
+            let head = futures_util::stream::once(async move {
+                Ok::<_, axum::Error>(axum::body::Bytes::from(buf))
+            });
+            let body = Body::from_stream(head.chain(stream));
+            Ok(Request::from_parts(parts, body))
+        }
+        _ => Err(csrf_refused()),
+    }
+}
+
 fn csrf_refused() -> Response {
     error_response(
         StatusCode::FORBIDDEN,
-        "missing or wrong CSRF token: a request signed in by the session cookie must send the token of GET /api/v1/session as header X-CSRF-Token or form field csrf",
+        "missing or wrong CSRF token: a request signed in by the session cookie must send the token of GET /api/v1/session as header X-CSRF-Token or form field csrf (the first part of a multipart form)",
     )
 }
 
@@ -896,6 +997,27 @@ mod tests {
             l.blocked_at(t0 + Duration::from_secs(60), src, Some("alice")),
             None
         );
+    }
+
+    #[test]
+    fn multipart_csrf_is_the_first_part() {
+        let b = "B0und";
+        let body = |first: &str| {
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"{first}\"\r\n\r\ntok3n\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\ndata\r\n--{b}--\r\n")
+        };
+        assert_eq!(
+            first_part_csrf(body("csrf").as_bytes(), b),
+            Some(Ok("tok3n".to_owned()))
+        );
+        assert_eq!(first_part_csrf(body("label").as_bytes(), b), Some(Err(())));
+        // Not all there yet: read on.
+        let whole = body("csrf");
+        assert_eq!(first_part_csrf(&whole.as_bytes()[..30], b), None);
+        assert_eq!(
+            multipart_boundary("multipart/form-data; boundary=\"B0und\""),
+            Some("B0und".to_owned())
+        );
+        assert_eq!(multipart_boundary("text/plain; boundary=x"), None);
     }
 
     #[test]

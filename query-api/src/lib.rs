@@ -319,7 +319,9 @@ async fn limits(
     req: Request,
     next: Next,
 ) -> Response {
-    let upload = req.uri().path().starts_with("/api/v1/uploads/");
+    // The web UI's cache upload form (`/cryptnet/upload`) is an upload too.
+    let upload =
+        req.uri().path().starts_with("/api/v1/uploads/") || req.uri().path() == "/cryptnet/upload";
     let (max_bytes, timeout) = if upload {
         (limits.upload_bytes, limits.upload_timeout)
     } else {

@@ -235,7 +235,7 @@ fn assert_security_headers(uri: &str, h: &axum::http::HeaderMap) {
     );
     assert_eq!(
         h.get(header::REFERRER_POLICY).unwrap(),
-        "no-referrer",
+        "same-origin",
         "{uri}"
     );
 }
@@ -289,6 +289,9 @@ async fn pages_carry_security_headers_and_no_inline_code() {
         format!("/graph?seed={hostile_a}"),
         "/overlap?members=192.0.2.10+192.0.2.11".to_owned(),
         format!("/search?q={}", GITHUB.sha1),
+        "/cryptnet".to_owned(),
+        "/tags?q=apt28".to_owned(),
+        "/login".to_owned(),
     ];
     for uri in &pages {
         let (status, h, body) = get(&app, uri).await;
@@ -1047,6 +1050,40 @@ async fn browser_shows_hostile_certificates_literally() {
     // The 5,000-character CN, whole.
     c.goto(&format!("{base}/certificate/{sb}")).await.unwrap();
     assert_eq!(texts(&c, "#heading").await, vec![long]);
+    // Open mode (no accounts): the local user's forms post (same-origin `Origin`), and a
+    // hostile note is shown as typed, by `local`.
+    c.goto(&format!("{base}/ip/192.0.2.66")).await.unwrap();
+    c.find(Locator::Id("note-input"))
+        .await
+        .unwrap()
+        .send_keys(IMG)
+        .await
+        .unwrap();
+    c.find(Locator::Id("note-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("note-list"))
+        .await
+        .unwrap();
+    assert_eq!(path_of(&c).await, "/ip/192.0.2.66");
+    assert_no_dialog(&c, "note in open mode").await;
+    assert!(c
+        .find_all(Locator::Css("main img"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        texts(&c, "#note-list .note-body").await,
+        vec![IMG.to_owned()]
+    );
+    assert_eq!(
+        texts(&c, "#note-list .note-author").await,
+        vec!["local".to_owned()]
+    );
     // The search box keeps hostile input as a value.
     c.goto(&format!("{base}/search?q={}", enc(IMG)))
         .await
@@ -1111,5 +1148,991 @@ async fn browser_pages_through_250_hosts() {
     }
     assert_eq!(pages, 3);
     assert_eq!(seen, expected);
+    c.close().await.unwrap();
+}
+
+// ------------------------------------------------------------------------------ accounts
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// An analyst (`alice`) and a reader (`rita`), both with the password: the server now requires
+/// authentication.
+async fn add_accounts(db: &TestDb) {
+    let who = certhist_store::Actor {
+        name: Some("admin-cli".to_owned()),
+        source: Some("cli".to_owned()),
+    };
+    let mut conn = db.store().conn().await.unwrap();
+    conn.user_add(
+        &who,
+        "alice",
+        certhist_model::views::Role::Analyst,
+        Some(PASSWORD),
+    )
+    .await
+    .unwrap();
+    conn.user_add(
+        &who,
+        "rita",
+        certhist_model::views::Role::Reader,
+        Some(PASSWORD),
+    )
+    .await
+    .unwrap();
+}
+
+/// The leaf of x509-parser's assets (CN=lists.for-our.info; SHA-1 and serial from
+/// tests/data/certs/CERT_INVENTORY.tsv) and its issuer, Let's Encrypt Authority X3.
+const LEAF_SHA1: &str = "5c1d97cc16c11a4d4fadbab82c9178be1b50b9f4";
+const LEAF_CN: &str = "lists.for-our.info";
+const LEAF_SERIAL: &str = "32048030BBB3410F9093C57F2CB8308C805";
+const LEAF_DER: &[u8] = cert_file!("x509-parser/assets/certificate.der");
+const LE_X3_DER: &[u8] = cert_file!("x509-parser/assets/lets-encrypt-x3-cross-signed.der");
+
+/// Stores the leaf and its issuer, the leaf seen on 192.0.2.44:443 and [2001:db8::44]:8443;
+/// the OCSP GET URL asking about the leaf (the input a Windows machine would have cached).
+async fn add_ocsp_leaf(db: &TestDb) -> String {
+    use sha1::Digest;
+    assert_eq!(hex::encode(sha1::Sha1::digest(LEAF_DER)), LEAF_SHA1);
+    let mut conn = db.store().conn().await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    tx.write_certs(&[
+        certhist_x509::parse_der(LE_X3_DER),
+        certhist_x509::parse_der(LEAF_DER),
+    ])
+    .await
+    .unwrap();
+    tx.write_observations(&leaf_observations()).await.unwrap();
+    tx.commit().await.unwrap();
+    let id = certhist_cryptnet::ocsp::cert_id_of(
+        LEAF_DER,
+        LE_X3_DER,
+        certhist_cryptnet::HashAlgorithm::Sha1,
+    )
+    .unwrap();
+    assert_eq!(id.serial.to_hex(), LEAF_SERIAL);
+    certhist_cryptnet::build_get_url("http://ocsp.int-x3.letsencrypt.org", &[id]).unwrap()
+}
+
+fn leaf_observations() -> Vec<ObservationRow> {
+    vec![
+        o(
+            "192.0.2.44",
+            443,
+            LEAF_SHA1,
+            day(2019, 8, 1),
+            day(2019, 8, 20),
+        ),
+        o(
+            "2001:db8::44",
+            8443,
+            LEAF_SHA1,
+            day(2019, 9, 1),
+            day(2019, 9, 2),
+        ),
+    ]
+}
+
+/// How the report shows a host of the leaf: `ip`, `port`, `first → last (n×)`.
+fn leaf_hosts() -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = leaf_observations()
+        .iter()
+        .map(|o| {
+            (
+                o.ip.to_string(),
+                o.port.to_string(),
+                format!(
+                    "{} → {} ({}×)",
+                    ymd(o.first_seen),
+                    ymd(o.last_seen),
+                    o.times_seen
+                ),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The first entry of a fixture cache with an OCSP CertID, from EXPECTED.tsv: (url, serial).
+fn fixture_ocsp(repo: &str) -> (String, String) {
+    let tsv = include_str!("../../tests/data/cryptnet/EXPECTED.tsv");
+    let mut lines = tsv.lines();
+    let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+    let (repo_c, url_c) = (col("repo"), col("url"));
+    let id_c = head.len() - 1;
+    lines
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .find(|f| f[repo_c] == repo && f.get(id_c).is_some_and(|v| !v.is_empty()))
+        .map(|f| {
+            let serial = f[id_c].split('|').next().unwrap().to_owned();
+            (f[url_c].to_owned(), serial)
+        })
+        .unwrap()
+}
+
+/// A zip of the `mohdan__codingTest` fixture cache (as collected from the machine, under
+/// `…/CryptnetUrlCache/`), plus one MetaData entry for `url` downloaded at 2024-05-01 12:00 UTC.
+fn cache_zip(url: &str) -> Vec<u8> {
+    use std::io::Write;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/cryptnet/mohdan__codingTest/7de46a191103");
+    let prefix = "Users/pc/AppData/LocalLow/Microsoft/CryptnetUrlCache";
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for sub in ["MetaData", "Content"] {
+        let mut names: Vec<_> = std::fs::read_dir(root.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        for n in names {
+            zip.start_file(format!("{prefix}/{sub}/{n}"), opts).unwrap();
+            zip.write_all(&std::fs::read(root.join(sub).join(&n)).unwrap())
+                .unwrap();
+        }
+    }
+    let meta = certhist_cryptnet::Metadata {
+        url: url.to_owned(),
+        last_download: Some(Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap()),
+        object_type: 3,
+        this_update: None,
+        next_update: None,
+        expiry: None,
+        last_modified: None,
+        etag: None,
+        content_size_bytes: 0,
+        trailing_bytes: 0,
+    };
+    zip.start_file(
+        format!(
+            "{prefix}/MetaData/{}",
+            certhist_cryptnet::metadata::url_md5_name(url)
+        ),
+        opts,
+    )
+    .unwrap();
+    zip.write_all(&certhist_cryptnet::metadata::build_metadata(&meta))
+        .unwrap();
+    zip.finish().unwrap();
+    out.into_inner()
+}
+
+/// A request through the router: (status, headers, body).
+async fn send(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    headers: &[(header::HeaderName, String)],
+    body: Option<(&str, Vec<u8>)>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let req = match body {
+        Some((ctype, bytes)) => req
+            .header(header::CONTENT_TYPE, ctype)
+            .body(Body::from(bytes))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Signs in through `POST /login`: (the `Cookie` header value, the session's CSRF token).
+async fn sign_in(app: &Router, user: &str) -> (String, String) {
+    let form = format!("user={user}&password={}", PASSWORD.replace(' ', "+"));
+    let (status, h, _) = send(
+        app,
+        "POST",
+        "/login",
+        &[],
+        Some(("application/x-www-form-urlencoded", form.into_bytes())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let set = h.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let (status, _, body) = send(
+        app,
+        "GET",
+        "/api/v1/session",
+        &[(header::COOKIE, cookie.clone())],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    (cookie, v["csrf_token"].as_str().unwrap().to_owned())
+}
+
+fn multipart(boundary: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, filename, data) in parts {
+        out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match filename {
+            Some(f) => out.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            ),
+            None => out.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    out
+}
+
+/// With accounts: browsers are sent to the sign-in page, scripts get 401; the sign-in page is
+/// the UI's; forms need the session's CSRF token (a multipart upload as its first part); the role
+/// is checked by the server whatever the page showed.
+#[tokio::test]
+async fn accounts_sign_in_csrf_and_roles_over_http() {
+    let db = seeded().await;
+    let url = add_ocsp_leaf(&db).await;
+    add_accounts(&db).await;
+    let app = certhist_api::router(db.store(), ServeConfig::default());
+    let html_accept = (header::ACCEPT, "text/html,application/xhtml+xml".to_owned());
+
+    // A browser without a session → the sign-in page, remembering where it was going.
+    let (status, h, _) = send(
+        &app,
+        "GET",
+        "/ip/192.0.2.10?limit=5",
+        std::slice::from_ref(&html_accept),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        h.get(header::LOCATION).unwrap(),
+        "/login?next=%2Fip%2F192.0.2.10%3Flimit%3D5"
+    );
+    // A script (no text/html) gets the API's 401; so does a browser asking the API.
+    let (status, _, _) = send(&app, "GET", "/ip/192.0.2.10", &[], None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = send(
+        &app,
+        "GET",
+        "/api/v1/ip/192.0.2.10",
+        std::slice::from_ref(&html_accept),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The sign-in page: the UI's layout and headers, its stylesheet served without a session.
+    let (status, h, body) = send(&app, "GET", "/login?next=%2Fip%2F192.0.2.10", &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_security_headers("/login", &h);
+    assert_no_inline("/login", &body);
+    assert!(
+        body.contains("name=\"next\" value=\"/ip/192.0.2.10\""),
+        "{body}"
+    );
+    let css = &body[body.find("/static/app.").unwrap()..];
+    let css = &css[..css.find('"').unwrap()];
+    let (status, _, _) = send(&app, "GET", css, &[], None).await;
+    assert_eq!(status, StatusCode::OK, "{css}");
+    // After signing in: `next` when it is a path here, `/` otherwise.
+    for (next, location) in [
+        ("%2Fip%2F192.0.2.10", "/ip/192.0.2.10"),
+        ("%2F%2Fevil.example%2F", "/"),
+        ("https%3A%2F%2Fevil.example%2F", "/"),
+    ] {
+        let form = format!(
+            "user=alice&password={}&next={next}",
+            PASSWORD.replace(' ', "+")
+        );
+        let (status, h, _) = send(
+            &app,
+            "POST",
+            "/login",
+            &[],
+            Some(("application/x-www-form-urlencoded", form.into_bytes())),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(h.get(header::LOCATION).unwrap(), location, "{next}");
+    }
+
+    let (alice, alice_csrf) = sign_in(&app, "alice").await;
+    let (rita, rita_csrf) = sign_in(&app, "rita").await;
+    let form = |csrf: &str, tag: &str| {
+        format!(
+            "csrf={csrf}&kind=certificate&value={}&tag={tag}&back=%2Fcertificate%2F{}",
+            GITHUB.sha1, GITHUB.sha1
+        )
+        .into_bytes()
+    };
+    const FORM: &str = "application/x-www-form-urlencoded";
+    // Without the CSRF token: refused.
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/tags/add",
+        &[(header::COOKIE, alice.clone())],
+        Some((FORM, form("wrong", "x1"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A reader with the right token: refused by the role check (an HTML page saying why).
+    let (status, h, body) = send(
+        &app,
+        "POST",
+        "/tags/add",
+        &[(header::COOKIE, rita.clone())],
+        Some((FORM, form(&rita_csrf, "x1"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.get(header::CONTENT_TYPE).unwrap(),
+        "text/html; charset=utf-8"
+    );
+    assert!(body.contains("needs the analyst role"), "{body}");
+    // The analyst: tagged, and back to the page.
+    let (status, h, _) = send(
+        &app,
+        "POST",
+        "/tags/add",
+        &[(header::COOKIE, alice.clone())],
+        Some((FORM, form(&alice_csrf, "x1"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        h.get(header::LOCATION).unwrap().to_str().unwrap(),
+        format!("/certificate/{}#tags", GITHUB.sha1)
+    );
+    let (_, _, page) = send(
+        &app,
+        "GET",
+        &format!("/certificate/{}", GITHUB.sha1),
+        &[(header::COOKIE, rita.clone())],
+        None,
+    )
+    .await;
+    assert!(
+        page.contains("<a href=\"/tags?q=x1\" class=\"tag-name\">x1</a>"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("action=\"/tags/add\""),
+        "a reader sees no tag form"
+    );
+    assert!(!page.contains("action=\"/tags/remove\""));
+    assert!(!page.contains("action=\"/notes/add\""));
+    // A note by the analyst: the reader may not delete it; its author may. The tag comes off.
+    let note = format!(
+        "csrf={alice_csrf}&kind=certificate&value={}&body=seen+in+phishing",
+        GITHUB.sha1
+    );
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/notes/add",
+        &[(header::COOKIE, alice.clone())],
+        Some((FORM, note.into_bytes())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cert_uri = format!("/certificate/{}", GITHUB.sha1);
+    let (_, _, page) = send(
+        &app,
+        "GET",
+        &cert_uri,
+        &[(header::COOKIE, rita.clone())],
+        None,
+    )
+    .await;
+    let marker = "class=\"note\" id=\"note-";
+    let at = page.find(marker).expect("the note is shown") + marker.len();
+    let id: i64 = page[at..at + page[at..].find('"').unwrap()]
+        .parse()
+        .unwrap();
+    assert!(page.contains("seen in phishing"), "{page}");
+    let delete = |csrf: &str| format!("csrf={csrf}&id={id}").into_bytes();
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/notes/delete",
+        &[(header::COOKIE, rita.clone())],
+        Some((FORM, delete(&rita_csrf))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/notes/delete",
+        &[(header::COOKIE, alice.clone())],
+        Some((FORM, delete(&alice_csrf))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/tags/remove",
+        &[(header::COOKIE, alice.clone())],
+        Some((FORM, form(&alice_csrf, "x1"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = send(
+        &app,
+        "GET",
+        &cert_uri,
+        &[(header::COOKIE, rita.clone())],
+        None,
+    )
+    .await;
+    assert!(!page.contains("seen in phishing"), "{page}");
+    assert!(!page.contains("tags?q=x1"), "{page}");
+    assert!(page.contains("id=\"no-tags\""), "{page}");
+    // Removing it again: 404 naming it.
+    let (status, _, body) = send(
+        &app,
+        "POST",
+        "/tags/remove",
+        &[(header::COOKIE, alice.clone())],
+        Some((FORM, form(&alice_csrf, "x1"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("has no tag x1"), "{body}");
+    // A bad tag: 400 naming it.
+    let (status, _, body) = send(
+        &app,
+        "POST",
+        "/tags/add",
+        &[(header::COOKIE, alice.clone())],
+        Some((FORM, form(&alice_csrf, "%3Cb%3E"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("invalid parameter `tag`"), "{body}");
+    assert!(
+        body.contains("&#34;&#60;b&#62;&#34; is not a valid tag"),
+        "{body}"
+    );
+    assert!(!body.contains("<b>"), "{body}");
+
+    // Multipart: the CSRF token must be the first part.
+    let list = format!("{url}\n");
+    let b = "----certhistTestBoundary";
+    let ctype = format!("multipart/form-data; boundary={b}");
+    let upload = |parts: Vec<u8>, cookie: &str| {
+        let app = app.clone();
+        let ctype = ctype.clone();
+        let cookie = cookie.to_owned();
+        async move {
+            send(
+                &app,
+                "POST",
+                "/cryptnet/upload",
+                &[(header::COOKIE, cookie)],
+                Some((ctype.as_str(), parts)),
+            )
+            .await
+        }
+    };
+    let late = multipart(
+        b,
+        &[
+            ("label", None, b""),
+            ("csrf", None, alice_csrf.as_bytes()),
+            ("file", Some("urls.txt"), list.as_bytes()),
+        ],
+    );
+    assert_eq!(upload(late, &alice).await.0, StatusCode::FORBIDDEN);
+    let by_reader = multipart(
+        b,
+        &[
+            ("csrf", None, rita_csrf.as_bytes()),
+            ("label", None, b""),
+            ("file", Some("urls.txt"), list.as_bytes()),
+        ],
+    );
+    let (status, _, body) = upload(by_reader, &rita).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("needs the analyst role"), "{body}");
+    let ok = multipart(
+        b,
+        &[
+            ("csrf", None, alice_csrf.as_bytes()),
+            ("label", None, b""),
+            ("file", Some("urls.txt"), list.as_bytes()),
+        ],
+    );
+    let (status, _, body) = upload(ok, &alice).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(&format!("title=\"{LEAF_SHA1}\"")), "{body}");
+    assert!(body.contains("analysed, not stored"), "{body}");
+    // Pasting is a reader's right.
+    let paste = format!(
+        "csrf={rita_csrf}&urls={}",
+        form_urlencoded::byte_serialize(list.as_bytes()).collect::<String>()
+    );
+    let (status, _, body) = send(
+        &app,
+        "POST",
+        "/cryptnet",
+        &[(header::COOKIE, rita.clone())],
+        Some((FORM, paste.into_bytes())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(&format!("title=\"{LEAF_SHA1}\"")), "{body}");
+    assert!(body.contains("nothing stored"), "{body}");
+    // Nothing was stored by either: no cache entry names the leaf.
+    let (client, connection) = db.pg_config().connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM cache_entries", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}
+
+/// The browser, signed in: sign-in errors, session cookie, sign-out; an analyst tags and notes
+/// (hostile text shown literally) what a reader then sees without the forms; the search box
+/// reading tags; the cryptnet page resolving an uploaded cache and pasted URLs to the
+/// certificate, its names and the addresses that served it.
+#[tokio::test]
+async fn browser_accounts_tags_and_cryptnet() {
+    let Some(d) = driver().await else { return };
+    let db = seeded().await;
+    let ocsp_url = add_ocsp_leaf(&db).await;
+    add_accounts(&db).await;
+    let (base, _stop) = serve(&db).await;
+    let c = browser(&d).await;
+
+    // Not signed in: the sign-in page, remembering the page.
+    c.goto(&format!("{base}/ip/192.0.2.10")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("login-user"))
+        .await
+        .unwrap();
+    assert_eq!(path_of(&c).await, "/login?next=%2Fip%2F192.0.2.10");
+    shot(&c, "login").await;
+    let sign_in = |user: &'static str, password: &'static str| {
+        let c = c.clone();
+        async move {
+            c.find(Locator::Id("login-user"))
+                .await
+                .unwrap()
+                .send_keys(user)
+                .await
+                .unwrap();
+            c.find(Locator::Id("login-password"))
+                .await
+                .unwrap()
+                .send_keys(password)
+                .await
+                .unwrap();
+            c.find(Locator::Id("login-submit"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            if c.wait().for_element(Locator::Css("main")).await.is_err() {
+                panic!(
+                    "after signing in: {} {}",
+                    c.current_url().await.unwrap(),
+                    c.source().await.unwrap()
+                );
+            }
+        }
+    };
+    sign_in("alice", "not the password").await;
+    assert_eq!(
+        texts(&c, "#login-error").await,
+        vec!["wrong user name or password".to_owned()]
+    );
+    assert!(c.get_named_cookie("certhist_session").await.is_err());
+    // The name stays filled in; the password does not.
+    let user = c.find(Locator::Id("login-user")).await.unwrap();
+    assert_eq!(user.prop("value").await.unwrap().as_deref(), Some("alice"));
+    user.clear().await.unwrap();
+    sign_in("alice", PASSWORD).await;
+    c.wait().for_element(Locator::Id("history")).await.unwrap();
+    assert_eq!(path_of(&c).await, "/ip/192.0.2.10");
+    let cookie = c.get_named_cookie("certhist_session").await.unwrap();
+    let session = cookie.value().to_owned();
+    assert!(!session.is_empty());
+    assert_eq!(texts(&c, "#user-name").await, vec!["alice".to_owned()]);
+    assert_eq!(texts(&c, "#user-role").await, vec!["analyst".to_owned()]);
+    // Export buttons: STIX and MISP for this address.
+    let href = |css: &'static str| {
+        let c = c.clone();
+        async move {
+            c.find(Locator::Css(css))
+                .await
+                .unwrap()
+                .attr("href")
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        href("#stix").await,
+        "/api/v1/export?format=stix&ip=192.0.2.10"
+    );
+    assert_eq!(
+        href("#misp").await,
+        "/api/v1/export?format=misp&ip=192.0.2.10"
+    );
+
+    // The analyst tags the address and the certificate.
+    let add_tag = |tag: &'static str| {
+        let c = c.clone();
+        async move {
+            c.find(Locator::Id("tag-input"))
+                .await
+                .unwrap()
+                .send_keys(tag)
+                .await
+                .unwrap();
+            c.find(Locator::Id("tag-submit"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            c.wait().for_element(Locator::Css("main")).await.unwrap();
+        }
+    };
+    add_tag("Campaign-X").await;
+    assert_eq!(path_of(&c).await, "/ip/192.0.2.10");
+    assert_eq!(
+        texts(&c, "#tag-list .tag-name").await,
+        vec!["campaign-x".to_owned()]
+    );
+    assert_eq!(
+        texts(&c, "#tag-list .tag-author").await,
+        vec!["alice".to_owned()]
+    );
+    let cert_page = format!("{base}/certificate/{}", GITHUB.sha1);
+    c.goto(&cert_page).await.unwrap();
+    add_tag("campaign-x").await;
+    assert_eq!(path_of(&c).await, format!("/certificate/{}", GITHUB.sha1));
+    assert_eq!(
+        texts(&c, "#tag-list .tag-name").await,
+        vec!["campaign-x".to_owned()]
+    );
+    // A note with hostile text: shown as typed, nothing runs.
+    let hostile_note = format!("{SCRIPT} {IMG}\nsecond line");
+    c.find(Locator::Id("note-input"))
+        .await
+        .unwrap()
+        .send_keys(&hostile_note)
+        .await
+        .unwrap();
+    c.find(Locator::Id("note-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("note-list"))
+        .await
+        .unwrap();
+    assert_no_dialog(&c, "note").await;
+    assert!(c
+        .find_all(Locator::Css("main img"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        texts(&c, "#note-list .note-body").await,
+        vec![hostile_note.clone()]
+    );
+    assert_eq!(
+        texts(&c, "#note-list .note-author").await,
+        vec!["alice".to_owned()]
+    );
+    let year = Utc::now().format("%Y-").to_string();
+    assert!(texts(&c, "#note-list .note-time").await[0].starts_with(&year));
+    assert_fits(&c, "certificate with tags").await;
+    shot(&c, "certificate-tags").await;
+    // A tag breaking the syntax: an error page naming it, shown literally.
+    add_tag("<script>").await;
+    assert_no_dialog(&c, "bad tag").await;
+    let detail = texts(&c, "#error-detail").await.join("");
+    assert!(
+        detail.contains("\"<script>\" is not a valid tag"),
+        "{detail}"
+    );
+
+    // The search box reads tags: `tag:…`, `#…`, and a bare word offers the tag.
+    for typed in ["tag:campaign-x", "#campaign-x"] {
+        c.goto(&format!("{base}/")).await.unwrap();
+        c.find(Locator::Id("q"))
+            .await
+            .unwrap()
+            .send_keys(&format!("{typed}\n"))
+            .await
+            .unwrap();
+        c.wait().for_element(Locator::Id("tagged")).await.unwrap();
+        assert_eq!(path_of(&c).await, "/tags?q=campaign-x", "{typed}");
+        let mut targets = texts(&c, "#tagged td.target").await;
+        targets.sort();
+        assert_eq!(
+            targets,
+            vec!["192.0.2.10".to_owned(), GITHUB.sha1.to_owned()],
+            "{typed}"
+        );
+    }
+    assert_eq!(
+        href("#stix").await,
+        "/api/v1/export?format=stix&tag=campaign-x"
+    );
+    assert_eq!(
+        href("#misp").await,
+        "/api/v1/export?format=misp&tag=campaign-x"
+    );
+    shot(&c, "tags").await;
+    c.goto(&format!("{base}/search?q=campaign-x"))
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("readings")).await.unwrap();
+    let readings = c.find_all(Locator::Css("#readings a")).await.unwrap();
+    let mut hrefs = Vec::new();
+    for r in readings {
+        hrefs.push(r.attr("href").await.unwrap().unwrap());
+    }
+    assert!(
+        hrefs.contains(&"/tags?q=campaign-x".to_owned()),
+        "{hrefs:?}"
+    );
+    assert!(
+        hrefs.contains(&"/names?field=name&q=campaign-x".to_owned()),
+        "{hrefs:?}"
+    );
+    // Export buttons of the name search.
+    c.goto(&format!("{base}/names?field=name&q=github.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        href("#stix").await,
+        "/api/v1/export?format=stix&field=name&q=github.com"
+    );
+
+    // Cryptnet: upload a collected cache (a fixture cache plus the entry asking about the leaf).
+    let dir = tempfile::tempdir().unwrap();
+    let zip_path = dir.path().join("cache.zip");
+    std::fs::write(&zip_path, cache_zip(&ocsp_url)).unwrap();
+    c.goto(&format!("{base}/cryptnet")).await.unwrap();
+    c.find(Locator::Id("upload-file"))
+        .await
+        .unwrap()
+        .send_keys(zip_path.to_str().unwrap())
+        .await
+        .unwrap();
+    c.find(Locator::Id("upload-label"))
+        .await
+        .unwrap()
+        .send_keys("case-17")
+        .await
+        .unwrap();
+    c.find(Locator::Id("upload-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("cryptnet-report"))
+        .await
+        .unwrap();
+    let (fixture_url, fixture_serial) = fixture_ocsp("mohdan/codingTest");
+    let check_leaf_row = |what: &'static str| {
+        let c = c.clone();
+        let ocsp_url = ocsp_url.clone();
+        async move {
+            let rows = c
+                .find_all(Locator::Css("#cryptnet-report tr.matched"))
+                .await
+                .unwrap();
+            assert_eq!(rows.len(), 1, "{what}: one row resolves");
+            let row = &rows[0];
+            let cell = |css: &'static str| {
+                let row = row.clone();
+                async move {
+                    let mut v = Vec::new();
+                    for e in row.find_all(Locator::Css(css)).await.unwrap() {
+                        v.push(e.text().await.unwrap());
+                    }
+                    v
+                }
+            };
+            assert_eq!(cell("td.url").await, vec![ocsp_url.clone()], "{what}");
+            assert_eq!(
+                cell("a.serial").await,
+                vec![LEAF_SERIAL.to_owned()],
+                "{what}"
+            );
+            assert_eq!(cell("a.match").await, vec![LEAF_SHA1.to_owned()], "{what}");
+            assert!(cell("a.name").await.contains(&LEAF_CN.to_owned()), "{what}");
+            let ips = cell("a.host").await;
+            let ports = cell("span.port").await;
+            let periods = cell("span.period").await;
+            let mut shown: Vec<(String, String, String)> = ips
+                .into_iter()
+                .zip(ports)
+                .zip(periods)
+                .map(|((a, b), c)| (a, b, c))
+                .collect();
+            shown.sort();
+            assert_eq!(shown, leaf_hosts(), "{what}");
+            let link = row
+                .find(Locator::Css("a.match"))
+                .await
+                .unwrap()
+                .attr("href")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(link, format!("/certificate/{LEAF_SHA1}"));
+        }
+    };
+    check_leaf_row("upload").await;
+    assert!(texts(&c, "#cryptnet-report td.date")
+        .await
+        .contains(&"2024-05-01 12:00:00".to_owned()));
+    let urls = texts(&c, "#cryptnet-report td.url").await;
+    assert!(urls.iter().any(|u| u.starts_with(&fixture_url)), "{urls:?}");
+    assert!(texts(&c, "#cryptnet-report a.serial")
+        .await
+        .contains(&fixture_serial));
+    let what = texts(&c, "#report-what").await.join("");
+    assert!(what.contains("stored under label case-17"), "{what}");
+    shot(&c, "cryptnet-upload").await;
+    assert_fits(&c, "cryptnet upload").await;
+    // The stored entries name the leaf on its certificate page.
+    c.goto(&format!("{base}/certificate/{LEAF_SHA1}"))
+        .await
+        .unwrap();
+    assert!(texts(&c, "#cache td.url").await.contains(&ocsp_url));
+
+    // Paste: the leaf's URL, a fixture URL and a hostile one.
+    let hostile_url = format!("http://evil.example/{SCRIPT}");
+    c.goto(&format!("{base}/cryptnet")).await.unwrap();
+    c.find(Locator::Id("urls"))
+        .await
+        .unwrap()
+        .send_keys(&format!("{ocsp_url}\n{fixture_url}\n{hostile_url}"))
+        .await
+        .unwrap();
+    c.find(Locator::Id("paste-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("cryptnet-report"))
+        .await
+        .unwrap();
+    check_leaf_row("paste").await;
+    let urls = texts(&c, "#cryptnet-report td.url").await;
+    assert_eq!(urls.len(), 3, "{urls:?}");
+    assert_eq!(urls[2], hostile_url);
+    assert_no_dialog(&c, "pasted hostile URL").await;
+    assert_fits(&c, "cryptnet paste").await;
+    shot(&c, "cryptnet").await;
+
+    // Sign out: the session ends (its cookie no longer works anywhere).
+    c.find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("login-user"))
+        .await
+        .unwrap();
+    assert_eq!(path_of(&c).await, "/login");
+    assert!(c.get_named_cookie("certhist_session").await.is_err());
+    let old = reqwest::Client::new()
+        .get(format!("{base}/api/v1/session"))
+        .header("cookie", format!("certhist_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), reqwest::StatusCode::UNAUTHORIZED);
+    c.goto(&cert_page).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("login-user"))
+        .await
+        .unwrap();
+    assert!(path_of(&c).await.starts_with("/login?next="));
+
+    // The reader sees the analyst's tag and note, and no forms.
+    sign_in("rita", PASSWORD).await;
+    c.wait().for_element(Locator::Id("tags")).await.unwrap();
+    assert_eq!(path_of(&c).await, format!("/certificate/{}", GITHUB.sha1));
+    assert_eq!(texts(&c, "#user-role").await, vec!["reader".to_owned()]);
+    assert_eq!(
+        texts(&c, "#tag-list .tag-name").await,
+        vec!["campaign-x".to_owned()]
+    );
+    assert_eq!(
+        texts(&c, "#tag-list .tag-author").await,
+        vec!["alice".to_owned()]
+    );
+    assert_eq!(
+        texts(&c, "#note-list .note-body").await,
+        vec![hostile_note.clone()]
+    );
+    assert_no_dialog(&c, "reader's certificate page").await;
+    for css in ["#tag-add", ".tag-remove", "#note-add", ".note-delete"] {
+        assert!(
+            c.find_all(Locator::Css(css)).await.unwrap().is_empty(),
+            "a reader sees {css}"
+        );
+    }
+    shot(&c, "certificate-reader").await;
+    c.goto(&format!("{base}/ip/192.0.2.10")).await.unwrap();
+    assert_eq!(
+        texts(&c, "#tag-list .tag-name").await,
+        vec!["campaign-x".to_owned()]
+    );
+    assert!(c
+        .find_all(Locator::Css("#tag-add"))
+        .await
+        .unwrap()
+        .is_empty());
+    c.goto(&format!("{base}/cryptnet")).await.unwrap();
+    assert!(c
+        .find_all(Locator::Id("upload-form"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        c.find_all(Locator::Id("upload-needs-analyst"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     c.close().await.unwrap();
 }

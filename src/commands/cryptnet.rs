@@ -121,15 +121,16 @@ pub(crate) async fn run(cli: &Cli, args: &CryptnetArgs) -> Result<u8, Failure> {
 /// the label `demo` and prints the human report to `out`.
 pub(crate) async fn demo(
     store: &Store,
-    cache_dir: &Path,
+    input: &Path,
+    store_label: Option<&str>,
     out: &mut impl Write,
 ) -> Result<usize, Failure> {
     let opts = AnalyzeOptions {
         resolve: ResolveMode::Local,
-        store_label: Some("demo".into()),
+        store_label: store_label.map(str::to_owned),
         crtsh: CrtshConfig::default(),
     };
-    let analysis = analyze_with_spinner(&[cache_dir.to_path_buf()], &opts, store).await?;
+    let analysis = analyze_with_spinner(&[input.to_path_buf()], &opts, store).await?;
     print_warnings(&analysis.warnings);
     write_report(&analysis.rows, Format::Human, out)?;
     Ok(analysis.rows.len())

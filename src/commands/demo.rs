@@ -273,7 +273,23 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
     if cache.is_dir() {
         writeln!(out, "\n$ certhist cryptnet tests/data/cryptnet/mohdan__codingTest/7de46a191103 --store --label demo")?;
         out.flush()?;
-        super::cryptnet::demo(&store, cache, &mut out).await?;
+        super::cryptnet::demo(&store, cache, Some("demo"), &mut out).await?;
+        // The cache above is from 2017 and checked certificates the demo does not hold; this URL
+        // is what a machine that visited the bundled github.com certificate's server keeps in its
+        // cache (tests/data/demo/README.md): the report resolves it to the certificate, its
+        // names and the address that served it.
+        let urls = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/demo/cryptnet-urls.txt"
+        ));
+        if urls.is_file() {
+            writeln!(
+                out,
+                "\n$ certhist cryptnet tests/data/demo/cryptnet-urls.txt   # an OCSP URL from a suspect machine's cache"
+            )?;
+            out.flush()?;
+            super::cryptnet::demo(&store, urls, None, &mut out).await?;
+        }
     } else {
         writeln!(
             out,
@@ -284,7 +300,7 @@ pub(crate) async fn run(cli: &Cli, _args: &DemoArgs) -> Result<u8, Failure> {
     writeln!(out, "\nTry: certhist query ip 2001:db8::/32 · certhist query search serial <hex or decimal> · add --json for NDJSON")?;
     writeln!(
         out,
-        "Web UI on this data: certhist serve, then open http://127.0.0.1:8080/ and search 127.0.0.2 (history and timeline), a certificate's SHA-1 or a host name"
+        "Web UI on this data: certhist serve, then open http://127.0.0.1:8080/ and search 127.0.0.2 (history and timeline), a certificate's SHA-1 or a host name; paste the OCSP URL of tests/data/demo/cryptnet-urls.txt at /cryptnet"
     )?;
     Ok(exit::OK)
 }

@@ -66,6 +66,24 @@ fn demo_runs_on_a_fresh_managed_home_and_is_repeatable() {
         out.contains("http://ocsp.omniroot.com/baltimoreroot/"),
         "{out}"
     );
+    // The URL list (tests/data/demo/README.md: the OCSP GET URL computed with Python's
+    // cryptography for the bundled github.com certificate) resolves to that certificate, its
+    // names and the one address observations.csv has it on.
+    let (_, cryptnet_urls) = out
+        .split_once("cryptnet tests/data/demo/cryptnet-urls.txt")
+        .expect("the demo runs the URL-list cryptnet example");
+    assert!(
+        cryptnet_urls.contains("e3b32dab1e685b16945d1499824f6569583a9a61 (serial_and_issuer_name)"),
+        "{cryptnet_urls}"
+    );
+    assert!(
+        cryptnet_urls.contains("github.com www.github.com"),
+        "{cryptnet_urls}"
+    );
+    assert!(
+        cryptnet_urls.contains("192.0.2.10:443 2026-01-07 12:00:00Z..2026-03-30 12:00:00Z"),
+        "{cryptnet_urls}"
+    );
     let url = run(&["db", "url"]);
     assert!(String::from_utf8_lossy(&url.stdout).contains("certhist"));
     let stop = run(&["db", "stop"]);

@@ -6,12 +6,14 @@ Usage: pt.py [--tls] HOST:PORT USER KEY OP...
        | analyzer-ip:IP | analyzer-cert-ips:SHA1 | analyzer-hostname:NAME
 
 The client is constructed unmodified with server="HOST:PORT/compat/pt" (the path rides in the
-host string). It always builds https:// URLs (api.py: api_base = 'https://%s/%s'); until the
-server listens with TLS in this test, the script repoints `api_base` at plain HTTP, the one
-attribute `_endpoint` reads — the smallest runtime patch (research compat-apis.md §2.1). Nothing
-else of the client changes. The analyzer's clients get the same patch after analyzer.init().
-With --tls (a server with a self-signed certificate on 127.0.0.1) nothing is patched at all: the
-client turns certificate verification off by itself for servers containing '127.0.0.1'.
+host string). It always builds https:// URLs (api.py: api_base = 'https://%s/%s').
+With --tls (a server with the self-signed certificate of `certhist serve --tls-self-signed`)
+nothing is patched at all: for HOST 127.0.0.1 the client turns certificate verification off by
+itself; for HOST localhost it verifies, against REQUESTS_CA_BUNDLE from the environment (the
+test sets it to the server's certificate).
+Without --tls (a plain-HTTP server) the script repoints `api_base` at plain HTTP, the one
+attribute `_endpoint` reads — the smallest runtime patch (research compat-apis.md §2.1); the
+analyzer's clients get the same patch after analyzer.init(). Nothing else of the client changes.
 """
 import json
 import sys

@@ -4,7 +4,9 @@
 //! - [`circl`]: CIRCL Passive SSL under `/compat/circl/v2pssl/…`, as `pypssl` 2.2 calls it
 //!   (`PyPSSL(base_url="http://HOST:PORT/compat/circl/")`);
 //! - [`pt`]: PassiveTotal v2 SSL under `/compat/pt/v2/ssl-certificate…`, as `passivetotal` 2.5.9
-//!   calls it (`SslRequest(user, key, server="HOST:PORT/compat/pt")`).
+//!   calls it (`SslRequest(user, key, server="HOST:PORT/compat/pt")`);
+//! - [`maltego`]: Maltego TRX transforms at `POST /compat/maltego/run/{name}`, as a Maltego TDS
+//!   calls a transform server (maltego-trx 1.7.0's protocol), answering XML.
 //!
 //! They answer from the same store functions as `/api/v1` (`certhist_store::read`) and take the
 //! same [`Principal`](crate::auth::Principal) (reads need `Role::Reader`). **The one exception to
@@ -16,6 +18,7 @@
 //! (`docs/API.md` § Compatibility APIs).
 
 pub(crate) mod circl;
+pub(crate) mod maltego;
 pub(crate) mod pt;
 
 use std::collections::BTreeSet;
@@ -50,6 +53,14 @@ pub(crate) fn router(state: AppState) -> Router {
             get(pt::keyword),
         )
         .route("/compat/pt/{*rest}", get(pt::unknown))
+        .route(
+            "/compat/maltego/run/{name}",
+            get(maltego::describe).post(maltego::run),
+        )
+        .route(
+            "/compat/maltego/run/{name}/",
+            get(maltego::describe).post(maltego::run),
+        )
         .with_state(state)
 }
 
@@ -279,6 +290,8 @@ pub(crate) enum Flavour {
     Circl,
     /// `/compat/pt/…`: `{"message": …, "error": {…}}`.
     PassiveTotal,
+    /// `/compat/maltego/…`: a TRX response message with a `FatalError` UIMessage.
+    Maltego,
 }
 
 impl Flavour {
@@ -288,6 +301,8 @@ impl Flavour {
             Some(Flavour::Circl)
         } else if path.starts_with("/compat/pt/") {
             Some(Flavour::PassiveTotal)
+        } else if path.starts_with("/compat/maltego/") {
+            Some(Flavour::Maltego)
         } else {
             None
         }
@@ -299,6 +314,7 @@ impl Flavour {
         match self {
             Flavour::Circl => circl::CirclError::new(status, message).into_response(),
             Flavour::PassiveTotal => pt::PtError::new(status, message).into_response(),
+            Flavour::Maltego => maltego::error(status, message),
         }
     }
 }
@@ -307,9 +323,52 @@ impl Flavour {
 /// handlers (authentication, rate limits, timeouts, body limits, method not allowed — all in
 /// certhist's `{"errors":[{"detail"}]}` shape by then) are re-sent in the upstream envelope the
 /// clients parse, keeping status and headers (`Retry-After`, `WWW-Authenticate`).
+///
+/// For Maltego requests without an `Authorization` header it also turns the transform settings
+/// naming an API key into one ([`maltego::credentials_of`]), before the authentication layer
+/// runs: a TDS cannot send headers.
 pub(crate) async fn envelopes(req: Request, next: Next) -> Response {
     let Some(flavour) = Flavour::of(req.uri().path()) else {
         return next.run(req).await;
+    };
+    let req = if flavour == Flavour::Maltego
+        && req.method() == axum::http::Method::POST
+        && !req.headers().contains_key(header::AUTHORIZATION)
+    {
+        let (mut parts, body) = req.into_parts();
+        // Read here, before the request timeout of the inner layers: bounded in time too.
+        let read = tokio::time::timeout(
+            maltego::BODY_TIMEOUT,
+            axum::body::to_bytes(body, maltego::MAX_REQUEST_BYTES),
+        )
+        .await;
+        let bytes = match read {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => {
+                return flavour.error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the request is larger than {} bytes",
+                        maltego::MAX_REQUEST_BYTES
+                    ),
+                )
+            }
+            Err(_) => {
+                return flavour.error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body did not arrive in time".to_owned(),
+                )
+            }
+        };
+        if let Some(mut value) =
+            maltego::credentials_of(&bytes).and_then(|v| header::HeaderValue::from_str(&v).ok())
+        {
+            value.set_sensitive(true);
+            parts.headers.insert(header::AUTHORIZATION, value);
+        }
+        Request::from_parts(parts, Body::from(bytes))
+    } else {
+        req
     };
     let resp = next.run(req).await;
     let status = resp.status();

@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use certhist_model::views::SessionView;
@@ -33,50 +33,15 @@ pub(crate) struct LoginForm {
     password: String,
 }
 
-/// Escapes text for HTML element content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The login page with an optional message and the user name to fill in.
-fn login_page(status: StatusCode, message: Option<&str>, user: &str) -> Response {
-    let message = message
-        .map(|m| format!("<p role=\"alert\">{}</p>\n", escape(m)))
-        .unwrap_or_default();
-    let body = format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>certhist — sign in</title></head>\n<body>\n<main>\n<h1>certhist</h1>\n{message}<form method=\"post\" action=\"/login\">\n<p><label>User <input name=\"user\" autocomplete=\"username\" required value=\"{}\"></label></p>\n<p><label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\n<p><button type=\"submit\">Sign in</button></p>\n</form>\n</main>\n</body>\n</html>\n",
-        escape(user)
-    );
-    let mut resp = (status, body).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    resp
+/// The login page with an optional message, the user name to fill in and where to go after
+/// (the web UI's template: escaped by the template engine).
+fn login_page(
+    status: StatusCode,
+    message: Option<&str>,
+    user: &str,
+    next: Option<&str>,
+) -> Response {
+    crate::web::login_page(status, message, user, next)
 }
 
 /// The sign-in page: a form posting `user` and `password` to `/login`.
@@ -87,8 +52,11 @@ fn login_page(status: StatusCode, message: Option<&str>, user: &str) -> Response
     responses((status = 200, description = "The sign-in form", content_type = "text/html", body = String)),
     security(())
 )]
-pub(crate) async fn login_form() -> Response {
-    login_page(StatusCode::OK, None, "")
+pub(crate) async fn login_form(RawQuery(raw): RawQuery) -> Response {
+    let next = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| v.into_owned());
+    login_page(StatusCode::OK, None, "", next.as_deref())
 }
 
 /// True when the request's `Origin` (if any) is this server (login CSRF: another site must not
@@ -115,10 +83,10 @@ fn session_cookie(token: &str, max_age_secs: u64, secure: bool) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static("certhist_session=; Max-Age=0"))
 }
 
-fn see_other(location: &'static str) -> Response {
+fn see_other(location: &str) -> Response {
     let mut resp = StatusCode::SEE_OTHER.into_response();
-    resp.headers_mut()
-        .insert(header::LOCATION, HeaderValue::from_static(location));
+    let value = HeaderValue::from_str(location).unwrap_or_else(|_| HeaderValue::from_static("/"));
+    resp.headers_mut().insert(header::LOCATION, value);
     resp
 }
 
@@ -154,18 +122,22 @@ pub(crate) async fn login(State(state): State<AppState>, req: Request) -> Respon
     };
     let mut user = None;
     let mut password = None;
+    let mut next = None;
     for (k, v) in form_urlencoded::parse(&body) {
         match k.as_ref() {
             "user" => user = Some(v.into_owned()),
             "password" => password = Some(v.into_owned()),
+            "next" => next = Some(v.into_owned()),
             _ => {}
         }
     }
+    let next = next.as_deref();
     let (Some(user), Some(password)) = (user, password) else {
         return login_page(
             StatusCode::BAD_REQUEST,
             Some("enter a user name and a password"),
             "",
+            next,
         );
     };
     let user = user.trim().to_lowercase();
@@ -174,6 +146,7 @@ pub(crate) async fn login(State(state): State<AppState>, req: Request) -> Respon
             StatusCode::TOO_MANY_REQUESTS,
             Some("too many failed sign-ins; wait a minute and try again"),
             &user,
+            next,
         );
         let secs = wait.as_secs().max(1);
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -197,6 +170,7 @@ pub(crate) async fn login(State(state): State<AppState>, req: Request) -> Respon
             StatusCode::UNAUTHORIZED,
             Some("wrong user name or password"),
             &user,
+            next,
         );
     };
     let who = Actor {
@@ -212,7 +186,7 @@ pub(crate) async fn login(State(state): State<AppState>, req: Request) -> Respon
     };
     match session {
         Ok(s) => {
-            let mut resp = see_other("/");
+            let mut resp = see_other(&crate::web::safe_next(next));
             resp.headers_mut().insert(
                 header::SET_COOKIE,
                 session_cookie(
@@ -294,14 +268,6 @@ pub(crate) async fn session(req: Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escape_covers_markup_and_quotes() {
-        assert_eq!(
-            escape("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-    }
 
     #[test]
     fn origin_must_match_host() {

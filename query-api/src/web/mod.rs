@@ -13,23 +13,36 @@
 //! editing, cryptnet upload: the `nav` block of `base.html` is their hook).
 //!
 //! Web routes are not in the OpenAPI document.
+//!
+//! **Accounts** (when the server has them): a browser opening a page without a session is sent
+//! to `/login?next=…` ([`login_redirect`], called by the authentication layer); the sign-in page
+//! is [`login_page`]. Every page shows the signed-in account, its role and a sign-out button (a
+//! form posting the session's CSRF token). The role decides which controls are drawn — tag and
+//! note forms for analysts and admins (`tagging`), the cryptnet upload form for analysts
+//! (`cryptnet`) — and the web routes behind those forms check the role again (`Principal::require`),
+//! so a reader posting a form by hand gets a 403 page.
 
+mod cryptnet;
 mod pages;
 pub mod recognise;
+mod tagging;
 mod timeline;
 
 use askama::Template;
 use axum::body::Body;
+use axum::extract::FromRequestParts;
 use axum::extract::{Path, Request};
+use axum::http::request::Parts;
+use axum::http::Method;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
-use crate::auth::Principal;
+use crate::auth::{AuthMethod, Principal, SessionContext};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -56,6 +69,13 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/export/hosts.ndjson", get(pages::export_hosts))
         .route("/export/ip.csv", get(pages::export_ip_csv))
         .route("/export/search.csv", get(pages::export_search_csv))
+        .route("/tags", get(tagging::tags_page))
+        .route("/tags/add", post(tagging::add_tag))
+        .route("/tags/remove", post(tagging::remove_tag))
+        .route("/notes/add", post(tagging::add_note))
+        .route("/notes/delete", post(tagging::delete_note))
+        .route("/cryptnet", get(cryptnet::page).post(cryptnet::paste))
+        .route("/cryptnet/upload", post(cryptnet::upload))
         .route("/static/{file}", get(asset))
         .with_state(state)
         .layer(axum::middleware::from_fn(security_headers))
@@ -75,7 +95,7 @@ async fn security_headers(req: Request, next: Next) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     resp
@@ -135,6 +155,147 @@ async fn asset(Path(file): Path<String>) -> Response {
         .into_response()
 }
 
+/// Who is asking, as the pages need it: the [`Principal`] (role checks) and, for a cookie
+/// session, its CSRF token (put into every form that posts).
+#[derive(Debug, Clone)]
+pub(crate) struct Viewer {
+    /// The account and role.
+    pub principal: Principal,
+    /// The session's CSRF token (`None` without a cookie session).
+    pub csrf: Option<String>,
+}
+
+impl std::ops::Deref for Viewer {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Viewer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        let csrf = parts
+            .extensions
+            .get::<SessionContext>()
+            .map(|s| s.csrf_token.clone());
+        let _ = parts.extensions.get::<AuthMethod>();
+        Ok(Viewer { principal, csrf })
+    }
+}
+
+/// The response to a browser that opens a UI page without a valid session: `303` to
+/// `/login?next=<the page>`. `None` for API, compatibility and asset paths, for methods other
+/// than GET/HEAD, and for clients that do not accept HTML (scripts get the API's 401).
+pub(crate) fn login_redirect(req: &Request) -> Option<Response> {
+    if !matches!(req.method(), &Method::GET | &Method::HEAD) {
+        return None;
+    }
+    let path = req.uri().path();
+    if path.starts_with("/api/")
+        || path.starts_with("/compat/")
+        || path.starts_with("/static/")
+        || path.starts_with("/export/")
+    {
+        return None;
+    }
+    let html = req
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"));
+    if !html {
+        return None;
+    }
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    let location = if target == "/" {
+        "/login".to_owned()
+    } else {
+        format!("/login?{}", links::query(&[("next", &target)]))
+    };
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Some(resp)
+}
+
+/// A `next` target after sign-in: a path of this site (`/…`, not `//host` or `/\host`), else `/`.
+pub(crate) fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && n.len() <= 2048
+                && n.chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    title: String,
+    message: Option<String>,
+    user: String,
+    next: String,
+}
+
+/// The sign-in page (status, an optional message, the user name to fill in, where to go after):
+/// the UI's layout without the search box, with the UI's security headers and `no-store`.
+pub(crate) fn login_page(
+    status: StatusCode,
+    message: Option<&str>,
+    user: &str,
+    next: Option<&str>,
+) -> Response {
+    let mut chrome = Chrome::new(
+        &Viewer {
+            principal: Principal::local(None),
+            csrf: None,
+        },
+        "",
+    );
+    chrome.user = None;
+    chrome.bare = true;
+    let page = LoginPage {
+        chrome,
+        title: "Sign in".to_owned(),
+        message: message.map(visible),
+        user: visible(user),
+        next: safe_next(next),
+    };
+    let mut resp = html(status, &page);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    resp
+}
+
 /// What every page's layout needs: asset paths, the search box text, who is asking.
 #[derive(Debug, Clone)]
 pub(crate) struct Chrome {
@@ -150,11 +311,20 @@ pub(crate) struct Chrome {
     pub user: Option<String>,
     /// Role name (`reader`, `analyst`, `admin`): which controls appear.
     pub role: String,
+    /// The session's CSRF token, for the forms that post (empty without a cookie session).
+    pub csrf: String,
+    /// A cookie session: the sign-out button is shown.
+    pub session: bool,
+    /// Analyst or admin: tag, note and upload forms are shown.
+    pub can_edit: bool,
+    /// No search box and navigation (the sign-in page).
+    pub bare: bool,
 }
 
 impl Chrome {
-    pub(crate) fn new(principal: &Principal, q: impl Into<String>) -> Self {
+    pub(crate) fn new(viewer: &Viewer, q: impl Into<String>) -> Self {
         let a = assets();
+        let principal = &viewer.principal;
         Chrome {
             css: format!("/static/{}", a.css),
             js: format!("/static/{}", a.js),
@@ -162,6 +332,10 @@ impl Chrome {
             autofocus: false,
             user: principal.user.clone(),
             role: principal.role.to_string(),
+            csrf: viewer.csrf.clone().unwrap_or_default(),
+            session: viewer.csrf.is_some(),
+            can_edit: principal.role >= certhist_model::views::Role::Analyst,
+            bare: false,
         }
     }
 }
@@ -233,8 +407,17 @@ impl<E: Into<ApiError>> From<E> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        let mut chrome = Chrome::new(
+            &Viewer {
+                principal: Principal::local(None),
+                csrf: None,
+            },
+            "",
+        );
+        chrome.user = None;
+        chrome.can_edit = false;
         let page = ErrorPage {
-            chrome: Chrome::new(&Principal::local(None), ""),
+            chrome,
             title: self
                 .0
                 .status
@@ -273,7 +456,8 @@ pub(crate) mod links {
         format!("/certificate/{}", hex::encode(sha1))
     }
 
-    fn query(pairs: &[(&str, &str)]) -> String {
+    /// A query string of `pairs`, percent-encoded.
+    pub fn query(pairs: &[(&str, &str)]) -> String {
         let mut s = form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs {
             s.append_pair(k, v);
@@ -316,6 +500,18 @@ pub(crate) mod links {
         }
     }
 
+    /// `/tags?q=…`: the targets carrying a tag.
+    pub fn tag(tag: &str) -> String {
+        format!("/tags?{}", query(&[("q", tag)]))
+    }
+
+    /// `/api/v1/export?format=…&<selector>` (STIX / MISP bundles of a list).
+    pub fn export(format: &str, selector: &[(&str, &str)]) -> String {
+        let mut pairs = vec![("format", format)];
+        pairs.extend_from_slice(selector);
+        format!("/api/v1/export?{}", query(&pairs))
+    }
+
     /// Appends `cursor=…` to a link (`?` or `&` as needed).
     pub fn with_cursor(base: &str, cursor: &str) -> String {
         let sep = if base.contains('?') { '&' } else { '?' };
@@ -326,6 +522,20 @@ pub(crate) mod links {
 #[cfg(test)]
 mod tests {
     use super::visible;
+
+    #[test]
+    fn sign_in_returns_only_to_pages_here() {
+        use super::safe_next;
+        assert_eq!(
+            safe_next(Some("/ip/192.0.2.1?limit=5")),
+            "/ip/192.0.2.1?limit=5"
+        );
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/a b")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
 
     #[test]
     fn invisible_characters_become_visible() {

@@ -9,15 +9,16 @@ use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use certhist_model::views::{CertSummary, CertificateRecord, MatchMode, Role};
+use certhist_model::views::{CertSummary, CertificateRecord, MatchMode, Role, Target};
 use certhist_model::{CertHash, Serial, Sha1};
 use certhist_store::read::{self, MatchPattern, SearchKey, ValidityFilter};
 use chrono::{DateTime, Utc};
 
 use super::recognise::{recognise, Reading};
+use super::tagging::{panel, TagPanel};
 use super::timeline::{Span, Timeline};
+use super::Viewer;
 use super::{html, links, visible, Chrome, PageError};
-use crate::auth::Principal;
 use crate::error::{bad_request, not_found, shorten};
 use crate::params::{cert_hash, encode_cursor, hash20, ip_or_cidr, Params};
 use crate::AppState;
@@ -57,13 +58,13 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    fn to(text: impl AsRef<str>, href: impl Into<String>) -> Self {
+    pub(crate) fn to(text: impl AsRef<str>, href: impl Into<String>) -> Self {
         Link {
             text: visible(text.as_ref()),
             href: Some(href.into()),
         }
     }
-    fn plain(text: impl AsRef<str>) -> Self {
+    pub(crate) fn plain(text: impl AsRef<str>) -> Self {
         Link {
             text: visible(text.as_ref()),
             href: None,
@@ -136,7 +137,7 @@ struct HomePage {
     title: String,
 }
 
-pub(crate) async fn home(principal: Principal) -> PageResult {
+pub(crate) async fn home(principal: Viewer) -> PageResult {
     principal.require(Role::Reader)?;
     let mut chrome = Chrome::new(&principal, "");
     chrome.autofocus = true;
@@ -158,7 +159,7 @@ struct ReadingsPage {
 }
 
 /// `/search?q=…`: one reading → there; several → the choice; none → say so.
-pub(crate) async fn search(principal: Principal, RawQuery(raw): RawQuery) -> PageResult {
+pub(crate) async fn search(principal: Viewer, RawQuery(raw): RawQuery) -> PageResult {
     principal.require(Role::Reader)?;
     let mut p = Params::parse(raw.as_deref())?;
     let q = p.one("q")?.unwrap_or_default();
@@ -200,6 +201,7 @@ pub(crate) struct IpRow {
     pub sources: String,
     pub others: Option<Link>,
     pub shared: bool,
+    pub tags: Vec<Link>,
 }
 
 #[derive(Template)]
@@ -218,10 +220,13 @@ struct IpPage {
     compare: String,
     graph: String,
     shared_threshold: i64,
+    tags: Option<TagPanel>,
+    stix: String,
+    misp: String,
 }
 
 pub(crate) async fn ip(
-    principal: Principal,
+    principal: Viewer,
     State(state): State<AppState>,
     Path(ip): Path<String>,
     RawQuery(raw): RawQuery,
@@ -230,7 +235,7 @@ pub(crate) async fn ip(
 }
 
 pub(crate) async fn ip_cidr(
-    principal: Principal,
+    principal: Viewer,
     State(state): State<AppState>,
     Path((addr, len)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
@@ -238,12 +243,7 @@ pub(crate) async fn ip_cidr(
     ip_page(principal, state, &format!("{addr}/{len}"), raw.as_deref()).await
 }
 
-async fn ip_page(
-    principal: Principal,
-    state: AppState,
-    text: &str,
-    raw: Option<&str>,
-) -> PageResult {
+async fn ip_page(principal: Viewer, state: AppState, text: &str, raw: Option<&str>) -> PageResult {
     principal.require(Role::Reader)?;
     let mut p = Params::parse(raw)?;
     let net = ip_or_cidr("ip", text, &state.config)?;
@@ -275,8 +275,14 @@ async fn ip_page(
     sha1s.dedup();
     let threshold = state.config.shared_threshold;
     let counts = read::distinct_ip_counts(&conn, &sha1s, threshold + 1).await?;
-    drop(conn);
     let base = links::net(&net);
+    let page_target = if is_block {
+        Target::Cidr(net.trunc())
+    } else {
+        Target::Ip(net.addr())
+    };
+    let tags = panel(&conn, &page_target, &principal, base.clone()).await?;
+    drop(conn);
     let next = if more {
         rows.last().map(|r| {
             links::with_cursor(&base, &encode_cursor(&(r.ip, r.port, hex::encode(r.sha1))))
@@ -354,6 +360,7 @@ async fn ip_page(
                 others: (!others_text.is_empty())
                     .then(|| Link::to(others_text, format!("{}#hosts", links::cert(&r.sha1)))),
                 shared: distinct > threshold,
+                tags: r.tags.iter().map(|t| Link::to(t, links::tag(t))).collect(),
             }
         })
         .collect();
@@ -372,7 +379,6 @@ async fn ip_page(
         &IpPage {
             chrome: Chrome::new(&principal, target.clone()),
             title: format!("{target} · certificate history"),
-            target,
             is_block,
             timeline: Timeline::new(&spans),
             rows,
@@ -387,11 +393,15 @@ async fn ip_page(
             },
             graph: graph_href(&net.to_string()),
             shared_threshold: threshold,
+            tags: Some(tags),
+            stix: links::export("stix", &[("ip", &target)]),
+            misp: links::export("misp", &[("ip", &target)]),
+            target,
         },
     ))
 }
 
-fn truncate(s: &str, n: usize) -> String {
+pub(crate) fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_owned()
     } else {
@@ -463,6 +473,9 @@ struct CertPage {
     graph: String,
     api: String,
     export: String,
+    tags: Option<TagPanel>,
+    stix: String,
+    misp: String,
 }
 
 fn opt_field(label: &'static str, value: Option<&String>, field: &str) -> Option<Field> {
@@ -642,7 +655,7 @@ fn name_rows(names: &[certhist_model::CertName]) -> Vec<(Link, String, Option<Li
 }
 
 pub(crate) async fn certificate(
-    principal: Principal,
+    principal: Viewer,
     State(state): State<AppState>,
     Path(hash): Path<String>,
     RawQuery(raw): RawQuery,
@@ -678,6 +691,13 @@ pub(crate) async fn certificate(
             .copied()
             .unwrap_or(0),
     };
+    let tags = panel(
+        &conn,
+        &Target::Certificate(sha1),
+        &principal,
+        links::cert(&sha1),
+    )
+    .await?;
     drop(conn);
     let more = hosts.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     hosts.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -810,6 +830,9 @@ pub(crate) async fn certificate(
             der: format!("/api/v1/certificates/{sha1_hex}?format=der"),
             api: format!("/api/v1/certificates/{sha1_hex}"),
             export,
+            tags: Some(tags),
+            stix: links::export("stix", &[("sha1", &sha1_hex)]),
+            misp: links::export("misp", &[("sha1", &sha1_hex)]),
         },
     ))
 }
@@ -839,6 +862,9 @@ struct ResultsPage {
     first_page: Option<String>,
     api: String,
     export: String,
+    tags: Option<TagPanel>,
+    stix: String,
+    misp: String,
 }
 
 fn pattern(mode: Option<&str>, q: &str) -> Result<MatchPattern, PageError> {
@@ -859,7 +885,7 @@ fn pattern(mode: Option<&str>, q: &str) -> Result<MatchPattern, PageError> {
 
 /// `/names?field=…&q=…[&match=…][&valid_at=…][&cursor=…]`.
 pub(crate) async fn names(
-    principal: Principal,
+    principal: Viewer,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> PageResult {
@@ -894,6 +920,16 @@ pub(crate) async fn names(
     let conn = state.conn().await?;
     let mut rows =
         read::search_filtered(&conn, field, &pattern, &validity, after.as_ref(), limit + 1).await?;
+    // A name (not a pattern) can carry tags and notes: shown with the results.
+    let name_target = (field.as_str() == "name"
+        && mode.as_deref().is_none_or(|m| m.is_empty() || m == "exact")
+        && !q.trim_start_matches("*.").contains('*'))
+    .then(|| Target::parse_kind(certhist_model::views::TargetKind::Name, &q).ok())
+    .flatten();
+    let tags = match &name_target {
+        Some(t) => Some(panel(&conn, t, &principal, super::tagging::target_href(t)).await?),
+        None => None,
+    };
     drop(conn);
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -912,6 +948,8 @@ pub(crate) async fn names(
         s.finish()
     };
     let base = format!("/names?{qs}");
+    let stix = links::export("stix", &query);
+    let misp = links::export("misp", &query);
     let next = if more {
         rows.last().map(|r| {
             links::with_cursor(
@@ -947,6 +985,9 @@ pub(crate) async fn names(
             next,
             api: format!("/api/v1/search?{qs}"),
             export: qs.clone(),
+            tags,
+            stix,
+            misp,
             q,
         },
     ))
@@ -965,11 +1006,13 @@ struct SerialPage {
     next: Option<String>,
     first_page: Option<String>,
     api: String,
+    stix: String,
+    misp: String,
 }
 
 /// `/serial/{serial}[?issuer_name_hash=…&issuer_key_hash=…]`.
 pub(crate) async fn serial(
-    principal: Principal,
+    principal: Viewer,
     State(state): State<AppState>,
     Path(serial): Path<String>,
     RawQuery(raw): RawQuery,
@@ -1041,6 +1084,8 @@ pub(crate) async fn serial(
             first_page: after.map(|_| base.clone()),
             next,
             api,
+            stix: links::export("stix", &[("field", "serial"), ("q", &clean)]),
+            misp: links::export("misp", &[("field", "serial"), ("q", &clean)]),
             serial: clean,
         },
     ))
@@ -1067,7 +1112,7 @@ fn attachment(mut resp: Response, name: &'static str) -> Response {
 
 /// `/export/search.ndjson?…`: the API's NDJSON stream of a field search, as a download.
 pub(crate) async fn export_search(
-    principal: Principal,
+    principal: Viewer,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, crate::ApiError> {
@@ -1098,7 +1143,7 @@ fn take_param(raw: Option<&str>, key: &str) -> Result<(String, Option<String>), 
 
 /// `/export/ip.ndjson?ip=…`: the API's NDJSON stream of an address's history.
 pub(crate) async fn export_ip(
-    principal: Principal,
+    principal: Viewer,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, crate::ApiError> {
@@ -1115,7 +1160,7 @@ pub(crate) async fn export_ip(
 
 /// `/export/hosts.ndjson?hash=…`: the API's NDJSON stream of a certificate's hosts.
 pub(crate) async fn export_hosts(
-    principal: Principal,
+    principal: Viewer,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, crate::ApiError> {
@@ -1169,7 +1214,7 @@ const MAX_MEMBERS: usize = 20;
 /// lines; also `ip=` / `sha1=` repeated): what they share, with every period and the
 /// intersection, on one timeline.
 pub(crate) async fn overlap(
-    principal: Principal,
+    principal: Viewer,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> PageResult {
@@ -1423,6 +1468,8 @@ struct GraphPage {
     edges: Vec<GEdge>,
     pruned: String,
     json: String,
+    stix: String,
+    misp: String,
 }
 
 /// Largest node budget the page draws.
@@ -1434,7 +1481,7 @@ const ROW_H: i64 = 26;
 /// graph around a seed (the API's `expand`), drawn as SVG with a deterministic layered layout:
 /// one column per hop, nodes in discovery order; every node links to its page.
 pub(crate) async fn graph(
-    principal: Principal,
+    principal: Viewer,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> PageResult {
@@ -1469,6 +1516,8 @@ pub(crate) async fn graph(
         edges: Vec::new(),
         pruned: String::new(),
         json: String::new(),
+        stix: links::export("stix", &[("seed", seed_text.trim())]),
+        misp: links::export("misp", &[("seed", seed_text.trim())]),
     };
     if !page.asked {
         return Ok(html(StatusCode::OK, &page));
@@ -1669,7 +1718,7 @@ fn rfc3339(t: Option<DateTime<Utc>>) -> String {
 
 /// `/export/ip.csv?ip=…[&since=…][&until=…]`: an address's (or block's) history as CSV.
 pub(crate) async fn export_ip_csv(
-    principal: Principal,
+    principal: Viewer,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, crate::ApiError> {
@@ -1743,7 +1792,7 @@ pub(crate) async fn export_ip_csv(
 
 /// `/export/search.csv?field=…&q=…[&match=…][&valid_at=…]`: field search hits as CSV.
 pub(crate) async fn export_search_csv(
-    principal: Principal,
+    principal: Viewer,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {

@@ -33,6 +33,8 @@ pub enum Reading {
         /// issuerKeyHash (hex), when SHA-1.
         key_hash: Option<String>,
     },
+    /// A tag (lower case; may hold `*` wildcards): the targets carrying it.
+    Tag(String),
     /// A certificate field search (`field` is a `SearchField` name; `exact` adds `match=exact`).
     Field {
         /// The field.
@@ -56,6 +58,7 @@ impl Reading {
                 key_hash,
             } => links::serial(serial, name_hash.as_deref(), key_hash.as_deref()),
             Reading::Field { field, q } => links::search(field, q, None),
+            Reading::Tag(t) => links::tag(t),
         }
     }
 
@@ -85,6 +88,7 @@ impl Reading {
                 };
                 format!("{what} {q}")
             }
+            Reading::Tag(t) => format!("addresses, certificates and names tagged {t}"),
         }
     }
 }
@@ -101,6 +105,13 @@ pub fn recognise(text: &str) -> Vec<Reading> {
     let lower = t.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
         return url_readings(t);
+    }
+    // `tag:NAME` or `#NAME` (a `*` pattern allowed): a tag and nothing else.
+    if let Some(rest) = lower
+        .strip_prefix("tag:")
+        .or_else(|| lower.strip_prefix('#'))
+    {
+        return tag_reading(rest).into_iter().collect();
     }
     // An address, optionally bracketed (`[2001:db8::1]`).
     let unbracketed = t
@@ -146,6 +157,8 @@ pub fn recognise(text: &str) -> Vec<Reading> {
                 field: "subject-o",
                 q: t.to_owned(),
             });
+            // … and a tag of that name.
+            out.extend(tag_reading(&lower));
         }
         return out;
     }
@@ -168,6 +181,24 @@ pub fn recognise(text: &str) -> Vec<Reading> {
             q: t.to_owned(),
         },
     ]
+}
+
+/// A tag reading when `text` is a tag (or a `*` pattern of one).
+fn tag_reading(text: &str) -> Option<Reading> {
+    let text = text.trim();
+    let bare = text.replace('*', "");
+    if text.contains("**") || bare.is_empty() {
+        return None;
+    }
+    // Validate the literal parts: a pattern `apt*` checks as `apt`.
+    let probe = if text.starts_with('*') {
+        format!("a{bare}")
+    } else {
+        bare
+    };
+    certhist_model::views::parse_tag(&probe)
+        .ok()
+        .map(|_| Reading::Tag(text.to_owned()))
 }
 
 /// An OCSP GET URL → its CertIDs; any other URL → a name search of its host.
@@ -379,7 +410,8 @@ mod tests {
             vec![
                 field("name", "cafe"),
                 field("name", "*cafe*"),
-                field("subject-o", "cafe")
+                field("subject-o", "cafe"),
+                Reading::Tag("cafe".to_owned()),
             ]
         );
         // Bad separators: not a hex dump.
@@ -406,14 +438,39 @@ mod tests {
             vec![
                 field("name", "paypal"),
                 field("name", "*paypal*"),
-                field("subject-o", "paypal")
+                field("subject-o", "paypal"),
+                Reading::Tag("paypal".to_owned()),
             ]
         );
         assert_eq!(
             recognise("ab"),
-            vec![field("name", "ab"), field("subject-o", "ab")]
+            vec![
+                field("name", "ab"),
+                field("subject-o", "ab"),
+                Reading::Tag("ab".to_owned())
+            ]
         );
         assert_eq!(recognise("*")[0], field("subject-o", "*"));
+    }
+
+    #[test]
+    fn tags() {
+        let tag = |t: &str| Reading::Tag(t.to_owned());
+        assert_eq!(recognise("tag:APT28"), vec![tag("apt28")]);
+        assert_eq!(recognise("#campaign-x"), vec![tag("campaign-x")]);
+        assert_eq!(
+            recognise(" #c2:cobalt/strike "),
+            vec![tag("c2:cobalt/strike")]
+        );
+        assert_eq!(recognise("tag:apt*"), vec![tag("apt*")]);
+        assert_eq!(recognise("#*strike"), vec![tag("*strike")]);
+        // Not a tag: the syntax is refused, nothing is read.
+        assert_eq!(recognise("#<script>"), vec![]);
+        assert_eq!(recognise("tag:"), vec![]);
+        assert_eq!(recognise("#-x"), vec![]);
+        // A bare word offers its tag among the readings.
+        assert!(recognise("campaign-x").contains(&tag("campaign-x")));
+        assert_eq!(tag("a b&c").href(), "/tags?q=a+b%26c");
     }
 
     #[test]

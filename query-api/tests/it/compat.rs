@@ -49,20 +49,53 @@ struct Server {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), certhist_api::ServeError>>,
     _db: certhist_test_support::TestDb,
+    /// The account the clients use (`alice`, a reader), when the server has accounts.
+    account: Option<Account>,
+    /// The self-signed certificate (PEM file) of a TLS server.
+    tls_cert: Option<PathBuf>,
+    _tls_dir: Option<tempfile::TempDir>,
+}
+
+/// A reader account: name, its API key and its password.
+#[derive(Clone, Debug)]
+struct Account {
+    user: String,
+    key: String,
+    password: String,
+}
+
+/// How to start a [`Server`].
+#[derive(Default)]
+struct Opts<'a> {
+    /// The first certificate of each of these files (PEM, or DER) is stored too.
+    extra: &'a [&'a str],
+    /// Accounts exist (so every request needs credentials, loopback too).
+    accounts: bool,
+    /// Serve HTTPS with a self-signed certificate (as `certhist serve --tls-self-signed`).
+    tls: bool,
 }
 
 impl Server {
     async fn start() -> Server {
-        Server::start_with(&[]).await
+        Server::start_opts(Opts::default()).await
     }
 
     /// The seeded database plus the first certificate of each of these PEM files.
     async fn start_with(extra_pem: &[&str]) -> Server {
+        Server::start_opts(Opts {
+            extra: extra_pem,
+            ..Opts::default()
+        })
+        .await
+    }
+
+    async fn start_opts(opts: Opts<'_>) -> Server {
         let db = seeded().await;
-        if !extra_pem.is_empty() {
-            let records: Vec<_> = extra_pem
+        if !opts.extra.is_empty() {
+            let records: Vec<_> = opts
+                .extra
                 .iter()
-                .map(|pem| certhist_x509::parse_der(&first_pem_block(pem)))
+                .map(|path| certhist_x509::parse_der(&first_pem_block(path)))
                 .collect();
             let store = db.store();
             let mut conn = store.conn().await.unwrap();
@@ -70,23 +103,72 @@ impl Server {
             tx.write_certs(&records).await.unwrap();
             tx.commit().await.unwrap();
         }
+        let account = if opts.accounts {
+            let store = db.store();
+            let mut conn = store.conn().await.unwrap();
+            let who = certhist_store::Actor {
+                name: Some("cli:test".to_owned()),
+                source: Some("cli".to_owned()),
+            };
+            let password = "correct horse battery staple".to_owned();
+            let key = conn
+                .user_add(
+                    &who,
+                    "alice",
+                    certhist_model::views::Role::Reader,
+                    Some(&password),
+                )
+                .await
+                .unwrap();
+            Some(Account {
+                user: "alice".to_owned(),
+                key: key.secret().to_owned(),
+                password,
+            })
+        } else {
+            None
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(certhist_api::serve_on(
-            listener,
-            db.store(),
-            ServeConfig::default(),
-            async {
-                let _ = rx.await;
-            },
-        ));
+        let shutdown = async {
+            let _ = rx.await;
+        };
+        let (task, tls_cert, tls_dir) = if opts.tls {
+            // The same certificate `certhist serve --tls-self-signed` generates and uses.
+            let dir = tempfile::tempdir().unwrap();
+            let setup = certhist_api::tls::self_signed(&dir.path().join("tls"), addr.ip()).unwrap();
+            let cert = setup.cert_path.clone();
+            let task = tokio::spawn(certhist_api::serve_tls_on(
+                listener,
+                db.store(),
+                ServeConfig::default(),
+                setup.config,
+                shutdown,
+            ));
+            (task, Some(cert), Some(dir))
+        } else {
+            let task = tokio::spawn(certhist_api::serve_on(
+                listener,
+                db.store(),
+                ServeConfig::default(),
+                shutdown,
+            ));
+            (task, None, None)
+        };
         Server {
             addr,
             stop: Some(tx),
             task,
             _db: db,
+            account,
+            tls_cert,
+            _tls_dir: tls_dir,
         }
+    }
+
+    fn account(&self) -> Account {
+        self.account.clone().expect("a server with accounts")
     }
 
     /// Adds observations.
@@ -108,12 +190,20 @@ impl Server {
 
 /// Runs `tests/compat/<script>` with the venv's python; returns its JSON output.
 async fn run(py: &Path, script: &str, args: Vec<String>) -> Value {
+    run_env(py, script, args, Vec::new()).await
+}
+
+/// [`run`] with extra environment variables (the CA bundle of a TLS server).
+async fn run_env(py: &Path, script: &str, args: Vec<String>, env: Vec<(String, String)>) -> Value {
     let script = PathBuf::from(WORKSPACE).join("tests/compat").join(script);
     let py = py.to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(&py)
             .arg(&script)
             .args(&args)
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .env_remove("CURL_CA_BUNDLE")
+            .envs(env)
             // Loopback only: no proxy from the environment may intercept the clients.
             .env_remove("HTTP_PROXY")
             .env_remove("HTTPS_PROXY")
@@ -205,7 +295,15 @@ fn colons(sha1_hex: &str) -> String {
 #[tokio::test]
 async fn pypssl_query_cquery_cfetch_return_the_database_values() {
     let Some(py) = python() else { return };
-    let server = Server::start().await;
+    // With an account: every request carries real credentials (Basic user:KEY, and the bare
+    // `Authorization: KEY` of pypssl's auth_token for the token-* ops).
+    let server = Server::start_opts(Opts {
+        accounts: true,
+        extra: &[ED25519_DER, DSA_DER],
+        ..Opts::default()
+    })
+    .await;
+    let alice = server.account();
     let base = format!("http://{}/compat/circl/", server.addr);
     let ops = [
         "query:192.0.2.10".to_owned(),
@@ -221,17 +319,35 @@ async fn pypssl_query_cquery_cfetch_return_the_database_values() {
         format!("cfetch:{}", RUSTLANG.sha1),
         format!("cfetch:{HASH_ONLY}"),
         "cfetch:zz".to_owned(),
+        format!("cfetch:{ED25519_SHA1}"),
+        format!("cfetch:{DSA_SHA1}"),
+        "query:192.0.2.96/27".to_owned(),
+        format!("cquery:{}", GOOGLE_WWW.sha1),
         "token-query:192.0.2.12".to_owned(),
+        "token-query:192.0.2.10".to_owned(),
     ];
     let out = run(
         &py,
         "circl.py",
-        [base, "reader".into(), "reader-key".into()]
+        [base.clone(), alice.user.clone(), alice.key.clone()]
             .into_iter()
             .chain(ops.iter().cloned())
             .collect(),
     )
     .await;
+    // Basic with the account's password instead of a key: the same answers.
+    let by_password = run(
+        &py,
+        "circl.py",
+        [base, alice.user.clone(), alice.password.clone()]
+            .into_iter()
+            .chain(ops[..10].iter().cloned())
+            .collect(),
+    )
+    .await;
+    for op in &ops[..10] {
+        assert_eq!(by_password[op], out[op], "{op} with the password");
+    }
 
     // query of one address: every certificate it served, most recently seen first, each with
     // its subject and certhist's per-address sightings.
@@ -390,8 +506,80 @@ async fn pypssl_query_cquery_cfetch_return_the_database_values() {
     // The bare-token form (`Authorization: <token>`) reaches the same data.
     let tq = &out["token-query:192.0.2.12"]["192.0.2.12"]["certificates"];
     assert_eq!(tq.as_array().unwrap().len(), 2, "{tq}");
+    assert_eq!(out["token-query:192.0.2.10"], out["query:192.0.2.10"]);
+
+    // Key sizes for every key type (`openssl x509 -inform der -noout -text`): Ed25519 (a
+    // 32-byte key, RFC 8032: 256 bits) and DSA ("Public-Key: (2048 bit)"); EC and RSA above.
+    for (sha1, bits) in [(ED25519_SHA1, 256), (DSA_SHA1, 2048)] {
+        let info = &out[&format!("cfetch:{sha1}")]["info"];
+        assert_eq!(info["keylength"], bits, "{sha1}: {info}");
+        assert_eq!(info["fingerprint"], sha1.to_uppercase());
+    }
+
+    // Per-address sightings, complete: every address of a block and every address of a
+    // certificate carries first/last seen, times seen and ports merged over its ports, as the
+    // observation list says (192.0.2.100-119 served GOOGLE_WWW on 443 and 8443).
+    let merged = |sha1: &str, ip: &str| -> Value {
+        let obs: Vec<_> = sightings(sha1).into_iter().filter(|o| o.0 == ip).collect();
+        let ports: BTreeSet<u16> = obs.iter().map(|o| o.1).collect();
+        json!({
+            "first_seen": z(obs.iter().map(|o| o.2).min().unwrap()),
+            "last_seen": z(obs.iter().map(|o| o.3).max().unwrap()),
+            "times_seen": obs.iter().map(|o| o.4).sum::<i64>(),
+            "ports": ports,
+        })
+    };
+    let block = out["query:192.0.2.96/27"].as_object().unwrap();
+    let want_block: BTreeSet<String> = (100..120).map(|i| format!("192.0.2.{i}")).collect();
+    assert_eq!(block.keys().cloned().collect::<BTreeSet<_>>(), want_block);
+    for (ip, v) in block {
+        assert_eq!(v["certificates"], json!([GOOGLE_WWW.sha1]), "{ip}");
+        assert_eq!(
+            v["x_certhist"][GOOGLE_WWW.sha1],
+            merged(GOOGLE_WWW.sha1, ip),
+            "{ip}"
+        );
+        assert_eq!(
+            v["x_certhist"][GOOGLE_WWW.sha1]["ports"],
+            json!([443, 8443])
+        );
+    }
+    let c = &out[&format!("cquery:{}", GOOGLE_WWW.sha1)];
+    assert_eq!(c["hits"], 20);
+    let ext = c["x_certhist"].as_object().unwrap();
+    assert_eq!(ext.keys().cloned().collect::<BTreeSet<_>>(), want_block);
+    for (ip, v) in ext {
+        assert_eq!(v, &merged(GOOGLE_WWW.sha1, ip), "{ip}");
+    }
+    // Every address of the one-address and /24 queries, every certificate.
+    for key in ["query:192.0.2.10", "query:192.0.2.0/24"] {
+        for (ip, v) in out[key].as_object().unwrap() {
+            for (sha1, ext) in v["x_certhist"].as_object().unwrap() {
+                assert_eq!(ext, &merged(sha1, ip), "{key} {ip} {sha1}");
+            }
+            let listed: BTreeSet<&str> = v["certificates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect();
+            let all: BTreeSet<String> = sightings_on(ip);
+            let stored: BTreeSet<&str> = all
+                .iter()
+                .map(String::as_str)
+                .filter(|s| *s != HASH_ONLY)
+                .collect();
+            assert_eq!(listed, stored, "{key} {ip}");
+        }
+    }
     server.stop().await;
 }
+
+/// The Ed25519 and DSA certificates of tests/data/certs (see CERT_INVENTORY.tsv).
+const ED25519_DER: &str = "x509-parser/assets/ed25519.der";
+const ED25519_SHA1: &str = "14e85e305ce8bea7d92be8f008a7aa2db7b9130d";
+const DSA_DER: &str = "certificate-transparency/python/ct/crypto/testdata/dsa_with_sha256.der";
+const DSA_SHA1: &str = "db345e2d8aceea38f05dcbe07eb92cb047818ae0";
 
 /// What pypssl cannot send (it checks IPv6 and /23 itself) and what raw HTTP callers get:
 /// IPv6 addresses and blocks, the width limit, statuses and JSON error bodies.
@@ -464,7 +652,16 @@ async fn circl_raw_http_ipv6_limits_and_errors() {
 #[tokio::test]
 async fn passivetotal_ssl_client_and_analyzer_return_the_database_values() {
     let Some(py) = python() else { return };
-    let server = Server::start().await;
+    // The unmodified client over TLS (the self-signed certificate `certhist serve
+    // --tls-self-signed` makes), with an account: Basic user + API key on every request.
+    let server = Server::start_opts(Opts {
+        accounts: true,
+        tls: true,
+        ..Opts::default()
+    })
+    .await;
+    let alice = server.account();
+    let port = server.addr.port();
     let le = "Let's Encrypt";
     let github_serial_decimal = "3272902241247380829979740935184468926"; // python3: int("02765689fee52f85c4c8a47650e84bbe", 16)
     let ops: Vec<String> = vec![
@@ -489,19 +686,52 @@ async fn passivetotal_ssl_client_and_analyzer_return_the_database_values() {
         format!("analyzer-cert-ips:{}", GITHUB.sha1),
         "analyzer-hostname:news.ycombinator.com".into(),
     ];
-    let out = run(
-        &py,
-        "pt.py",
+    let pt_args = |host: String, ops: &[String]| -> Vec<String> {
         [
-            server.addr.to_string(),
-            "reader".into(),
-            "reader-key".into(),
+            "--tls".to_owned(),
+            host,
+            alice.user.clone(),
+            alice.key.clone(),
         ]
         .into_iter()
-        .chain(ops)
-        .collect(),
+        .chain(ops.iter().cloned())
+        .collect()
+    };
+    // server="127.0.0.1:PORT/compat/pt": the client turns verification off by itself for
+    // 127.0.0.1 (api.py).
+    let out = run(&py, "pt.py", pt_args(format!("127.0.0.1:{port}"), &ops)).await;
+    // server="localhost:PORT/compat/pt": verified, with the server's certificate as the CA
+    // bundle from the environment (REQUESTS_CA_BUNDLE): the same answers.
+    let ca = server.tls_cert.clone().unwrap().display().to_string();
+    let verified = run_env(
+        &py,
+        "pt.py",
+        pt_args(format!("localhost:{port}"), &ops),
+        vec![("REQUESTS_CA_BUNDLE".to_owned(), ca)],
     )
     .await;
+    for op in &ops {
+        assert_eq!(verified[op], out[op], "{op} over verified TLS");
+    }
+    // Without the bundle the client refuses the self-signed certificate: verification is on.
+    let refused = run(
+        &py,
+        "pt.py",
+        pt_args(
+            format!("localhost:{port}"),
+            &["history:192.0.2.10".to_owned()],
+        ),
+    )
+    .await;
+    let e = &refused["history:192.0.2.10"];
+    assert_eq!(e["exception"], "SSLError", "{e}");
+    assert!(
+        e["repr"]
+            .as_str()
+            .unwrap()
+            .contains("CERTIFICATE_VERIFY_FAILED"),
+        "{e}"
+    );
     let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
 
     // History by address: one record per certificate, most recently seen first.
@@ -788,15 +1018,21 @@ async fn errors_from_outside_the_handlers_use_the_upstream_envelopes() {
 #[tokio::test]
 async fn misp_circl_passivessl_module_expands_an_ip_into_x509_objects() {
     let Some(py) = python() else { return };
-    let server = Server::start().await;
+    // The module's username/password settings are the certhist account and its password.
+    let server = Server::start_opts(Opts {
+        accounts: true,
+        ..Opts::default()
+    })
+    .await;
+    let alice = server.account();
     let base = format!("http://{}/compat/circl/", server.addr);
     let out = run(
         &py,
         "misp_circl.py",
         vec![
             base,
-            "reader".into(),
-            "reader-key".into(),
+            alice.user.clone(),
+            alice.password.clone(),
             "192.0.2.10".into(),
             "192.0.2.11|8443".into(),
             "192.0.2.13".into(),
@@ -871,9 +1107,13 @@ fn key_bits(sha1_hex: &str) -> u32 {
     }
 }
 
-/// The DER of the first PEM block of a file under tests/data/certs.
+/// The DER of the first PEM block of a file under tests/data/certs (a DER file as it is).
 fn first_pem_block(path: &str) -> Vec<u8> {
-    let text = std::fs::read_to_string(format!("{WORKSPACE}/tests/data/certs/{path}")).unwrap();
+    let bytes = std::fs::read(format!("{WORKSPACE}/tests/data/certs/{path}")).unwrap();
+    if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        return bytes;
+    }
+    let text = String::from_utf8(bytes).unwrap();
     let b64: String = text
         .lines()
         .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
@@ -1078,5 +1318,778 @@ async fn circl_certificates_that_do_not_parse() {
         msg.contains(&format!("/api/v1/certificates/{sha1}?format=pem")),
         "{msg}"
     );
+    server.stop().await;
+}
+
+// ---- Maltego TRX ----
+
+/// A TRX request fixture under tests/data/compat/maltego.
+fn trx_fixture(name: &str) -> String {
+    format!("{WORKSPACE}/tests/data/compat/maltego/{name}.xml")
+}
+
+/// The properties of an entity as `maltego.py` reports them: Name → value.
+fn props(entity: &Value) -> std::collections::BTreeMap<String, String> {
+    entity["fields"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v["value"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// The certificate properties certhist sends for a fixture (inventory values).
+fn cert_props(f: &Fixture) -> Vec<(&'static str, String)> {
+    let (subject, issuer) = inventory(f.sha1);
+    vec![
+        ("sha256", f.sha256.to_owned()),
+        ("serial", f.serial.to_owned()),
+        ("subject_cn", f.cn.to_owned()),
+        ("subject", oneline(&subject)),
+        ("issuer", oneline(&issuer)),
+        ("not_before", z(t(f.not_before))),
+        ("not_after", z(t(f.not_after))),
+    ]
+}
+
+/// Merged sightings of `sha1` over the observations `keep` selects: (first, last, times, ports).
+fn merged_over(
+    sha1: &str,
+    keep: impl Fn(&Sighting) -> bool,
+) -> (DateTime<Utc>, DateTime<Utc>, i64, BTreeSet<u16>) {
+    let obs: Vec<Sighting> = sightings(sha1).into_iter().filter(|o| keep(o)).collect();
+    assert!(!obs.is_empty(), "{sha1} observed");
+    (
+        obs.iter().map(|o| o.2).min().unwrap(),
+        obs.iter().map(|o| o.3).max().unwrap(),
+        obs.iter().map(|o| o.4).sum(),
+        obs.iter().map(|o| o.1).collect(),
+    )
+}
+
+fn assert_sighting_props(
+    p: &std::collections::BTreeMap<String, String>,
+    (first, last, times, ports): &(DateTime<Utc>, DateTime<Utc>, i64, BTreeSet<u16>),
+    with_ports: bool,
+    ctx: &str,
+) {
+    assert_eq!(p["first_seen"], z(*first), "{ctx}");
+    assert_eq!(p["last_seen"], z(*last), "{ctx}");
+    assert_eq!(p["times_seen"], times.to_string(), "{ctx}");
+    if with_ports {
+        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+        assert_eq!(p["ports"], ports.join(","), "{ctx}");
+        assert_eq!(
+            p["link#maltego.link.label"],
+            format!(
+                "{}..{} :{}",
+                first.format("%Y-%m-%d"),
+                last.format("%Y-%m-%d"),
+                ports.join(",")
+            ),
+            "{ctx}"
+        );
+    }
+}
+
+/// The TRX requests a Maltego TDS sends (fixtures; read back by maltego-trx's own request
+/// parser), posted over HTTP to every transform: entities, values, properties and the
+/// SoftLimit truncation asserted against the observation list and the inventory; every answer
+/// is the document maltego-trx's MaltegoTransform writes for the same content.
+#[tokio::test]
+async fn maltego_transforms_answer_trx_requests_from_the_database() {
+    let Some(py) = python() else { return };
+    let server = Server::start().await;
+    let base = format!("http://{}/compat/maltego/run/", server.addr);
+    let github_serial_decimal = "3272902241247380829979740935184468926";
+    let op = |id: &str, transform: &str, fixture: &str, extra: Value| -> String {
+        let mut o = json!({"id": id, "transform": transform, "fixture": trx_fixture(fixture)});
+        for (k, v) in extra.as_object().unwrap() {
+            o[k] = v.clone();
+        }
+        o.to_string()
+    };
+    let ops = vec![
+        op("ip", "ip-to-certificates", "ip-to-certificates", json!({})),
+        op(
+            "ip-all",
+            "ip-to-certificates",
+            "ip-to-certificates",
+            json!({"soft": 12}),
+        ),
+        op(
+            "ip-v6-block",
+            "ip-to-certificates",
+            "ip-to-certificates",
+            json!({"value": "2001:db8::/64", "soft": 12}),
+        ),
+        op(
+            "ip-netblock",
+            "ip-to-certificates",
+            "ip-to-certificates",
+            json!({"value": "192.0.2.96-192.0.2.127"}),
+        ),
+        op(
+            "ip-hash-only",
+            "ip-to-certificates",
+            "ip-to-certificates",
+            json!({"value": "192.0.2.13"}),
+        ),
+        op(
+            "ip-unseen",
+            "ip-to-certificates",
+            "ip-to-certificates",
+            json!({"value": "203.0.113.7"}),
+        ),
+        op(
+            "ip-bad",
+            "ip-to-certificates",
+            "ip-to-certificates",
+            json!({"value": "not-an-ip"}),
+        ),
+        op(
+            "ip-too-wide",
+            "ip-to-certificates",
+            "ip-to-certificates",
+            json!({"value": "10.0.0.0/8"}),
+        ),
+        op(
+            "cert-ips",
+            "certificate-to-ips",
+            "certificate-to-ips",
+            json!({}),
+        ),
+        op(
+            "cert-ips-hn",
+            "certificate-to-ips",
+            "certificate-to-ips",
+            json!({"value": HN.sha1.to_uppercase()}),
+        ),
+        op(
+            "cert-ips-sha256",
+            "certificate-to-ips",
+            "certificate-to-ips",
+            json!({"value": GITHUB.sha256}),
+        ),
+        op(
+            "cert-ips-unknown",
+            "certificate-to-ips",
+            "certificate-to-ips",
+            json!({"value": "2222222222222222222222222222222222222222"}),
+        ),
+        op(
+            "cert-ips-bad",
+            "certificate-to-ips",
+            "certificate-to-ips",
+            json!({"value": "xyz"}),
+        ),
+        op(
+            "names",
+            "certificate-to-names",
+            "certificate-to-names",
+            json!({}),
+        ),
+        op(
+            "names-hash-only",
+            "certificate-to-names",
+            "certificate-to-names",
+            json!({"value": HASH_ONLY}),
+        ),
+        op(
+            "names-limited",
+            "certificate-to-names",
+            "certificate-to-names",
+            json!({"soft": 1}),
+        ),
+        op(
+            "name",
+            "name-to-certificates",
+            "name-to-certificates",
+            json!({}),
+        ),
+        op(
+            "name-none",
+            "name-to-certificates",
+            "name-to-certificates",
+            json!({"value": "nothing.example"}),
+        ),
+        op(
+            "serial",
+            "serial-to-certificates",
+            "serial-to-certificates",
+            json!({}),
+        ),
+        op(
+            "serial-decimal",
+            "serial-to-certificates",
+            "serial-to-certificates",
+            json!({"value": github_serial_decimal}),
+        ),
+        op(
+            "serial-bad",
+            "serial-to-certificates",
+            "serial-to-certificates",
+            json!({"value": "not a serial"}),
+        ),
+        // Upper-case name and trailing slash, as maltego-trx's server accepts.
+        op(
+            "upper",
+            "IP-To-Certificates/",
+            "ip-to-certificates",
+            json!({"soft": 12}),
+        ),
+    ];
+    let out = run(
+        &py,
+        "maltego.py",
+        std::iter::once(base).chain(ops.iter().cloned()).collect(),
+    )
+    .await;
+    for (id, r) in out.as_object().unwrap() {
+        assert_eq!(r["status"], 200, "{id}: {r}");
+        assert_eq!(r["content_type"], "text/xml; charset=utf-8", "{id}");
+        assert_eq!(r["root"], "MaltegoMessage", "{id}");
+        assert_eq!(r["same_as_trx"], true, "{id}: {r}");
+        for e in r["entities"].as_array().unwrap() {
+            assert_eq!(e["weight"], "100", "{id}");
+            for f in e["fields"].as_object().unwrap().values() {
+                assert_eq!(f["matching"], "loose");
+            }
+        }
+    }
+    let messages = |id: &str| -> Vec<(String, String)> {
+        out[id]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m[0].as_str().unwrap().to_owned(),
+                    m[1].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let entities = |id: &str| out[id]["entities"].as_array().unwrap().clone();
+    let values = |id: &str| -> Vec<String> {
+        entities(id)
+            .iter()
+            .map(|e| e["value"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // What maltego-trx's parser read from the fixture: the request certhist answered.
+    let req = &out["ip"]["request"];
+    assert_eq!(req["type"], "maltego.IPv4Address");
+    assert_eq!(req["value"], "192.0.2.10");
+    assert_eq!(req["slider"], 2);
+    assert_eq!(req["properties"]["ipv4-address"], "192.0.2.10");
+
+    // ip-to-certificates, SoftLimit 2 of the 3 certificates 192.0.2.10 served: the two most
+    // recently seen, and an Inform message saying so.
+    let on_10 = |s: &Sighting| s.0 == "192.0.2.10";
+    let mut ranked: Vec<(&Fixture, DateTime<Utc>)> = [&GITHUB, &HN, &WIKIPEDIA]
+        .into_iter()
+        .map(|f| (f, merged_over(f.sha1, on_10).1))
+        .collect();
+    ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
+    let want: Vec<&str> = ranked.iter().map(|r| r.0.sha1).collect();
+    assert_eq!(values("ip"), want[..2].to_vec());
+    assert_eq!(values("ip-all"), want);
+    assert_eq!(values("upper"), want);
+    for e in entities("ip-all") {
+        assert_eq!(e["type"], "certhist.X509Certificate");
+        let f = ALL
+            .iter()
+            .find(|f| f.sha1 == e["value"].as_str().unwrap())
+            .unwrap();
+        let p = props(&e);
+        for (k, v) in cert_props(f) {
+            assert_eq!(p[k], v, "{} {k}", f.sha1);
+        }
+        assert_sighting_props(&p, &merged_over(f.sha1, on_10), true, f.sha1);
+    }
+    let m = messages("ip");
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0].0, "Inform");
+    assert!(m[0].1.starts_with("2 of 3 certificates shown"), "{m:?}");
+    assert!(messages("ip-all").is_empty());
+
+    // A block: sightings merged over its addresses (2001:db8::1 and ::2 served RUSTLANG).
+    let v6 = entities("ip-v6-block");
+    assert_eq!(values("ip-v6-block"), vec![RUSTLANG.sha1]);
+    assert_sighting_props(
+        &props(&v6[0]),
+        &merged_over(RUSTLANG.sha1, |s| s.0.starts_with("2001:db8::")),
+        true,
+        "v6",
+    );
+    // A maltego.Netblock range that is one block (192.0.2.96/27: GOOGLE_WWW on 20 addresses).
+    assert_eq!(values("ip-netblock"), vec![GOOGLE_WWW.sha1]);
+    assert_sighting_props(
+        &props(&entities("ip-netblock")[0]),
+        &merged_over(GOOGLE_WWW.sha1, |s| s.0.starts_with("192.0.2.1")),
+        true,
+        "netblock",
+    );
+    // A certificate known by its hash only: the entity, its sightings, no certificate fields.
+    let ho = entities("ip-hash-only");
+    assert_eq!(values("ip-hash-only"), vec![HASH_ONLY]);
+    let p = props(&ho[0]);
+    assert_eq!(p["stored"], "false");
+    assert!(!p.contains_key("subject"));
+    assert_sighting_props(&p, &merged_over(HASH_ONLY, |_| true), true, "hash-only");
+    // Nothing seen: no entity, an Inform message. Bad input: a FatalError message, 200.
+    assert!(entities("ip-unseen").is_empty());
+    assert_eq!(messages("ip-unseen")[0].0, "Inform");
+    for (id, needle) in [
+        ("ip-bad", "not an IP address"),
+        ("ip-too-wide", "wider than"),
+        ("cert-ips-bad", "not a certificate SHA-1"),
+        ("serial-bad", "not a serial number"),
+    ] {
+        assert!(entities(id).is_empty(), "{id}");
+        let m = messages(id);
+        assert_eq!(m.len(), 1, "{id}: {m:?}");
+        assert_eq!(m[0].0, "FatalError", "{id}");
+        assert!(m[0].1.contains(needle), "{id}: {m:?}");
+    }
+
+    // certificate-to-ips, SoftLimit 12 of the 20 addresses that served GOOGLE_WWW (each on 443
+    // and 8443): the 12 most recently seen.
+    let mut ips: Vec<(String, DateTime<Utc>)> = sightings(GOOGLE_WWW.sha1)
+        .into_iter()
+        .map(|o| o.0)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|ip| {
+            let last = merged_over(GOOGLE_WWW.sha1, |s| s.0 == ip).1;
+            (ip, last)
+        })
+        .collect();
+    assert_eq!(ips.len(), 20);
+    ips.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let want: Vec<String> = ips.iter().take(12).map(|i| i.0.clone()).collect();
+    assert_eq!(values("cert-ips"), want);
+    for e in entities("cert-ips") {
+        assert_eq!(e["type"], "maltego.IPv4Address");
+        let ip = e["value"].as_str().unwrap().to_owned();
+        let p = props(&e);
+        assert_sighting_props(&p, &merged_over(GOOGLE_WWW.sha1, |s| s.0 == ip), true, &ip);
+        assert_eq!(p["ports"], "443,8443");
+    }
+    let m = messages("cert-ips");
+    assert!(m[0].1.starts_with("12 of 20 addresses shown"), "{m:?}");
+    // Upper-case SHA-1; the SHA-256 of a stored certificate; unknown.
+    let hn_ips: Vec<String> = {
+        let mut v: Vec<(String, DateTime<Utc>)> =
+            sightings(HN.sha1).into_iter().map(|o| (o.0, o.3)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.into_iter().map(|x| x.0).collect()
+    };
+    assert_eq!(values("cert-ips-hn"), hn_ips);
+    let gh_ips: BTreeSet<String> = sightings(GITHUB.sha1).into_iter().map(|o| o.0).collect();
+    assert_eq!(
+        values("cert-ips-sha256")
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        gh_ips
+    );
+    assert!(entities("cert-ips-unknown").is_empty());
+    assert!(messages("cert-ips-unknown")[0]
+        .1
+        .contains("knows no certificate"));
+
+    // certificate-to-names (the fixture's value: upper case with colons). GITHUB's names from
+    // `openssl x509 -ext subjectAltName -subject`: CN=github.com; DNS:github.com,
+    // DNS:www.github.com.
+    let names: BTreeSet<(String, String, String)> = entities("names")
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["value"].as_str().unwrap().to_owned(),
+                props(e)["name_source"].clone(),
+            )
+        })
+        .collect();
+    let dns = |v: &str, src: &str| ("maltego.DNSName".to_owned(), v.to_owned(), src.to_owned());
+    let want_names: BTreeSet<_> = [
+        dns("github.com", "subject CN, SAN dNSName"),
+        dns("www.github.com", "SAN dNSName"),
+    ]
+    .into_iter()
+    .collect();
+    // The order of the kinds is the store's; compare them as sets.
+    let norm =
+        |s: &BTreeSet<(String, String, String)>| -> BTreeSet<(String, String, BTreeSet<String>)> {
+            s.iter()
+                .map(|(a, b, c)| {
+                    (
+                        a.clone(),
+                        b.clone(),
+                        c.split(", ").map(str::to_owned).collect(),
+                    )
+                })
+                .collect()
+        };
+    assert_eq!(norm(&names), norm(&want_names));
+    assert_eq!(entities("names-limited").len(), 1);
+    assert!(messages("names-limited")[0]
+        .1
+        .starts_with("1 of 2 names shown"));
+    assert!(entities("names-hash-only").is_empty());
+    assert!(messages("names-hash-only")[0].1.contains("does not store"));
+
+    // name-to-certificates: HN, with its sightings over every address.
+    assert_eq!(values("name"), vec![HN.sha1]);
+    let p = props(&entities("name")[0]);
+    for (k, v) in cert_props(&HN) {
+        assert_eq!(p[k], v, "{k}");
+    }
+    assert_sighting_props(&p, &merged_over(HN.sha1, |_| true), false, "name");
+    assert!(entities("name-none").is_empty());
+
+    // serial-to-certificates: colon hex (the fixture) and decimal.
+    assert_eq!(values("serial"), vec![GITHUB.sha1]);
+    assert_eq!(values("serial-decimal"), vec![GITHUB.sha1]);
+    assert_sighting_props(
+        &props(&entities("serial")[0]),
+        &merged_over(GITHUB.sha1, |_| true),
+        false,
+        "serial",
+    );
+    server.stop().await;
+}
+
+/// The parts of a TRX answer, read with quick-xml: (entity values, (MessageType, text)).
+fn read_trx(body: &str) -> (Vec<String>, Vec<(String, String)>) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(body);
+    let mut values = Vec::new();
+    let mut messages = Vec::new();
+    let mut kind = String::new();
+    let mut text = String::new();
+    loop {
+        match reader.read_event().unwrap() {
+            Event::Start(e) => {
+                text.clear();
+                if e.name().as_ref() == b"UIMessage" {
+                    kind = e
+                        .try_get_attribute("MessageType")
+                        .unwrap()
+                        .unwrap()
+                        .unescape_value()
+                        .unwrap()
+                        .into_owned();
+                }
+            }
+            Event::Text(t) => text.push_str(&t.decode().unwrap()),
+            Event::GeneralRef(r) => text.push_str(match r.decode().unwrap().as_ref() {
+                "lt" => "<",
+                "gt" => ">",
+                "amp" => "&",
+                "quot" => "\"",
+                "apos" => "'",
+                other => panic!("entity {other}"),
+            }),
+            Event::End(e) => match e.name().as_ref() {
+                b"Value" => values.push(std::mem::take(&mut text)),
+                b"UIMessage" => messages.push((kind.clone(), std::mem::take(&mut text))),
+                _ => text.clear(),
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    (values, messages)
+}
+
+/// Raw HTTP: hostile and broken XML, sizes, unknown transforms, and authentication on a server
+/// with accounts — the key in the transform settings (what a TDS can send), in a header, wrong,
+/// missing. Every answer is a TRX document; none is a 5xx.
+#[tokio::test]
+async fn maltego_errors_limits_and_credentials() {
+    let server = Server::start_opts(Opts {
+        accounts: true,
+        ..Opts::default()
+    })
+    .await;
+    let alice = server.account();
+    let url = |name: &str| format!("http://{}/compat/maltego/run/{name}", server.addr);
+    let client = reqwest::Client::new();
+    let fixture = std::fs::read_to_string(trx_fixture("name-to-certificates")).unwrap();
+    let with_key = |key: &str| fixture.replace(">KEY<", &format!(">{key}<"));
+    let post = |name: &str, body: String, auth: Option<String>| {
+        let mut req = client.post(url(name)).body(body);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let ct = resp
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let www = resp.headers().contains_key("www-authenticate");
+            let body = resp.text().await.unwrap();
+            assert!(status < 500, "{status}: {body}");
+            (status, ct, www, body)
+        }
+    };
+    let bearer = format!("Bearer {}", alice.key);
+
+    // The key in the transform settings (Bearer), or with certhist.username (Basic).
+    let (s, ct, _, body) = post("name-to-certificates", with_key(&alice.key), None).await;
+    assert_eq!(
+        (s, ct.as_deref()),
+        (200, Some("text/xml; charset=utf-8")),
+        "{body}"
+    );
+    assert_eq!(read_trx(&body).0, vec![HN.sha1]);
+    let basic = with_key(&alice.password).replace(
+        "</TransformFields>",
+        "<Field Name=\"certhist.username\">alice</Field></TransformFields>",
+    );
+    let (s, _, _, body) = post("name-to-certificates", basic, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(read_trx(&body).0, vec![HN.sha1]);
+    // A header works too (and wins over the settings).
+    let (s, _, _, body) = post(
+        "name-to-certificates",
+        with_key("chk_wrong"),
+        Some(bearer.clone()),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(read_trx(&body).0, vec![HN.sha1]);
+
+    // Broken and hostile XML: 200 with a FatalError message, nothing expanded.
+    let xxe = format!(
+        "<?xml version=\"1.0\"?><!DOCTYPE m [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>{}",
+        fixture.replace("news.ycombinator.com</Value>", "&x;</Value>")
+    );
+    let laughs = format!(
+        "<!DOCTYPE m [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]>{}",
+        fixture.replace("news.ycombinator.com</Value>", "&b;</Value>")
+    );
+    let undeclared = fixture.replace("news.ycombinator.com</Value>", "&x;</Value>");
+    for (what, body, needle) in [
+        ("xxe", xxe, "DTD"),
+        ("laughs", laughs, "DTD"),
+        ("undeclared", undeclared, "undeclared entity"),
+        (
+            "cut",
+            fixture[..fixture.len() / 2].to_owned(),
+            "the document ends inside",
+        ),
+        (
+            "mismatched",
+            "<MaltegoMessage><a></b></MaltegoMessage>".to_owned(),
+            "well-formed",
+        ),
+        ("json", "{\"value\": 1}".to_owned(), "MaltegoMessage"),
+        ("empty", String::new(), "not a Maltego transform request"),
+    ] {
+        let (s, ct, _, resp) = post("name-to-certificates", body, Some(bearer.clone())).await;
+        assert_eq!(s, 200, "{what}: {resp}");
+        assert_eq!(ct.as_deref(), Some("text/xml; charset=utf-8"), "{what}");
+        let (values, msgs) = read_trx(&resp);
+        assert!(values.is_empty(), "{what}");
+        assert_eq!(msgs.len(), 1, "{what}: {resp}");
+        assert_eq!(msgs[0].0, "FatalError", "{what}");
+        assert!(msgs[0].1.contains(needle), "{what}: {msgs:?}");
+        assert!(
+            !resp.contains("root:"),
+            "{what}: nothing read from the file system"
+        );
+    }
+    // Larger than the server's body limit: 413, as a TRX document (with and without a header).
+    let big = fixture.replace(
+        "news.ycombinator.com</Value>",
+        &format!("{}</Value>", "a".repeat(70 * 1024)),
+    );
+    for auth in [None, Some(bearer.clone())] {
+        let (s, ct, _, resp) = post("name-to-certificates", big.clone(), auth).await;
+        assert_eq!(s, 413, "{resp}");
+        assert_eq!(ct.as_deref(), Some("text/xml; charset=utf-8"));
+        let (_, msgs) = read_trx(&resp);
+        assert_eq!(msgs[0].0, "FatalError");
+        assert!(
+            msgs[0].1.contains("too large") || msgs[0].1.contains("larger"),
+            "{msgs:?}"
+        );
+    }
+    // An unknown transform: 404 (as maltego-trx), naming the transforms there are.
+    let (s, _, _, resp) = post("dns-to-ip", with_key(&alice.key), None).await;
+    assert_eq!(s, 404);
+    let (_, msgs) = read_trx(&resp);
+    assert!(msgs[0].1.contains("ip-to-certificates"), "{msgs:?}");
+    // GET: the text maltego-trx answers.
+    let resp = client
+        .get(url("ip-to-certificates"))
+        .header("authorization", bearer.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("POST"));
+
+    // More sightings than one answer reads (5000): the SoftLimit still applies, and the
+    // message says the total is a lower bound. LISTS on 10.1.0.0 … 10.1.19.136 (5001 addresses).
+    let day0 = t("2025-01-01T00:00:00Z");
+    let rows: Vec<certhist_model::ObservationRow> = (0..5001u32)
+        .map(|i| certhist_model::ObservationRow {
+            ip: std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a01_0000 + i)),
+            port: 443,
+            sha1: crate::sha1(LISTS.sha1),
+            first_seen: day0,
+            last_seen: day0 + chrono::Duration::minutes(i64::from(i)),
+            times_seen: 1,
+            source: "test".to_owned(),
+        })
+        .collect();
+    server.observe(&rows).await;
+    let many = fixture.replace(
+        "news.ycombinator.com</Value>",
+        &format!("{}</Value>", LISTS.sha1),
+    );
+    let started = std::time::Instant::now();
+    let (s, _, _, resp) = post("certificate-to-ips", many, Some(bearer.clone())).await;
+    eprintln!(
+        "certificate-to-ips over 5001 sightings: {:?} (load {})",
+        started.elapsed(),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    assert_eq!(s, 200, "{resp}");
+    let (values, msgs) = read_trx(&resp);
+    assert_eq!(values.len(), 12);
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(
+        msgs[0].1.starts_with("12 of at least 5000 addresses shown"),
+        "{msgs:?}"
+    );
+
+    // No credentials; a wrong key in the settings; a wrong password: 401 in the TRX envelope.
+    let no_key = fixture.replace("<Field Name=\"certhist.apikey\">KEY</Field>", "");
+    for (what, body, needle) in [
+        ("missing", no_key, "authentication required"),
+        (
+            "wrong key",
+            with_key("chk_not_a_key"),
+            "API key is not valid",
+        ),
+        (
+            "wrong password",
+            with_key("wrong").replace(
+                "</TransformFields>",
+                "<Field Name=\"certhist.username\">alice</Field></TransformFields>",
+            ),
+            "wrong user name or password",
+        ),
+    ] {
+        let (s, ct, www, resp) = post("name-to-certificates", body, None).await;
+        assert_eq!(s, 401, "{what}: {resp}");
+        assert!(www, "{what}: WWW-Authenticate");
+        assert_eq!(ct.as_deref(), Some("text/xml; charset=utf-8"), "{what}");
+        let (values, msgs) = read_trx(&resp);
+        assert!(values.is_empty());
+        assert_eq!(msgs[0].0, "FatalError", "{what}");
+        assert!(msgs[0].1.contains(needle), "{what}: {msgs:?}");
+    }
+    server.stop().await;
+}
+
+/// The real clients with wrong credentials on a server with accounts: each sees the error the
+/// way it expects it (pypssl: the `{"error"}` dict; passivetotal: an exception carrying the
+/// 401 response and PassiveTotal's JSON envelope; the MISP module: its `error` answer), no 5xx.
+#[tokio::test]
+async fn compat_clients_with_wrong_credentials() {
+    let Some(py) = python() else { return };
+    let server = Server::start_opts(Opts {
+        accounts: true,
+        ..Opts::default()
+    })
+    .await;
+    let alice = server.account();
+    let base = format!("http://{}/compat/circl/", server.addr);
+    let key_error = "the API key is not valid (unknown, revoked, or its account is disabled)";
+    let pw_error = "wrong user name or password (or the account is disabled)";
+    // A revoked-looking key (Basic), and the bare token form with it.
+    let out = run(
+        &py,
+        "circl.py",
+        vec![
+            base.clone(),
+            alice.user.clone(),
+            "chk_not_a_key".into(),
+            "query:192.0.2.10".into(),
+            format!("cfetch:{}", GITHUB.sha1),
+            "token-query:192.0.2.10".into(),
+        ],
+    )
+    .await;
+    for op in [
+        "query:192.0.2.10",
+        &format!("cfetch:{}", GITHUB.sha1),
+        "token-query:192.0.2.10",
+    ] {
+        assert_eq!(out[op], json!({"error": key_error}), "{op}");
+    }
+    // A wrong password.
+    let out = run(
+        &py,
+        "circl.py",
+        vec![
+            base.clone(),
+            alice.user.clone(),
+            "not the password".into(),
+            format!("cquery:{}", GITHUB.sha1),
+        ],
+    )
+    .await;
+    assert_eq!(
+        out[&format!("cquery:{}", GITHUB.sha1)],
+        json!({"error": pw_error})
+    );
+    // passivetotal: the client raises with the response; status 401, PassiveTotal's envelope.
+    let out = run(
+        &py,
+        "pt.py",
+        vec![
+            server.addr.to_string(),
+            alice.user.clone(),
+            "chk_not_a_key".into(),
+            "history:192.0.2.10".into(),
+            format!("details:{}", GITHUB.sha1),
+        ],
+    )
+    .await;
+    for op in [
+        "history:192.0.2.10".to_owned(),
+        format!("details:{}", GITHUB.sha1),
+    ] {
+        let e = &out[&op];
+        assert_eq!(e["status"], 401, "{op}: {e}");
+        assert_eq!(e["body"]["message"], key_error, "{op}");
+        assert_eq!(e["body"]["error"]["http_code"], 401, "{op}");
+        assert_eq!(e["body"]["error"]["message"], key_error, "{op}");
+    }
+    // The MISP module: the error passed through to MISP.
+    let out = run(
+        &py,
+        "misp_circl.py",
+        vec![
+            base,
+            alice.user.clone(),
+            "not the password".into(),
+            "192.0.2.10".into(),
+        ],
+    )
+    .await;
+    assert_eq!(out["192.0.2.10"], json!({"error": pw_error}), "{out}");
     server.stop().await;
 }
