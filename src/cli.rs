@@ -61,6 +61,9 @@ pub enum Command {
     /// Query the history: by IP or CIDR, certificate, field or serial; overlap and graph.
     #[command(subcommand)]
     Query(crate::commands::query::QueryCommand),
+    /// Export a lookup (IP/CIDR history, reverse search, field search, expansion graph, tag) as
+    /// NDJSON, CSV, a STIX 2.1 bundle or a MISP event, streamed without a row cap.
+    Export(crate::commands::export::ExportArgs),
     /// Fetch certificates from a source: Certificate Transparency logs or crt.sh.
     #[command(subcommand)]
     Ingest(IngestCommand),

@@ -12,6 +12,7 @@
 pub mod auth;
 mod compat;
 pub mod error;
+pub mod export;
 mod ndjson;
 mod params;
 pub mod replicas;

@@ -6,6 +6,7 @@ pub(crate) mod cryptnet;
 pub(crate) mod ct;
 pub(crate) mod db;
 pub(crate) mod demo;
+pub(crate) mod export;
 pub(crate) mod import;
 pub(crate) mod query;
 pub(crate) mod replica;
@@ -80,6 +81,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Import(c) => import::run(&cli, c).await,
         Command::Query(c) => query::run(&cli, c).await,
         Command::Demo(a) => demo::run(&cli, a).await,
+        Command::Export(a) => export::run(&cli, a).await,
         Command::Ingest(IngestCommand::Ct(a)) => ct::run(&cli, a).await,
         Command::Ingest(IngestCommand::Crtsh(a)) => crtsh::run(&cli, a).await,
         Command::Cryptnet(a) => cryptnet::run(&cli, a).await,

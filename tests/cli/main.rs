@@ -7,6 +7,7 @@ mod ct;
 mod db;
 mod demo;
 mod escaping;
+mod export;
 mod import;
 mod passive;
 mod query;

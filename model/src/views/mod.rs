@@ -10,6 +10,7 @@
 mod accounts;
 mod certificate;
 pub mod cryptnet;
+mod export;
 mod graph;
 mod history;
 mod search;
@@ -22,6 +23,7 @@ pub use certificate::{
     CacheEntry, CacheEntryKind, CertSummary, CertificateRecord, Commonness, CtEntry, CtEntryType,
     OcspStatus,
 };
+pub use export::{CofRow, ExportFormat};
 pub use graph::{
     CertPeriod, ExpandGraph, GraphEdge, GraphNode, IpPeriod, NodeKind, OverlapCertItem,
     OverlapIpItem, Period, Pruned,

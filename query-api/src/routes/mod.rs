@@ -3,6 +3,7 @@
 pub(crate) mod audit;
 pub(crate) mod certificates;
 pub(crate) mod expand;
+pub(crate) mod export;
 pub(crate) mod ip;
 pub(crate) mod overlap;
 pub(crate) mod search;
@@ -31,6 +32,7 @@ pub(crate) fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(serials::serials))
         .routes(routes!(overlap::overlap))
         .routes(routes!(expand::expand))
+        .routes(routes!(export::export))
         .routes(routes!(stats::stats))
         .routes(routes!(stats::healthz))
         .routes(routes!(stats::healthz_v1))

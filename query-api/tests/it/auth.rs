@@ -284,6 +284,13 @@ fn route_table() -> Vec<Route> {
         ),
         route(
             "get",
+            "/api/v1/export",
+            reader,
+            "/api/v1/export?format=ndjson&ip=192.0.2.10",
+            &[200],
+        ),
+        route(
+            "get",
             "/api/v1/ip/{address}/{prefix_len}",
             reader,
             "/api/v1/ip/192.0.2.0/24",
