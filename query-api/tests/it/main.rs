@@ -11,6 +11,7 @@ mod auth;
 mod bad_input;
 mod certificates;
 mod compat;
+mod contract;
 mod expand;
 mod ip;
 mod openapi;
