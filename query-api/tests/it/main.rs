@@ -13,6 +13,7 @@ mod certificates;
 mod compat;
 mod contract;
 mod expand;
+mod faults;
 mod ip;
 mod openapi;
 mod overlap;
