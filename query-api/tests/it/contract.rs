@@ -119,6 +119,8 @@ async fn schemathesis_finds_no_contract_violation() {
     let out = tokio::task::spawn_blocking(move || {
         Command::new(&py)
             .args(&args)
+            // schemathesis keeps a `.schemathesis/` cache in its working directory.
+            .current_dir(std::env::temp_dir())
             .env_remove("HTTP_PROXY")
             .env_remove("HTTPS_PROXY")
             .env_remove("http_proxy")
