@@ -176,7 +176,7 @@ async fn postmaster_killed_under_load_answers_503_and_the_server_recovers_by_its
         async move {
             let deadline = Instant::now() + Duration::from_secs(90);
             loop {
-                if answers.lock().unwrap().iter().skip(after).any(|a| pred(a)) {
+                if answers.lock().unwrap().iter().skip(after).any(&pred) {
                     return;
                 }
                 assert!(Instant::now() < deadline, "no {what} within 90 s");
