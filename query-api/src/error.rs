@@ -48,14 +48,24 @@ pub fn not_found(what: impl Into<String>) -> ApiError {
     }
 }
 
-/// Builds the error body for `status` and `detail`.
+/// Seconds a client is asked to wait after a 503 (`Retry-After`).
+pub const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 5;
+
+/// Builds the error body for `status` and `detail`; a 503 carries `Retry-After`.
 pub fn error_response(status: StatusCode, detail: impl Into<String>) -> Response {
     let body = ErrorBody {
         errors: vec![ErrorDetail {
             detail: detail.into(),
         }],
     };
-    (status, axum::Json(body)).into_response()
+    let mut resp = (status, axum::Json(body)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS),
+        );
+    }
+    resp
 }
 
 impl IntoResponse for ApiError {
@@ -86,19 +96,19 @@ impl From<StoreError> for ApiError {
         if e.code() == Some(&INVALID_REGULAR_EXPRESSION) {
             return bad_request("q", "not a valid regular expression");
         }
+        if e.is_unavailable() {
+            tracing::error!(error = %e, "database unavailable");
+            return ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                detail: "the database is unavailable; retry later".to_owned(),
+            };
+        }
         match e {
             StoreError::InvalidInput(msg) => ApiError {
                 status: StatusCode::BAD_REQUEST,
                 detail: msg,
             },
             StoreError::NotFound(msg) => not_found(msg),
-            StoreError::Pool(err) => {
-                tracing::error!(error = %err, "no database connection");
-                ApiError {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    detail: "the database is unavailable; retry later".to_owned(),
-                }
-            }
             other => {
                 tracing::error!(error = %other, "database error");
                 ApiError {

@@ -180,6 +180,23 @@ impl AppState {
         license(name = "Apache-2.0")
     ),
     tags((name = "certhist", description = "certhist query API v1")),
+    // The parameter grammars (`params.rs`), referenced by the operations' parameters.
+    components(schemas(
+        params::CertHashText,
+        params::Sha1Text,
+        params::IpText,
+        params::IpOrCidrText,
+        params::Timestamp,
+        params::CursorText,
+        params::SearchFieldName,
+        params::MatchModeName,
+        params::CertFormatName,
+        params::TargetKindName,
+        params::TagText,
+        params::SerialText,
+        params::UploadFormatName,
+        params::ScanFormatName,
+    )),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("basic" = []), ("cookie" = []))
 )]
@@ -227,13 +244,98 @@ impl utoipa::Modify for SecuritySchemes {
 }
 
 fn api_router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, openapi) = routes::openapi_router().with_state(state).split_for_parts();
+    let (router, mut openapi) = routes::openapi_router().with_state(state).split_for_parts();
+    common_responses(&mut openapi);
     (router, openapi)
 }
 
 /// The OpenAPI document of this API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes::openapi_router().split_for_parts().1
+    let mut openapi = routes::openapi_router().split_for_parts().1;
+    common_responses(&mut openapi);
+    openapi
+}
+
+/// Adds the error responses every operation can give, in the one error shape, where the
+/// handler's annotation does not name them already: 401 (no or bad credentials), 403 (role too
+/// low, missing CSRF token), 429 (rate limit, with `Retry-After`) on every authenticated
+/// operation; 413 (body limit) on every operation with a body; 503 (database unavailable,
+/// statement or request timeout, with `Retry-After`) everywhere.
+fn common_responses(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::content::ContentBuilder;
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{Ref, RefOr, ResponseBuilder};
+
+    let error = |description: &str, retry_after: bool| {
+        let mut b = ResponseBuilder::new().description(description).content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        );
+        if retry_after {
+            b = b.header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(1)),
+                    )
+                    .description(Some("Seconds to wait before retrying"))
+                    .build(),
+            );
+        }
+        RefOr::T(b.build())
+    };
+    for item in openapi.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            // `security(())`: the operation is open (no credentials needed).
+            let open = op
+                .security
+                .as_ref()
+                .is_some_and(|reqs| reqs.iter().any(|r| r == &Default::default()));
+            let has_body = op.request_body.is_some();
+            let responses = &mut op.responses.responses;
+            let mut add = |status: &str, response: RefOr<utoipa::openapi::Response>| {
+                responses.entry(status.to_owned()).or_insert(response);
+            };
+            if !open {
+                add("401", error("Not authenticated: no credentials, or wrong ones (`WWW-Authenticate` names the schemes)", false));
+                add(
+                    "403",
+                    error(
+                        "The account's role is too low, or a session request lacks its CSRF token",
+                        false,
+                    ),
+                );
+                add(
+                    "429",
+                    error("Rate limit of the source address or account exceeded", true),
+                );
+            }
+            if has_body {
+                add(
+                    "413",
+                    error("Request body larger than the server accepts", false),
+                );
+            }
+            responses.insert(
+                "503".to_owned(),
+                error("The database is unavailable, or the statement or request timeout was reached; retry later (narrowing the query helps with timeouts)", true),
+            );
+        }
+    }
 }
 
 /// The whole application: `/api/v1/…`, the OpenAPI document, request logging, a request

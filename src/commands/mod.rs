@@ -48,7 +48,18 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Usage(m) | Failure::NotFound(m) => f.write_str(m),
-            Failure::Other(e) => write!(f, "{e:#}"),
+            Failure::Other(e) => {
+                write!(f, "{e:#}")?;
+                // The database went away (killed, restarted, unreachable): say what to do.
+                let unavailable = e
+                    .chain()
+                    .filter_map(|c| c.downcast_ref::<StoreError>())
+                    .any(StoreError::is_unavailable);
+                if unavailable {
+                    f.write_str("\nthe database connection was lost or refused; once the database is back, run the same command again (imports resume where they stopped, without duplicates)")?;
+                }
+                Ok(())
+            }
         }
     }
 }

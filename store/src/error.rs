@@ -84,4 +84,32 @@ impl StoreError {
     pub fn is_timeout(&self) -> bool {
         self.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
     }
+
+    /// True when the database went away or cannot serve now, so the same request may succeed
+    /// later: no connection could be made, the connection was closed under the statement
+    /// (server killed or restarted), or the server is shutting down, starting up or in crash
+    /// recovery (SQLSTATE class 08 and 57P01–57P03).
+    pub fn is_unavailable(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        match self {
+            StoreError::Pool(_) => true,
+            StoreError::Postgres(e) => {
+                if e.is_closed() {
+                    return true;
+                }
+                match e.code() {
+                    Some(code) => {
+                        code.code().starts_with("08")
+                            || code == &SqlState::ADMIN_SHUTDOWN
+                            || code == &SqlState::CRASH_SHUTDOWN
+                            || code == &SqlState::CANNOT_CONNECT_NOW
+                    }
+                    // No SQLSTATE: an I/O error on the socket (connection reset, EOF).
+                    None => std::error::Error::source(e)
+                        .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some()),
+                }
+            }
+            _ => false,
+        }
+    }
 }

@@ -5,6 +5,7 @@ mod accounts;
 mod cryptnet;
 mod ct;
 mod db;
+mod db_faults;
 mod demo;
 mod escaping;
 mod export;

@@ -18,9 +18,9 @@ use crate::{json, AppState};
     path = "/api/v1/audit",
     tag = "certhist",
     params(
-        ("since" = Option<String>, Query, description = "Only entries at or after this time (RFC 3339, a date, or Unix seconds)"),
-        ("limit" = Option<i64>, Query, description = "Page size (default 100, at most the server's maximum)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("since" = Option<crate::params::Timestamp>, Query, description = "Only entries at or after this time (RFC 3339, a date, or Unix seconds)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100, at most the server's maximum)"),
+        ("cursor" = Option<crate::params::CursorText>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(
         (status = 200, description = "Audit entries, newest first", body = Page<AuditEntryView>),

@@ -27,8 +27,8 @@ use crate::{json, AppState};
     path = "/api/v1/certificates/{hash}",
     tag = "certhist",
     params(
-        ("hash" = String, Path, description = "SHA-1 (40 hex digits) or SHA-256 (64), `:` separators allowed"),
-        ("format" = Option<String>, Query, description = "`json` (default), `pem` or `der`"),
+        ("hash" = crate::params::CertHashText, Path, description = "SHA-1 (40 hex digits) or SHA-256 (64), `:` separators allowed"),
+        ("format" = Option<crate::params::CertFormatName>, Query, description = "`json` (default), `pem` or `der`"),
     ),
     responses(
         (status = 200, description = "The record (or the certificate in PEM / DER). A certificate known only by its SHA-256 from a sensor log (Zeek >= 4.1) answers a CertStubRecord (`\"stub\": true`) instead", body = CertificateRecord),
@@ -122,11 +122,11 @@ struct Cursor(IpAddr, u16);
     path = "/api/v1/certificates/{hash}/hosts",
     tag = "certhist",
     params(
-        ("hash" = String, Path, description = "SHA-1 or SHA-256 in hex"),
-        ("since" = Option<String>, Query, description = "Keep rows last seen at or after this time"),
-        ("until" = Option<String>, Query, description = "Keep rows first seen at or before this time"),
-        ("limit" = Option<i64>, Query, description = "Page size"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("hash" = crate::params::CertHashText, Path, description = "SHA-1 or SHA-256 in hex"),
+        ("since" = Option<crate::params::Timestamp>, Query, description = "Keep rows last seen at or after this time"),
+        ("until" = Option<crate::params::Timestamp>, Query, description = "Keep rows first seen at or before this time"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size"),
+        ("cursor" = Option<crate::params::CursorText>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(
         (status = 200, description = "A page of hosts (or NDJSON)", body = Page<HostItem>),

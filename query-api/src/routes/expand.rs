@@ -26,12 +26,12 @@ const DEFAULT_MAX_NODES: i64 = 200;
     path = "/api/v1/expand",
     tag = "certhist",
     params(
-        ("seed" = String, Query, description = "IP, CIDR block, SHA-1 / SHA-256, or a name"),
-        ("hops" = Option<u32>, Query, description = "Edges to follow from the seed (default 2)"),
-        ("max_nodes" = Option<u32>, Query, description = "Node budget (default 200)"),
+        ("seed" = String, Query, min_length = 1, max_length = 2048, description = "IP, CIDR block, SHA-1 / SHA-256, or a name"),
+        ("hops" = Option<u32>, Query, minimum = 1, maximum = 6, description = "Edges to follow from the seed (default 2)"),
+        ("max_nodes" = Option<u32>, Query, minimum = 1, maximum = 2000, description = "Node budget (default 200)"),
         ("include_shared" = Option<bool>, Query, description = "Expand shared certificates too (default false)"),
-        ("since" = Option<String>, Query, description = "Keep sightings last seen at or after this time"),
-        ("until" = Option<String>, Query, description = "Keep sightings first seen at or before this time"),
+        ("since" = Option<crate::params::Timestamp>, Query, description = "Keep sightings last seen at or after this time"),
+        ("until" = Option<crate::params::Timestamp>, Query, description = "Keep sightings first seen at or before this time"),
     ),
     responses(
         (status = 200, description = "The graph", body = ExpandGraph),

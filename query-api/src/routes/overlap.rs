@@ -26,12 +26,12 @@ const MAX_MEMBERS: usize = 20;
     path = "/api/v1/overlap",
     tag = "certhist",
     params(
-        ("ip" = Option<Vec<String>>, Query, description = "An address (repeat 2–20 times)"),
-        ("sha1" = Option<Vec<String>>, Query, description = "A certificate hash (repeat 2–20 times; instead of ip)"),
-        ("since" = Option<String>, Query, description = "Keep sightings last seen at or after this time"),
-        ("until" = Option<String>, Query, description = "Keep sightings first seen at or before this time"),
-        ("limit" = Option<i64>, Query, description = "Page size"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("ip" = Option<Vec<crate::params::IpText>>, Query, min_items = 2, max_items = 20, description = "An address (repeat 2–20 times)"),
+        ("sha1" = Option<Vec<crate::params::CertHashText>>, Query, min_items = 2, max_items = 20, description = "A certificate hash (repeat 2–20 times; instead of ip)"),
+        ("since" = Option<crate::params::Timestamp>, Query, description = "Keep sightings last seen at or after this time"),
+        ("until" = Option<crate::params::Timestamp>, Query, description = "Keep sightings first seen at or before this time"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size"),
+        ("cursor" = Option<crate::params::CursorText>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(
         (status = 200, description = "Shared certificates (`ip=`) — or shared addresses (`sha1=`, items of OverlapIpItem)", body = Page<OverlapCertItem>),

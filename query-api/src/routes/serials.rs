@@ -25,11 +25,11 @@ struct Cursor(String);
     path = "/api/v1/serials/{serial}",
     tag = "certhist",
     params(
-        ("serial" = String, Path, description = "Serial number (hex or decimal)"),
-        ("issuer_name_hash" = Option<String>, Query, description = "SHA-1 of the issuer Name DER (hex)"),
-        ("issuer_key_hash" = Option<String>, Query, description = "SHA-1 of the issuer public key bits (hex)"),
-        ("limit" = Option<i64>, Query, description = "Page size (default 100, at most the server's maximum)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("serial" = crate::params::SerialText, Path, description = "Serial number (hex or decimal)"),
+        ("issuer_name_hash" = Option<crate::params::Sha1Text>, Query, description = "SHA-1 of the issuer Name DER (hex)"),
+        ("issuer_key_hash" = Option<crate::params::Sha1Text>, Query, description = "SHA-1 of the issuer public key bits (hex)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100, at most the server's maximum)"),
+        ("cursor" = Option<crate::params::CursorText>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(
         (status = 200, description = "Matching certificates", body = Page<CertSummary>),

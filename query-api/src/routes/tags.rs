@@ -57,9 +57,9 @@ fn with_status(status: StatusCode, value: &impl Serialize) -> Response {
     path = "/api/v1/tags/{kind}/{value}/{tag}",
     tag = "certhist",
     params(
-        ("kind" = String, Path, description = "ip | cidr | certificate | name"),
-        ("value" = String, Path, description = "An address; a block with `/` percent-encoded (`10.0.0.0%2F24`) or written `_` (`10.0.0.0_24`); a certificate SHA-1 (40 hex digits); a DNS name"),
-        ("tag" = String, Path, description = "1–64 characters a-z 0-9 . _ : / @ + - starting with a letter or digit (upper case is lower-cased; `/` percent-encoded)"),
+        ("kind" = crate::params::TargetKindName, Path, description = "ip | cidr | certificate | name"),
+        ("value" = String, Path, min_length = 1, description = "An address; a block with `/` percent-encoded (`10.0.0.0%2F24`) or written `_` (`10.0.0.0_24`); a certificate SHA-1 (40 hex digits); a DNS name"),
+        ("tag" = crate::params::TagText, Path, description = "1–64 characters a-z 0-9 . _ : / @ + - starting with a letter or digit (upper case is lower-cased; `/` percent-encoded)"),
     ),
     responses(
         (status = 201, description = "Tag added", body = Tag),
@@ -94,9 +94,9 @@ pub(crate) async fn put_tag(
     path = "/api/v1/tags/{kind}/{value}/{tag}",
     tag = "certhist",
     params(
-        ("kind" = String, Path, description = "ip | cidr | certificate | name"),
-        ("value" = String, Path, description = "The target, as for PUT"),
-        ("tag" = String, Path, description = "The tag"),
+        ("kind" = crate::params::TargetKindName, Path, description = "ip | cidr | certificate | name"),
+        ("value" = String, Path, min_length = 1, description = "The target, as for PUT"),
+        ("tag" = crate::params::TagText, Path, description = "The tag"),
     ),
     responses(
         (status = 204, description = "Tag removed"),
@@ -130,8 +130,8 @@ pub(crate) async fn delete_tag(
     path = "/api/v1/tags/{kind}/{value}",
     tag = "certhist",
     params(
-        ("kind" = String, Path, description = "ip | cidr | certificate | name"),
-        ("value" = String, Path, description = "The target, as for PUT"),
+        ("kind" = crate::params::TargetKindName, Path, description = "ip | cidr | certificate | name"),
+        ("value" = String, Path, min_length = 1, description = "The target, as for PUT"),
     ),
     responses(
         (status = 200, description = "Tags and notes (empty lists when there are none)", body = TargetTags),
@@ -163,8 +163,8 @@ pub(crate) struct NewNote {
     path = "/api/v1/notes/{kind}/{value}",
     tag = "certhist",
     params(
-        ("kind" = String, Path, description = "ip | cidr | certificate | name"),
-        ("value" = String, Path, description = "The target, as for PUT /tags"),
+        ("kind" = crate::params::TargetKindName, Path, description = "ip | cidr | certificate | name"),
+        ("value" = String, Path, min_length = 1, description = "The target, as for PUT /tags"),
     ),
     request_body(content = NewNote, content_type = "application/json"),
     responses(
@@ -200,7 +200,7 @@ pub(crate) async fn post_note(
     delete,
     path = "/api/v1/notes/{id}",
     tag = "certhist",
-    params(("id" = i64, Path, description = "The note's id")),
+    params(("id" = i64, Path, minimum = 1, description = "The note's id")),
     responses(
         (status = 204, description = "Note deleted"),
         (status = 400, description = "Bad id", body = crate::error::ErrorBody),

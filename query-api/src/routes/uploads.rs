@@ -47,9 +47,9 @@ const MAX_LABEL_CHARS: usize = 200;
     path = "/api/v1/uploads/observations",
     tag = "certhist",
     params(
-        ("format" = Option<String>, Query, description = "`csv`, `tsv` or `ndjson` (default: from the Content-Type; the layout itself is detected from the first line)"),
-        ("filename" = Option<String>, Query, description = "Name of the uploaded file (default `upload`): the default source label"),
-        ("source" = Option<String>, Query, description = "Source label for rows that name none (default: the file name)"),
+        ("format" = Option<crate::params::UploadFormatName>, Query, description = "`csv`, `tsv` or `ndjson` (default: from the Content-Type; the layout itself is detected from the first line)"),
+        ("filename" = Option<String>, Query, min_length = 1, description = "Name of the uploaded file (default `upload`): the default source label"),
+        ("source" = Option<String>, Query, min_length = 1, description = "Source label for rows that name none (default: the file name)"),
         ("force" = Option<bool>, Query, description = "Import even if these exact bytes were imported before (counts are added again)"),
     ),
     request_body(content = String, description = "The file: `ip,port,sha1,first_seen,last_seen[,count][,source]` rows (header optional), TSV, or NDJSON objects with those names", content_type = "text/csv"),
@@ -107,7 +107,7 @@ pub(crate) async fn observations(
     path = "/api/v1/uploads/certificates",
     tag = "certhist",
     params(
-        ("filename" = Option<String>, Query, description = "Name of the uploaded file (default `upload.pem`), for messages and the audit log"),
+        ("filename" = Option<String>, Query, min_length = 1, description = "Name of the uploaded file (default `upload.pem`), for messages and the audit log"),
     ),
     request_body(content = String, description = "PEM, DER, or text holding certificates", content_type = "application/x-pem-file"),
     responses(
@@ -150,11 +150,11 @@ pub(crate) async fn certificates(
     path = "/api/v1/uploads/scan/{format}",
     tag = "certhist",
     params(
-        ("format" = String, Path, description = "`zgrab2`, `nmap`, `masscan`, `sonar-certs` or `sonar-hosts`"),
-        ("filename" = Option<String>, Query, description = "Name of the uploaded file (a Sonar hosts file's name gives its scan date, a ZGrab2 file name ending in `_<port>` its port)"),
-        ("label" = Option<String>, Query, description = "Source label of the sightings (default: the format name)"),
-        ("port" = Option<u16>, Query, description = "zgrab2: port of records that state none; sonar-hosts: port of the sightings (default from the file name, else 443)"),
-        ("date" = Option<String>, Query, description = "sonar-hosts: scan date YYYYMMDD or YYYY-MM-DD (default: from the file name)"),
+        ("format" = crate::params::ScanFormatName, Path, description = "`zgrab2`, `nmap`, `masscan`, `sonar-certs` or `sonar-hosts`"),
+        ("filename" = Option<String>, Query, min_length = 1, description = "Name of the uploaded file (a Sonar hosts file's name gives its scan date, a ZGrab2 file name ending in `_<port>` its port)"),
+        ("label" = Option<String>, Query, min_length = 1, description = "Source label of the sightings (default: the format name)"),
+        ("port" = Option<u16>, Query, minimum = 0, maximum = 65535, description = "zgrab2: port of records that state none; sonar-hosts: port of the sightings (default from the file name, else 443)"),
+        ("date" = Option<String>, Query, min_length = 1, description = "sonar-hosts: scan date YYYYMMDD or YYYY-MM-DD (default: from the file name)"),
         ("force" = Option<bool>, Query, description = "Import even if these exact bytes were imported before (counts are added again)"),
     ),
     request_body(content = String, description = "The scan file (gzip / bzip2 accepted)", content_type = "application/octet-stream"),
@@ -260,7 +260,7 @@ pub(crate) async fn scan(
     tag = "certhist",
     params(
         ("label" = String, Query, description = "Collection label (host or case) the entries are stored under"),
-        ("filename" = Option<String>, Query, description = "Name of the uploaded file (default `upload.zip`), for messages and the audit log"),
+        ("filename" = Option<String>, Query, min_length = 1, description = "Name of the uploaded file (default `upload.zip`), for messages and the audit log"),
     ),
     request_body(content = String, description = "A zip of a CryptnetUrlCache folder, a certutil dump or a URL list", content_type = "application/zip"),
     responses(

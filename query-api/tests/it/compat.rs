@@ -23,7 +23,7 @@ use crate::*;
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 /// The venv's python, or `None` (after saying why) when the tests may skip.
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     let py = PathBuf::from(WORKSPACE).join("target/pyenv/bin/python");
     if py.exists() {
         return Some(py);

@@ -53,6 +53,34 @@ async fn an_endless_body_without_content_length_is_cut_at_the_limit() {
 }
 
 #[tokio::test]
+async fn a_body_trickled_one_byte_a_second_ends_at_the_attempt_timeout() {
+    // Headers at once, then a byte a second forever: never over the size limit, so only the
+    // per-attempt timeout (connect, headers and the whole body) can end it (issue 16).
+    let srv = server::start(|_| Reply::Trickle).await;
+    let f = Fetcher::new(FetchConfig {
+        timeout: Duration::from_millis(1500),
+        max_attempts: 2,
+        ..limited()
+    })
+    .unwrap();
+    let started = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(60), f.get(&srv.url))
+        .await
+        .expect("the fetch of an endless trickle did not end")
+        .unwrap_err();
+    assert_eq!(
+        err,
+        FetchError::Timeout {
+            url: srv.url.clone(),
+            attempts: 2,
+            timeout: Duration::from_millis(1500)
+        }
+    );
+    assert_eq!(srv.count(), 2);
+    assert!(started.elapsed() >= Duration::from_millis(3000));
+}
+
+#[tokio::test]
 async fn the_limit_applies_to_the_decoded_body_of_a_gzip_response() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&[0u8; 1 << 20]).unwrap();

@@ -21,6 +21,9 @@ pub enum Reply {
     Slow(Duration, Vec<u8>),
     /// Close the connection without answering.
     Reset,
+    /// 200 with no Content-Length, the head at once, then the body one byte a second, forever
+    /// (below any size limit: only the whole-attempt timeout can end it).
+    Trickle,
 }
 
 /// One request as received.
@@ -98,6 +101,16 @@ pub async fn start(handler: impl Fn(usize) -> Reply + Send + Sync + 'static) -> 
                             return;
                         }
                         while sock.write_all(&chunk).await.is_ok() {}
+                        return;
+                    }
+                    Reply::Trickle => {
+                        let head = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+                        if sock.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        while sock.write_all(b"z").await.is_ok() {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
                         return;
                     }
                     Reply::Slow(wait, body) => {

@@ -5,6 +5,7 @@
 mod common;
 mod fixtures;
 mod history;
+mod hostile;
 mod robustness;
 mod scanning;
 mod sni;
