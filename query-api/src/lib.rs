@@ -191,6 +191,7 @@ impl AppState {
         params::SearchFieldName,
         params::MatchModeName,
         params::CertFormatName,
+        params::ExportFormatName,
         params::TargetKindName,
         params::TagText,
         params::SerialText,

@@ -407,6 +407,14 @@ contract_schema!(
 );
 
 contract_schema!(
+    /// The format of an export.
+    ExportFormatName => enum_schema(
+        &["ndjson", "csv", "stix", "misp"],
+        "Export format: passive-SSL common output (NDJSON), CSV, a STIX 2.1 bundle or a MISP event",
+    )
+);
+
+contract_schema!(
     /// The kind of a tagged target.
     TargetKindName => enum_schema(
         &["ip", "cidr", "certificate", "name"],
