@@ -112,6 +112,13 @@ pub trait ItemReader: Send {
     fn cursor(&self) -> Option<u64> {
         None
     }
+
+    /// For line-oriented logs read as stored (not decompressed): (bytes, lines) of the complete
+    /// lines (ending in `\n`) consumed so far, for the file's sensor-log cursor
+    /// ([`crate::cursor`]). `None`: the reader keeps no such position.
+    fn line_position(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// SHA-1 of a DER.

@@ -34,7 +34,8 @@ pub struct PassiveWriteStats {
     pub sni_keys: u64,
 }
 
-/// The cursor of a followed log: the file's identity and where reading stopped.
+/// The cursor of a sensor log (followed, or imported whole): the file's identity and where
+/// reading stopped. One per (kind, dev, inode).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FollowCursor {
     /// Device of the file.
@@ -45,6 +46,12 @@ pub struct FollowCursor {
     pub offset: u64,
     /// Records read from this file so far.
     pub records: u64,
+    /// Lines consumed (`None` for cursors written before schema V6).
+    pub lines: Option<u64>,
+    /// Bytes of the file's start covered by `head_sha256` (at most 4096 and `offset`).
+    pub head_len: u32,
+    /// SHA-256 of the file's first `head_len` bytes (`None` for cursors written before V6).
+    pub head_sha256: Option<[u8; 32]>,
 }
 
 /// Per key: least first, greatest last, count.
@@ -253,10 +260,10 @@ impl StoreTx<'_> {
         Ok(stats)
     }
 
-    /// The cursor of a followed log (`path`, `kind`) for the file with identity (`dev`, `inode`).
+    /// The cursor of the sensor log of `kind` with identity (`dev`, `inode`), under whatever path
+    /// it was read.
     pub async fn follow_cursor(
         &mut self,
-        path: &str,
         kind: &str,
         dev: u64,
         inode: u64,
@@ -265,9 +272,9 @@ impl StoreTx<'_> {
         let row = self
             .tx
             .query_opt(
-                "SELECT byte_offset, records FROM followed_files
-                 WHERE path = $1 AND kind = $2 AND dev = $3 AND inode = $4",
-                &[&path, &kind, &d, &i],
+                "SELECT byte_offset, records, lines, head_len, head_sha256 FROM followed_files
+                 WHERE kind = $1 AND dev = $2 AND inode = $3",
+                &[&kind, &d, &i],
             )
             .await?;
         Ok(row.map(|r| FollowCursor {
@@ -275,10 +282,18 @@ impl StoreTx<'_> {
             inode,
             offset: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
             records: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+            lines: r
+                .get::<_, Option<i64>>(2)
+                .and_then(|l| u64::try_from(l).ok()),
+            head_len: u32::try_from(r.get::<_, i32>(3)).unwrap_or(0),
+            head_sha256: r
+                .get::<_, Option<Vec<u8>>>(4)
+                .and_then(|h| <[u8; 32]>::try_from(h).ok()),
         }))
     }
 
-    /// Records where reading of a followed log stopped; commit it with the batch read before it.
+    /// Records where reading of a sensor log stopped (the file read at `path`); commit it with
+    /// the batch read before it.
     pub async fn set_follow_cursor(
         &mut self,
         path: &str,
@@ -288,14 +303,20 @@ impl StoreTx<'_> {
         let (d, i) = (cursor.dev as i64, cursor.inode as i64);
         let off = i64::try_from(cursor.offset).unwrap_or(i64::MAX);
         let rec = i64::try_from(cursor.records).unwrap_or(i64::MAX);
+        let lines = cursor.lines.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+        let head_len = i32::try_from(cursor.head_len.min(4096)).unwrap_or(0);
+        let head = cursor.head_sha256.map(|h| h.to_vec());
         self.tx
             .execute(
-                "INSERT INTO followed_files (path, kind, dev, inode, byte_offset, records)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (path, kind, dev, inode) DO UPDATE
-                 SET byte_offset = excluded.byte_offset, records = excluded.records,
+                "INSERT INTO followed_files
+                     (path, kind, dev, inode, byte_offset, records, lines, head_len, head_sha256)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (kind, dev, inode) DO UPDATE
+                 SET path = excluded.path, byte_offset = excluded.byte_offset,
+                     records = excluded.records, lines = excluded.lines,
+                     head_len = excluded.head_len, head_sha256 = excluded.head_sha256,
                      updated_at = now()",
-                &[&path, &kind, &d, &i, &off, &rec],
+                &[&path, &kind, &d, &i, &off, &rec, &lines, &head_len, &head],
             )
             .await?;
         Ok(())
