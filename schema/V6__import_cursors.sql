@@ -20,3 +20,23 @@ WHERE f.kind = g.kind AND f.dev = g.dev AND f.inode = g.inode
 
 ALTER TABLE followed_files DROP CONSTRAINT followed_files_pkey;
 ALTER TABLE followed_files ADD PRIMARY KEY (kind, dev, inode);
+
+-- Client contacts seen in packet captures, kept only when asked (`import pcap --keep-clients`;
+-- client addresses are not stored by default): client address → server address:port, and the
+-- SHA-1 of the certificate the client presented (its DER goes to `certificates`; empty when it
+-- presented none). A table of its own is the role marker: a client and its certificate are never
+-- an observation of a server.
+CREATE TABLE client_contacts (
+    client_ip        inet NOT NULL,
+    server_ip        inet NOT NULL,
+    server_port      integer NOT NULL CHECK (server_port BETWEEN 0 AND 65535),
+    client_cert_sha1 bytea NOT NULL DEFAULT '\x'::bytea
+                     CHECK (length(client_cert_sha1) = 20 OR length(client_cert_sha1) = 0),
+    first_seen       timestamptz NOT NULL,
+    last_seen        timestamptz NOT NULL,
+    times_seen       bigint NOT NULL CHECK (times_seen > 0),
+    sources          text[] NOT NULL DEFAULT '{}',
+    CHECK (first_seen <= last_seen),
+    PRIMARY KEY (client_ip, server_ip, server_port, client_cert_sha1)
+);
+CREATE INDEX client_contacts_server_idx ON client_contacts (server_ip, server_port);

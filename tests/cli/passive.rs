@@ -1075,3 +1075,72 @@ async fn uploads_store_what_the_cli_imports() {
         );
     }
 }
+
+/// `import pcap --keep-clients`: the client of each handshake and the certificate a client
+/// presented (mutual TLS) are stored in `client_contacts` with the client certificate's DER; the
+/// server observations are exactly those of an import without the flag (a client is never a
+/// server), and without the flag no client address is stored anywhere.
+#[tokio::test]
+async fn keep_clients_stores_clients_apart_from_servers() {
+    let with = TestDb::new().await;
+    let without = TestDb::new().await;
+    let cap = data("passive/pcap/zeek__zeek/testing/btest/Traces/tls/client-certificate.pcap");
+    let cap = cap.to_str().unwrap();
+    ok(&with, &["import", "pcap", "--keep-clients", cap]);
+    ok(&without, &["import", "pcap", cap]);
+    // EXPECTED.tsv: the server row and the client-certificate row (`-c1`) of this capture.
+    let text = std::fs::read_to_string(data("passive/pcap/EXPECTED.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.contains("tls/client-certificate.pcap\t"))
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let server = rows.iter().find(|r| r[1] == "1").unwrap();
+    let client_row = rows.iter().find(|r| r[1] == "-c1").unwrap();
+    // The client row names the client as its "server_ip" column, and the server in its note.
+    let (client_ip, client_sha1) = (client_row[3], client_row[5]);
+    assert!(client_row[8].contains(&format!("to server {}:{}", server[3], server[4])));
+    assert_eq!(snapshot(&with).await.split("--\n").next(), snapshot(&without).await.split("--\n").next(), "same observations");
+    let c = client(&with).await;
+    let contacts: Vec<(String, String, i32, String, i64, DateTime<Utc>)> = c
+        .query(
+            "SELECT host(client_ip), host(server_ip), server_port, encode(client_cert_sha1, 'hex'), times_seen, first_seen
+             FROM client_contacts ORDER BY 4",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect();
+    let port: i32 = server[4].parse().unwrap();
+    assert_eq!(
+        contacts,
+        vec![
+            // The handshake (the server's certificate) …
+            (client_ip.to_owned(), server[3].to_owned(), port, String::new(), 1, ts(server[2])),
+            // … and the certificate the client presented.
+            (client_ip.to_owned(), server[3].to_owned(), port, client_sha1.to_owned(), 1, ts(client_row[2])),
+        ]
+    );
+    // The client certificate's DER is stored (it is a certificate), with no observation.
+    let (stored, observed): (i64, i64) = {
+        let r = c
+            .query_one(
+                "SELECT (SELECT count(*) FROM certificates WHERE sha1 = decode($1, 'hex')),
+                        (SELECT count(*) FROM observations WHERE sha1 = decode($1, 'hex') OR host(ip) = $2)",
+                &[&client_sha1, &client_ip],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((stored, observed), (1, 0));
+    let none: i64 = client(&without)
+        .await
+        .query_one("SELECT count(*) FROM client_contacts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(none, 0);
+}

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use certhist_model::{CertRecord, ObservationRow, PassiveSighting, Sha1};
+use certhist_model::{CertRecord, ClientContact, ObservationRow, PassiveSighting, Sha1};
 use certhist_store::{CacheEntryRow, Conn, ImportState, Store};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -348,6 +348,7 @@ struct Batch {
     certs: Vec<CertRecord>,
     rows: Vec<ObservationRow>,
     passive: Vec<PassiveSighting>,
+    clients: Vec<ClientContact>,
     cache_entries: Vec<CacheEntryRow>,
     problems: Vec<Problem>,
     facts: Facts,
@@ -379,6 +380,7 @@ struct Builder {
     ders: Vec<Vec<u8>>,
     rows: Vec<ObservationRow>,
     passive: Vec<PassiveSighting>,
+    clients: Vec<ClientContact>,
     cache_entries: Vec<CacheEntryRow>,
     problems: Vec<Problem>,
     batch: Facts,
@@ -394,6 +396,7 @@ impl Builder {
             ders: Vec::new(),
             rows: Vec::new(),
             passive: Vec::new(),
+            clients: Vec::new(),
             cache_entries: Vec::new(),
             problems: Vec::new(),
             batch: Facts::default(),
@@ -445,6 +448,19 @@ impl Builder {
                 }
                 self.passive.push(*sighting);
             }
+            Item::Client { certs, contact } => {
+                f.records = 1;
+                for der in certs {
+                    f.certs_seen += 1;
+                    if self.seen.len() >= SEEN_CERTS_CAP {
+                        self.seen.clear();
+                    }
+                    if self.seen.insert(sha1_of(&der)) {
+                        self.ders.push(der);
+                    }
+                }
+                self.clients.push(*contact);
+            }
             Item::Observation(row) => {
                 f.records = 1;
                 f.sightings = 1;
@@ -484,6 +500,7 @@ impl Builder {
             certs: certhist_x509::parse_many(&ders),
             rows: std::mem::take(&mut self.rows),
             passive: std::mem::take(&mut self.passive),
+            clients: std::mem::take(&mut self.clients),
             cache_entries: std::mem::take(&mut self.cache_entries),
             problems: std::mem::take(&mut self.problems),
             facts: std::mem::take(&mut self.batch),
@@ -648,6 +665,9 @@ async fn import_locked(
             // After the certificates: a leaf named by SHA-256 whose DER is in the batch is found.
             let p = tx.write_passive_batch(&batch.passive, &source).await?;
             keys += p.observation_keys + p.stub_keys;
+        }
+        if !batch.clients.is_empty() {
+            tx.write_client_contacts(&batch.clients, &source).await?;
         }
         if !batch.cache_entries.is_empty() {
             tx.write_cache_entries(&batch.cache_entries).await?;

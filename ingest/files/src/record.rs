@@ -89,6 +89,14 @@ pub enum Item {
         /// The sighting.
         sighting: Box<PassiveSighting>,
     },
+    /// A client seen in a capture (`import pcap --keep-clients` only), with the DER chain of the
+    /// certificate it presented (stored as certificates, never as a server observation).
+    Client {
+        /// DER certificates the client sent (may be empty).
+        certs: Vec<Vec<u8>>,
+        /// The contact.
+        contact: Box<certhist_model::ClientContact>,
+    },
     /// Something that holds nothing to store and is no problem either (a PEM block of a key);
     /// the line it starts on.
     Ignored(u64),

@@ -382,7 +382,10 @@ async fn passive_upload(
     params.finish()?;
     let filename = file_name(given, default_file)?;
     let format: Arc<dyn FileFormat> = match sensor {
-        Sensor::Pcap => Arc::new(certhist_sensors::PcapCapture { source }),
+        Sensor::Pcap => Arc::new(certhist_sensors::PcapCapture {
+            source,
+            keep_clients: false,
+        }),
         Sensor::Zeek => Arc::new(certhist_sensors::ZeekSsl { source }),
         Sensor::Suricata => Arc::new(certhist_sensors::SuricataEve { source }),
     };

@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use certhist_model::{CertRef, CertStub, ObservationRow, PassiveSighting, Sha1, Sha256};
+use certhist_model::{
+    CertRef, CertStub, ClientContact, ObservationRow, PassiveSighting, Sha1, Sha256,
+};
 use chrono::{DateTime, Utc};
 use postgres_types::Type;
 
@@ -18,6 +20,7 @@ const MERGE_SNI_NAMES: &str = include_str!("merge_sni_names.sql");
 const MERGE_OBSERVATIONS_SHA256: &str = include_str!("merge_observations_sha256.sql");
 const UPSERT_STUBS: &str = include_str!("upsert_stubs.sql");
 const RESOLVE_STUBS: &str = include_str!("resolve_stubs.sql");
+const MERGE_CLIENT_CONTACTS: &str = include_str!("merge_client_contacts.sql");
 
 /// What [`StoreTx::write_passive_batch`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -258,6 +261,54 @@ impl StoreTx<'_> {
                 .await?;
         }
         Ok(stats)
+    }
+
+    /// Stores client contacts (`import pcap --keep-clients`) labelled `source` in
+    /// `client_contacts`, merged per (client, server, port, client certificate). Never touches
+    /// `observations`: a client is not a server. Returns the keys written.
+    pub async fn write_client_contacts(
+        &mut self,
+        contacts: &[ClientContact],
+        source: &str,
+    ) -> Result<u64, StoreError> {
+        type Key = (IpAddr, IpAddr, u16, Vec<u8>);
+        let mut merged: HashMap<Key, Span> = HashMap::new();
+        for c in contacts {
+            let cert = c.client_cert.map(|h| h.to_vec()).unwrap_or_default();
+            fold(
+                &mut merged,
+                (c.client_ip, c.server_ip, c.server_port, cert),
+                c.time,
+            );
+        }
+        if merged.is_empty() {
+            return Ok(0);
+        }
+        let mut keys: Vec<_> = merged.into_iter().collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let clients: Vec<IpAddr> = keys.iter().map(|e| e.0 .0).collect();
+        let servers: Vec<IpAddr> = keys.iter().map(|e| e.0 .1).collect();
+        let ports: Vec<i32> = keys.iter().map(|e| i32::from(e.0 .2)).collect();
+        let certs: Vec<&[u8]> = keys.iter().map(|e| &e.0 .3[..]).collect();
+        let firsts: Vec<DateTime<Utc>> = keys.iter().map(|e| e.1 .0).collect();
+        let lasts: Vec<DateTime<Utc>> = keys.iter().map(|e| e.1 .1).collect();
+        let counts: Vec<i64> = keys.iter().map(|e| e.1 .2).collect();
+        Ok(self
+            .tx
+            .execute_typed(
+                MERGE_CLIENT_CONTACTS,
+                &[
+                    (&clients, Type::INET_ARRAY),
+                    (&servers, Type::INET_ARRAY),
+                    (&ports, Type::INT4_ARRAY),
+                    (&certs, Type::BYTEA_ARRAY),
+                    (&firsts, Type::TIMESTAMPTZ_ARRAY),
+                    (&lasts, Type::TIMESTAMPTZ_ARRAY),
+                    (&counts, Type::INT8_ARRAY),
+                    (&source, Type::TEXT),
+                ],
+            )
+            .await?)
     }
 
     /// The cursor of the sensor log of `kind` with identity (`dev`, `inode`), under whatever path
