@@ -701,6 +701,14 @@ fn print_scan_files(json: bool, all: &[FileSummary]) -> Result<(), Failure> {
             s.problems_total,
             s.elapsed_ms
         )?;
+        if s.kind == "pcap" {
+            // A capture's records without certificate are its TLS 1.3 handshakes.
+            writeln!(
+                out,
+                "  TLS 1.3 handshakes (no certificate in clear; SNI names kept): {}",
+                s.records_without_certificate
+            )?;
+        }
     }
     Ok(())
 }

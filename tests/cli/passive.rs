@@ -1144,3 +1144,59 @@ async fn keep_clients_stores_clients_apart_from_servers() {
         .get(0);
     assert_eq!(none, 0);
 }
+
+/// The TLS 1.3 captures: no certificate observation, the handshakes reported (one per
+/// ClientHello tshark decoded in SNI.tsv, each answered by a TLS 1.3 ServerHello as EXPECTED.tsv
+/// notes), their SNI names kept.
+#[tokio::test]
+async fn tls13_captures_report_their_handshakes_and_keep_sni() {
+    let sni = std::fs::read_to_string(data("passive/pcap/SNI.tsv")).unwrap();
+    for file in [
+        "zeek__zeek/testing/btest/Traces/tls/chrome-1250-tls-x25519-kyber.pcap",
+        "FoxIO-LLC__ja4/pcap/tls-non-ascii-alpn.pcapng",
+    ] {
+        let db = TestDb::new().await;
+        let hellos: Vec<Vec<&str>> = sni
+            .lines()
+            .filter(|l| l.starts_with(&format!("{file}\t")))
+            .map(|l| l.split('\t').collect())
+            .collect();
+        assert!(!hellos.is_empty());
+        let path = data(&format!("passive/pcap/{file}"));
+        let json = ok(&db, &["--json", "import", "pcap", path.to_str().unwrap()]);
+        let s: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+        assert_eq!(s["records_without_certificate"], hellos.len(), "{file}: {s}");
+        assert_eq!(s["sightings"], 0, "{file}: {s}");
+        let db2 = TestDb::new().await;
+        let human = ok(&db2, &["import", "pcap", path.to_str().unwrap()]);
+        assert!(
+            human.contains(&format!(
+                "TLS 1.3 handshakes (no certificate in clear; SNI names kept): {}",
+                hellos.len()
+            )),
+            "{human}"
+        );
+        let c = client(&db).await;
+        let obs: i64 = c
+            .query_one("SELECT count(*) FROM observations", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(obs, 0);
+        let names: Vec<(String, i32, String)> = c
+            .query("SELECT host(ip), port, name FROM sni_names ORDER BY 1, 2, 3", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let want: Vec<(String, i32, String)> = hellos
+            .iter()
+            .map(|h| {
+                let (ip, port) = h[2].rsplit_once(':').unwrap();
+                (ip.to_owned(), port.parse().unwrap(), h[3].to_ascii_lowercase())
+            })
+            .collect();
+        assert_eq!(names, want, "{file}");
+    }
+}

@@ -149,19 +149,18 @@ fn item(event: Event) -> Item {
             }
             None => Item::Ignored(0),
         },
-        Event::Tls13Handshake(h) => match h.sni {
-            Some(name) => Item::Passive {
-                certs: Vec::new(),
-                sighting: Box::new(PassiveSighting {
-                    time: h.ts,
-                    ip: h.server.ip(),
-                    port: h.server.port(),
-                    leaf: None,
-                    stub: None,
-                    sni: Some(name.to_ascii_lowercase()),
-                }),
-            },
-            None => Item::Ignored(0),
+        // A record without certificate (counted as such: the import reports the TLS 1.3
+        // handshakes), storing only its SNI name when there is one.
+        Event::Tls13Handshake(h) => Item::Passive {
+            certs: Vec::new(),
+            sighting: Box::new(PassiveSighting {
+                time: h.ts,
+                ip: h.server.ip(),
+                port: h.server.port(),
+                leaf: None,
+                stub: None,
+                sni: h.sni.map(|name| name.to_ascii_lowercase()),
+            }),
         },
         Event::ClientCertificate(_) => Item::Ignored(0),
         Event::Malformed(m) => Item::Problem(
