@@ -10,7 +10,7 @@
 #   4. resolve_stubs: `certhist import certs` of S generated certificates into a database where
 #      each has a stub with one sighting, vs the same import with no stubs (the difference is the
 #      join that moves the sightings under the SHA-1).
-#   scripts/bench-passive-db.sh [N] [S]      (defaults 500000 and 100000)
+#   [PROFILE=debug] scripts/bench-passive-db.sh [N] [S]      (defaults 500000 and 100000)
 # Never uses the system PostgreSQL: the cluster lives under $BENCH_HOME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,10 +20,14 @@ HOME_DIR=${BENCH_HOME:-${TMPDIR:-/tmp}/certhist-bench-passive}
 DATA=${BENCH_DATA:-${TMPDIR:-/tmp}/certhist-bench-passive-data}
 mkdir -p "$DATA"
 
-echo "== building (release)"
-cargo build --release -q --bin certhist && cargo build --release -q -p certhist-files --example bench_import
-BIN=target/release/certhist
-EX=target/release/examples/bench_import
+# PROFILE=debug measures an unoptimised build (a lower bound for certhist's side: the ceiling is
+# psql's COPY either way).
+PROFILE=${PROFILE:-release}
+echo "== building ($PROFILE)"
+if [ "$PROFILE" = release ]; then FLAG=--release; else FLAG=; fi
+cargo build $FLAG -q --bin certhist && cargo build $FLAG -q -p certhist-files --example bench_import
+BIN=target/$PROFILE/certhist
+EX=target/$PROFILE/examples/bench_import
 
 echo "== generating $N eve.json tls records, $N Zeek ssl.log records, $S certificates in $DATA"
 python3 - "$DATA" "$N" <<'PY'

@@ -316,11 +316,10 @@ async fn capture_files(
         ));
     }
     let source = a.common.label.clone().unwrap_or_else(|| "pcap".to_owned());
-    let format: Arc<dyn certhist_files::FileFormat> =
-        Arc::new(certhist_sensors::PcapCapture {
-            source,
-            keep_clients: a.keep_clients,
-        });
+    let format: Arc<dyn certhist_files::FileFormat> = Arc::new(certhist_sensors::PcapCapture {
+        source,
+        keep_clients: a.keep_clients,
+    });
     let options = ImportOptions {
         batch_items: a.common.batch as usize,
         force: a.common.force,

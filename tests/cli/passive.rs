@@ -839,14 +839,28 @@ async fn plain_import_and_follow_of_one_file_count_each_record_once() {
     assert_eq!(snapshot(&db).await, before, "plain import after follow");
 
     // Suricata: follow the first half, then a plain import of the grown file.
-    let eve_src = std::fs::read_to_string(data("passive/logs/MAGNC__suricata_data_training/eve.json")).unwrap();
+    let eve_src =
+        std::fs::read_to_string(data("passive/logs/MAGNC__suricata_data_training/eve.json"))
+            .unwrap();
     let lines: Vec<&str> = eve_src.lines().collect();
     let eve = tmp.path().join("eve.json");
     let half = lines.len() / 2;
-    append(&eve, &lines[..half].iter().map(|l| format!("{l}\n")).collect::<String>());
+    append(
+        &eve,
+        &lines[..half]
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    );
     let e = eve.to_str().unwrap();
     follow(e, "suricata");
-    append(&eve, &lines[half..].iter().map(|l| format!("{l}\n")).collect::<String>());
+    append(
+        &eve,
+        &lines[half..]
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    );
     ok(&db, &["import", "suricata", e]);
     // And a follow after that finds nothing new.
     let out = follow(e, "suricata");
@@ -917,14 +931,14 @@ async fn stub_sightings_are_in_ip_json_and_the_api() {
     assert_eq!(server.get(&format!("/api/v1/ip/{ip}"), true).await, cli);
     let page: serde_json::Value =
         serde_json::from_str(&server.get(&format!("/api/v1/ip/{ip}"), false).await).unwrap();
-    let listed: Vec<&serde_json::Value> = page["stub_sightings"].as_array().unwrap().iter().collect();
+    let listed: Vec<&serde_json::Value> =
+        page["stub_sightings"].as_array().unwrap().iter().collect();
     assert_eq!(listed, stubs);
     assert_eq!(page["stub_sightings_truncated"], false);
     // Paged: the first page names them, later pages do not; truncated when over the limit.
-    let small: serde_json::Value = serde_json::from_str(
-        &server.get(&format!("/api/v1/ip/{ip}?limit=1"), false).await,
-    )
-    .unwrap();
+    let small: serde_json::Value =
+        serde_json::from_str(&server.get(&format!("/api/v1/ip/{ip}?limit=1"), false).await)
+            .unwrap();
     assert_eq!(small["stub_sightings"].as_array().unwrap().len(), 1);
     assert_eq!(small["stub_sightings_truncated"], stubs.len() > 1);
     // A block: the same sightings.
@@ -987,7 +1001,10 @@ async fn uploads_store_what_the_cli_imports() {
 
     let server = Server::start(&api_db);
     let (status, a) = server
-        .post("/api/v1/uploads/zeek?filename=infected.zip", zip_dir(&zeek_dir))
+        .post(
+            "/api/v1/uploads/zeek?filename=infected.zip",
+            zip_dir(&zeek_dir),
+        )
         .await;
     assert_eq!(status, 200, "{a}");
     assert_eq!(a["kind"], "zeek-ssl");
@@ -1016,9 +1033,16 @@ async fn uploads_store_what_the_cli_imports() {
     // The same upload again: already imported, nothing changes.
     let before = snapshot(&api_db).await;
     let (status, again) = server
-        .post("/api/v1/uploads/zeek?filename=infected.zip", zip_dir(&zeek_dir))
+        .post(
+            "/api/v1/uploads/zeek?filename=infected.zip",
+            zip_dir(&zeek_dir),
+        )
         .await;
-    assert_eq!((status, &again["already_imported"]), (200, &serde_json::json!(true)), "{again}");
+    assert_eq!(
+        (status, &again["already_imported"]),
+        (200, &serde_json::json!(true)),
+        "{again}"
+    );
     let (_, again) = server
         .post("/api/v1/uploads/suricata", std::fs::read(&eve).unwrap())
         .await;
@@ -1029,7 +1053,10 @@ async fn uploads_store_what_the_cli_imports() {
     let good = r#"{"timestamp":"2024-01-02T03:04:05.000000+0000","event_type":"tls","src_ip":"198.51.100.7","src_port":50000,"dest_ip":"192.0.2.77","dest_port":8443,"proto":"TCP","tls":{"fingerprint":"aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd","sni":"x.example"}}"#;
     let body = format!("{{\"event_type\":\"tls\",\"timestamp\":\n{good}\n");
     let (status, e) = server
-        .post("/api/v1/uploads/suricata?filename=bad.json", body.into_bytes())
+        .post(
+            "/api/v1/uploads/suricata?filename=bad.json",
+            body.into_bytes(),
+        )
         .await;
     assert_eq!(status, 207, "{e}");
     assert_eq!(e["bad_rows"], 1, "{e}");
@@ -1042,7 +1069,10 @@ async fn uploads_store_what_the_cli_imports() {
         .unwrap();
     empty.write_all(b"no logs here").unwrap();
     let (status, f) = server
-        .post("/api/v1/uploads/zeek?filename=x.zip", empty.finish().unwrap().into_inner())
+        .post(
+            "/api/v1/uploads/zeek?filename=x.zip",
+            empty.finish().unwrap().into_inner(),
+        )
         .await;
     assert_eq!(status, 400, "{f}");
     let (status, g) = server
@@ -1067,7 +1097,11 @@ async fn uploads_store_what_the_cli_imports() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    for (action, n) in [("upload.zeek", 3), ("upload.suricata", 3), ("upload.pcap", 2)] {
+    for (action, n) in [
+        ("upload.zeek", 3),
+        ("upload.suricata", 3),
+        ("upload.pcap", 2),
+    ] {
         assert_eq!(
             actions.iter().filter(|a| *a == action).count(),
             n,
@@ -1100,7 +1134,11 @@ async fn keep_clients_stores_clients_apart_from_servers() {
     // The client row names the client as its "server_ip" column, and the server in its note.
     let (client_ip, client_sha1) = (client_row[3], client_row[5]);
     assert!(client_row[8].contains(&format!("to server {}:{}", server[3], server[4])));
-    assert_eq!(snapshot(&with).await.split("--\n").next(), snapshot(&without).await.split("--\n").next(), "same observations");
+    assert_eq!(
+        snapshot(&with).await.split("--\n").next(),
+        snapshot(&without).await.split("--\n").next(),
+        "same observations"
+    );
     let c = client(&with).await;
     let contacts: Vec<(String, String, i32, String, i64, DateTime<Utc>)> = c
         .query(
@@ -1118,9 +1156,23 @@ async fn keep_clients_stores_clients_apart_from_servers() {
         contacts,
         vec![
             // The handshake (the server's certificate) …
-            (client_ip.to_owned(), server[3].to_owned(), port, String::new(), 1, ts(server[2])),
+            (
+                client_ip.to_owned(),
+                server[3].to_owned(),
+                port,
+                String::new(),
+                1,
+                ts(server[2])
+            ),
             // … and the certificate the client presented.
-            (client_ip.to_owned(), server[3].to_owned(), port, client_sha1.to_owned(), 1, ts(client_row[2])),
+            (
+                client_ip.to_owned(),
+                server[3].to_owned(),
+                port,
+                client_sha1.to_owned(),
+                1,
+                ts(client_row[2])
+            ),
         ]
     );
     // The client certificate's DER is stored (it is a certificate), with no observation.
@@ -1165,7 +1217,11 @@ async fn tls13_captures_report_their_handshakes_and_keep_sni() {
         let path = data(&format!("passive/pcap/{file}"));
         let json = ok(&db, &["--json", "import", "pcap", path.to_str().unwrap()]);
         let s: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
-        assert_eq!(s["records_without_certificate"], hellos.len(), "{file}: {s}");
+        assert_eq!(
+            s["records_without_certificate"],
+            hellos.len(),
+            "{file}: {s}"
+        );
         assert_eq!(s["sightings"], 0, "{file}: {s}");
         let db2 = TestDb::new().await;
         let human = ok(&db2, &["import", "pcap", path.to_str().unwrap()]);
@@ -1184,7 +1240,10 @@ async fn tls13_captures_report_their_handshakes_and_keep_sni() {
             .get(0);
         assert_eq!(obs, 0);
         let names: Vec<(String, i32, String)> = c
-            .query("SELECT host(ip), port, name FROM sni_names ORDER BY 1, 2, 3", &[])
+            .query(
+                "SELECT host(ip), port, name FROM sni_names ORDER BY 1, 2, 3",
+                &[],
+            )
             .await
             .unwrap()
             .iter()
@@ -1194,7 +1253,11 @@ async fn tls13_captures_report_their_handshakes_and_keep_sni() {
             .iter()
             .map(|h| {
                 let (ip, port) = h[2].rsplit_once(':').unwrap();
-                (ip.to_owned(), port.parse().unwrap(), h[3].to_ascii_lowercase())
+                (
+                    ip.to_owned(),
+                    port.parse().unwrap(),
+                    h[3].to_ascii_lowercase(),
+                )
             })
             .collect();
         assert_eq!(names, want, "{file}");

@@ -682,7 +682,8 @@ async fn import_locked(
             },
         )
         .await?;
-        if let (Some((kind, id, records)), Some((offset, lines))) = (sensor.as_mut(), batch.line_end)
+        if let (Some((kind, id, records)), Some((offset, lines))) =
+            (sensor.as_mut(), batch.line_end)
         {
             if offset > 0 {
                 *records += batch.facts.records;

@@ -411,8 +411,10 @@ async fn passive_upload(
         match paths {
             None => run_import(&state, &principal, &action, format, &spooled, &options).await,
             Some(paths) => {
-                run_import_paths(&state, &principal, &action, format, &spooled, &paths, &options)
-                    .await
+                run_import_paths(
+                    &state, &principal, &action, format, &spooled, &paths, &options,
+                )
+                .await
             }
         }
     })
@@ -462,8 +464,12 @@ fn unpack_zeek_zip(
             std::fs::create_dir_all(parent).map_err(|e| internal(&e))?;
         }
         let mut out = std::fs::File::create(&path).map_err(|e| internal(&e))?;
-        let copied = std::io::copy(&mut (&mut entry).take(left + 1), &mut out)
-            .map_err(|e| bad(format!("zip entry {:?}: {e}", shorten(&rel.display().to_string()))))?;
+        let copied = std::io::copy(&mut (&mut entry).take(left + 1), &mut out).map_err(|e| {
+            bad(format!(
+                "zip entry {:?}: {e}",
+                shorten(&rel.display().to_string())
+            ))
+        })?;
         if copied > left {
             return Err(too_large(limit));
         }
@@ -748,13 +754,12 @@ async fn run_import_paths(
         // Several logs of one upload: the identity shown is that of the bytes received (each
         // log's own is in the import state, as for the command line).
         let path = spooled.path.clone();
-        summary.content_sha256 = tokio::task::spawn_blocking(move || {
-            certhist_files::input::content_sha256(&path)
-        })
-        .await
-        .map_err(|e| internal(&e))?
-        .map(hex::encode)
-        .map_err(|e| internal(&e))?;
+        summary.content_sha256 =
+            tokio::task::spawn_blocking(move || certhist_files::input::content_sha256(&path))
+                .await
+                .map_err(|e| internal(&e))?
+                .map(hex::encode)
+                .map_err(|e| internal(&e))?;
     }
     summary.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let detail = serde_json::json!({

@@ -1,4 +1,5 @@
--- certhist schema v6: one cursor per sensor-log file, whoever read it.
+-- certhist schema v6: one cursor per sensor-log file, whoever read it; client contacts kept on
+-- request.
 --
 -- A plain `certhist import zeek|suricata FILE` and `--follow` of the same file now share the
 -- file's cursor, so following a file after importing it (or importing a file that was followed)
