@@ -15,7 +15,7 @@ pub mod views;
 
 pub use hash::{parse_cert_hash, CertHash, HashParseError, Sha1, Sha256};
 pub use observation::{ObservationRow, PORT_UNKNOWN};
-pub use passive::{CertRef, CertStub, PassiveSighting};
+pub use passive::{CertRef, CertStub, ClientContact, PassiveSighting};
 pub use record::{CertName, CertRecord, DistinguishedName, NameKind};
 pub use serial::{Serial, SerialParseError};
 pub use time::{parse_timestamp, TimestampParseError};

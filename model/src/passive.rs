@@ -55,3 +55,20 @@ pub struct PassiveSighting {
     /// Server name the client asked for, lower-cased.
     pub sni: Option<String>,
 }
+
+/// A client seen talking TLS to a server in a capture (`import pcap --keep-clients` only: client
+/// addresses are not stored by default), with the certificate it presented, if any. Never a
+/// server observation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientContact {
+    /// When it was seen.
+    pub time: DateTime<Utc>,
+    /// Client address.
+    pub client_ip: IpAddr,
+    /// Server address.
+    pub server_ip: IpAddr,
+    /// Server port.
+    pub server_port: u16,
+    /// SHA-1 of the client's certificate (its DER travels with the item), when it sent one.
+    pub client_cert: Option<Sha1>,
+}

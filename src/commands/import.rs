@@ -47,7 +47,8 @@ pub enum ImportCommand {
     Suricata(SensorArgs),
     /// Packet captures (pcap, pcapng; gzip, bzip2 or xz): every server Certificate message (TLS
     /// 1.0–1.2, found by content on any port) is a sighting with its chain stored; TLS 1.3
-    /// handshakes keep their SNI name only. Client addresses are not stored.
+    /// handshakes keep their SNI name only. Client addresses are not stored (unless
+    /// --keep-clients).
     Pcap(PcapArgs),
 }
 
@@ -58,6 +59,12 @@ pub struct PcapArgs {
     /// or xz'd).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// Also store which client addresses contacted which servers, and the certificates clients
+    /// presented (mutual TLS), in a table of their own (`client_contacts`; never as server
+    /// observations). Off by default: client addresses are not stored. Applies to captures not
+    /// imported before (a capture already imported without it is skipped as imported).
+    #[arg(long)]
+    pub keep_clients: bool,
     /// Shared import options.
     #[command(flatten)]
     pub common: CommonImportArgs,
@@ -309,8 +316,10 @@ async fn capture_files(
         ));
     }
     let source = a.common.label.clone().unwrap_or_else(|| "pcap".to_owned());
-    let format: Arc<dyn certhist_files::FileFormat> =
-        Arc::new(certhist_sensors::PcapCapture { source });
+    let format: Arc<dyn certhist_files::FileFormat> = Arc::new(certhist_sensors::PcapCapture {
+        source,
+        keep_clients: a.keep_clients,
+    });
     let options = ImportOptions {
         batch_items: a.common.batch as usize,
         force: a.common.force,
@@ -691,6 +700,14 @@ fn print_scan_files(json: bool, all: &[FileSummary]) -> Result<(), Failure> {
             s.problems_total,
             s.elapsed_ms
         )?;
+        if s.kind == "pcap" {
+            // A capture's records without certificate are its TLS 1.3 handshakes.
+            writeln!(
+                out,
+                "  TLS 1.3 handshakes (no certificate in clear; SNI names kept): {}",
+                s.records_without_certificate
+            )?;
+        }
     }
     Ok(())
 }

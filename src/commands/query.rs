@@ -302,12 +302,22 @@ pub(crate) async fn ip(
         },
     )
     .await?;
+    // Sightings of certificates known only by SHA-256 (sensor logs), listed after the history
+    // (in NDJSON as lines with `"stub": true`, as the API's stream has them).
+    let stubs = collect(
+        a.limit,
+        |r: &StubSightingItem| (r.ip, r.port, r.sha256),
+        |after, want| {
+            let conn = &conn;
+            async move { read::stub_sightings(conn, &net, &window, after.as_ref(), want).await }
+        },
+    )
+    .await?;
     if json {
         ndjson_all(out, &rows)?;
+        ndjson_all(out, &stubs)?;
         return Ok(exit::OK);
     }
-    // Sightings of certificates known only by SHA-256 (sensor logs), listed after the history.
-    let stubs = read::stub_sightings(&conn, &net, &window, a.limit).await?;
     if rows.is_empty() && stubs.is_empty() {
         writeln!(out, "no certificates seen on {net}")?;
         return Ok(exit::NOT_FOUND);

@@ -8,7 +8,7 @@ use std::path::Path;
 use certhist_test_support::TestDb;
 use chrono::{DateTime, Utc};
 
-use crate::support::{certhist, client, data, ok, stderr, stdout};
+use crate::support::{certhist, client, data, ok, stderr, stdout, Server};
 
 /// One expected (ip, port, leaf) key: count, first and last seen, subject CN.
 #[derive(Debug, Default)]
@@ -778,4 +778,488 @@ async fn pcap_captures_give_every_expected_observation_once() {
     let again = ok(&db, &["import", "pcap", &dir]);
     assert!(again.contains("already imported"), "{again}");
     assert_eq!(snapshot(&db).await, before);
+}
+
+/// A plain import of a growing sensor log and `--follow` of the same file share its cursor:
+/// Zeek imported then followed, and Suricata followed then imported, each record counted once;
+/// importing the file again afterwards changes nothing.
+#[tokio::test]
+async fn plain_import_and_follow_of_one_file_count_each_record_once() {
+    let db = TestDb::new().await;
+    let tmp = tempfile::tempdir().unwrap();
+    // Zeek: import the first records, append the rest, follow.
+    let src = data("passive/logs/Papertrailhack__zeek-intrusion-project/logs");
+    std::fs::copy(src.join("x509.log"), tmp.path().join("x509.log")).unwrap();
+    let ssl = std::fs::read_to_string(src.join("ssl.log")).unwrap();
+    let (head, rest): (Vec<&str>, Vec<&str>) = ssl.lines().partition(|l| l.starts_with('#'));
+    assert!(rest.len() >= 4, "{} records", rest.len());
+    let zeek = tmp.path().join("ssl.log");
+    let header: String = head
+        .iter()
+        .filter(|l| !l.starts_with("#close"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    append(&zeek, &header);
+    append(&zeek, &format!("{}\n{}\n", rest[0], rest[1]));
+    let z = zeek.to_str().unwrap();
+    ok(&db, &["import", "zeek", z]);
+    for l in &rest[2..] {
+        append(&zeek, &format!("{l}\n"));
+    }
+    let follow = |p: &str, kind: &str| {
+        ok(
+            &db,
+            &[
+                "--json",
+                "import",
+                kind,
+                "--follow",
+                "--poll",
+                "0.1",
+                "--follow-exit-idle",
+                "0.5",
+                p,
+            ],
+        )
+    };
+    let out = follow(z, "zeek");
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        summary["records"].as_u64(),
+        Some(rest.len() as u64 - 2),
+        "the follow reads only what the import had not: {out}"
+    );
+    let (want, _) = expected(&["Papertrailhack__zeek-intrusion-project/logs/ssl.log"]);
+    let got = stored(&db).await;
+    assert_keys(&want, &got);
+    assert_eq!(got.len(), want.len());
+    // The whole file imported plainly now (new bytes, so no content-hash match): nothing added.
+    let before = snapshot(&db).await;
+    ok(&db, &["import", "zeek", z]);
+    assert_eq!(snapshot(&db).await, before, "plain import after follow");
+
+    // Suricata: follow the first half, then a plain import of the grown file.
+    let eve_src =
+        std::fs::read_to_string(data("passive/logs/MAGNC__suricata_data_training/eve.json"))
+            .unwrap();
+    let lines: Vec<&str> = eve_src.lines().collect();
+    let eve = tmp.path().join("eve.json");
+    let half = lines.len() / 2;
+    append(
+        &eve,
+        &lines[..half]
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    );
+    let e = eve.to_str().unwrap();
+    follow(e, "suricata");
+    append(
+        &eve,
+        &lines[half..]
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    );
+    ok(&db, &["import", "suricata", e]);
+    // And a follow after that finds nothing new.
+    let out = follow(e, "suricata");
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["records"], 0, "{out}");
+    let (want_eve, _) = expected(&["MAGNC__suricata_data_training/eve.json"]);
+    let got = stored(&db).await;
+    assert_keys(&want_eve, &got);
+    assert_keys(&want, &got);
+    assert_eq!(got.len(), want.len() + want_eve.len());
+}
+
+/// Sightings known only by SHA-256 (a Zeek >= 4.1 log, no DER) are part of `query ip --json`
+/// (lines with `"stub": true` after the history) and of `/api/v1/ip/…` (`stub_sightings` on the
+/// page, the same lines in the NDJSON stream), with the x509.log's subject, issuer, serial and
+/// validity.
+#[tokio::test]
+async fn stub_sightings_are_in_ip_json_and_the_api() {
+    let db = TestDb::new().await;
+    let dir = data("passive/logs/Kavya-Ilangovan__tls_metadata_ids/zeek_logs");
+    ok(&db, &["import", "zeek", dir.to_str().unwrap()]);
+    let (want, _) = expected(&["Kavya-Ilangovan__tls_metadata_ids/zeek_logs/ssl.log"]);
+    let ip = "54.187.159.182";
+    let sha256 = "27452fa6a1be17c9738151ed60b066827196d3726dbdf0835d7d3cb053de9c19";
+    let w = want
+        .get(&Key::Sha256(ip.to_owned(), 443, sha256.to_owned()))
+        .expect("EXPECTED.tsv has the stub key");
+    let cli = ok(&db, &["--json", "query", "ip", ip]);
+    let lines: Vec<serde_json::Value> = cli
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stubs: Vec<&serde_json::Value> = lines.iter().filter(|l| l["stub"] == true).collect();
+    // Every key of this address in EXPECTED.tsv is a SHA-256-only one.
+    let of_ip: Vec<_> = want
+        .keys()
+        .filter(|k| matches!(k, Key::Sha256(i, _, _) if i == ip))
+        .collect();
+    assert_eq!(stubs.len(), of_ip.len(), "{cli}");
+    let s = stubs
+        .iter()
+        .find(|s| s["sha256"] == sha256)
+        .unwrap_or_else(|| panic!("{cli}"));
+    assert_eq!(s["ip"], ip);
+    assert_eq!(s["port"], 443);
+    assert_eq!(s["times_seen"].as_i64(), Some(w.count));
+    let t = |v: &serde_json::Value| ts(v.as_str().unwrap());
+    assert_eq!(Some(t(&s["first_seen"])), w.first);
+    assert_eq!(Some(t(&s["last_seen"])), w.last);
+    assert_eq!(s["subject_cn"], w.cn.as_str());
+    // The x509.log row of this fingerprint (fixture text): serial, issuer, validity.
+    assert_eq!(s["serial"], "0A44762D3A10D96E856F5667B6B94E4D");
+    assert_eq!(
+        s["issuer_dn"],
+        "CN=DigiCert TLS Hybrid ECC SHA384 2020 CA1,O=DigiCert Inc,C=US"
+    );
+    assert!(
+        s["subject_dn"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("CN=*.stripe.com,O=Stripe")),
+        "{s}"
+    );
+    assert_eq!(s["not_before"], "2025-06-10T18:30:00Z");
+    assert_eq!(s["not_after"], "2025-10-02T18:29:59Z");
+
+    // The API: the same lines in the NDJSON stream, byte for byte; the page lists them.
+    let server = Server::start(&db);
+    assert_eq!(server.get(&format!("/api/v1/ip/{ip}"), true).await, cli);
+    let page: serde_json::Value =
+        serde_json::from_str(&server.get(&format!("/api/v1/ip/{ip}"), false).await).unwrap();
+    let listed: Vec<&serde_json::Value> =
+        page["stub_sightings"].as_array().unwrap().iter().collect();
+    assert_eq!(listed, stubs);
+    assert_eq!(page["stub_sightings_truncated"], false);
+    // Paged: the first page names them, later pages do not; truncated when over the limit.
+    let small: serde_json::Value =
+        serde_json::from_str(&server.get(&format!("/api/v1/ip/{ip}?limit=1"), false).await)
+            .unwrap();
+    assert_eq!(small["stub_sightings"].as_array().unwrap().len(), 1);
+    assert_eq!(small["stub_sightings_truncated"], stubs.len() > 1);
+    // A block: the same sightings.
+    let block: serde_json::Value =
+        serde_json::from_str(&server.get("/api/v1/ip/54.187.159.0/24", false).await).unwrap();
+    assert!(block["stub_sightings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["sha256"] == sha256));
+}
+
+/// A zip of the files under `dir` (paths relative to it).
+fn zip_dir(dir: &Path) -> Vec<u8> {
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let mut stack = vec![dir.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    for p in files {
+        let name = p.strip_prefix(dir).unwrap().to_str().unwrap().to_owned();
+        out.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(&std::fs::read(&p).unwrap()).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+/// `POST /api/v1/uploads/{pcap,zeek,suricata}` store exactly what `certhist import` stores from
+/// the same files (every passive table compared), a second upload changes nothing, a damaged
+/// upload answers 207 with its bad records and keeps the rest, and each upload is audited.
+#[tokio::test]
+async fn uploads_store_what_the_cli_imports() {
+    let cli_db = TestDb::new().await;
+    let api_db = TestDb::new().await;
+    let zeek_dir = data("passive/logs/chad314159__infectedPCAP");
+    let zeek_gz = data("passive/logs/brimdata__zed-sample-data/zeek-default");
+    let eve = data("passive/logs/sashalarso__MSSIS-suricata/eve.json");
+    let pcap = data("passive/pcap/chad314159__infectedPCAP/infected.pcap");
+    let pcap_rows = std::fs::read_to_string(data("passive/pcap/EXPECTED.tsv"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("chad314159__infectedPCAP/infected.pcap\t"))
+        .filter(|l| !l.split('\t').nth(1).unwrap().starts_with('-'))
+        .count();
+    assert!(pcap_rows > 0);
+    ok(&cli_db, &["import", "zeek", zeek_dir.to_str().unwrap()]);
+    ok(&cli_db, &["import", "zeek", zeek_gz.to_str().unwrap()]);
+    ok(&cli_db, &["import", "suricata", eve.to_str().unwrap()]);
+    ok(&cli_db, &["import", "pcap", pcap.to_str().unwrap()]);
+
+    let server = Server::start(&api_db);
+    let (status, a) = server
+        .post(
+            "/api/v1/uploads/zeek?filename=infected.zip",
+            zip_dir(&zeek_dir),
+        )
+        .await;
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["kind"], "zeek-ssl");
+    assert_eq!(a["sightings"], 1, "{a}");
+    assert_eq!(a["certificates_new"], 3, "the extracted chain: {a}");
+    let (status, b) = server
+        .post("/api/v1/uploads/zeek?filename=brim.zip", zip_dir(&zeek_gz))
+        .await;
+    assert_eq!(status, 200, "{b}");
+    let (status, c) = server
+        .post("/api/v1/uploads/suricata", std::fs::read(&eve).unwrap())
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["kind"], "suricata-eve");
+    let (status, d) = server
+        .post(
+            "/api/v1/uploads/pcap?filename=infected.pcap",
+            std::fs::read(&pcap).unwrap(),
+        )
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["kind"], "pcap");
+    assert_eq!(d["sightings"], pcap_rows as u64, "{d}");
+    assert_eq!(snapshot(&api_db).await, snapshot(&cli_db).await);
+
+    // The same upload again: already imported, nothing changes.
+    let before = snapshot(&api_db).await;
+    let (status, again) = server
+        .post(
+            "/api/v1/uploads/zeek?filename=infected.zip",
+            zip_dir(&zeek_dir),
+        )
+        .await;
+    assert_eq!(
+        (status, &again["already_imported"]),
+        (200, &serde_json::json!(true)),
+        "{again}"
+    );
+    let (_, again) = server
+        .post("/api/v1/uploads/suricata", std::fs::read(&eve).unwrap())
+        .await;
+    assert_eq!(again["already_imported"], true);
+    assert_eq!(snapshot(&api_db).await, before);
+
+    // A damaged eve.json: 207, the bad line listed with its number, the good record kept.
+    let good = r#"{"timestamp":"2024-01-02T03:04:05.000000+0000","event_type":"tls","src_ip":"198.51.100.7","src_port":50000,"dest_ip":"192.0.2.77","dest_port":8443,"proto":"TCP","tls":{"fingerprint":"aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd","sni":"x.example"}}"#;
+    let body = format!("{{\"event_type\":\"tls\",\"timestamp\":\n{good}\n");
+    let (status, e) = server
+        .post(
+            "/api/v1/uploads/suricata?filename=bad.json",
+            body.into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 207, "{e}");
+    assert_eq!(e["bad_rows"], 1, "{e}");
+    assert_eq!(e["problems"][0]["line"], 1, "{e}");
+    assert_eq!(e["sightings"], 1, "{e}");
+    // A zip without an ssl log, and a pcap that is no capture: 400, nothing stored.
+    let mut empty = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    empty
+        .start_file("notes.txt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    empty.write_all(b"no logs here").unwrap();
+    let (status, f) = server
+        .post(
+            "/api/v1/uploads/zeek?filename=x.zip",
+            empty.finish().unwrap().into_inner(),
+        )
+        .await;
+    assert_eq!(status, 400, "{f}");
+    let (status, g) = server
+        .post("/api/v1/uploads/pcap", b"not a capture at all".to_vec())
+        .await;
+    assert_eq!(status, 400, "{g}");
+    let cl = client(&api_db).await;
+    let n: i64 = cl
+        .query_one(
+            "SELECT count(*) FROM observations WHERE ip = '192.0.2.77' AND port = 8443",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+    // Audited: one entry per upload that reached the database.
+    let actions: Vec<String> = cl
+        .query("SELECT action FROM audit_log ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for (action, n) in [
+        ("upload.zeek", 3),
+        ("upload.suricata", 3),
+        ("upload.pcap", 2),
+    ] {
+        assert_eq!(
+            actions.iter().filter(|a| *a == action).count(),
+            n,
+            "{action}: {actions:?}"
+        );
+    }
+}
+
+/// `import pcap --keep-clients`: the client of each handshake and the certificate a client
+/// presented (mutual TLS) are stored in `client_contacts` with the client certificate's DER; the
+/// server observations are exactly those of an import without the flag (a client is never a
+/// server), and without the flag no client address is stored anywhere.
+#[tokio::test]
+async fn keep_clients_stores_clients_apart_from_servers() {
+    let with = TestDb::new().await;
+    let without = TestDb::new().await;
+    let cap = data("passive/pcap/zeek__zeek/testing/btest/Traces/tls/client-certificate.pcap");
+    let cap = cap.to_str().unwrap();
+    ok(&with, &["import", "pcap", "--keep-clients", cap]);
+    ok(&without, &["import", "pcap", cap]);
+    // EXPECTED.tsv: the server row and the client-certificate row (`-c1`) of this capture.
+    let text = std::fs::read_to_string(data("passive/pcap/EXPECTED.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.contains("tls/client-certificate.pcap\t"))
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let server = rows.iter().find(|r| r[1] == "1").unwrap();
+    let client_row = rows.iter().find(|r| r[1] == "-c1").unwrap();
+    // The client row names the client as its "server_ip" column, and the server in its note.
+    let (client_ip, client_sha1) = (client_row[3], client_row[5]);
+    assert!(client_row[8].contains(&format!("to server {}:{}", server[3], server[4])));
+    assert_eq!(
+        snapshot(&with).await.split("--\n").next(),
+        snapshot(&without).await.split("--\n").next(),
+        "same observations"
+    );
+    let c = client(&with).await;
+    let contacts: Vec<(String, String, i32, String, i64, DateTime<Utc>)> = c
+        .query(
+            "SELECT host(client_ip), host(server_ip), server_port, encode(client_cert_sha1, 'hex'), times_seen, first_seen
+             FROM client_contacts ORDER BY 4",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect();
+    let port: i32 = server[4].parse().unwrap();
+    assert_eq!(
+        contacts,
+        vec![
+            // The handshake (the server's certificate) …
+            (
+                client_ip.to_owned(),
+                server[3].to_owned(),
+                port,
+                String::new(),
+                1,
+                ts(server[2])
+            ),
+            // … and the certificate the client presented.
+            (
+                client_ip.to_owned(),
+                server[3].to_owned(),
+                port,
+                client_sha1.to_owned(),
+                1,
+                ts(client_row[2])
+            ),
+        ]
+    );
+    // The client certificate's DER is stored (it is a certificate), with no observation.
+    let (stored, observed): (i64, i64) = {
+        let r = c
+            .query_one(
+                "SELECT (SELECT count(*) FROM certificates WHERE sha1 = decode($1, 'hex')),
+                        (SELECT count(*) FROM observations WHERE sha1 = decode($1, 'hex') OR host(ip) = $2)",
+                &[&client_sha1, &client_ip],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((stored, observed), (1, 0));
+    let none: i64 = client(&without)
+        .await
+        .query_one("SELECT count(*) FROM client_contacts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(none, 0);
+}
+
+/// The TLS 1.3 captures: no certificate observation, the handshakes reported (one per
+/// ClientHello tshark decoded in SNI.tsv, each answered by a TLS 1.3 ServerHello as EXPECTED.tsv
+/// notes), their SNI names kept.
+#[tokio::test]
+async fn tls13_captures_report_their_handshakes_and_keep_sni() {
+    let sni = std::fs::read_to_string(data("passive/pcap/SNI.tsv")).unwrap();
+    for file in [
+        "zeek__zeek/testing/btest/Traces/tls/chrome-1250-tls-x25519-kyber.pcap",
+        "FoxIO-LLC__ja4/pcap/tls-non-ascii-alpn.pcapng",
+    ] {
+        let db = TestDb::new().await;
+        let hellos: Vec<Vec<&str>> = sni
+            .lines()
+            .filter(|l| l.starts_with(&format!("{file}\t")))
+            .map(|l| l.split('\t').collect())
+            .collect();
+        assert!(!hellos.is_empty());
+        let path = data(&format!("passive/pcap/{file}"));
+        let json = ok(&db, &["--json", "import", "pcap", path.to_str().unwrap()]);
+        let s: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+        assert_eq!(
+            s["records_without_certificate"],
+            hellos.len(),
+            "{file}: {s}"
+        );
+        assert_eq!(s["sightings"], 0, "{file}: {s}");
+        let db2 = TestDb::new().await;
+        let human = ok(&db2, &["import", "pcap", path.to_str().unwrap()]);
+        assert!(
+            human.contains(&format!(
+                "TLS 1.3 handshakes (no certificate in clear; SNI names kept): {}",
+                hellos.len()
+            )),
+            "{human}"
+        );
+        let c = client(&db).await;
+        let obs: i64 = c
+            .query_one("SELECT count(*) FROM observations", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(obs, 0);
+        let names: Vec<(String, i32, String)> = c
+            .query(
+                "SELECT host(ip), port, name FROM sni_names ORDER BY 1, 2, 3",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let want: Vec<(String, i32, String)> = hellos
+            .iter()
+            .map(|h| {
+                let (ip, port) = h[2].rsplit_once(':').unwrap();
+                (
+                    ip.to_owned(),
+                    port.parse().unwrap(),
+                    h[3].to_ascii_lowercase(),
+                )
+            })
+            .collect();
+        assert_eq!(names, want, "{file}");
+    }
 }

@@ -1,7 +1,8 @@
 //! Running the binary against a test database.
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use certhist_test_support::TestDb;
 use tokio_postgres::config::Host;
@@ -143,4 +144,81 @@ pub fn hostile_cert() -> (rcgen::Certificate, rcgen::KeyPair) {
         .push(rcgen::DnType::OrganizationName, "Org\u{1b}[31m\u{202e}\0o");
     let cert = params.self_signed(&key).unwrap();
     (cert, key)
+}
+
+/// `certhist serve --listen 127.0.0.1:0` on the test database; stopped on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Server {
+    pub fn start(db: &TestDb) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_certhist"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("DATABASE_URL", url(db))
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start certhist serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut line = String::new();
+        BufReader::new(stderr)
+            .read_line(&mut line)
+            .expect("read the serving line");
+        // "certhist: serving http://127.0.0.1:PORT/api/v1 (Ctrl-C to stop)"
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .and_then(|w| w.strip_suffix("/api/v1"))
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        Server { child, base }
+    }
+
+    pub async fn get(&self, path: &str, ndjson: bool) -> String {
+        let mut req = reqwest::Client::new().get(format!("{}{path}", self.base));
+        if ndjson {
+            req = req.header("Accept", "application/x-ndjson");
+        }
+        let resp = req.send().await.expect("request");
+        assert_eq!(resp.status(), 200, "{path}");
+        resp.text().await.expect("body")
+    }
+
+    /// The `items` of a page, one compact JSON object per line (as NDJSON prints them).
+    pub async fn items(&self, path: &str) -> String {
+        let page: serde_json::Value =
+            serde_json::from_str(&self.get(path, false).await).expect("JSON page");
+        assert!(page["next_cursor"].is_null(), "{path}: one page expected");
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|v| format!("{v}\n"))
+            .collect()
+    }
+
+    /// `POST path` with `body`; the status and the JSON answer.
+    pub async fn post(&self, path: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/octet-stream")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: {text}"));
+        (status, json)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

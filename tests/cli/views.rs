@@ -3,77 +3,10 @@
 //! NDJSON stream byte for byte where the route streams). The server is the real binary
 //! (`certhist serve`) on a loopback port, over real HTTP.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-use certhist_test_support::TestDb;
-
-use crate::support::{demo_db, ok, url};
+use crate::support::{demo_db, ok, Server};
 
 const WIKI: &str = "390917308a9acfd9af6fbe16586c31eaf62a3bd5";
 const WIKI_SERIAL: &str = "05:46:04:f1:9a:cc:fa:08:9f:22:15:f0:e2:f2:a4:70:8c:82";
-
-/// `certhist serve --listen 127.0.0.1:0` on the test database; stopped on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(db: &TestDb) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_certhist"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("DATABASE_URL", url(db))
-            .env_remove("RUST_LOG")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start certhist serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut line = String::new();
-        BufReader::new(stderr)
-            .read_line(&mut line)
-            .expect("read the serving line");
-        // "certhist: serving http://127.0.0.1:PORT/api/v1 (Ctrl-C to stop)"
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .and_then(|w| w.strip_suffix("/api/v1"))
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        Server { child, base }
-    }
-
-    async fn get(&self, path: &str, ndjson: bool) -> String {
-        let mut req = reqwest::Client::new().get(format!("{}{path}", self.base));
-        if ndjson {
-            req = req.header("Accept", "application/x-ndjson");
-        }
-        let resp = req.send().await.expect("request");
-        assert_eq!(resp.status(), 200, "{path}");
-        resp.text().await.expect("body")
-    }
-
-    /// The `items` of a page, one compact JSON object per line (as NDJSON prints them).
-    async fn items(&self, path: &str) -> String {
-        let page: serde_json::Value =
-            serde_json::from_str(&self.get(path, false).await).expect("JSON page");
-        assert!(page["next_cursor"].is_null(), "{path}: one page expected");
-        page["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|v| format!("{v}\n"))
-            .collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Re-serialises NDJSON line by line through `serde_json::Value` (key order of the
 /// original is kept by neither side: serde_json's map is sorted), for comparisons with pages.

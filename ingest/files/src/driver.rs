@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use certhist_model::{CertRecord, ObservationRow, PassiveSighting, Sha1};
+use certhist_model::{CertRecord, ClientContact, ObservationRow, PassiveSighting, Sha1};
 use certhist_store::{CacheEntryRow, Conn, ImportState, Store};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -77,6 +77,15 @@ pub trait FileFormat: Send + Sync {
         Ok(self.name().to_owned())
     }
 
+    /// For sensor logs that `--follow` can read too (`zeek-ssl`, `suricata-eve`): the kind of
+    /// their cursor in `followed_files`. An uncompressed file of such a format resumes after the
+    /// lines a follow (or an earlier import of the file while it was shorter) consumed, and
+    /// records its cursor with every batch, so a follow afterwards starts where the import
+    /// stopped. `None` (the default): no such cursor.
+    fn follow_kind(&self) -> Option<&str> {
+        None
+    }
+
     /// The label stored with the sightings of [`crate::Record`]s (`observations.sources`).
     fn source(&self) -> &str {
         self.name()
@@ -99,6 +108,9 @@ pub struct ImportOptions {
     pub force: bool,
     /// Connections writing each batch of a harmless format (certificates split by SHA-1).
     pub writers: usize,
+    /// Read and write the sensor-log cursors of formats with a [`FileFormat::follow_kind`]
+    /// (off for temporary files, e.g. spooled uploads, whose inodes mean nothing later).
+    pub follow_cursors: bool,
 }
 
 impl Default for ImportOptions {
@@ -108,6 +120,7 @@ impl Default for ImportOptions {
             max_batches: None,
             force: false,
             writers: 2,
+            follow_cursors: true,
         }
     }
 }
@@ -335,6 +348,7 @@ struct Batch {
     certs: Vec<CertRecord>,
     rows: Vec<ObservationRow>,
     passive: Vec<PassiveSighting>,
+    clients: Vec<ClientContact>,
     cache_entries: Vec<CacheEntryRow>,
     problems: Vec<Problem>,
     facts: Facts,
@@ -342,6 +356,9 @@ struct Batch {
     cursor_end: u64,
     /// The file's last batch (counted formats).
     last: bool,
+    /// (bytes, lines) of the complete lines consumed after the batch's last item (readers with
+    /// a [`ItemReader::line_position`]).
+    line_end: Option<(u64, u64)>,
 }
 
 /// What the reading thread sends.
@@ -363,6 +380,7 @@ struct Builder {
     ders: Vec<Vec<u8>>,
     rows: Vec<ObservationRow>,
     passive: Vec<PassiveSighting>,
+    clients: Vec<ClientContact>,
     cache_entries: Vec<CacheEntryRow>,
     problems: Vec<Problem>,
     batch: Facts,
@@ -378,6 +396,7 @@ impl Builder {
             ders: Vec::new(),
             rows: Vec::new(),
             passive: Vec::new(),
+            clients: Vec::new(),
             cache_entries: Vec::new(),
             problems: Vec::new(),
             batch: Facts::default(),
@@ -429,6 +448,19 @@ impl Builder {
                 }
                 self.passive.push(*sighting);
             }
+            Item::Client { certs, contact } => {
+                f.records = 1;
+                for der in certs {
+                    f.certs_seen += 1;
+                    if self.seen.len() >= SEEN_CERTS_CAP {
+                        self.seen.clear();
+                    }
+                    if self.seen.insert(sha1_of(&der)) {
+                        self.ders.push(der);
+                    }
+                }
+                self.clients.push(*contact);
+            }
             Item::Observation(row) => {
                 f.records = 1;
                 f.sightings = 1;
@@ -468,11 +500,13 @@ impl Builder {
             certs: certhist_x509::parse_many(&ders),
             rows: std::mem::take(&mut self.rows),
             passive: std::mem::take(&mut self.passive),
+            clients: std::mem::take(&mut self.clients),
             cache_entries: std::mem::take(&mut self.cache_entries),
             problems: std::mem::take(&mut self.problems),
             facts: std::mem::take(&mut self.batch),
             cursor_end: 0,
             last: false,
+            line_end: None,
         }
     }
 
@@ -554,7 +588,7 @@ async fn import_locked(
         drop(tx);
         st
     };
-    let skip = match state {
+    let mut skip = match state {
         Some(st) if st.complete && !options.force => {
             summary.already_imported = true;
             summary.complete = true;
@@ -565,6 +599,28 @@ async fn import_locked(
         Some(st) if !st.complete => u64::try_from(st.rows_done).unwrap_or(0),
         _ => 0,
     };
+    // A sensor log another reader (`--follow`, or an import of the file while it was shorter)
+    // consumed part of: resume after its lines.
+    let mut sensor = None;
+    if let Some(follow_kind) = format.follow_kind().filter(|_| options.follow_cursors) {
+        let meta = std::fs::metadata(path).map_err(|e| ImportError::io(path, e))?;
+        if !crate::cursor::is_compressed(path).map_err(|e| ImportError::io(path, e))? {
+            let mut tx = conn.begin().await?;
+            let stored = crate::cursor::stored(&mut tx, follow_kind, path, &meta).await?;
+            drop(tx);
+            sensor = Some((
+                follow_kind.to_owned(),
+                crate::cursor::identity(&meta),
+                stored.map_or(0, |c| c.records),
+            ));
+            if let Some(lines) = stored.and_then(|c| c.lines) {
+                if lines > skip {
+                    tracing::info!(import.file = %summary.file, lines, "resuming after the lines a follow or earlier import of this file consumed");
+                }
+                skip = skip.max(lines);
+            }
+        }
+    }
     summary.resumed_after_items = skip;
     summary.cursor = skip;
     progress.event(&ImportEvent::FileStarted {
@@ -610,6 +666,9 @@ async fn import_locked(
             let p = tx.write_passive_batch(&batch.passive, &source).await?;
             keys += p.observation_keys + p.stub_keys;
         }
+        if !batch.clients.is_empty() {
+            tx.write_client_contacts(&batch.clients, &source).await?;
+        }
         if !batch.cache_entries.is_empty() {
             tx.write_cache_entries(&batch.cache_entries).await?;
         }
@@ -623,6 +682,16 @@ async fn import_locked(
             },
         )
         .await?;
+        if let (Some((kind, id, records)), Some((offset, lines))) =
+            (sensor.as_mut(), batch.line_end)
+        {
+            if offset > 0 {
+                *records += batch.facts.records;
+                if let Some(c) = crate::cursor::at_path(path, *id, offset, lines, *records)? {
+                    tx.set_follow_cursor(&summary.file, kind, &c).await?;
+                }
+            }
+        }
         tx.commit().await?;
         batch.facts.add_to(summary);
         summary.certs_new += stats.new;
@@ -779,6 +848,7 @@ fn produce(
         });
         let mut position = 0u64;
         let mut cursor = 0u64;
+        let mut line_end = None;
         match reader {
             Err(e) => {
                 if replay == Replay::Counted {
@@ -793,6 +863,7 @@ fn produce(
                     Ok(None) => {
                         // Lines after the last item (blank, comments) are read too.
                         cursor = reader.cursor().unwrap_or(position).max(cursor);
+                        line_end = reader.line_position();
                         break;
                     }
                     Err(e) => {
@@ -801,6 +872,7 @@ fn produce(
                             // is lost, and the cursor says where it stopped.
                             let mut batch = builder.take();
                             batch.cursor_end = cursor.max(skip);
+                            batch.line_end = line_end.filter(|_| cursor > skip);
                             let _ = out.blocking_send(Msg::Batch(batch));
                             let _ = out.blocking_send(Msg::Failed(ImportError::io(&path, e)));
                             return;
@@ -811,6 +883,7 @@ fn produce(
                 };
                 position += 1;
                 cursor = reader.cursor().unwrap_or(position);
+                line_end = reader.line_position();
                 if cursor <= skip {
                     continue;
                 }
@@ -818,6 +891,7 @@ fn produce(
                 if builder.batch.items as usize >= batch_items {
                     let mut batch = builder.take();
                     batch.cursor_end = cursor;
+                    batch.line_end = line_end;
                     if out.blocking_send(Msg::Batch(batch)).is_err() {
                         return;
                     }
@@ -829,6 +903,9 @@ fn produce(
                 let mut batch = builder.take();
                 batch.cursor_end = cursor.max(skip);
                 batch.last = true;
+                // Past the lines skipped: the position is this run's (else the stored cursor
+                // stays as it is).
+                batch.line_end = line_end.filter(|p| p.1 >= skip && cursor > skip);
                 let _ = out.blocking_send(Msg::Batch(batch));
                 return;
             }

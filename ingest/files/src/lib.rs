@@ -6,6 +6,7 @@
 //! this crate never talks SQL, never prints and never reads flags or the environment.
 
 pub mod certfile;
+pub mod cursor;
 pub mod driver;
 mod error;
 pub mod findcerts;

@@ -89,6 +89,14 @@ pub enum Item {
         /// The sighting.
         sighting: Box<PassiveSighting>,
     },
+    /// A client seen in a capture (`import pcap --keep-clients` only), with the DER chain of the
+    /// certificate it presented (stored as certificates, never as a server observation).
+    Client {
+        /// DER certificates the client sent (may be empty).
+        certs: Vec<Vec<u8>>,
+        /// The contact.
+        contact: Box<certhist_model::ClientContact>,
+    },
     /// Something that holds nothing to store and is no problem either (a PEM block of a key);
     /// the line it starts on.
     Ignored(u64),
@@ -110,6 +118,13 @@ pub trait ItemReader: Send {
     /// than items (observation files count lines, so cursors stored by earlier versions stay
     /// valid). `None`: the number of items returned is the cursor.
     fn cursor(&self) -> Option<u64> {
+        None
+    }
+
+    /// For line-oriented logs read as stored (not decompressed): (bytes, lines) of the complete
+    /// lines (ending in `\n`) consumed so far, for the file's sensor-log cursor
+    /// ([`crate::cursor`]). `None`: the reader keeps no such position.
+    fn line_position(&self) -> Option<(u64, u64)> {
         None
     }
 }

@@ -1,8 +1,10 @@
 //! Following growing sensor logs (`--follow`): like `tail -F`, across rotation and truncation,
 //! committing every batch together with the file's cursor.
 //!
-//! Each followed path has a cursor per file identity in `followed_files` (path, kind, device,
-//! inode → byte offset of the end of the last complete line consumed, records). A batch's
+//! Each file has one cursor in `followed_files` (kind, device, inode → byte offset of the end
+//! of the last complete line consumed, lines, records, and a hash of the file's first bytes;
+//! [`certhist_files::cursor`]), shared with the plain import of the same file (which resumes
+//! after a follow's cursor and leaves its own for a follow after it). A batch's
 //! certificates, sightings and SNI names commit in the same transaction as the cursor after its
 //! last line, so a restart resumes exactly after the last committed line: nothing is counted
 //! twice and nothing committed is lost. Rotation (the path names another inode, or is gone) is
@@ -13,7 +15,6 @@
 
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use certhist_files::{ImportError, ImportEvent, Item, Problem, ProgressSink};
 use certhist_model::PassiveSighting;
-use certhist_store::{FollowCursor, Store};
+use certhist_store::Store;
 use serde::Serialize;
 
 use crate::{trim_line_end, LineParser, MAX_LINE_BYTES};
@@ -107,9 +108,7 @@ struct Followed {
     summary: FollowSummary,
 }
 
-fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
-    (meta.dev(), meta.ino())
-}
+use certhist_files::cursor::identity;
 
 /// Follows `paths` until `stop` completes or (with [`FollowOptions::exit_after_idle`]) the logs
 /// stop growing; see the module documentation.
@@ -170,17 +169,13 @@ async fn open_at_cursor<F: FollowFormat + ?Sized>(
     };
     let meta = file.metadata().map_err(|e| ImportError::io(&f.path, e))?;
     let (dev, inode) = identity(&meta);
+    // Truncated in place, or a new file on a reused inode: no cursor (read from the start).
     let cursor = {
         let mut conn = store.conn().await?;
         let mut tx = conn.begin().await?;
-        tx.follow_cursor(&f.key, format.follow_kind(), dev, inode)
-            .await?
+        certhist_files::cursor::stored(&mut tx, format.follow_kind(), &f.path, &meta).await?
     };
-    let mut cursor = cursor.unwrap_or_default();
-    if cursor.offset > meta.len() {
-        // Truncated in place: the content is new.
-        cursor = FollowCursor::default();
-    }
+    let cursor = cursor.unwrap_or_default();
     let mut parser = format
         .parser(&f.path)
         .map_err(|e| ImportError::io(&f.path, e))?;
@@ -307,17 +302,16 @@ async fn step<F: FollowFormat + ?Sized>(
         tx.write_certs(&certs).await?;
         tx.write_passive_batch(&sightings, format.follow_source())
             .await?;
-        tx.set_follow_cursor(
-            &f.key,
-            format.follow_kind(),
-            &FollowCursor {
-                dev: open.dev,
-                inode: open.inode,
-                offset: open.offset,
-                records: open.records,
-            },
+        let cursor = certhist_files::cursor::at(
+            open.reader.get_ref(),
+            (open.dev, open.inode),
+            open.offset,
+            open.line,
+            open.records,
         )
-        .await?;
+        .map_err(|e| ImportError::io(&f.path, e))?;
+        tx.set_follow_cursor(&f.key, format.follow_kind(), &cursor)
+            .await?;
         tx.commit().await?;
         progress.event(&ImportEvent::Progress {
             items: f.summary.records,

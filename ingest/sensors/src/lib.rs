@@ -44,6 +44,8 @@ pub(crate) struct LineReader<P> {
     input: Box<dyn BufRead + Send>,
     parser: P,
     lines: u64,
+    /// Bytes and lines of the complete lines (ending in `\n`) read.
+    complete: (u64, u64),
     buf: Vec<u8>,
 }
 
@@ -53,6 +55,7 @@ impl<P: LineParser> LineReader<P> {
             input,
             parser,
             lines: 0,
+            complete: (0, 0),
             buf: Vec::with_capacity(4096),
         }
     }
@@ -67,6 +70,9 @@ impl<P: LineParser> ItemReader for LineReader<P> {
                 return Ok(None);
             }
             self.lines += 1;
+            if self.buf.last() == Some(&b'\n') {
+                self.complete = (self.complete.0 + n as u64, self.lines);
+            }
             if self.buf.len() > MAX_LINE_BYTES {
                 return Ok(Some(Item::Problem(
                     self.lines,
@@ -82,6 +88,10 @@ impl<P: LineParser> ItemReader for LineReader<P> {
 
     fn cursor(&self) -> Option<u64> {
         Some(self.lines)
+    }
+
+    fn line_position(&self) -> Option<(u64, u64)> {
+        Some(self.complete)
     }
 }
 

@@ -40,6 +40,10 @@ impl FileFormat for SuricataEve {
         Ok("suricata-eve".to_owned())
     }
 
+    fn follow_kind(&self) -> Option<&str> {
+        Some("suricata-eve")
+    }
+
     fn reader(
         &self,
         _path: &Path,

@@ -49,6 +49,10 @@ impl FileFormat for ZeekSsl {
         Ok("zeek-ssl".to_owned())
     }
 
+    fn follow_kind(&self) -> Option<&str> {
+        Some("zeek-ssl")
+    }
+
     fn reader(
         &self,
         path: &Path,

@@ -92,9 +92,13 @@ pub struct CertStubRecord {
 }
 
 /// A sighting of a certificate known only by SHA-256 (a stub from a sensor log), in an address's
-/// history until the certificate's DER arrives and the sighting joins the SHA-1 history.
+/// history until the certificate's DER arrives and the sighting joins the SHA-1 history. The
+/// text fields are what the sensor log wrote (not parsed from a DER).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct StubSightingItem {
+    /// Always true: the certificate is known only by SHA-256 (tells these apart from history
+    /// rows in an NDJSON stream).
+    pub stub: bool,
     /// The address.
     #[schema(value_type = String, example = "192.0.2.10")]
     pub ip: IpAddr,
@@ -114,4 +118,31 @@ pub struct StubSightingItem {
     pub sources: Vec<String>,
     /// Subject CN as the sensor log gave it.
     pub subject_cn: Option<String>,
+    /// Subject DN as the sensor log gave it.
+    pub subject_dn: Option<String>,
+    /// Issuer DN as the sensor log gave it.
+    pub issuer_dn: Option<String>,
+    /// Serial as the sensor log gave it (hex).
+    pub serial: Option<String>,
+    /// Validity start, when the log gave it.
+    pub not_before: Option<DateTime<Utc>>,
+    /// Validity end, when the log gave it.
+    pub not_after: Option<DateTime<Utc>>,
+}
+
+/// A page of an address's history (`/api/v1/ip/…`): the rows by SHA-1, and on the first page
+/// the sightings of certificates known only by SHA-256.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct IpHistoryPage {
+    /// The rows of this page.
+    pub items: Vec<IpHistoryItem>,
+    /// Pass as `cursor` to get the next page; `null` when this is the last page.
+    pub next_cursor: Option<String>,
+    /// Sightings of certificates known only by SHA-256 (sensor-log stubs whose DER has not
+    /// arrived), in (ip, port, sha256) order: on the first page (no `cursor`), at most `limit`
+    /// of them; empty on later pages.
+    pub stub_sightings: Vec<StubSightingItem>,
+    /// True when there are more stub sightings than listed (narrow the block or the window,
+    /// or stream NDJSON).
+    pub stub_sightings_truncated: bool,
 }

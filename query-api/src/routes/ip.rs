@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use certhist_model::views::{IpHistoryItem, Page};
-use certhist_store::read::{self, IpHistoryKey, TimeWindow};
+use certhist_model::views::{IpHistoryItem, IpHistoryPage};
+use certhist_store::read::{self, IpHistoryKey, StubSightingKey, TimeWindow};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +35,10 @@ fn store_key(c: &Cursor) -> Result<IpHistoryKey, ApiError> {
 }
 
 /// Certificate history of an address or CIDR block (the block percent-encoded, `10.0.0.0%2F24`,
-/// or as two path segments, `/ip/10.0.0.0/24`), in (ip, port, sha1) order.
+/// or as two path segments, `/ip/10.0.0.0/24`), in (ip, port, sha1) order. Sightings of
+/// certificates known only by SHA-256 (sensor logs, until their DER arrives) come in
+/// `stub_sightings` on the first page, and after the history rows in the NDJSON stream (lines
+/// with `"stub": true`).
 #[utoipa::path(
     get,
     path = "/api/v1/ip/{query}",
@@ -48,7 +51,7 @@ fn store_key(c: &Cursor) -> Result<IpHistoryKey, ApiError> {
         ("cursor" = Option<crate::params::CursorText>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(
-        (status = 200, description = "A page of history rows (or NDJSON with `Accept: application/x-ndjson`)", body = Page<IpHistoryItem>),
+        (status = 200, description = "A page of history rows (or NDJSON with `Accept: application/x-ndjson`)", body = IpHistoryPage),
         (status = 400, description = "Bad parameter (named in the message)", body = crate::error::ErrorBody),
         (status = 503, description = "Statement timeout or database unavailable", body = crate::error::ErrorBody),
     )
@@ -76,7 +79,7 @@ pub(crate) async fn ip_history(
         ("cursor" = Option<crate::params::CursorText>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(
-        (status = 200, description = "A page of history rows", body = Page<IpHistoryItem>),
+        (status = 200, description = "A page of history rows", body = IpHistoryPage),
         (status = 400, description = "Bad parameter", body = crate::error::ErrorBody),
     )
 )]
@@ -111,28 +114,63 @@ async fn history(
     if ndjson::wanted(headers) {
         return Ok(ndjson::stream(
             state,
-            after,
-            move |state: AppState, after: Option<IpHistoryKey>| {
-                stream_page(state, net, window, after)
-            },
+            after.map(StreamAt::History),
+            move |state: AppState, at: Option<StreamAt>| stream_page(state, net, window, at),
         ));
     }
     let conn = state.read_conn().await?;
     let rows = read::ip_history(&conn, &net, &window, after.as_ref(), limit + 1).await?;
-    Ok(json(&page(rows, limit, key_of)))
+    let (mut stub_sightings, mut stub_sightings_truncated) = (Vec::new(), false);
+    if after.is_none() {
+        stub_sightings = read::stub_sightings(&conn, &net, &window, None, limit + 1).await?;
+        stub_sightings_truncated = stub_sightings.len() as i64 > limit;
+        stub_sightings.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    }
+    let p = page(rows, limit, key_of);
+    Ok(json(&IpHistoryPage {
+        items: p.items,
+        next_cursor: p.next_cursor,
+        stub_sightings,
+        stub_sightings_truncated,
+    }))
 }
 
+/// Where an NDJSON stream of an address's history is: in the rows by SHA-1, or past them in
+/// the stub sightings.
+enum StreamAt {
+    History(IpHistoryKey),
+    Stubs(Option<StubSightingKey>),
+}
+
+/// `None` starts a stream at the beginning of the history.
 async fn stream_page(
     state: AppState,
     net: IpNet,
     window: TimeWindow,
-    after: Option<IpHistoryKey>,
-) -> Result<(Vec<u8>, Option<IpHistoryKey>), ApiError> {
+    at: Option<StreamAt>,
+) -> Result<(Vec<u8>, Option<StreamAt>), ApiError> {
     let conn = state.read_conn().await?;
-    let rows = read::ip_history(&conn, &net, &window, after.as_ref(), STREAM_PAGE).await?;
     let mut out = Vec::new();
+    let after = match at {
+        None => None,
+        Some(StreamAt::History(k)) => Some(k),
+        Some(StreamAt::Stubs(after)) => {
+            let rows =
+                read::stub_sightings(&conn, &net, &window, after.as_ref(), STREAM_PAGE).await?;
+            for r in &rows {
+                ndjson::push_line(&mut out, r);
+            }
+            let next = stream_next(&rows, |r| (r.ip, r.port, r.sha256));
+            return Ok((out, next.map(|k| StreamAt::Stubs(Some(k)))));
+        }
+    };
+    let rows = read::ip_history(&conn, &net, &window, after.as_ref(), STREAM_PAGE).await?;
     for r in &rows {
         ndjson::push_line(&mut out, r);
     }
-    Ok((out, stream_next(&rows, |r| (r.ip, r.port, r.sha1))))
+    let next = match stream_next(&rows, |r| (r.ip, r.port, r.sha1)) {
+        Some(k) => StreamAt::History(k),
+        None => StreamAt::Stubs(None),
+    };
+    Ok((out, Some(next)))
 }

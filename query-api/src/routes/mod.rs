@@ -48,6 +48,9 @@ pub(crate) fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(uploads::certificates))
         .routes(routes!(uploads::scan))
         .routes(routes!(uploads::cryptnet))
+        .routes(routes!(uploads::pcap))
+        .routes(routes!(uploads::zeek))
+        .routes(routes!(uploads::suricata))
 }
 
 /// Builds a page from `limit + 1` fetched rows: the extra row only says "there is more".

@@ -1,5 +1,6 @@
 //! `POST /api/v1/uploads/…` (issue 12, analyst role): observation files, certificates, scan
-//! files and CryptnetUrlCache zips sent as the request body.
+//! files, CryptnetUrlCache zips and passive-sensor input (issue 19: packet captures, Zeek logs —
+//! one ssl.log or a zip of a log directory — and Suricata eve.json) sent as the request body.
 //!
 //! Every upload is spooled to a temporary file first (bounded by `upload_limit_bytes`), and only
 //! a body received completely is imported — by the same import driver and formats as
@@ -251,6 +252,244 @@ pub(crate) async fn scan(
     .await
 }
 
+/// A packet capture (pcap or pcapng; gzip, bzip2 or xz accepted), read as `certhist import pcap`
+/// reads it: every server Certificate message is a sighting with its chain stored, TLS 1.3
+/// handshakes keep their SNI name, client addresses and client certificates are not stored.
+#[utoipa::path(
+    post,
+    path = "/api/v1/uploads/pcap",
+    tag = "certhist",
+    params(
+        ("filename" = Option<String>, Query, description = "Name of the uploaded file (default `upload.pcap`), for messages and the audit log"),
+        ("label" = Option<String>, Query, description = "Source label of the sightings (default `pcap`)"),
+        ("force" = Option<bool>, Query, description = "Import even if these exact bytes were imported before (counts are added again)"),
+    ),
+    request_body(content = String, description = "The capture file", content_type = "application/vnd.tcpdump.pcap"),
+    responses(
+        (status = 200, description = "Imported; nothing was bad", body = UploadSummary),
+        (status = 207, description = "Imported; some handshakes were bad or the capture ends early (listed; what came before is kept)", body = UploadSummary),
+        (status = 400, description = "Bad parameter, empty or cut-off body, not a capture", body = crate::error::ErrorBody),
+        (status = 403, description = "Needs the analyst role", body = crate::error::ErrorBody),
+        (status = 409, description = "The same bytes are being imported right now", body = crate::error::ErrorBody),
+        (status = 413, description = "Body larger than the server's upload limit", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn pcap(
+    State(state): State<AppState>,
+    principal: Principal,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Result<Response, ApiError> {
+    passive_upload(state, principal, raw, body, Sensor::Pcap).await
+}
+
+/// Zeek (or Bro) logs, read as `certhist import zeek` reads them: the body is one `ssl.log` (TSV
+/// or JSON, gzip accepted; no x509.log to join, so SHA-256-only records keep no certificate
+/// text), or a **zip of a log directory** (recognised by its magic bytes): every `ssl*.log[.gz]`
+/// in it is imported with the `x509*.log`, `files*.log` and `extract_files/` beside it, each
+/// ssl log with the same identity (its bytes) as when imported from the command line.
+#[utoipa::path(
+    post,
+    path = "/api/v1/uploads/zeek",
+    tag = "certhist",
+    params(
+        ("filename" = Option<String>, Query, description = "Name of the uploaded file (default `ssl.log`, or `zeek.zip` for a zip), for messages and the audit log"),
+        ("label" = Option<String>, Query, description = "Source label of the sightings (default `zeek`)"),
+        ("force" = Option<bool>, Query, description = "Import even if these exact bytes were imported before (counts are added again)"),
+    ),
+    request_body(content = String, description = "One ssl.log, or a zip of a Zeek log directory (ssl, x509 and files logs, extract_files/)", content_type = "application/zip"),
+    responses(
+        (status = 200, description = "Imported; nothing was bad", body = UploadSummary),
+        (status = 207, description = "Imported; some records were bad (listed with line numbers, prefixed with the log's path in the zip)", body = UploadSummary),
+        (status = 400, description = "Bad parameter, empty or cut-off body, a zip without an ssl log or with a bad entry", body = crate::error::ErrorBody),
+        (status = 403, description = "Needs the analyst role", body = crate::error::ErrorBody),
+        (status = 409, description = "The same bytes are being imported right now", body = crate::error::ErrorBody),
+        (status = 413, description = "Body (or the zip's content) larger than the server's upload limit", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn zeek(
+    State(state): State<AppState>,
+    principal: Principal,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Result<Response, ApiError> {
+    passive_upload(state, principal, raw, body, Sensor::Zeek).await
+}
+
+/// A Suricata `eve.json` (gzip accepted), read as `certhist import suricata` reads it:
+/// `event_type: tls` records, other events skipped.
+#[utoipa::path(
+    post,
+    path = "/api/v1/uploads/suricata",
+    tag = "certhist",
+    params(
+        ("filename" = Option<String>, Query, description = "Name of the uploaded file (default `eve.json`), for messages and the audit log"),
+        ("label" = Option<String>, Query, description = "Source label of the sightings (default `suricata`)"),
+        ("force" = Option<bool>, Query, description = "Import even if these exact bytes were imported before (counts are added again)"),
+    ),
+    request_body(content = String, description = "The eve.json log", content_type = "application/x-ndjson"),
+    responses(
+        (status = 200, description = "Imported; nothing was bad", body = UploadSummary),
+        (status = 207, description = "Imported; some records were bad (listed with line numbers)", body = UploadSummary),
+        (status = 400, description = "Bad parameter, empty or cut-off body", body = crate::error::ErrorBody),
+        (status = 403, description = "Needs the analyst role", body = crate::error::ErrorBody),
+        (status = 409, description = "The same bytes are being imported right now", body = crate::error::ErrorBody),
+        (status = 413, description = "Body larger than the server's upload limit", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn suricata(
+    State(state): State<AppState>,
+    principal: Principal,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Result<Response, ApiError> {
+    passive_upload(state, principal, raw, body, Sensor::Suricata).await
+}
+
+/// The passive-sensor upload routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sensor {
+    Pcap,
+    Zeek,
+    Suricata,
+}
+
+/// Most files a Zeek zip may hold.
+const MAX_ZIP_ENTRIES: usize = 10_000;
+
+/// Spool, (for a Zeek zip) unpack, import through the driver with the CLI's format, audit.
+async fn passive_upload(
+    state: AppState,
+    principal: Principal,
+    raw: Option<String>,
+    body: Body,
+    sensor: Sensor,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Analyst)?;
+    let mut params = Params::parse(raw.as_deref())?;
+    let (name, default_file) = match sensor {
+        Sensor::Pcap => ("pcap", "upload.pcap"),
+        Sensor::Zeek => ("zeek", "ssl.log"),
+        Sensor::Suricata => ("suricata", "eve.json"),
+    };
+    let given = params.one("filename")?;
+    let source = params
+        .one("label")?
+        .map(|l| label("label", l))
+        .transpose()?
+        .unwrap_or_else(|| name.to_owned());
+    let force = params.boolean("force")?.unwrap_or(false);
+    params.finish()?;
+    let filename = file_name(given, default_file)?;
+    let format: Arc<dyn FileFormat> = match sensor {
+        Sensor::Pcap => Arc::new(certhist_sensors::PcapCapture {
+            source,
+            keep_clients: false,
+        }),
+        Sensor::Zeek => Arc::new(certhist_sensors::ZeekSsl { source }),
+        Sensor::Suricata => Arc::new(certhist_sensors::SuricataEve { source }),
+    };
+    let spooled = spool(&state, body, &filename).await?;
+    let options = ImportOptions {
+        force,
+        // A spool file's inode means nothing to a later `--follow`.
+        follow_cursors: false,
+        ..ImportOptions::default()
+    };
+    let action = format!("upload.{name}");
+    detached(async move {
+        let paths = if sensor == Sensor::Zeek {
+            let limit = state.config.upload_limit_bytes;
+            let zip = spooled.path.clone();
+            let into = spooled.unpacked();
+            tokio::task::spawn_blocking(move || unpack_zeek_zip(&zip, &into, limit))
+                .await
+                .map_err(|e| internal(&e))??
+        } else {
+            None
+        };
+        match paths {
+            None => run_import(&state, &principal, &action, format, &spooled, &options).await,
+            Some(paths) => {
+                run_import_paths(
+                    &state, &principal, &action, format, &spooled, &paths, &options,
+                )
+                .await
+            }
+        }
+    })
+    .await
+}
+
+/// When `zip` is a zip archive: unpacks it under `into` (entry names kept inside it, at most
+/// `limit` bytes in all) and returns its Zeek ssl logs, sorted; `None` when it is no zip.
+fn unpack_zeek_zip(
+    zip: &FsPath,
+    into: &FsPath,
+    limit: u64,
+) -> Result<Option<Vec<PathBuf>>, ApiError> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(zip).map_err(|e| internal(&e))?;
+    let mut magic = [0u8; 4];
+    let n = file.read(&mut magic).map_err(|e| internal(&e))?;
+    if n < 4 || magic != *b"PK\x03\x04" {
+        return Ok(None);
+    }
+    let bad = |detail: String| bad_request("body", detail);
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|e| bad(format!("not a readable zip: {e}")))?;
+    if archive.len() > MAX_ZIP_ENTRIES {
+        return Err(bad(format!(
+            "the zip holds {} entries; at most {MAX_ZIP_ENTRIES} are read",
+            archive.len()
+        )));
+    }
+    let mut left = limit;
+    let mut logs = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| bad(format!("zip entry {i}: {e}")))?;
+        if entry.is_dir() {
+            continue;
+        }
+        let Some(rel) = entry.enclosed_name() else {
+            return Err(bad(format!(
+                "zip entry {:?} points outside the archive",
+                shorten(entry.name())
+            )));
+        };
+        let path = into.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| internal(&e))?;
+        }
+        let mut out = std::fs::File::create(&path).map_err(|e| internal(&e))?;
+        let copied = std::io::copy(&mut (&mut entry).take(left + 1), &mut out).map_err(|e| {
+            bad(format!(
+                "zip entry {:?}: {e}",
+                shorten(&rel.display().to_string())
+            ))
+        })?;
+        if copied > left {
+            return Err(too_large(limit));
+        }
+        left -= copied;
+        if rel
+            .file_name()
+            .is_some_and(|n| certhist_sensors::zeek::is_ssl_log_name(&n.to_string_lossy()))
+        {
+            logs.push(path);
+        }
+    }
+    if logs.is_empty() {
+        return Err(bad(
+            "the zip holds no Zeek ssl log (ssl.log, ssl.*.log, ssl.log.gz …)".to_owned(),
+        ));
+    }
+    logs.sort();
+    Ok(Some(logs))
+}
+
 /// A CryptnetUrlCache (a zip of a cache folder, MetaData folder or collected tree; also a
 /// `certutil -urlcache` dump or URL list): analysed and stored under `label`, as `certhist
 /// cryptnet --store --label LABEL` does, CertIDs resolved against this database.
@@ -376,6 +615,13 @@ struct Spooled {
     size_bytes: u64,
 }
 
+impl Spooled {
+    /// Where an archive upload is unpacked (inside the spool directory).
+    fn unpacked(&self) -> PathBuf {
+        self._dir.path().join("unpacked")
+    }
+}
+
 /// Streams `body` into `<spool dir>/<random>/<file_name>`; 413 beyond the upload limit, 400 when
 /// the body ends early (client gone, shorter than its Content-Length) or is empty.
 async fn spool(state: &AppState, body: Body, file_name: &str) -> Result<Spooled, ApiError> {
@@ -469,15 +715,23 @@ async fn run_import(
     spooled: &Spooled,
     options: &ImportOptions,
 ) -> Result<Response, ApiError> {
+    let paths = std::slice::from_ref(&spooled.path);
+    run_import_paths(state, principal, action, format, spooled, paths, options).await
+}
+
+/// Imports `paths` (the spooled file, or the files unpacked from it) through the import driver,
+/// audits, and answers 200 / 207.
+async fn run_import_paths(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    format: Arc<dyn FileFormat>,
+    spooled: &Spooled,
+    paths: &[PathBuf],
+    options: &ImportOptions,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let result = import_files(
-        &state.import_store,
-        format,
-        std::slice::from_ref(&spooled.path),
-        options,
-        &NoProgress,
-    )
-    .await;
+    let result = import_files(&state.import_store, format, paths, options, &NoProgress).await;
     let report = match result {
         Ok(r) => r,
         Err(e) => {
@@ -496,6 +750,17 @@ async fn run_import(
         }
     };
     let mut summary = summarise(&report, spooled);
+    if report.files.len() > 1 {
+        // Several logs of one upload: the identity shown is that of the bytes received (each
+        // log's own is in the import state, as for the command line).
+        let path = spooled.path.clone();
+        summary.content_sha256 =
+            tokio::task::spawn_blocking(move || certhist_files::input::content_sha256(&path))
+                .await
+                .map_err(|e| internal(&e))?
+                .map(hex::encode)
+                .map_err(|e| internal(&e))?;
+    }
     summary.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let detail = serde_json::json!({
         "kind": summary.kind,
@@ -523,14 +788,21 @@ async fn run_import(
 fn summarise(report: &ImportReport, spooled: &Spooled) -> UploadSummary {
     let t = &report.totals;
     let file = report.files.first();
+    let several = report.files.len() > 1;
     let mut problems = Vec::new();
     for p in report.files.iter().flat_map(|f| f.problems.iter()) {
         if problems.len() == UPLOAD_PROBLEMS_LISTED {
             break;
         }
+        let detail = if several {
+            // Which log of the archive: its path inside the zip.
+            format!("{}: {}", hide_path(&p.file, spooled), p.message)
+        } else {
+            p.message.clone()
+        };
         problems.push(UploadProblem {
             line: p.line,
-            detail: hide_path(&p.message, spooled),
+            detail: hide_path(&detail, spooled),
         });
     }
     UploadSummary {
@@ -538,7 +810,7 @@ fn summarise(report: &ImportReport, spooled: &Spooled) -> UploadSummary {
         file: spooled.name.clone(),
         size_bytes: spooled.size_bytes,
         content_sha256: file.map(|f| f.content_sha256.clone()).unwrap_or_default(),
-        already_imported: file.is_some_and(|f| f.already_imported),
+        already_imported: file.is_some() && report.files.iter().all(|f| f.already_imported),
         rows_read: t.items,
         rows_stored: t.records,
         duplicates: t.certs_known + t.sightings.saturating_sub(t.observation_keys),
@@ -607,9 +879,11 @@ fn internal(e: &dyn std::fmt::Display) -> ApiError {
     }
 }
 
-/// Replaces the spool directory in a message by the file's name.
+/// Replaces the spool directory in a message by the file's name (and the unpack directory of an
+/// archive by the archive's name).
 fn hide_path(text: &str, spooled: &Spooled) -> String {
     text.replace(&spooled.path.display().to_string(), &spooled.name)
+        .replace(&spooled.unpacked().display().to_string(), &spooled.name)
 }
 
 /// The observation format named by `format` or the Content-Type, checked (415 otherwise).

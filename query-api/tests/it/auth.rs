@@ -407,6 +407,44 @@ fn route_table() -> Vec<Route> {
             "text/plain",
             "http://ocsp.example.com/MFEwTzBNMEswSTAJBgUrDgMCGgUABBRo\n",
         ),
+        // Passive-sensor uploads (issue 19). A text body is no capture: 400 once past the role
+        // check.
+        route(
+            "post",
+            "/api/v1/uploads/pcap",
+            analyst,
+            "/api/v1/uploads/pcap",
+            &[400],
+        )
+        .body("application/octet-stream", "not a capture"),
+        route(
+            "post",
+            "/api/v1/uploads/zeek",
+            analyst,
+            "/api/v1/uploads/zeek?filename=ssl.log",
+            &[200],
+        )
+        .body(
+            "application/x-ndjson",
+            format!(
+                "{{\"ts\":1704067200.5,\"id.resp_h\":\"192.0.2.62\",\"id.resp_p\":443,\"cert_chain_fps\":[\"{}\"]}}\n",
+                "ab".repeat(32)
+            ),
+        ),
+        route(
+            "post",
+            "/api/v1/uploads/suricata",
+            analyst,
+            "/api/v1/uploads/suricata",
+            &[200],
+        )
+        .body(
+            "application/x-ndjson",
+            format!(
+                "{{\"timestamp\":\"2024-01-01T00:00:00.000000+0000\",\"event_type\":\"tls\",\"src_ip\":\"198.51.100.1\",\"src_port\":50000,\"dest_ip\":\"192.0.2.63\",\"dest_port\":443,\"tls\":{{\"fingerprint\":\"{}\"}}}}\n",
+                GITHUB.sha1
+            ),
+        ),
     ]
 }
 

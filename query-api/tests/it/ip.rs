@@ -167,5 +167,13 @@ async fn unobserved_address_is_an_empty_list() {
     let db = seeded().await;
     let (status, body) = get(&app(&db), "/api/v1/ip/203.0.113.9").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, serde_json::json!({"items": [], "next_cursor": null}));
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "items": [],
+            "next_cursor": null,
+            "stub_sightings": [],
+            "stub_sightings_truncated": false
+        })
+    );
 }

@@ -97,31 +97,45 @@ pub async fn ips_in_net(conn: &Conn, net: &IpNet, limit: i64) -> Result<Vec<IpAd
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+/// Paging key of [`stub_sightings`]: (ip, port, sha256) of the last row seen.
+pub type StubSightingKey = (IpAddr, u16, certhist_model::Sha256);
+
 /// Sightings of certificates known only by SHA-256 (sensor-log stubs) on an address or block,
-/// overlapping the window, in (ip, port, sha256) order; at most `limit`.
+/// overlapping the window, in (ip, port, sha256) order after `after`; at most `limit`, with the
+/// stub's text (subject, issuer, serial, validity as the log gave them).
 pub async fn stub_sightings(
     conn: &Conn,
     net: &IpNet,
     window: &TimeWindow,
+    after: Option<&StubSightingKey>,
     limit: i64,
 ) -> Result<Vec<StubSightingItem>, StoreError> {
     let limit = check_limit(limit)?;
+    let (after_ip, after_port, after_sha) = match after {
+        Some((ip, port, sha)) => (Some(*ip), Some(i32::from(*port)), Some(sha.to_vec())),
+        None => (None, None, None),
+    };
     let rows = conn
         .client()
         .query_typed(
             "SELECT o.ip, o.port, o.sha256, o.first_seen, o.last_seen, o.times_seen, o.sources,
-                    s.subject_cn
+                    s.subject_cn, s.subject_dn, s.issuer_dn, s.serial_text, s.not_before,
+                    s.not_after
              FROM observations_sha256 o
              LEFT JOIN certificate_stubs s ON s.sha256 = o.sha256
              WHERE o.ip <<= $1::text::cidr
                AND ($2::timestamptz IS NULL OR o.last_seen >= $2)
                AND ($3::timestamptz IS NULL OR o.first_seen <= $3)
+               AND ($4::inet IS NULL OR (o.ip, o.port, o.sha256) > ($4, $5, $6))
              ORDER BY o.ip, o.port, o.sha256
-             LIMIT $4",
+             LIMIT $7",
             &[
                 (&net.trunc().to_string(), Type::TEXT),
                 (&window.since, Type::TIMESTAMPTZ),
                 (&window.until, Type::TIMESTAMPTZ),
+                (&after_ip, Type::INET),
+                (&after_port, Type::INT4),
+                (&after_sha, Type::BYTEA),
                 (&limit, Type::INT8),
             ],
         )
@@ -129,6 +143,7 @@ pub async fn stub_sightings(
     rows.iter()
         .map(|r| {
             Ok(StubSightingItem {
+                stub: true,
                 ip: r.get(0),
                 port: port_from(r.get(1)),
                 sha256: fixed(r.get::<_, Vec<u8>>(2))?,
@@ -137,6 +152,11 @@ pub async fn stub_sightings(
                 times_seen: r.get(5),
                 sources: r.get(6),
                 subject_cn: r.get(7),
+                subject_dn: r.get(8),
+                issuer_dn: r.get(9),
+                serial: r.get(10),
+                not_before: r.get(11),
+                not_after: r.get(12),
             })
         })
         .collect()

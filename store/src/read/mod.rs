@@ -29,7 +29,7 @@ pub use graph::{
     distinct_ip_counts, edges_from_certs, edges_from_ips, expand, overlap_by_certs, overlap_by_ips,
     resolve_members, ExpandRequest, Seed,
 };
-pub use ip::{ip_history, ips_in_net, stub_sightings, IpHistoryKey};
+pub use ip::{ip_history, ips_in_net, stub_sightings, IpHistoryKey, StubSightingKey};
 pub use search::{
     search, search_dn_attribute, search_filtered, DnAttribute, DnSide, MatchPattern, SearchKey,
     ValidityFilter,

@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use certhist_model::{CertRef, CertStub, ObservationRow, PassiveSighting, Sha1, Sha256};
+use certhist_model::{
+    CertRef, CertStub, ClientContact, ObservationRow, PassiveSighting, Sha1, Sha256,
+};
 use chrono::{DateTime, Utc};
 use postgres_types::Type;
 
@@ -18,6 +20,7 @@ const MERGE_SNI_NAMES: &str = include_str!("merge_sni_names.sql");
 const MERGE_OBSERVATIONS_SHA256: &str = include_str!("merge_observations_sha256.sql");
 const UPSERT_STUBS: &str = include_str!("upsert_stubs.sql");
 const RESOLVE_STUBS: &str = include_str!("resolve_stubs.sql");
+const MERGE_CLIENT_CONTACTS: &str = include_str!("merge_client_contacts.sql");
 
 /// What [`StoreTx::write_passive_batch`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,7 +37,8 @@ pub struct PassiveWriteStats {
     pub sni_keys: u64,
 }
 
-/// The cursor of a followed log: the file's identity and where reading stopped.
+/// The cursor of a sensor log (followed, or imported whole): the file's identity and where
+/// reading stopped. One per (kind, dev, inode).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FollowCursor {
     /// Device of the file.
@@ -45,6 +49,12 @@ pub struct FollowCursor {
     pub offset: u64,
     /// Records read from this file so far.
     pub records: u64,
+    /// Lines consumed (`None` for cursors written before schema V6).
+    pub lines: Option<u64>,
+    /// Bytes of the file's start covered by `head_sha256` (at most 4096 and `offset`).
+    pub head_len: u32,
+    /// SHA-256 of the file's first `head_len` bytes (`None` for cursors written before V6).
+    pub head_sha256: Option<[u8; 32]>,
 }
 
 /// Per key: least first, greatest last, count.
@@ -253,10 +263,58 @@ impl StoreTx<'_> {
         Ok(stats)
     }
 
-    /// The cursor of a followed log (`path`, `kind`) for the file with identity (`dev`, `inode`).
+    /// Stores client contacts (`import pcap --keep-clients`) labelled `source` in
+    /// `client_contacts`, merged per (client, server, port, client certificate). Never touches
+    /// `observations`: a client is not a server. Returns the keys written.
+    pub async fn write_client_contacts(
+        &mut self,
+        contacts: &[ClientContact],
+        source: &str,
+    ) -> Result<u64, StoreError> {
+        type Key = (IpAddr, IpAddr, u16, Vec<u8>);
+        let mut merged: HashMap<Key, Span> = HashMap::new();
+        for c in contacts {
+            let cert = c.client_cert.map(|h| h.to_vec()).unwrap_or_default();
+            fold(
+                &mut merged,
+                (c.client_ip, c.server_ip, c.server_port, cert),
+                c.time,
+            );
+        }
+        if merged.is_empty() {
+            return Ok(0);
+        }
+        let mut keys: Vec<_> = merged.into_iter().collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let clients: Vec<IpAddr> = keys.iter().map(|e| e.0 .0).collect();
+        let servers: Vec<IpAddr> = keys.iter().map(|e| e.0 .1).collect();
+        let ports: Vec<i32> = keys.iter().map(|e| i32::from(e.0 .2)).collect();
+        let certs: Vec<&[u8]> = keys.iter().map(|e| &e.0 .3[..]).collect();
+        let firsts: Vec<DateTime<Utc>> = keys.iter().map(|e| e.1 .0).collect();
+        let lasts: Vec<DateTime<Utc>> = keys.iter().map(|e| e.1 .1).collect();
+        let counts: Vec<i64> = keys.iter().map(|e| e.1 .2).collect();
+        Ok(self
+            .tx
+            .execute_typed(
+                MERGE_CLIENT_CONTACTS,
+                &[
+                    (&clients, Type::INET_ARRAY),
+                    (&servers, Type::INET_ARRAY),
+                    (&ports, Type::INT4_ARRAY),
+                    (&certs, Type::BYTEA_ARRAY),
+                    (&firsts, Type::TIMESTAMPTZ_ARRAY),
+                    (&lasts, Type::TIMESTAMPTZ_ARRAY),
+                    (&counts, Type::INT8_ARRAY),
+                    (&source, Type::TEXT),
+                ],
+            )
+            .await?)
+    }
+
+    /// The cursor of the sensor log of `kind` with identity (`dev`, `inode`), under whatever path
+    /// it was read.
     pub async fn follow_cursor(
         &mut self,
-        path: &str,
         kind: &str,
         dev: u64,
         inode: u64,
@@ -265,9 +323,9 @@ impl StoreTx<'_> {
         let row = self
             .tx
             .query_opt(
-                "SELECT byte_offset, records FROM followed_files
-                 WHERE path = $1 AND kind = $2 AND dev = $3 AND inode = $4",
-                &[&path, &kind, &d, &i],
+                "SELECT byte_offset, records, lines, head_len, head_sha256 FROM followed_files
+                 WHERE kind = $1 AND dev = $2 AND inode = $3",
+                &[&kind, &d, &i],
             )
             .await?;
         Ok(row.map(|r| FollowCursor {
@@ -275,10 +333,18 @@ impl StoreTx<'_> {
             inode,
             offset: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
             records: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+            lines: r
+                .get::<_, Option<i64>>(2)
+                .and_then(|l| u64::try_from(l).ok()),
+            head_len: u32::try_from(r.get::<_, i32>(3)).unwrap_or(0),
+            head_sha256: r
+                .get::<_, Option<Vec<u8>>>(4)
+                .and_then(|h| <[u8; 32]>::try_from(h).ok()),
         }))
     }
 
-    /// Records where reading of a followed log stopped; commit it with the batch read before it.
+    /// Records where reading of a sensor log stopped (the file read at `path`); commit it with
+    /// the batch read before it.
     pub async fn set_follow_cursor(
         &mut self,
         path: &str,
@@ -288,14 +354,20 @@ impl StoreTx<'_> {
         let (d, i) = (cursor.dev as i64, cursor.inode as i64);
         let off = i64::try_from(cursor.offset).unwrap_or(i64::MAX);
         let rec = i64::try_from(cursor.records).unwrap_or(i64::MAX);
+        let lines = cursor.lines.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+        let head_len = i32::try_from(cursor.head_len.min(4096)).unwrap_or(0);
+        let head = cursor.head_sha256.map(|h| h.to_vec());
         self.tx
             .execute(
-                "INSERT INTO followed_files (path, kind, dev, inode, byte_offset, records)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (path, kind, dev, inode) DO UPDATE
-                 SET byte_offset = excluded.byte_offset, records = excluded.records,
+                "INSERT INTO followed_files
+                     (path, kind, dev, inode, byte_offset, records, lines, head_len, head_sha256)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (kind, dev, inode) DO UPDATE
+                 SET path = excluded.path, byte_offset = excluded.byte_offset,
+                     records = excluded.records, lines = excluded.lines,
+                     head_len = excluded.head_len, head_sha256 = excluded.head_sha256,
                      updated_at = now()",
-                &[&path, &kind, &d, &i, &off, &rec],
+                &[&path, &kind, &d, &i, &off, &rec, &lines, &head_len, &head],
             )
             .await?;
         Ok(())
