@@ -98,6 +98,11 @@ pub struct ServeArgs {
     /// directory).
     #[arg(long, value_name = "DIR")]
     pub upload_dir: Option<PathBuf>,
+    /// Time every request by stage (pool wait, query, decode, serialise, write) into per-route
+    /// histograms: served at /debug/stage-timing to loopback admins, printed at shutdown.
+    /// For benchmarks (scripts/bench-api.sh); off, it costs nothing.
+    #[arg(long, env = "CERTHIST_STAGE_TIMING")]
+    pub stage_timing: bool,
 }
 
 /// A request limit from the command line; `None` = unlimited.
@@ -152,6 +157,7 @@ impl ServeArgs {
             upload_limit_bytes: self.upload_limit_bytes,
             upload_timeout: Duration::from_secs(self.upload_timeout_secs),
             upload_dir: self.upload_dir.clone(),
+            stage_timing: self.stage_timing,
             ..ServeConfig::default()
         }
     }

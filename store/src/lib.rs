@@ -14,6 +14,7 @@ mod error;
 mod migrate;
 pub mod read;
 mod redact;
+pub mod stage;
 mod write;
 
 use std::path::PathBuf;
@@ -200,7 +201,7 @@ impl Store {
     /// Takes a connection from the pool.
     pub async fn conn(&self) -> Result<Conn, StoreError> {
         Ok(Conn {
-            client: self.pool.get().await?,
+            client: stage::timed(stage::Stage::PoolWait, self.pool.get()).await?,
         })
     }
 

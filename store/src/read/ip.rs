@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use postgres_types::Type;
 
 use super::{check_limit, fixed, port_from, summary_from, TimeWindow};
+use crate::stage::{timed, timed_sync, Stage};
 use crate::{Conn, StoreError};
 
 pub(crate) const IP_HISTORY: &str = include_str!("ip_history.sql");
@@ -32,9 +33,9 @@ pub async fn ip_history(
     };
     // query_typed: one round trip, planned with the actual values (the `<<=` range on the
     // primary key needs the block as a constant at planning time).
-    let rows = conn
-        .client()
-        .query_typed(
+    let rows = timed(
+        Stage::Query,
+        conn.client().query_typed(
             IP_HISTORY,
             &[
                 (&net_text, Type::TEXT),
@@ -45,10 +46,11 @@ pub async fn ip_history(
                 (&after_sha1, Type::BYTEA),
                 (&limit, Type::INT8),
             ],
-        )
-        .await?;
-    let mut items = rows
-        .iter()
+        ),
+    )
+    .await?;
+    let mut items = timed_sync(Stage::Decode, || {
+        rows.iter()
         .map(|r| {
             Ok(IpHistoryItem {
                 ip: r.get(0),
@@ -67,7 +69,8 @@ pub async fn ip_history(
                 tags: Vec::new(),
             })
         })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+        .collect::<Result<Vec<_>, StoreError>>()
+    })?;
     // The tags of the page's addresses (and blocks containing them) and certificates: one
     // statement for the page.
     let ips: Vec<IpAddr> = items.iter().map(|i| i.ip).collect();
