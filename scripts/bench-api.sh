@@ -12,6 +12,7 @@
 #   DURATION=10      seconds per measurement;  WARMUP=2 seconds of unmeasured load first
 #   ONLY="ip hosts"  a subset of: ip hosts suffix substring overlap uiip
 #   STAGES=0         skip the stage split lines
+#   BIN=path         another certhist binary (a before/after comparison); default: build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH_HOME=${1:-${BENCH_HOME:-/tmp/certhist-bench}}
@@ -25,8 +26,10 @@ command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2;
 command -v pgbench >/dev/null || { echo "pgbench not found: apt-get install -y postgresql-contrib" >&2; exit 1; }
 command -v jq >/dev/null || { echo "jq not found: apt-get install -y jq" >&2; exit 1; }
 
-cargo build --release -q --bin certhist
-BIN=target/release/certhist
+if [[ -z ${BIN:-} ]]; then
+  cargo build --release -q --bin certhist
+  BIN=target/release/certhist
+fi
 $BIN --home "$BENCH_HOME" db start >/dev/null   # starts the cluster, creates and migrates the database
 URL=$($BIN --home "$BENCH_HOME" db url)
 PSQL=(psql "$URL" -X -q -At -v ON_ERROR_STOP=1)
@@ -59,27 +62,29 @@ NOW="NULL::timestamptz"
 # The tags of a page (tags_touching.sql): ips, sha1s (array literals), covering IPv4 block.
 tags_sql() { bind store/src/read/tags_touching.sql "'$1'::inet[]" "'$2'::bytea[]" "'{}'::text[]" "$3" "NULL::text"; echo ";"; }
 # Array literals and covering block of a page: query → "ips|sha1s|cover".
-page_keys() { # sql-without-semicolon ip-column sha1-column
+# The statements select two columns named sha1 (observation, certificate): the first columns
+# of a page are renamed by position.
+page_keys() { # sql-without-semicolon ip-column sha1-column column-names
   "${PSQL[@]}" -c "SELECT coalesce(array_agg(DISTINCT $2)::text, '{}'), coalesce(array_agg($3)::text, '{}'),
                           coalesce(quote_literal(text(inet_merge(min($2), max($2)))), 'NULL') || '::text'
-                   FROM ($1) page"
+                   FROM ($1) page($4)"
 }
-page_sha1s() { # sql-without-semicolon sha1-column
-  "${PSQL[@]}" -c "SELECT coalesce(array_agg($2)::text, '{}') FROM ($1) page"
+page_sha1s() { # sql-without-semicolon sha1-column (the first)
+  "${PSQL[@]}" -c "SELECT coalesce(array_agg($2)::text, '{}') FROM ($1) page(c1, c2)"
 }
 
 # /api/v1/ip/{ip}: ip_history (limit 101) + the page's tags.
 IP_SQL=$(bind store/src/read/ip_history.sql "'$IP'::text" $NOW $NOW "NULL::inet" "NULL::int4" "NULL::bytea" "101::int8")
-IFS='|' read -r IPS SHAS COVER < <(page_keys "$IP_SQL" ip sha1)
+IFS='|' read -r IPS SHAS COVER < <(page_keys "$IP_SQL" ip sha1 "ip, port, sha1, c4, c5, c6, c7, c8, c9")
 { echo "$IP_SQL;"; tags_sql "$IPS" "$SHAS" "$COVER"; } >"$WORK/ip.sql"
 # /ip/{ip} HTML page: the same two, then "also on N other addresses" for the 100 shown.
-UI_SHAS=$(page_sha1s "SELECT DISTINCT sha1 FROM ($IP_SQL) h WHERE sha1 IN (SELECT sha1 FROM ($IP_SQL) x LIMIT 100)" sha1)
+UI_SHAS=$(page_sha1s "SELECT DISTINCT sha1, 0 FROM (SELECT sha1 FROM ($IP_SQL) h(ip, port, sha1, c4, c5, c6, c7, c8, c9) LIMIT 100) h" c1)
 { cat "$WORK/ip.sql"
   echo "SELECT s.sha1, (SELECT count(*) FROM (SELECT DISTINCT o.ip FROM observations o WHERE o.sha1 = s.sha1 LIMIT 51) d)
         FROM unnest('$UI_SHAS'::bytea[]) AS s(sha1);"; } >"$WORK/uiip.sql"
 # /api/v1/certificates/{h}/hosts: cert_hosts (limit 101) + the page's tags.
 HOSTS_SQL=$(bind store/src/read/cert_hosts.sql "'\\x$SHA1'::bytea" $NOW $NOW "NULL::inet" "NULL::int4" "101::int8")
-IFS='|' read -r IPS _ COVER < <(page_keys "$HOSTS_SQL" ip "NULL::bytea")
+IFS='|' read -r IPS _ COVER < <(page_keys "$HOSTS_SQL" ip "NULL::bytea" "ip, port")
 { echo "$HOSTS_SQL;"; tags_sql "$IPS" "{}" "$COVER"; } >"$WORK/hosts.sql"
 # /api/v1/search?field=name: the statement search_filtered builds (store/src/read/search.rs)
 # + the tags of the page's certificates.
@@ -94,11 +99,11 @@ JOIN certificates c ON c.sha1 = h.sha1 ORDER BY h.matched, c.sha1"
 REV=$(echo ".$DOMAIN" | rev)
 for kind in suffix substring; do
   if [[ $kind == suffix ]]; then S=$(search_sql "reverse(d.name) LIKE '$REV%'"); else S=$(search_sql "d.name LIKE '%$SUBSTR%'"); fi
-  { echo "$S;"; tags_sql "{}" "$(page_sha1s "$S" "sha1")" "NULL::text"; } >"$WORK/$kind.sql"
+  { echo "$S;"; tags_sql "{}" "$(page_sha1s "$S" c2)" "NULL::text"; } >"$WORK/$kind.sql"
 done
 # /api/v1/overlap?ip=A&ip=B: overlap_by_ips (limit 101) + the tags of the certificates.
 OV_SQL=$(bind store/src/read/overlap_by_ips.sql "'{$OIP1,$OIP2}'::inet[]" $NOW $NOW "2::int8" "NULL::bytea" "101::int8")
-{ echo "$OV_SQL;"; tags_sql "{}" "$(page_sha1s "$OV_SQL" sha1)" "NULL::text"; } >"$WORK/overlap.sql"
+{ echo "$OV_SQL;"; tags_sql "{}" "$(page_sha1s "$OV_SQL" c1)" "NULL::text"; } >"$WORK/overlap.sql"
 
 declare -A PATHS=(
   [ip]="/api/v1/ip/$IP"
@@ -116,7 +121,7 @@ declare -A NAMES=(
 percentiles() { # file of microsecond latencies → "p50 p99 p99.9" in ms
   sort -n "$1" | awk '{a[NR]=$1} END {n=NR; if (n == 0) {print "- - -"; exit}
     i50=int(n*0.5); i99=int(n*0.99); i999=int(n*0.999); if (i50<1) i50=1; if (i99<1) i99=1; if (i999<1) i999=1;
-    printf "%.2f %.2f %.2f", a[i50]/1000, a[i99]/1000, a[i999]/1000}'
+    printf "%.2f %.2f %.2f\n", a[i50]/1000, a[i99]/1000, a[i999]/1000}'
 }
 
 run() { # key conns

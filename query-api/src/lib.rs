@@ -441,6 +441,13 @@ pub async fn serve_on(
     // Connect info gives the authentication layer the source address (rate limits, audit).
     let (app, timing) = router_and_timing(store, config);
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    // TCP_NODELAY (issue 17): axum does not set it, so a response hyper writes in more than one
+    // piece could wait on Nagle's algorithm for the client's delayed ACK (40 ms on Linux).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
