@@ -151,7 +151,8 @@ run() { # key conns
   if [[ $STAGES == 1 ]]; then
     # The busiest route of the report (the one wrk hit), p50 / p99 of each stage.
     jq -r '.routes | max_by(.requests) | "      stages p50/p99 ms (" + (.statements_per_request|tostring) + " stmts/req): "
-      + ([.stages | to_entries[] | "\(.key) \(.value.p50/1000*100|round/100)/\(.value.p99/1000*100|round/100)"] | join("  "))' <<<"$report"
+      + (.stages as $s | ["pool_wait", "query", "decode", "serialise", "write", "other", "total"]
+         | map("\(.) \($s[.].p50/1000*100|round/100)/\($s[.].p99/1000*100|round/100)") | join("  "))' <<<"$report"
   fi
 }
 

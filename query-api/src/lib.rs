@@ -272,51 +272,52 @@ fn router_and_timing(
         None => api,
     };
     let doc = serde_json::to_vec_pretty(&openapi).unwrap_or_default();
-    let app = api.route(
-        "/api/v1/openapi.json",
-        axum::routing::get(move || {
-            let doc = doc.clone();
-            async move {
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    )],
-                    doc,
-                )
-            }
-        }),
-    )
-    .fallback(|| async {
-        error::error_response(
-            StatusCode::NOT_FOUND,
-            "no such endpoint; see /api/v1/openapi.json",
+    let app = api
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        )],
+                        doc,
+                    )
+                }
+            }),
         )
-    })
-    .method_not_allowed_fallback(|| async {
-        error::error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed; /api/v1/openapi.json lists the methods of each route",
-        )
-    })
-    .layer(auth_layer)
-    .layer(axum::middleware::from_fn(error_shape))
-    .layer(CatchPanicLayer::custom(
-        |_panic: Box<dyn std::any::Any + Send>| {
-            tracing::error!("handler panicked");
+        .fallback(|| async {
             error::error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error; the server log has the details",
+                StatusCode::NOT_FOUND,
+                "no such endpoint; see /api/v1/openapi.json",
             )
-        },
-    ))
-    .layer(axum::middleware::from_fn_with_state(
-        Limits::of(&config),
-        limits,
-    ))
-    .layer(TraceLayer::new_for_http())
-    // Outermost: errors on /compat/… paths in the upstream envelopes (keep it last).
-    .layer(axum::middleware::from_fn(compat::envelopes));
+        })
+        .method_not_allowed_fallback(|| async {
+            error::error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed; /api/v1/openapi.json lists the methods of each route",
+            )
+        })
+        .layer(auth_layer)
+        .layer(axum::middleware::from_fn(error_shape))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                tracing::error!("handler panicked");
+                error::error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; the server log has the details",
+                )
+            },
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Limits::of(&config),
+            limits,
+        ))
+        .layer(TraceLayer::new_for_http())
+        // Outermost: errors on /compat/… paths in the upstream envelopes (keep it last).
+        .layer(axum::middleware::from_fn(compat::envelopes));
     // Stage timing wraps everything, so its `total` is the whole server-side request.
     let app = match &timing {
         Some(recorder) => app.layer(axum::middleware::from_fn_with_state(
@@ -453,7 +454,10 @@ pub async fn serve_on(
         .await?;
     tracing::info!("server stopped");
     if let Some(recorder) = timing {
-        eprintln!("certhist: stage timing since start or the last reset\n{}", recorder.text());
+        eprintln!(
+            "certhist: stage timing since start or the last reset\n{}",
+            recorder.text()
+        );
     }
     Ok(())
 }

@@ -69,8 +69,7 @@ impl RouteStats {
                 .iter()
                 .map(|_| {
                     // 1 µs .. 10 min: covers every request the server lets run.
-                    Histogram::new_with_bounds(1, 600_000_000, 2)
-                        .expect("valid histogram bounds")
+                    Histogram::new_with_bounds(1, 600_000_000, 2).expect("valid histogram bounds")
                 })
                 .collect(),
         }
@@ -89,7 +88,8 @@ fn micros(d: Duration) -> u64 {
 
 impl Recorder {
     fn record(&self, route: &str, stages: &Stages, write: Duration, total: Duration) {
-        let measured: Duration = Stage::ALL.iter().map(|s| stages.get(*s)).sum::<Duration>() + write;
+        let measured: Duration =
+            Stage::ALL.iter().map(|s| stages.get(*s)).sum::<Duration>() + write;
         let values = [
             stages.get(Stage::PoolWait),
             stages.get(Stage::Query),

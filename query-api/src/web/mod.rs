@@ -189,7 +189,9 @@ pub(crate) fn visible(text: &str) -> String {
 pub(crate) fn html<T: Template>(status: StatusCode, page: &T) -> Response {
     // Timed as the `serialise` stage under `serve --stage-timing` (issue 17).
     let rendered =
-        certhist_store::stage::timed_sync(certhist_store::stage::Stage::Serialise, || page.render());
+        certhist_store::stage::timed_sync(certhist_store::stage::Stage::Serialise, || {
+            page.render()
+        });
     match rendered {
         Ok(body) => (
             status,

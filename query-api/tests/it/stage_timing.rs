@@ -174,5 +174,8 @@ async fn report_is_absent_when_off_and_refused_to_others() {
     assert_eq!(ask(who(Role::Admin, loopback)).await, StatusCode::OK);
     assert_eq!(ask(who(Role::Admin, remote)).await, StatusCode::FORBIDDEN);
     assert_eq!(ask(who(Role::Admin, None)).await, StatusCode::FORBIDDEN);
-    assert_eq!(ask(who(Role::Analyst, loopback)).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        ask(who(Role::Analyst, loopback)).await,
+        StatusCode::FORBIDDEN
+    );
 }

@@ -550,16 +550,16 @@ async fn host_items(
 ) -> Result<Vec<HostItem>, StoreError> {
     let mut hosts: Vec<HostItem> = crate::stage::timed_sync(crate::stage::Stage::Decode, || {
         rows.iter()
-        .map(|r| HostItem {
-            ip: r.get(0),
-            port: port_from(r.get(1)),
-            first_seen: r.get(2),
-            last_seen: r.get(3),
-            times_seen: r.get(4),
-            sources: r.get(5),
-            tags: Vec::new(),
-        })
-        .collect()
+            .map(|r| HostItem {
+                ip: r.get(0),
+                port: port_from(r.get(1)),
+                first_seen: r.get(2),
+                last_seen: r.get(3),
+                times_seen: r.get(4),
+                sources: r.get(5),
+                tags: Vec::new(),
+            })
+            .collect()
     });
     let ips: Vec<IpAddr> = hosts.iter().map(|h| h.ip).collect();
     let index = super::tags::tags_touching(conn, &ips, &[], &[]).await?;

@@ -54,33 +54,34 @@ pub async fn overlap_by_ips(
         ),
     )
     .await?;
-    let mut items = timed_sync(Stage::Decode, || rows
-        .iter()
-        .map(|r| {
-            let ips: Vec<IpAddr> = r.get(1);
-            let periods: Vec<IpPeriod> = member_periods(ips, r.get(2), r.get(3), r.get(4))
-                .map(|(ip, first_seen, last_seen, times_seen)| IpPeriod {
-                    ip,
-                    first_seen,
-                    last_seen,
-                    times_seen,
+    let mut items = timed_sync(Stage::Decode, || {
+        rows.iter()
+            .map(|r| {
+                let ips: Vec<IpAddr> = r.get(1);
+                let periods: Vec<IpPeriod> = member_periods(ips, r.get(2), r.get(3), r.get(4))
+                    .map(|(ip, first_seen, last_seen, times_seen)| IpPeriod {
+                        ip,
+                        first_seen,
+                        last_seen,
+                        times_seen,
+                    })
+                    .collect();
+                Ok(OverlapCertItem {
+                    sha1: fixed(r.get::<_, Vec<u8>>(0))?,
+                    intersection: Period::intersection(
+                        periods.iter().map(|p| (p.first_seen, p.last_seen)),
+                    ),
+                    periods,
+                    cert: if r.get::<_, bool>(5) {
+                        Some(summary_from(r, 6)?)
+                    } else {
+                        None
+                    },
+                    tags: Vec::new(),
                 })
-                .collect();
-            Ok(OverlapCertItem {
-                sha1: fixed(r.get::<_, Vec<u8>>(0))?,
-                intersection: Period::intersection(
-                    periods.iter().map(|p| (p.first_seen, p.last_seen)),
-                ),
-                periods,
-                cert: if r.get::<_, bool>(5) {
-                    Some(summary_from(r, 6)?)
-                } else {
-                    None
-                },
-                tags: Vec::new(),
             })
-        })
-        .collect::<Result<Vec<_>, StoreError>>())?;
+            .collect::<Result<Vec<_>, StoreError>>()
+    })?;
     let sha1s: Vec<Sha1> = items.iter().map(|i| i.sha1).collect();
     let index = super::tags::tags_touching(conn, &[], &sha1s, &[]).await?;
     if !index.is_empty() {
@@ -115,32 +116,33 @@ pub async fn overlap_by_certs(
         ),
     )
     .await?;
-    let mut items = timed_sync(Stage::Decode, || rows
-        .iter()
-        .map(|r| {
-            let sha1s = r
-                .get::<_, Vec<Vec<u8>>>(1)
-                .into_iter()
-                .map(fixed)
-                .collect::<Result<Vec<Sha1>, _>>()?;
-            let periods: Vec<CertPeriod> = member_periods(sha1s, r.get(2), r.get(3), r.get(4))
-                .map(|(sha1, first_seen, last_seen, times_seen)| CertPeriod {
-                    sha1,
-                    first_seen,
-                    last_seen,
-                    times_seen,
+    let mut items = timed_sync(Stage::Decode, || {
+        rows.iter()
+            .map(|r| {
+                let sha1s = r
+                    .get::<_, Vec<Vec<u8>>>(1)
+                    .into_iter()
+                    .map(fixed)
+                    .collect::<Result<Vec<Sha1>, _>>()?;
+                let periods: Vec<CertPeriod> = member_periods(sha1s, r.get(2), r.get(3), r.get(4))
+                    .map(|(sha1, first_seen, last_seen, times_seen)| CertPeriod {
+                        sha1,
+                        first_seen,
+                        last_seen,
+                        times_seen,
+                    })
+                    .collect();
+                Ok(OverlapIpItem {
+                    ip: r.get(0),
+                    intersection: Period::intersection(
+                        periods.iter().map(|p| (p.first_seen, p.last_seen)),
+                    ),
+                    periods,
+                    tags: Vec::new(),
                 })
-                .collect();
-            Ok(OverlapIpItem {
-                ip: r.get(0),
-                intersection: Period::intersection(
-                    periods.iter().map(|p| (p.first_seen, p.last_seen)),
-                ),
-                periods,
-                tags: Vec::new(),
             })
-        })
-        .collect::<Result<Vec<_>, StoreError>>())?;
+            .collect::<Result<Vec<_>, StoreError>>()
+    })?;
     let ips: Vec<IpAddr> = items.iter().map(|i| i.ip).collect();
     let index = super::tags::tags_touching(conn, &ips, &[], &[]).await?;
     if !index.is_empty() {

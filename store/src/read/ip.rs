@@ -51,25 +51,25 @@ pub async fn ip_history(
     .await?;
     let mut items = timed_sync(Stage::Decode, || {
         rows.iter()
-        .map(|r| {
-            Ok(IpHistoryItem {
-                ip: r.get(0),
-                port: port_from(r.get(1)),
-                sha1: fixed(r.get::<_, Vec<u8>>(2))?,
-                first_seen: r.get(3),
-                last_seen: r.get(4),
-                times_seen: r.get(5),
-                sources: r.get(6),
-                cert: if r.get::<_, bool>(7) {
-                    Some(summary_from(r, 8)?)
-                } else {
-                    None
-                },
-                names_seen: r.get(20),
-                tags: Vec::new(),
+            .map(|r| {
+                Ok(IpHistoryItem {
+                    ip: r.get(0),
+                    port: port_from(r.get(1)),
+                    sha1: fixed(r.get::<_, Vec<u8>>(2))?,
+                    first_seen: r.get(3),
+                    last_seen: r.get(4),
+                    times_seen: r.get(5),
+                    sources: r.get(6),
+                    cert: if r.get::<_, bool>(7) {
+                        Some(summary_from(r, 8)?)
+                    } else {
+                        None
+                    },
+                    names_seen: r.get(20),
+                    tags: Vec::new(),
+                })
             })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()
+            .collect::<Result<Vec<_>, StoreError>>()
     })?;
     // The tags of the page's addresses (and blocks containing them) and certificates: one
     // statement for the page.
