@@ -61,3 +61,23 @@ pub fn cluster_config(cli: &cli::Cli) -> ClusterConfig {
 pub async fn open_store(cli: &cli::Cli) -> Result<Store, Failure> {
     Store::open(&db_config(cli)).await.map_err(Failure::from)
 }
+
+/// Worker threads of the async runtime for this command line, when not the default (one per
+/// core). `certhist serve` runs one per pooled connection, up to four per core (issue 17): its
+/// workers share the cores with PostgreSQL's backends (and, on a busy machine, everything
+/// else), and with one per core a worker preempted by a backend holds up every request queued
+/// on it — at 32 connections on 2 cores that halved throughput and doubled p50 against
+/// pgbench (docs/BENCHMARKS.md "API tail latency"). `TOKIO_WORKER_THREADS` still overrides.
+pub fn worker_threads(cli: &cli::Cli) -> Option<usize> {
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
+        return None;
+    }
+    match &cli.command {
+        cli::Command::Serve(args) => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let pool = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
+            Some(pool.clamp(cores, 4 * cores))
+        }
+        _ => None,
+    }
+}

@@ -317,6 +317,15 @@ impl FailureLimiter {
     }
 }
 
+/// Clears a flag when dropped.
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// The authentication state of a server: mode, limiters.
 pub struct AuthState {
     no_auth: bool,
@@ -325,6 +334,8 @@ pub struct AuthState {
     session_ttl: Duration,
     accounts_seen: AtomicBool,
     accounts_checked: Mutex<Option<Instant>>,
+    /// A request is re-checking for accounts now (see `required`).
+    accounts_checking: AtomicBool,
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     per_account: Option<DefaultKeyedRateLimiter<String>>,
     checks: AtomicU64,
@@ -364,6 +375,7 @@ impl AuthState {
             session_ttl: config.session_ttl,
             accounts_seen: AtomicBool::new(false),
             accounts_checked: Mutex::new(None),
+            accounts_checking: AtomicBool::new(false),
             per_ip: keyed_limiter(config.rate_limit_per_ip),
             per_account: keyed_limiter(config.rate_limit_per_key),
             checks: AtomicU64::new(0),
@@ -379,7 +391,7 @@ impl AuthState {
         if !self.loopback || self.accounts_seen.load(Ordering::Relaxed) {
             return Ok(true);
         }
-        {
+        let checked_before = {
             let checked = self
                 .accounts_checked
                 .lock()
@@ -387,7 +399,21 @@ impl AuthState {
             if checked.is_some_and(|t| t.elapsed() < ACCOUNTS_RECHECK) {
                 return Ok(false);
             }
-        }
+            checked.is_some()
+        };
+        // One request re-checks at a time (issue 17: every request arriving while the answer was
+        // stale took a pooled connection and ran the check, a burst each second under load);
+        // the others keep the last "no accounts" answer for the few milliseconds the check
+        // takes. Until the first answer, every request checks.
+        let _recheck = if checked_before {
+            if self.accounts_checking.swap(true, Ordering::AcqRel) {
+                return Ok(false);
+            }
+            // Cleared when the check ends, however it ends (error, or the request dropped).
+            Some(ClearOnDrop(&self.accounts_checking))
+        } else {
+            None
+        };
         let has = accounts::has_accounts(&store.conn().await?).await?;
         if has {
             self.accounts_seen.store(true, Ordering::Relaxed);

@@ -17,6 +17,7 @@ mod ndjson;
 mod params;
 pub mod replicas;
 mod routes;
+pub mod stage_timing;
 pub mod tls;
 mod web;
 
@@ -87,6 +88,10 @@ pub struct ServeConfig {
     /// Read replicas (`--replica-url`): reads go to them, writes to the primary (see
     /// [`replicas`]). `None`: everything on the primary.
     pub replicas: Option<replicas::ReplicaSet>,
+    /// Per-request stage timing (issue 17): histograms of pool wait, query, decode,
+    /// serialisation and write per route, served at `/debug/stage-timing` to loopback admins
+    /// and printed at shutdown (see `stage_timing`). Off: no layer, no route, no clock reads.
+    pub stage_timing: bool,
 }
 
 impl Default for ServeConfig {
@@ -119,6 +124,7 @@ impl Default for ServeConfig {
             upload_timeout: Duration::from_secs(3600),
             upload_dir: None,
             replicas: None,
+            stage_timing: false,
         }
     }
 }
@@ -342,6 +348,17 @@ fn common_responses(openapi: &mut utoipa::openapi::OpenApi) {
 /// The whole application: `/api/v1/…`, the OpenAPI document, request logging, a request
 /// timeout, a body limit, panic catching, and the one error shape for every error response.
 pub fn router(store: Store, config: ServeConfig) -> Router {
+    router_and_timing(store, config).0
+}
+
+/// [`router`], and the stage timing recorder when `config.stage_timing` is on.
+fn router_and_timing(
+    store: Store,
+    config: ServeConfig,
+) -> (Router, Option<std::sync::Arc<stage_timing::Recorder>>) {
+    let timing = config
+        .stage_timing
+        .then(|| std::sync::Arc::new(stage_timing::Recorder::default()));
     // The API's own pool: every connection carries the statement timeout from its startup.
     let import_store = store.clone();
     let store = match store.with_statement_timeout(config.statement_timeout) {
@@ -363,52 +380,73 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
     let api = api.merge(compat::router(state.clone()));
     // The analyst web UI at `/` (HTML; not in the OpenAPI document, see `web`).
     let api = api.merge(web::router(state));
-    let doc = serde_json::to_vec_pretty(&openapi).unwrap_or_default();
-    api.route(
-        "/api/v1/openapi.json",
-        axum::routing::get(move || {
-            let doc = doc.clone();
-            async move {
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    )],
-                    doc,
+    let api = match &timing {
+        Some(recorder) => api.merge(
+            Router::new()
+                .route(
+                    stage_timing::PATH,
+                    axum::routing::get(stage_timing::report).delete(stage_timing::reset),
                 )
-            }
-        }),
-    )
-    .fallback(|| async {
-        error::error_response(
-            StatusCode::NOT_FOUND,
-            "no such endpoint; see /api/v1/openapi.json",
+                .with_state(recorder.clone()),
+        ),
+        None => api,
+    };
+    let doc = serde_json::to_vec_pretty(&openapi).unwrap_or_default();
+    let app = api
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        )],
+                        doc,
+                    )
+                }
+            }),
         )
-    })
-    .method_not_allowed_fallback(|| async {
-        error::error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed; /api/v1/openapi.json lists the methods of each route",
-        )
-    })
-    .layer(auth_layer)
-    .layer(axum::middleware::from_fn(error_shape))
-    .layer(CatchPanicLayer::custom(
-        |_panic: Box<dyn std::any::Any + Send>| {
-            tracing::error!("handler panicked");
+        .fallback(|| async {
             error::error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error; the server log has the details",
+                StatusCode::NOT_FOUND,
+                "no such endpoint; see /api/v1/openapi.json",
             )
-        },
-    ))
-    .layer(axum::middleware::from_fn_with_state(
-        Limits::of(&config),
-        limits,
-    ))
-    .layer(TraceLayer::new_for_http())
-    // Outermost: errors on /compat/… paths in the upstream envelopes (keep it last).
-    .layer(axum::middleware::from_fn(compat::envelopes))
+        })
+        .method_not_allowed_fallback(|| async {
+            error::error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed; /api/v1/openapi.json lists the methods of each route",
+            )
+        })
+        .layer(auth_layer)
+        .layer(axum::middleware::from_fn(error_shape))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                tracing::error!("handler panicked");
+                error::error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; the server log has the details",
+                )
+            },
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Limits::of(&config),
+            limits,
+        ))
+        .layer(TraceLayer::new_for_http())
+        // Outermost: errors on /compat/… paths in the upstream envelopes (keep it last).
+        .layer(axum::middleware::from_fn(compat::envelopes));
+    // Stage timing wraps everything, so its `total` is the whole server-side request.
+    let app = match &timing {
+        Some(recorder) => app.layer(axum::middleware::from_fn_with_state(
+            recorder.clone(),
+            stage_timing::layer,
+        )),
+        None => app,
+    };
+    (app, timing)
 }
 
 /// Request timeout and body limit: uploads (`/api/v1/uploads/`) get their own, larger ones.
@@ -524,11 +562,25 @@ pub async fn serve_on(
     let local = listener.local_addr()?;
     tracing::info!(http.listen = %local, "serving /api/v1");
     // Connect info gives the authentication layer the source address (rate limits, audit).
-    let app = router(store, config).into_make_service_with_connect_info::<SocketAddr>();
+    let (app, timing) = router_and_timing(store, config);
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    // TCP_NODELAY (issue 17): axum does not set it, so a response hyper writes in more than one
+    // piece could wait on Nagle's algorithm for the client's delayed ACK (40 ms on Linux).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!("server stopped");
+    if let Some(recorder) = timing {
+        eprintln!(
+            "certhist: stage timing since start or the last reset\n{}",
+            recorder.text()
+        );
+    }
     Ok(())
 }
 
@@ -557,7 +609,10 @@ pub async fn shutdown_signal() {
 
 /// JSON response helper.
 pub(crate) fn json<T: serde::Serialize>(value: &T) -> Response {
-    match serde_json::to_vec(value) {
+    let body = certhist_store::stage::timed_sync(certhist_store::stage::Stage::Serialise, || {
+        serde_json::to_vec(value)
+    });
+    match body {
         Ok(body) => (
             [(
                 header::CONTENT_TYPE,

@@ -299,6 +299,10 @@ pub async fn serve_tls_on(
                 }
             },
         };
+        // As in `serve_on`: no Nagle delay on responses written in pieces (issue 17).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
         let connection = Connection {
             acceptor: acceptor.clone(),
             app: app.clone(),

@@ -110,6 +110,11 @@ pub struct ServeArgs {
     /// How often the replicas' health and lag are checked, in milliseconds.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=600_000))]
     pub replica_check_ms: u64,
+    /// Time every request by stage (pool wait, query, decode, serialise, write) into per-route
+    /// histograms: served at /debug/stage-timing to loopback admins, printed at shutdown.
+    /// For benchmarks (scripts/bench-api.sh); off, it costs nothing.
+    #[arg(long, env = "CERTHIST_STAGE_TIMING")]
+    pub stage_timing: bool,
 }
 
 /// Seconds, a non-negative number (`0.5`, `10`).
@@ -174,6 +179,7 @@ impl ServeArgs {
             upload_limit_bytes: self.upload_limit_bytes,
             upload_timeout: Duration::from_secs(self.upload_timeout_secs),
             upload_dir: self.upload_dir.clone(),
+            stage_timing: self.stage_timing,
             ..ServeConfig::default()
         }
     }

@@ -15,6 +15,7 @@ mod migrate;
 pub mod read;
 mod redact;
 pub mod replication;
+pub mod stage;
 mod write;
 
 use std::path::PathBuf;
@@ -202,7 +203,7 @@ impl Store {
     /// Takes a connection from the pool.
     pub async fn conn(&self) -> Result<Conn, StoreError> {
         Ok(Conn {
-            client: self.pool.get().await?,
+            client: stage::timed(stage::Stage::PoolWait, self.pool.get()).await?,
         })
     }
 

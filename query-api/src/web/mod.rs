@@ -361,7 +361,12 @@ pub(crate) fn visible(text: &str) -> String {
 
 /// Renders a template as an HTML response.
 pub(crate) fn html<T: Template>(status: StatusCode, page: &T) -> Response {
-    match page.render() {
+    // Timed as the `serialise` stage under `serve --stage-timing` (issue 17).
+    let rendered =
+        certhist_store::stage::timed_sync(certhist_store::stage::Stage::Serialise, || {
+            page.render()
+        });
+    match rendered {
         Ok(body) => (
             status,
             [(

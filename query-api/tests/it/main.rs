@@ -20,6 +20,7 @@ mod overlap;
 mod search;
 mod serials;
 mod socket;
+mod stage_timing;
 mod stats;
 mod tags;
 mod uploads;

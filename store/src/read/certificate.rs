@@ -213,9 +213,9 @@ pub async fn cert_hosts(
         Some((ip, port)) => (Some(ip), Some(i32::from(port))),
         None => (None, None),
     };
-    let rows = conn
-        .client()
-        .query_typed(
+    let rows = crate::stage::timed(
+        crate::stage::Stage::Query,
+        conn.client().query_typed(
             CERT_HOSTS,
             &[
                 (&sha1.to_vec(), Type::BYTEA),
@@ -225,8 +225,9 @@ pub async fn cert_hosts(
                 (&after_port, Type::INT4),
                 (&limit, Type::INT8),
             ],
-        )
-        .await?;
+        ),
+    )
+    .await?;
     host_items(conn, &rows).await
 }
 
@@ -547,18 +548,19 @@ async fn host_items(
     conn: &Conn,
     rows: &[tokio_postgres::Row],
 ) -> Result<Vec<HostItem>, StoreError> {
-    let mut hosts: Vec<HostItem> = rows
-        .iter()
-        .map(|r| HostItem {
-            ip: r.get(0),
-            port: port_from(r.get(1)),
-            first_seen: r.get(2),
-            last_seen: r.get(3),
-            times_seen: r.get(4),
-            sources: r.get(5),
-            tags: Vec::new(),
-        })
-        .collect();
+    let mut hosts: Vec<HostItem> = crate::stage::timed_sync(crate::stage::Stage::Decode, || {
+        rows.iter()
+            .map(|r| HostItem {
+                ip: r.get(0),
+                port: port_from(r.get(1)),
+                first_seen: r.get(2),
+                last_seen: r.get(3),
+                times_seen: r.get(4),
+                sources: r.get(5),
+                tags: Vec::new(),
+            })
+            .collect()
+    });
     let ips: Vec<IpAddr> = hosts.iter().map(|h| h.ip).collect();
     let index = super::tags::tags_touching(conn, &ips, &[], &[]).await?;
     if !index.is_empty() {

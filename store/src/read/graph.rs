@@ -26,6 +26,7 @@ use super::{
     check_limit, fixed, ip::ips_in_net, port_from, resolve_hash, shorten, summary_from,
     SearchField, TimeWindow, MAX_LIMIT,
 };
+use crate::stage::{timed, timed_sync, Stage};
 use crate::{Conn, StoreError};
 
 pub(crate) const OVERLAP_BY_IPS: &str = include_str!("overlap_by_ips.sql");
@@ -45,40 +46,42 @@ pub async fn overlap_by_ips(
     let limit = check_limit(limit)?;
     let n = i64::try_from(ips.len()).unwrap_or(i64::MAX);
     let after = after.map(|s| s.to_vec());
-    let rows = conn
-        .client()
-        .query(
+    let rows = timed(
+        Stage::Query,
+        conn.client().query(
             OVERLAP_BY_IPS,
             &[&ips, &window.since, &window.until, &n, &after, &limit],
-        )
-        .await?;
-    let mut items = rows
-        .iter()
-        .map(|r| {
-            let ips: Vec<IpAddr> = r.get(1);
-            let periods: Vec<IpPeriod> = member_periods(ips, r.get(2), r.get(3), r.get(4))
-                .map(|(ip, first_seen, last_seen, times_seen)| IpPeriod {
-                    ip,
-                    first_seen,
-                    last_seen,
-                    times_seen,
+        ),
+    )
+    .await?;
+    let mut items = timed_sync(Stage::Decode, || {
+        rows.iter()
+            .map(|r| {
+                let ips: Vec<IpAddr> = r.get(1);
+                let periods: Vec<IpPeriod> = member_periods(ips, r.get(2), r.get(3), r.get(4))
+                    .map(|(ip, first_seen, last_seen, times_seen)| IpPeriod {
+                        ip,
+                        first_seen,
+                        last_seen,
+                        times_seen,
+                    })
+                    .collect();
+                Ok(OverlapCertItem {
+                    sha1: fixed(r.get::<_, Vec<u8>>(0))?,
+                    intersection: Period::intersection(
+                        periods.iter().map(|p| (p.first_seen, p.last_seen)),
+                    ),
+                    periods,
+                    cert: if r.get::<_, bool>(5) {
+                        Some(summary_from(r, 6)?)
+                    } else {
+                        None
+                    },
+                    tags: Vec::new(),
                 })
-                .collect();
-            Ok(OverlapCertItem {
-                sha1: fixed(r.get::<_, Vec<u8>>(0))?,
-                intersection: Period::intersection(
-                    periods.iter().map(|p| (p.first_seen, p.last_seen)),
-                ),
-                periods,
-                cert: if r.get::<_, bool>(5) {
-                    Some(summary_from(r, 6)?)
-                } else {
-                    None
-                },
-                tags: Vec::new(),
             })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()
+    })?;
     let sha1s: Vec<Sha1> = items.iter().map(|i| i.sha1).collect();
     let index = super::tags::tags_touching(conn, &[], &sha1s, &[]).await?;
     if !index.is_empty() {
@@ -105,39 +108,41 @@ pub async fn overlap_by_certs(
     let limit = check_limit(limit)?;
     let n = i64::try_from(sha1s.len()).unwrap_or(i64::MAX);
     let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
-    let rows = conn
-        .client()
-        .query(
+    let rows = timed(
+        Stage::Query,
+        conn.client().query(
             OVERLAP_BY_CERTS,
             &[&keys, &window.since, &window.until, &n, &after, &limit],
-        )
-        .await?;
-    let mut items = rows
-        .iter()
-        .map(|r| {
-            let sha1s = r
-                .get::<_, Vec<Vec<u8>>>(1)
-                .into_iter()
-                .map(fixed)
-                .collect::<Result<Vec<Sha1>, _>>()?;
-            let periods: Vec<CertPeriod> = member_periods(sha1s, r.get(2), r.get(3), r.get(4))
-                .map(|(sha1, first_seen, last_seen, times_seen)| CertPeriod {
-                    sha1,
-                    first_seen,
-                    last_seen,
-                    times_seen,
+        ),
+    )
+    .await?;
+    let mut items = timed_sync(Stage::Decode, || {
+        rows.iter()
+            .map(|r| {
+                let sha1s = r
+                    .get::<_, Vec<Vec<u8>>>(1)
+                    .into_iter()
+                    .map(fixed)
+                    .collect::<Result<Vec<Sha1>, _>>()?;
+                let periods: Vec<CertPeriod> = member_periods(sha1s, r.get(2), r.get(3), r.get(4))
+                    .map(|(sha1, first_seen, last_seen, times_seen)| CertPeriod {
+                        sha1,
+                        first_seen,
+                        last_seen,
+                        times_seen,
+                    })
+                    .collect();
+                Ok(OverlapIpItem {
+                    ip: r.get(0),
+                    intersection: Period::intersection(
+                        periods.iter().map(|p| (p.first_seen, p.last_seen)),
+                    ),
+                    periods,
+                    tags: Vec::new(),
                 })
-                .collect();
-            Ok(OverlapIpItem {
-                ip: r.get(0),
-                intersection: Period::intersection(
-                    periods.iter().map(|p| (p.first_seen, p.last_seen)),
-                ),
-                periods,
-                tags: Vec::new(),
             })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()
+    })?;
     let ips: Vec<IpAddr> = items.iter().map(|i| i.ip).collect();
     let index = super::tags::tags_touching(conn, &ips, &[], &[]).await?;
     if !index.is_empty() {
@@ -240,16 +245,17 @@ pub async fn distinct_ip_counts(
         return Ok(HashMap::new());
     }
     let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
-    let rows = conn
-        .client()
-        .query(
+    let rows = timed(
+        Stage::Query,
+        conn.client().query(
             "SELECT s.sha1,
                     (SELECT count(*) FROM (SELECT DISTINCT o.ip FROM observations o
                                            WHERE o.sha1 = s.sha1 LIMIT $2) d)
              FROM unnest($1::bytea[]) AS s(sha1)",
             &[&keys, &cap.max(1)],
-        )
-        .await?;
+        ),
+    )
+    .await?;
     rows.iter()
         .map(|r| Ok((fixed(r.get::<_, Vec<u8>>(0))?, r.get::<_, i64>(1))))
         .collect()

@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use postgres_types::Type;
 
 use super::{check_limit, fixed, port_from, summary_from, TimeWindow};
+use crate::stage::{timed, timed_sync, Stage};
 use crate::{Conn, StoreError};
 
 pub(crate) const IP_HISTORY: &str = include_str!("ip_history.sql");
@@ -32,9 +33,9 @@ pub async fn ip_history(
     };
     // query_typed: one round trip, planned with the actual values (the `<<=` range on the
     // primary key needs the block as a constant at planning time).
-    let rows = conn
-        .client()
-        .query_typed(
+    let rows = timed(
+        Stage::Query,
+        conn.client().query_typed(
             IP_HISTORY,
             &[
                 (&net_text, Type::TEXT),
@@ -45,29 +46,31 @@ pub async fn ip_history(
                 (&after_sha1, Type::BYTEA),
                 (&limit, Type::INT8),
             ],
-        )
-        .await?;
-    let mut items = rows
-        .iter()
-        .map(|r| {
-            Ok(IpHistoryItem {
-                ip: r.get(0),
-                port: port_from(r.get(1)),
-                sha1: fixed(r.get::<_, Vec<u8>>(2))?,
-                first_seen: r.get(3),
-                last_seen: r.get(4),
-                times_seen: r.get(5),
-                sources: r.get(6),
-                cert: if r.get::<_, bool>(7) {
-                    Some(summary_from(r, 8)?)
-                } else {
-                    None
-                },
-                names_seen: r.get(20),
-                tags: Vec::new(),
+        ),
+    )
+    .await?;
+    let mut items = timed_sync(Stage::Decode, || {
+        rows.iter()
+            .map(|r| {
+                Ok(IpHistoryItem {
+                    ip: r.get(0),
+                    port: port_from(r.get(1)),
+                    sha1: fixed(r.get::<_, Vec<u8>>(2))?,
+                    first_seen: r.get(3),
+                    last_seen: r.get(4),
+                    times_seen: r.get(5),
+                    sources: r.get(6),
+                    cert: if r.get::<_, bool>(7) {
+                        Some(summary_from(r, 8)?)
+                    } else {
+                        None
+                    },
+                    names_seen: r.get(20),
+                    tags: Vec::new(),
+                })
             })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()
+    })?;
     // The tags of the page's addresses (and blocks containing them) and certificates: one
     // statement for the page.
     let ips: Vec<IpAddr> = items.iter().map(|i| i.ip).collect();

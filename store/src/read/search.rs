@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use postgres_types::{ToSql, Type};
 
 use super::{check_limit, shorten, summary_from, SUMMARY_COLUMNS};
+use crate::stage::{timed, timed_sync, Stage};
 use crate::{Conn, StoreError};
 
 /// Reads a user-facing search field name (`name`, `registered-domain`, …), case-insensitively.
@@ -299,7 +300,7 @@ pub async fn search_filtered(
             .into_iter()
             .chain(bound_params)
             .collect();
-            conn.client().query(&sql, &params).await?
+            timed(Stage::Query, conn.client().query(&sql, &params)).await?
         }
         SearchField::Name
         | SearchField::Cn
@@ -349,8 +350,9 @@ pub async fn search_filtered(
                      JOIN certificates c ON c.sha1 = h.sha1
                      ORDER BY h.matched, c.sha1"
                 );
-                conn.client()
-                    .query_typed(
+                timed(
+                    Stage::Query,
+                    conn.client().query_typed(
                         &sql,
                         &[
                             (&value, Type::TEXT),
@@ -359,8 +361,9 @@ pub async fn search_filtered(
                             (&after_sha1, Type::BYTEA),
                             (&limit, Type::INT8),
                         ],
-                    )
-                    .await?
+                    ),
+                )
+                .await?
             } else {
                 let sql = format!(
                     "SELECT h.matched, {SUMMARY_COLUMNS}
@@ -388,19 +391,20 @@ pub async fn search_filtered(
                 .into_iter()
                 .chain(bound_params)
                 .collect();
-                conn.client().query(&sql, &params).await?
+                timed(Stage::Query, conn.client().query(&sql, &params)).await?
             }
         }
     };
-    let mut items = rows
-        .iter()
-        .map(|r| {
-            Ok(SearchItem {
-                matched: r.get(0),
-                cert: summary_from(r, 1)?,
+    let mut items = timed_sync(Stage::Decode, || {
+        rows.iter()
+            .map(|r| {
+                Ok(SearchItem {
+                    matched: r.get(0),
+                    cert: summary_from(r, 1)?,
+                })
             })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()
+    })?;
     super::tags::fill_summaries(conn, items.iter_mut().map(|i| &mut i.cert)).await?;
     Ok(items)
 }

@@ -203,9 +203,9 @@ pub async fn tags_touching(
         cover_v6.map(|n| n.to_string()),
     );
     // query_typed: one round trip (no separate prepare), like the reads whose pages it follows.
-    let rows = conn
-        .client()
-        .query_typed(
+    let rows = crate::stage::timed(
+        crate::stage::Stage::Query,
+        conn.client().query_typed(
             TAGS_TOUCHING,
             &[
                 (&ips, Type::INET_ARRAY),
@@ -214,8 +214,9 @@ pub async fn tags_touching(
                 (&covers.0, Type::TEXT),
                 (&covers.1, Type::TEXT),
             ],
-        )
-        .await?;
+        ),
+    )
+    .await?;
     let mut blocks: Vec<(IpNet, String)> = Vec::new();
     for r in &rows {
         let tag: String = r.get(4);
