@@ -12,6 +12,8 @@
 pub mod auth;
 mod compat;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod ndjson;
 mod params;
 mod routes;
