@@ -1,6 +1,6 @@
 //! Entry points of the fuzz targets (`fuzz/` at the repository root) into parsers that are
-//! private to this crate: the query-string parameters ([`crate::params`]) and the search box
-//! ([`crate::web::recognise`]). Not part of the API; they panic when a parser breaks its contract
+//! private to this crate: the query-string parameters (`params.rs`) and the search box
+//! (`web/recognise.rs`). Not part of the API; they panic when a parser breaks its contract
 //! (an error that is not a 400 naming a parameter), which is what a fuzzer looks for.
 
 use axum::http::StatusCode;
