@@ -13,6 +13,8 @@ pub mod auth;
 mod compat;
 pub mod error;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 mod ndjson;
 mod params;
 pub mod replicas;

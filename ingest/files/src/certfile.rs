@@ -456,4 +456,33 @@ mod tests {
         assert_eq!(split_der(junk.clone()), vec![junk]);
         assert_eq!(split_der(a.clone()), vec![a]);
     }
+
+    /// Found by fuzzing (`fuzz/`, target `certfile`): a PEM block whose body holds no base64
+    /// gave a certificate of zero bytes. It is a problem, never a certificate.
+    #[test]
+    fn fuzz_regression_empty_pem_body() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/certs/fuzz-regressions"
+        );
+        let crash = std::fs::read(format!("{dir}/certfile-empty-pem-body")).unwrap();
+        let inputs: [&[u8]; 3] = [
+            &crash,
+            b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+            b"-----BEGIN CERTIFICATE-----\n====\n-----END CERTIFICATE-----\n",
+        ];
+        for data in inputs {
+            let input: Input = Box::new(std::io::Cursor::new(data.to_vec()));
+            let mut reader = CertFileReader::new(Path::new("x.pem"), input).unwrap();
+            let mut problems = 0;
+            while let Some(item) = reader.next_found() {
+                match item {
+                    FileItem::Cert(c) => assert!(!c.der.is_empty(), "an empty certificate"),
+                    FileItem::Problem(_) => problems += 1,
+                    FileItem::Skipped(_) => {}
+                }
+            }
+            assert!(problems > 0, "the empty block is reported");
+        }
+    }
 }

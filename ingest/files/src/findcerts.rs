@@ -355,6 +355,10 @@ fn decode_pem_body(body: &[u8]) -> Result<Vec<u8>, String> {
     if let Some(bad) = b64.iter().find(|b| !is_base64(**b)) {
         return Err(format!("byte 0x{bad:02x} is not base64"));
     }
+    // An empty body (found by fuzzing: `fuzz/`, target `certfile`) is no certificate.
+    if b64.iter().all(|b| *b == b'=') {
+        return Err("no base64 in the block".to_owned());
+    }
     let mut pem = Vec::with_capacity(b64.len() + b64.len() / 64 + 64);
     pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
     for chunk in b64.chunks(64) {

@@ -470,3 +470,21 @@ pub fn version_name(version: u16) -> String {
         other => format!("{other:#06x}"),
     }
 }
+
+/// Fuzzing entry point (the `tls_stream` target of `fuzz/`): feeds `segments`, the in-order bytes
+/// of one TCP direction, to the TLS record and handshake parser and returns how many messages
+/// it reported and the most bytes it held buffered. Not part of the API.
+#[doc(hidden)]
+pub fn fuzz_tls_direction(segments: &[&[u8]]) -> (usize, usize) {
+    let mut stream = tls::TlsStream::new();
+    let mut out = Vec::new();
+    let mut most = 0;
+    for segment in segments {
+        stream.feed(segment, &mut out);
+        most = most.max(stream.buffered());
+    }
+    for message in &out {
+        let _ = format!("{message:?}");
+    }
+    (out.len(), most)
+}

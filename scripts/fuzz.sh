@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Builds the fuzz targets of fuzz/ (cargo-fuzz, libFuzzer, AddressSanitizer, nightly toolchain)
+# and runs each for SECONDS (default 60), one after the other, seeded from tests/data
+# (fuzz/seed.sh). An allocation over the limit, an RSS over the limit, one input taking longer
+# than the timeout, a panic or a sanitizer report is a failure: the input is kept under
+# fuzz/artifacts/<target>/ and the run goes on with the next target.
+#
+#   scripts/fuzz.sh [SECONDS] [TARGET…]      e.g. scripts/fuzz.sh 3600  (the goal: an hour each)
+#
+# Prints a table (target, executions, CPU seconds, wall seconds, coverage, peak RSS, result) and
+# appends one line per target to fuzz/runs.tsv. Exits non-zero when any target failed.
+# Environment: FUZZ_RSS_MB (default 2048), FUZZ_TIMEOUT (seconds per input, default 10),
+# FUZZ_MAX_LEN (default 65536), FUZZ_JOBS_CARGO (cargo -j, default 2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+SECONDS_EACH=${1:-60}
+shift || true
+RSS_MB=${FUZZ_RSS_MB:-2048}
+TIMEOUT=${FUZZ_TIMEOUT:-10}
+MAX_LEN=${FUZZ_MAX_LEN:-65536}
+CARGO_FUZZ_VERSION=0.13.1
+export TMPDIR=${TMPDIR:-/tmp}
+
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  echo "fuzz.sh: the nightly toolchain is needed (rustup toolchain install nightly)" >&2
+  exit 2
+fi
+if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+  echo "== installing cargo-fuzz $CARGO_FUZZ_VERSION"
+  cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
+fi
+
+ALL=$(sed -n 's/^name = "\([a-z0-9_]*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^certhist-fuzz$')
+TARGETS=${*:-$ALL}
+for t in $TARGETS; do
+  echo "$ALL" | grep -qx "$t" || { echo "fuzz.sh: no target $t (targets: $(echo $ALL))" >&2; exit 2; }
+done
+
+dicts_of() {
+  case $1 in
+    cryptnet_content | x509 | ct_leaf | ct_tile | certfile) echo asn1 ;;
+    cryptnet_metadata) echo asn1 query ;;
+    ocsp_get_url | api_params | web_recognise) echo query ;;
+    zgrab2 | ct_json | suricata | observations | sonar | ct_checkpoint) echo json ;;
+    nmap_xml) echo xml ;;
+    masscan) echo xml json ;;
+    zeek) echo zeek json ;;
+    tls_stream) echo tls asn1 ;;
+  esac
+}
+
+echo "== seeding fuzz/corpus from tests/data"
+fuzz/seed.sh >/dev/null
+
+echo "== building $(echo $TARGETS | wc -w) fuzz targets (cargo +nightly fuzz build, address sanitizer)"
+CARGO_BUILD_JOBS="${FUZZ_JOBS_CARGO:-2}" cargo +nightly fuzz build --codegen-units 16 2>&1 \
+  | grep -E '^(error|warning: unused)|Finished' || true
+BIN=fuzz/target/x86_64-unknown-linux-gnu/release
+
+LOG=fuzz/runs.tsv
+[ -f "$LOG" ] || printf 'date\tmachine\ttarget\tseconds\texecs\tcpu_s\tcov\tpeak_rss_mb\tresult\n' >"$LOG"
+MACHINE="$(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(uname -m)"
+WORK=$(mktemp -d "$TMPDIR/certhist-fuzz.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+FAILED=0
+ROWS=()
+for t in $TARGETS; do
+  [ -x "$BIN/$t" ] || { echo "fuzz.sh: $BIN/$t was not built" >&2; exit 1; }
+  mkdir -p "fuzz/artifacts/$t" "fuzz/corpus/$t"
+  : >"$WORK/dict"
+  for d in $(dicts_of "$t"); do cat "fuzz/dict/$d.dict" >>"$WORK/dict"; done
+  DICT=()
+  [ -s "$WORK/dict" ] && DICT=(-dict="$WORK/dict")
+  echo "== $t: ${SECONDS_EACH}s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  start=$(date +%s)
+  set +e
+  # CPU seconds of the fuzzer process (user + system) from GNU time.
+  /usr/bin/time -f '%U %S' -o "$WORK/time" \
+    "$BIN/$t" "fuzz/corpus/$t" "${DICT[@]}" \
+    -max_total_time="$SECONDS_EACH" -rss_limit_mb="$RSS_MB" -malloc_limit_mb="$RSS_MB" \
+    -timeout="$TIMEOUT" -max_len="$MAX_LEN" -print_final_stats=1 \
+    -artifact_prefix="fuzz/artifacts/$t/" >"$WORK/$t.log" 2>&1
+  rc=$?
+  set -e
+  wall=$(( $(date +%s) - start ))
+  cpu=$(awk '{printf "%d", $1 + $2}' "$WORK/time" 2>/dev/null || echo "?")
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$WORK/$t.log" | tail -1)
+  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$WORK/$t.log" | tail -1)
+  cov=$(grep -oE 'cov: [0-9]+' "$WORK/$t.log" | tail -1 | cut -d' ' -f2)
+  if [ $rc -eq 0 ]; then
+    result=ok
+  else
+    FAILED=1
+    if grep -q 'ERROR: libFuzzer: timeout' "$WORK/$t.log"; then result=TIMEOUT
+    elif grep -qE 'out-of-memory|malloc\(.*\) exceeds' "$WORK/$t.log"; then result=OOM
+    elif grep -q 'panicked' "$WORK/$t.log"; then result=PANIC
+    else result="CRASH(rc=$rc)"; fi
+    result="$result $(grep -oE "fuzz/artifacts/$t/[^ ]+" "$WORK/$t.log" | tail -1)"
+    cp "$WORK/$t.log" "fuzz/artifacts/$t/last-failure.log"
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$MACHINE" "$t" "$wall" \
+    "${execs:-?}" "$cpu" "${cov:-?}" "${rss:-?}" "$result" >>"$LOG"
+  ROWS+=("$(printf '%-18s %12s %7s %7s %6s %8s  %s' "$t" "${execs:-?}" "$cpu" "$wall" "${cov:-?}" "${rss:-?}" "$result")")
+done
+
+echo
+printf '%-18s %12s %7s %7s %6s %8s  %s\n' target execs cpu_s wall_s cov rss_mb result
+for r in "${ROWS[@]}"; do echo "$r"; done
+echo "(appended to $LOG; failing inputs under fuzz/artifacts/<target>/)"
+exit $FAILED
