@@ -30,3 +30,7 @@ def before_call(ctx, case, **kwargs):
 # `POST /api/v1/uploads/cryptnet` a ZIP archive.
 schemathesis.serializer.alias("application/x-pem-file", "text/plain")
 schemathesis.serializer.alias("application/zip", "application/octet-stream")
+# Capture uploads are binary like ZIP; eve.json is NDJSON, sent as text (the fuzzed bodies are
+# strings: a schema-valid string is not a capture / eve log, which the upload relaxations cover).
+schemathesis.serializer.alias("application/vnd.tcpdump.pcap", "application/octet-stream")
+schemathesis.serializer.alias("application/x-ndjson", "text/plain")
