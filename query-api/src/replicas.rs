@@ -14,7 +14,7 @@
 //!   transaction (`pg_last_xact_replay_timestamp()`). A replica whose lag exceeds the bound
 //!   (`--replica-max-lag`) is not used until a later check finds it within it.
 //!
-//! [`ReplicaSet::read_conn`] takes a connection from the next usable replica (round robin); a
+//! `ReplicaSet::read_conn` takes a connection from the next usable replica (round robin); a
 //! replica that fails to give one is marked down at once (the next check may bring it back) and
 //! the next is tried; with none usable the caller uses the primary. Read handlers call
 //! `AppState::read_conn`; everything that writes (tags, notes, uploads, accounts, sessions,

@@ -2,7 +2,7 @@
 //! (`CERTHIST_STAGE_TIMING=1`); off, neither the layer nor the route exists.
 //!
 //! Every request runs inside [`certhist_store::stage::scope`]; the store adds its pool waits,
-//! database round trips and row decoding, [`crate::json`] and the web UI's renderer their
+//! database round trips and row decoding, `crate::json` and the web UI's renderer their
 //! serialisation. This layer adds:
 //! - `write`: from the handler's answer to the body handed over to hyper (headers encoded,
 //!   body taken for the socket) — a large `write` means the connection task waited for a
