@@ -164,13 +164,19 @@ impl Store {
         pg_config: tokio_postgres::Config,
         max_connections: usize,
     ) -> Result<Store, StoreError> {
-        let manager = Manager::from_config(
-            pg_config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        Self::connect_recycling(pg_config, max_connections, RecyclingMethod::Fast)
+    }
+
+    /// [`Store::connect_only`] with a chosen check of a pooled connection before it is handed
+    /// out (`Fast`: only whether the client saw the socket close; `Verified`: one empty round
+    /// trip, so a connection to a server that just died is dropped instead of failing a query).
+    pub(crate) fn connect_recycling(
+        pg_config: tokio_postgres::Config,
+        max_connections: usize,
+        recycling_method: RecyclingMethod,
+    ) -> Result<Store, StoreError> {
+        let manager =
+            Manager::from_config(pg_config.clone(), NoTls, ManagerConfig { recycling_method });
         let pool = Pool::builder(manager)
             .max_size(max_connections.max(1))
             .build()

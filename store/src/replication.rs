@@ -74,7 +74,15 @@ impl crate::Store {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(2));
         }
-        crate::Store::connect_only(config, max_connections)
+        // Verified recycling: a replica can die between two health checks, leaving idle pooled
+        // connections to a dead server; checking each one before it is handed out turns that
+        // into a failed checkout (the replica is marked down and the read goes to the primary)
+        // instead of a failed request. One empty round trip per read on a replica.
+        crate::Store::connect_recycling(
+            config,
+            max_connections,
+            deadpool_postgres::RecyclingMethod::Verified,
+        )
     }
 }
 
