@@ -578,8 +578,9 @@ pub async fn serve_on(
         .await?;
     tracing::info!("server stopped");
     if let Some(recorder) = timing {
-        eprintln!(
-            "certhist: stage timing since start or the last reset\n{}",
+        // The library logs; the binary's subscriber decides where it goes (stderr by default).
+        tracing::info!(
+            "stage timing since start or the last reset\n{}",
             recorder.text()
         );
     }

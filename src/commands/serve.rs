@@ -111,7 +111,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=600_000))]
     pub replica_check_ms: u64,
     /// Time every request by stage (pool wait, query, decode, serialise, write) into per-route
-    /// histograms: served at /debug/stage-timing to loopback admins, printed at shutdown.
+    /// histograms: served at /debug/stage-timing to loopback admins, logged at shutdown.
     /// For benchmarks (scripts/bench-api.sh); off, it costs nothing.
     #[arg(long, env = "CERTHIST_STAGE_TIMING")]
     pub stage_timing: bool,
