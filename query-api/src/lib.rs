@@ -421,7 +421,16 @@ fn router_and_timing(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed; /api/v1/openapi.json lists the methods of each route",
             )
-        })
+        });
+    // Innermost (after authentication): a read a replica failed is run again on the primary.
+    let app = match &config.replicas {
+        Some(set) => app.layer(axum::middleware::from_fn_with_state(
+            set.clone(),
+            replicas::retry_on_primary,
+        )),
+        None => app,
+    };
+    let app = app
         .layer(auth_layer)
         .layer(axum::middleware::from_fn(error_shape))
         .layer(CatchPanicLayer::custom(

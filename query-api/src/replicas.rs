@@ -19,13 +19,39 @@
 //! the next is tried; with none usable the caller uses the primary. Read handlers call
 //! `AppState::read_conn`; everything that writes (tags, notes, uploads, accounts, sessions,
 //! audit) and authentication keep `AppState::conn` (the primary).
+//!
+//! A replica can die between a health check and a read, or between checkout and query; a
+//! standby can also cancel a read that conflicts with recovery. [`retry_on_primary`] (a layer
+//! of every `GET`/`HEAD` route when replicas are configured) runs such a request again on the
+//! primary when a replica served it and the answer was a server error (503: the replica is
+//! also marked down at once), so a replica's failure costs the client nothing but time.
+//! Only a streamed answer (NDJSON past its first page) cannot be retried once it has begun.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
 use certhist_store::{Conn, Store};
+
+tokio::task_local! {
+    /// How the request being handled may use the replicas, and which one served it.
+    static READ_ROUTE: ReadRoute;
+}
+
+/// See [`READ_ROUTE`].
+#[derive(Default)]
+struct ReadRoute {
+    /// Replicas are not used (the retry of a request a replica failed).
+    primary_only: bool,
+    /// The index of the replica that last gave the request a connection.
+    used: Cell<Option<usize>>,
+}
 
 /// Longest a health check of one replica may take.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -248,9 +274,16 @@ impl ReplicaSet {
         if n == 0 {
             return None;
         }
+        if READ_ROUTE
+            .try_with(|route| route.primary_only)
+            .unwrap_or(false)
+        {
+            return None;
+        }
         let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
         for i in 0..n {
-            let r = &self.inner.replicas[(start + i) % n];
+            let index = (start + i) % n;
+            let r = &self.inner.replicas[index];
             if !r.usable.load(Ordering::Relaxed) {
                 continue;
             }
@@ -259,6 +292,8 @@ impl ReplicaSet {
             match r.store.conn().await {
                 Ok(conn) => {
                     r.served.fetch_add(1, Ordering::Relaxed);
+                    // Outside a request's scope (a streamed body's later pages) nothing is noted.
+                    let _ = READ_ROUTE.try_with(|route| route.used.set(Some(index)));
                     return Some(conn);
                 }
                 Err(e) => self.mark_down(r, &e.to_string()),
@@ -275,4 +310,55 @@ impl ReplicaSet {
         st.reason = Some(format!("down: {why}"));
         tracing::warn!(replica = %st.name, error = %why, "replica unreachable; reads go to the primary until it answers a check");
     }
+}
+
+/// Runs a `GET`/`HEAD` request again on the primary when a replica served it and the answer
+/// was a server error other than a timeout (a timeout would only repeat; see the module
+/// documentation). A 503 (the replica could not be reached or went away mid-query) also marks
+/// that replica down until a health check finds it well.
+pub(crate) async fn retry_on_primary(
+    State(set): State<ReplicaSet>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let again = parts.clone();
+    let first = next.clone();
+    let (response, used) = READ_ROUTE
+        .scope(ReadRoute::default(), async move {
+            let response = first.run(Request::from_parts(parts, body)).await;
+            (response, READ_ROUTE.with(|route| route.used.get()))
+        })
+        .await;
+    let status = response.status();
+    let Some(index) = used else {
+        return response;
+    };
+    if !status.is_server_error() || status == StatusCode::GATEWAY_TIMEOUT {
+        return response;
+    }
+    let replica = &set.inner.replicas[index];
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        set.mark_down(replica, "a read on it failed: the connection was lost");
+    } else {
+        let name = replica
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .name
+            .clone();
+        tracing::warn!(replica = %name, %status, "a read on a replica failed; retried on the primary");
+    }
+    READ_ROUTE
+        .scope(
+            ReadRoute {
+                primary_only: true,
+                used: Cell::new(None),
+            },
+            next.run(Request::from_parts(again, axum::body::Body::empty())),
+        )
+        .await
 }
