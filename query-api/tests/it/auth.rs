@@ -1595,3 +1595,58 @@ async fn two_analyst_accounts_tag_one_certificate_and_a_reader_sees_both() {
         .collect();
     assert_eq!(actors, vec!["alice", "bob"]);
 }
+
+/// A password that verified is remembered (pypssl and passivetotal send it with every request),
+/// but never past a change of password or the account being disabled.
+#[tokio::test]
+async fn a_remembered_basic_password_follows_password_changes_and_disabling() {
+    let db = seeded().await;
+    let store = db.store();
+    let mut conn = store.conn().await.unwrap();
+    let first = "First-passw0rd-of-bob";
+    conn.user_add(&admin_cli(), "bob", Role::Analyst, Some(first))
+        .await
+        .unwrap();
+    let app = crate::app_with(&db, team_config());
+    let status_of = |auth: String| {
+        let app = app.clone();
+        async move {
+            let (status, _, _) = send(
+                &app,
+                Method::GET,
+                "/api/v1/stats",
+                &[(header::AUTHORIZATION, auth)],
+                None,
+                "192.0.2.78:1",
+            )
+            .await;
+            status.as_u16()
+        }
+    };
+    // Verified, then answered from memory: both 200; a wrong password is never remembered.
+    assert_eq!(status_of(basic("bob", first)).await, 200);
+    assert_eq!(status_of(basic("bob", first)).await, 200);
+    assert_eq!(status_of(basic("bob", "First-passw0rd-of-bo")).await, 401);
+    // A new password: the remembered old one no longer opens the account.
+    let second = "Second-passw0rd-of-bob";
+    conn.user_set_password(&admin_cli(), "bob", second)
+        .await
+        .unwrap();
+    assert_eq!(status_of(basic("bob", first)).await, 401);
+    assert_eq!(status_of(basic("bob", second)).await, 200);
+    // Disabled: refused although the password was just verified; enabled again: accepted.
+    conn.user_set_disabled(&admin_cli(), "bob", true)
+        .await
+        .unwrap();
+    assert_eq!(status_of(basic("bob", second)).await, 401);
+    conn.user_set_disabled(&admin_cli(), "bob", false)
+        .await
+        .unwrap();
+    assert_eq!(status_of(basic("bob", second)).await, 200);
+    // Setting the same password again gives a new salt: the entry is not reused, the password
+    // still verifies.
+    conn.user_set_password(&admin_cli(), "bob", second)
+        .await
+        .unwrap();
+    assert_eq!(status_of(basic("bob", second)).await, 200);
+}

@@ -4,8 +4,19 @@
 //! A key or a session token is checked by looking up its SHA-256 (one indexed query); a
 //! password by argon2id verification (constant-time in the argon2 crate), off the async threads.
 //! Unknown accounts cost the same argon2 work as known ones, so timing does not tell them apart.
+//!
+//! Clients that send `Basic user:password` with every request (pypssl, passivetotal) would pay
+//! an argon2 verification (tens of milliseconds of CPU) per request. A password that verified
+//! is remembered for [`VERIFIED_TTL`] as a keyed digest — SHA-256 over a random per-process
+//! secret, the stored PHC string and the password — never the password itself and never on
+//! disk; the next request with the same password against the same stored hash skips argon2.
+//! A new password changes the PHC string (new salt), so the old entry no longer matches; the
+//! account row (role, `disabled`) is read on every request as before. Failures are not
+//! remembered: a wrong guess always costs the full verification.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use argon2::Argon2;
@@ -176,10 +187,76 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-/// Argon2id verification of `password` against a PHC string, off the async threads.
+/// How long a verified password is remembered (see the module documentation).
+pub const VERIFIED_TTL: Duration = Duration::from_secs(300);
+/// Most verified passwords remembered at once (the oldest half is dropped when full).
+const VERIFIED_MAX: usize = 4096;
+
+/// Keyed digests of (PHC string, password) pairs that verified, with when.
+struct VerifiedPasswords {
+    secret: [u8; 32],
+    seen: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl VerifiedPasswords {
+    fn get() -> &'static VerifiedPasswords {
+        static CACHE: OnceLock<VerifiedPasswords> = OnceLock::new();
+        CACHE.get_or_init(|| {
+            let mut secret = [0u8; 32];
+            // Without randomness the secret stays zero and nothing is remembered (`digest`).
+            if getrandom::getrandom(&mut secret).is_err() {
+                secret = [0u8; 32];
+            }
+            VerifiedPasswords {
+                secret,
+                seen: Mutex::new(HashMap::new()),
+            }
+        })
+    }
+
+    fn digest(&self, phc: &str, password: &str) -> Option<[u8; 32]> {
+        if self.secret == [0u8; 32] {
+            return None;
+        }
+        let mut input = Vec::with_capacity(32 + phc.len() + 1 + password.len());
+        input.extend_from_slice(&self.secret);
+        input.extend_from_slice(phc.as_bytes());
+        input.push(0);
+        input.extend_from_slice(password.as_bytes());
+        Some(sha256(&input))
+    }
+
+    fn verified_recently(&self, digest: &[u8; 32]) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(digest)
+            .is_some_and(|at| at.elapsed() < VERIFIED_TTL)
+    }
+
+    fn remember(&self, digest: [u8; 32]) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= VERIFIED_MAX {
+            seen.retain(|_, at| at.elapsed() < VERIFIED_TTL);
+            if seen.len() >= VERIFIED_MAX {
+                let mut ages: Vec<Instant> = seen.values().copied().collect();
+                ages.sort_unstable();
+                let cut = ages[ages.len() / 2];
+                seen.retain(|_, at| *at > cut);
+            }
+        }
+        seen.insert(digest, Instant::now());
+    }
+}
+
+/// Argon2id verification of `password` against a PHC string, off the async threads — or, for a
+/// pair that verified within [`VERIFIED_TTL`], the remembered answer.
 async fn password_matches(phc: String, password: &str) -> Result<bool, StoreError> {
+    let cache = VerifiedPasswords::get();
+    let digest = cache.digest(&phc, password);
+    if digest.is_some_and(|d| cache.verified_recently(&d)) {
+        return Ok(true);
+    }
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || {
+    let matches = tokio::task::spawn_blocking(move || {
         let Ok(parsed) = PasswordHash::new(&phc) else {
             return false;
         };
@@ -188,7 +265,11 @@ async fn password_matches(phc: String, password: &str) -> Result<bool, StoreErro
             .is_ok()
     })
     .await
-    .map_err(|e| StoreError::Crypto(e.to_string()))
+    .map_err(|e| StoreError::Crypto(e.to_string()))?;
+    if let (true, Some(d)) = (matches, digest) {
+        cache.remember(d);
+    }
+    Ok(matches)
 }
 
 /// The account `name` when `password` is its password and the account is enabled; `None`
