@@ -157,8 +157,15 @@ fn field<'a>(f: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiE
         .ok_or_else(|| bad_request(name, "missing (required)"))
 }
 
-fn form_target(f: &HashMap<String, String>) -> Result<Target, ApiError> {
-    Target::parse(field(f, "kind")?, field(f, "value")?).map_err(input_error)
+/// The fields of a tag or note form posted by an analyst (or admin), and the target it names.
+fn analyst_form(
+    viewer: &Viewer,
+    body: &Bytes,
+) -> Result<(HashMap<String, String>, Target), ApiError> {
+    viewer.require(Role::Analyst)?;
+    let f = form(body);
+    let target = Target::parse(field(&f, "kind")?, field(&f, "value")?).map_err(input_error)?;
+    Ok((f, target))
 }
 
 /// `303` to the form's `back` page when it is a local path, else to the target's page.
@@ -181,9 +188,7 @@ pub(crate) async fn add_tag(
     viewer: Viewer,
     body: Bytes,
 ) -> PageResult {
-    viewer.require(Role::Analyst)?;
-    let f = form(&body);
-    let target = form_target(&f)?;
+    let (f, target) = analyst_form(&viewer, &body)?;
     let tag = parse_tag(field(&f, "tag")?).map_err(input_error)?;
     let mut conn = state.conn().await?;
     let mut tx = conn.begin().await?;
@@ -198,9 +203,7 @@ pub(crate) async fn remove_tag(
     viewer: Viewer,
     body: Bytes,
 ) -> PageResult {
-    viewer.require(Role::Analyst)?;
-    let f = form(&body);
-    let target = form_target(&f)?;
+    let (f, target) = analyst_form(&viewer, &body)?;
     let tag = parse_tag(field(&f, "tag")?).map_err(input_error)?;
     let mut conn = state.conn().await?;
     let mut tx = conn.begin().await?;
@@ -218,9 +221,7 @@ pub(crate) async fn add_note(
     viewer: Viewer,
     body: Bytes,
 ) -> PageResult {
-    viewer.require(Role::Analyst)?;
-    let f = form(&body);
-    let target = form_target(&f)?;
+    let (f, target) = analyst_form(&viewer, &body)?;
     let text = parse_note_body(field(&f, "body")?).map_err(input_error)?;
     let mut conn = state.conn().await?;
     let mut tx = conn.begin().await?;
