@@ -10,19 +10,29 @@
 #   - 1000 addresses with long histories (2000 certificates each);
 #   - addresses drawn from 4M (10.0.0.0/10), periods spread over 2016–2026.
 # Usage: scripts/gen-dataset.sh [BENCH_HOME]   (SCALE=0.1 for a tenth of the rows)
+# Each part can also be sized on its own (scripts/bench-scale.sh does): CERTS, HASHONLY, HOT_IPS,
+# ZIPF (certificate c of the first 1000 on ZIPF/c addresses; default 100000), and NAME_SKEW=1
+# spreads the certificates over registered domains with a Zipf law (domain of rank k holds
+# ∝ 1/k of them: a few domains with thousands of certificates, most with one or two) instead of
+# 5 per domain. BIN=path: a built certhist binary (default: build target/release/certhist).
 # Uses the managed cluster in BENCH_HOME (default /tmp/certhist-bench), never the system server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH_HOME=${1:-${BENCH_HOME:-/tmp/certhist-bench}}
 SCALE=${SCALE:-1}
-CERTS=$(awk "BEGIN{printf \"%d\", 1000000*$SCALE}")
-HASHONLY=$(awk "BEGIN{printf \"%d\", 16500000*$SCALE}")
-HOT_IPS=$(awk "BEGIN{printf \"%d\", 1000*$SCALE}")
+CERTS=${CERTS:-$(awk "BEGIN{printf \"%d\", 1000000*$SCALE}")}
+HASHONLY=${HASHONLY:-$(awk "BEGIN{printf \"%d\", 16500000*$SCALE}")}
+HOT_IPS=${HOT_IPS:-$(awk "BEGIN{printf \"%d\", 1000*$SCALE}")}
+ZIPF=${ZIPF:-100000}
+NAME_SKEW=${NAME_SKEW:-0}
 CHUNK=1000000
 
-cargo build --release -q --bin certhist
-target/release/certhist --home "$BENCH_HOME" db start >/dev/null   # starts the cluster, creates and migrates the database
-URL=$(target/release/certhist --home "$BENCH_HOME" db url)
+if [[ -z ${BIN:-} ]]; then
+  cargo build --release -q --bin certhist
+  BIN=target/release/certhist
+fi
+$BIN --home "$BENCH_HOME" db start >/dev/null   # starts the cluster, creates and migrates the database
+URL=$($BIN --home "$BENCH_HOME" db url)
 echo "database: $URL"
 PSQL=(psql "$URL" -v ON_ERROR_STOP=1 -q -X)
 t0=$(date +%s)
@@ -41,20 +51,26 @@ SQL
 
 # Key of certificate i: 20 bytes from md5 (the same expression everywhere below).
 SHA1_OF="decode(md5('c'||i) || substr(md5('s'||i), 1, 8), 'hex')"
+# Registered domain number of certificate i: 5 per domain, or Zipf (log-uniform rank).
+if [[ $NAME_SKEW == 1 ]]; then
+  DOM="(floor(exp(((i * 2654435761) % 1000003) / 1000003.0 * ln(greatest($CERTS / 5, 2))))::bigint - 1)"
+else
+  DOM="(i % ($CERTS/5))"
+fi
 for ((lo = 1; lo <= CERTS; lo += CHUNK)); do
   hi=$(( lo + CHUNK - 1 < CERTS ? lo + CHUNK - 1 : CERTS ))
   "${PSQL[@]}" -c "
     INSERT INTO certificates (sha1, sha256, der, serial, subject_dn, subject_cn, issuer_dn, issuer_cn, issuer_o,
                               not_before, not_after, key_algorithm, key_bits, signature_algorithm, issuer_name_hash)
     SELECT $SHA1_OF, decode(md5('a'||i) || md5('b'||i), 'hex'), decode(md5('x'||i) || md5('y'||i) || md5('z'||i) || md5('w'||i), 'hex'),
-           decode(md5('n'||i), 'hex'), 'CN=h' || i || '.d' || (i % ($CERTS/5)) || '.com', 'h' || i || '.d' || (i % ($CERTS/5)) || '.com',
+           decode(md5('n'||i), 'hex'), 'CN=h' || i || '.d' || $DOM || '.com', 'h' || i || '.d' || $DOM || '.com',
            'CN=Issuer ' || (i % 20), 'Issuer ' || (i % 20), 'Bench CA ' || (i % 20),
            timestamptz '2018-01-01' + (i % 2900) * interval '1 day', timestamptz '2018-04-01' + (i % 2900) * interval '1 day',
            'ec', 256, 'ecdsa-with-SHA256', decode(md5('issuer' || (i % 20)) || '00000000', 'hex')
     FROM generate_series($lo, $hi) AS i;
     -- One row per name: the CN that is also a SAN dNSName (kinds 1 | 2), as the ingester writes it.
     INSERT INTO certificate_names (sha1, name, kinds, registered_domain)
-    SELECT $SHA1_OF, 'h' || i || '.d' || (i % ($CERTS/5)) || '.com', 3, 'd' || (i % ($CERTS/5)) || '.com'
+    SELECT $SHA1_OF, 'h' || i || '.d' || $DOM || '.com', 3, 'd' || $DOM || '.com'
     FROM generate_series($lo, $hi) AS i;"
   say "certificates $hi / $CERTS"
 done
@@ -78,12 +94,12 @@ obs_chunks "hash-only sightings" "$HASHONLY" "
 obs_chunks "stored certificates on one address" "$CERTS" "
   SELECT $(IP_OF 'i * 104729'), 443, $SHA1_OF, $SPAN, $SPAN + (i % 90) * interval '1 day', 1 + i % 12, '{scan}'
   FROM generate_series(__LO__::bigint, __HI__) AS i"
-say "Zipf-shared certificates (10.64.0.0/10)"
+say "Zipf-shared certificates (10.64.0.0/10, certificate c on $ZIPF/c addresses)"
 "${PSQL[@]}" -c "
   INSERT INTO observations (ip, port, sha1, first_seen, last_seen, times_seen, sources)
   SELECT DISTINCT ON (1, 3) '10.64.0.0'::inet + ((c * 1000003 + j * 7) % 4194304), 443, decode(md5('c'||c) || substr(md5('s'||c), 1, 8), 'hex'),
          timestamptz '2020-01-01' + (j % 1000) * interval '1 day', timestamptz '2021-01-01' + (j % 1000) * interval '1 day', 1 + j % 50, '{scan}'
-  FROM generate_series(1, 1000) AS c, LATERAL generate_series(1, 100000 / c) AS j"
+  FROM generate_series(1, 1000) AS c, LATERAL generate_series(1, $ZIPF / c) AS j"
 say "long-history addresses ($HOT_IPS × 2000 certificates)"
 "${PSQL[@]}" -c "
   INSERT INTO observations (ip, port, sha1, first_seen, last_seen, times_seen, sources)
@@ -94,19 +110,20 @@ say "long-history addresses ($HOT_IPS × 2000 certificates)"
 # Keys are unique by construction (distinct address ranges / sha1 per part), so the primary key
 # can be rebuilt directly.
 say "rebuilding indexes (the schema's definitions, V1 to V3)"
-"${PSQL[@]}" <<'SQL'
-SET maintenance_work_mem = '512MB';
-ALTER TABLE observations ADD PRIMARY KEY (ip, port, sha1);
-CREATE INDEX observations_sha1_idx ON observations (sha1, ip, port);
-ALTER TABLE certificate_names ADD PRIMARY KEY (sha1, name);
-CREATE INDEX certificate_names_name_idx ON certificate_names (name text_pattern_ops);
--- The distinct names (V3), as the certificate writer adds them.
-INSERT INTO names (name) SELECT DISTINCT name FROM certificate_names;
-ALTER TABLE names ADD PRIMARY KEY (name);
-CREATE INDEX names_reverse_idx ON names (reverse(name) text_pattern_ops);
-CREATE INDEX names_trgm_idx ON names USING gin (name gin_trgm_ops)
-    WITH (gin_pending_list_limit = 16384);
-VACUUM ANALYZE certificates, certificate_names, names, observations;
+while IFS= read -r stmt; do
+  [[ -z $stmt ]] && continue
+  PGOPTIONS="-c maintenance_work_mem=512MB" "${PSQL[@]}" -c "$stmt"
+  say "  ${stmt:0:90}"
+done <<'SQL'
+ALTER TABLE observations ADD PRIMARY KEY (ip, port, sha1)
+CREATE INDEX observations_sha1_idx ON observations (sha1, ip, port)
+ALTER TABLE certificate_names ADD PRIMARY KEY (sha1, name)
+CREATE INDEX certificate_names_name_idx ON certificate_names (name text_pattern_ops)
+INSERT INTO names (name) SELECT DISTINCT name FROM certificate_names
+ALTER TABLE names ADD PRIMARY KEY (name)
+CREATE INDEX names_reverse_idx ON names (reverse(name) text_pattern_ops)
+CREATE INDEX names_trgm_idx ON names USING gin (name gin_trgm_ops) WITH (gin_pending_list_limit = 16384)
+VACUUM ANALYZE certificates, certificate_names, names, observations
 SQL
 "${PSQL[@]}" -c "SELECT (SELECT count(*) FROM certificates) AS certificates, (SELECT count(*) FROM certificate_names) AS names,
                         (SELECT count(*) FROM observations) AS observations,

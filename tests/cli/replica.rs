@@ -413,3 +413,176 @@ fn replica_commands_refuse_bad_input() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("replica-max-lag"), "{}", stderr(&o));
 }
+
+/// A loopback TCP port free at the time of the call.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Issue 15, over TCP: with the primary listening on TCP the standby streams from it over TCP
+/// with the password of role certhist (SCRAM), the standby listens on TCP itself, and
+/// `serve --replica-url` reads from it over TCP with that password; with a wrong password the
+/// replica is unusable and reads go to the primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replica_over_tcp_with_a_password_serves_reads() {
+    let homes = Homes::new();
+    let (primary_port, replica_port) = (free_port(), free_port());
+    homes.ok(&[
+        "db",
+        "start",
+        "--listen",
+        &format!("127.0.0.1:{primary_port}"),
+    ]);
+    let made: serde_json::Value = serde_json::from_str(
+        homes
+            .ok(&["--json", "db", "replica", "create", homes.replica_arg()])
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(made["via"], "tcp", "{made}");
+    let app = made["application_name"].as_str().unwrap().to_owned();
+    let auto = std::fs::read_to_string(homes.replica.join("pgdata/postgresql.auto.conf")).unwrap();
+    let conninfo = auto
+        .lines()
+        .rfind(|l| l.starts_with("primary_conninfo"))
+        .unwrap_or_else(|| panic!("no primary_conninfo in {auto}"));
+    assert!(
+        conninfo.contains("host=''127.0.0.1''")
+            && conninfo.contains(&format!("port={primary_port} "))
+            && conninfo.contains("password="),
+        "{conninfo}"
+    );
+
+    let started: serde_json::Value = serde_json::from_str(
+        homes
+            .ok(&[
+                "--json",
+                "db",
+                "replica",
+                "start",
+                homes.replica_arg(),
+                "--listen",
+                &format!("127.0.0.1:{replica_port}"),
+            ])
+            .trim(),
+    )
+    .unwrap();
+    let socket_url = started["url"].as_str().unwrap().to_owned();
+    let tcp_url = started["tcp_url"].as_str().unwrap_or_default();
+    assert!(
+        tcp_url.contains(&format!("@127.0.0.1:{replica_port}/")),
+        "{started}"
+    );
+
+    // The standby's WAL receiver is a TCP client of the primary.
+    let primary = replica_sql(homes.ok(&["db", "url"]).trim()).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let client_addr = loop {
+        let row = primary
+            .query_opt(
+                "SELECT host(client_addr) FROM pg_stat_replication WHERE application_name = $1",
+                &[&app],
+            )
+            .await
+            .unwrap();
+        if let Some(addr) = row.and_then(|r| r.get::<_, Option<String>>(0)) {
+            break addr;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the standby never streamed over TCP"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(client_addr, "127.0.0.1");
+
+    // The replica over TCP: the primary's password opens it, no password or a wrong one does not.
+    let primary_tcp = homes
+        .ok(&["db", "url", "--tcp", "--with-password"])
+        .trim()
+        .to_owned();
+    let replica_url = primary_tcp.replace(
+        &format!("@127.0.0.1:{primary_port}/"),
+        &format!("@127.0.0.1:{replica_port}/"),
+    );
+    assert_ne!(replica_url, primary_tcp, "{primary_tcp}");
+    let password = replica_url
+        .split("://certhist:")
+        .nth(1)
+        .and_then(|rest| rest.split('@').next())
+        .unwrap_or_else(|| panic!("no password in the TCP URL"))
+        .to_owned();
+    assert!(!password.is_empty());
+    let wrong_url = replica_url.replace(
+        &format!(":{password}@"),
+        &format!(":{}x@", &password[..password.len() - 1]),
+    );
+    let no_password = replica_url.replace(&format!(":{password}@"), "@");
+    for bad in [&wrong_url, &no_password] {
+        let refused = bad
+            .parse::<tokio_postgres::Config>()
+            .unwrap()
+            .connect(tokio_postgres::NoTls)
+            .await;
+        assert!(
+            refused.is_err(),
+            "the replica let a client in without the password"
+        );
+    }
+    let over_tcp = replica_sql(&replica_url).await;
+    let in_recovery: bool = over_tcp
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(in_recovery);
+
+    // Reads go to the replica over TCP: with its replay paused a write on the primary is not seen.
+    let client = reqwest::Client::new();
+    let sql = replica_sql(&socket_url).await;
+    let server = Server::start(&homes, &replica_url, "3600");
+    sql.batch_execute("SELECT pg_wal_replay_pause()")
+        .await
+        .unwrap();
+    homes.import(AMQP);
+    assert!(primary_shows(&homes, AMQP));
+    for _ in 0..5 {
+        assert!(
+            !server.shows(&client, AMQP).await,
+            "a read was answered by the primary although the replica over TCP is usable"
+        );
+    }
+    let tcp_readers: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE application_name = 'certhist-replica-reader' AND host(client_addr) = '127.0.0.1'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        tcp_readers >= 1,
+        "no TCP connection of serve on the replica"
+    );
+
+    // A wrong password: the replica is never used, reads are answered by the primary.
+    let refused = Server::start(&homes, &wrong_url, "3600");
+    assert!(
+        refused.eventually(&client, AMQP, true).await,
+        "a replica that refuses the password was used"
+    );
+    drop(refused);
+
+    sql.batch_execute("SELECT pg_wal_replay_resume()")
+        .await
+        .unwrap();
+    assert!(
+        server.eventually(&client, AMQP, true).await,
+        "the primary's write never became visible through the replica over TCP"
+    );
+}
