@@ -49,7 +49,19 @@ impl fmt::Display for Failure {
         match self {
             Failure::Usage(m) | Failure::NotFound(m) => f.write_str(m),
             Failure::Other(e) => {
-                write!(f, "{e:#}")?;
+                // The context chain, "outer: inner: …", without a cause the text already says
+                // (errors that print their source in their own message would repeat it).
+                let mut text = String::new();
+                for cause in e.chain() {
+                    let s = cause.to_string();
+                    if !text.contains(&s) {
+                        if !text.is_empty() {
+                            text.push_str(": ");
+                        }
+                        text.push_str(&s);
+                    }
+                }
+                f.write_str(&text)?;
                 // The database went away (killed, restarted, unreachable): say what to do.
                 let unavailable = e
                     .chain()
