@@ -67,7 +67,13 @@ impl fmt::Display for Failure {
                     .chain()
                     .filter_map(|c| c.downcast_ref::<StoreError>())
                     .any(StoreError::is_unavailable);
-                if unavailable {
+                let disk_full = e
+                    .chain()
+                    .filter_map(|c| c.downcast_ref::<StoreError>())
+                    .any(StoreError::is_disk_full);
+                if disk_full {
+                    f.write_str("\nthe database server's disk is full; free space (or move the data directory to a larger disk), then run the same command again (imports resume where they stopped, without duplicates)")?;
+                } else if unavailable {
                     f.write_str("\nthe database connection was lost or refused; once the database is back, run the same command again (imports resume where they stopped, without duplicates)")?;
                 }
                 Ok(())
