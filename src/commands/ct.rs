@@ -88,6 +88,8 @@ impl From<CtError> for Failure {
         match e {
             CtError::Usage(m) => Failure::Usage(m),
             e @ CtError::BadKey(_) => Failure::Usage(e.to_string()),
+            // Keep the store error itself, so the failure can tell a lost database apart.
+            CtError::Store(e) => Failure::from(e),
             other => Failure::Other(anyhow::Error::new(other)),
         }
     }

@@ -49,13 +49,31 @@ impl fmt::Display for Failure {
         match self {
             Failure::Usage(m) | Failure::NotFound(m) => f.write_str(m),
             Failure::Other(e) => {
-                write!(f, "{e:#}")?;
+                // The context chain, "outer: inner: …", without a cause the text already says
+                // (errors that print their source in their own message would repeat it).
+                let mut text = String::new();
+                for cause in e.chain() {
+                    let s = cause.to_string();
+                    if !text.contains(&s) {
+                        if !text.is_empty() {
+                            text.push_str(": ");
+                        }
+                        text.push_str(&s);
+                    }
+                }
+                f.write_str(&text)?;
                 // The database went away (killed, restarted, unreachable): say what to do.
                 let unavailable = e
                     .chain()
                     .filter_map(|c| c.downcast_ref::<StoreError>())
                     .any(StoreError::is_unavailable);
-                if unavailable {
+                let disk_full = e
+                    .chain()
+                    .filter_map(|c| c.downcast_ref::<StoreError>())
+                    .any(StoreError::is_disk_full);
+                if disk_full {
+                    f.write_str("\nthe database server's disk is full; free space (or move the data directory to a larger disk), then run the same command again (imports resume where they stopped, without duplicates)")?;
+                } else if unavailable {
                     f.write_str("\nthe database connection was lost or refused; once the database is back, run the same command again (imports resume where they stopped, without duplicates)")?;
                 }
                 Ok(())

@@ -85,6 +85,12 @@ impl StoreError {
         self.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
     }
 
+    /// True when the database server could not write for lack of space (SQLSTATE 53100,
+    /// "could not extend file …: No space left on device").
+    pub fn is_disk_full(&self) -> bool {
+        self.code() == Some(&tokio_postgres::error::SqlState::DISK_FULL)
+    }
+
     /// True when the database went away or cannot serve now, so the same request may succeed
     /// later: no connection could be made, the connection was closed under the statement
     /// (server killed or restarted), or the server is shutting down, starting up or in crash

@@ -12,14 +12,15 @@ use certhist_test_support::TestDb;
 use crate::support;
 
 /// The root of the navigli tree of size 1024 (tests/data/ct/README.md).
-const NAVIGLI_ROOT_1024: &str = "EMfGG85uIddeOXt5/wdQGP3IQd0COCqoLg9Q6CsPLJA=";
+pub(crate) const NAVIGLI_ROOT_1024: &str = "EMfGG85uIddeOXt5/wdQGP3IQd0COCqoLg9Q6CsPLJA=";
 
-fn b64(d: &[u8]) -> String {
+pub(crate) fn b64(d: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(d)
 }
 
-/// A static-CT log on 127.0.0.1 serving navigli: `checkpoint`, `tile/…` and `issuer/…`.
-mod log_server {
+/// A static-CT log on 127.0.0.1 serving navigli: `checkpoint`, `tile/…` and `issuer/…` (also used
+/// by db_faults.rs).
+pub(crate) mod log_server {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;

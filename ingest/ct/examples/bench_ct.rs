@@ -83,6 +83,13 @@ fn generate(dir: &std::path::Path, n: u64) -> Result<PublicKey> {
         .transpose()?
         .unwrap_or(1)
         .max(1);
+    // CERTHIST_BENCH_OFFSET=k: entry i gets the serial and names of entry i + k, so two logs
+    // generated with different offsets hold different certificates (scripts/bench-load-ingest.sh).
+    let offset: u64 = std::env::var("CERTHIST_BENCH_OFFSET")
+        .ok()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(0);
     let mut level0: Vec<Hash> = Vec::with_capacity(n as usize);
     let mut t = 0u64;
     while t * TILE_WIDTH < n {
@@ -92,13 +99,13 @@ fn generate(dir: &std::path::Path, n: u64) -> Result<PublicKey> {
         for i in t * TILE_WIDTH..t * TILE_WIDTH + width {
             let mut cert = template.clone();
             // Serial: 18 bytes at offset 15; keep the first byte, vary the last eight.
-            cert[25..33].copy_from_slice(&i.to_be_bytes());
+            cert[25..33].copy_from_slice(&(i + offset).to_be_bytes());
             // Names: the template's "gem-jewelers" (subject CN, SANs gem-jewelers.com and
             // www.gem-jewelers.com) becomes a pseudo-random 12-letter label of its own per
             // entry (or group of entries), so every entry has new names (the signature no
             // longer matches; leaf signatures are not checked by the ingest).
             if !same_names {
-                let label = entry_label(i / group);
+                let label = entry_label((i + offset) / group);
                 for at in &name_at {
                     cert[*at..*at + 12].copy_from_slice(&label);
                 }
@@ -202,6 +209,18 @@ async fn main() -> Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(2);
+    // CERTHIST_BENCH_GENERATE_ONLY=DIR: write the log into DIR (to be served over HTTP), print
+    // its public key (base64 SubjectPublicKeyInfo) on stdout, and stop.
+    if let Some(out) = std::env::var_os("CERTHIST_BENCH_GENERATE_ONLY") {
+        let out = std::path::PathBuf::from(out);
+        std::fs::create_dir_all(&out)?;
+        let key = generate(&out, n)?;
+        println!(
+            "{}",
+            base64::engine::general_purpose::STANDARD.encode(key.spki_der())
+        );
+        return Ok(());
+    }
     let dir = tempfile::tempdir()?;
     if std::env::var_os("CERTHIST_BENCH_KEEP").is_some() {
         eprintln!("keeping the generated log in {}", dir.path().display());
