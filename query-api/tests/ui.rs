@@ -2145,6 +2145,8 @@ async fn browser_accounts_tags_and_cryptnet() {
 /// fixture's EXPECTED.tsv (times, counts, CN) and its x509.log (issuer, validity).
 #[tokio::test]
 async fn browser_shows_stub_sightings_on_the_ip_page() {
+    /// Per (port, sha256): CN, first and last seen, count.
+    type Expected = (String, DateTime<Utc>, DateTime<Utc>, i64);
     let Some(d) = driver().await else { return };
     let db = seeded().await;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/passive/logs");
@@ -2166,10 +2168,8 @@ async fn browser_shows_stub_sightings_on_the_ip_page() {
     // EXPECTED.tsv: the records of 54.187.159.182, all naming their leaf by SHA-256 only.
     let ip = "54.187.159.182";
     let tsv = std::fs::read_to_string(root.join("EXPECTED.tsv")).unwrap();
-    let mut want: std::collections::BTreeMap<
-        (u16, String),
-        (String, DateTime<Utc>, DateTime<Utc>, i64),
-    > = std::collections::BTreeMap::new();
+    let mut want: std::collections::BTreeMap<(u16, String), Expected> =
+        std::collections::BTreeMap::new();
     for l in tsv.lines() {
         let f: Vec<&str> = l.split('\t').collect();
         if !f[0].starts_with("Kavya-Ilangovan__tls_metadata_ids/zeek_logs/ssl.log") || f[3] != ip {
