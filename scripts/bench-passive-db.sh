@@ -10,7 +10,7 @@
 #   4. resolve_stubs: `certhist import certs` of S generated certificates into a database where
 #      each has a stub with one sighting, vs the same import with no stubs (the difference is the
 #      join that moves the sightings under the SHA-1).
-#   [PROFILE=debug] scripts/bench-passive-db.sh [N] [S]      (defaults 500000 and 100000)
+#   [PROFILE=debug] [CERTHIST_BIN=path] scripts/bench-passive-db.sh [N] [S]   (defaults 500000, 100000)
 # Never uses the system PostgreSQL: the cluster lives under $BENCH_HOME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +25,16 @@ mkdir -p "$DATA"
 PROFILE=${PROFILE:-release}
 echo "== building ($PROFILE)"
 if [ "$PROFILE" = release ]; then FLAG=--release; else FLAG=; fi
-cargo build $FLAG -q --bin certhist && cargo build $FLAG -q -p certhist-files --example bench_import
-BIN=target/$PROFILE/certhist
 EX=target/$PROFILE/examples/bench_import
+# CERTHIST_BIN=path measures another build of certhist (e.g. a copy of the binary before a change,
+# for before/after runs interleaved on a shared machine); it is not rebuilt.
+if [ -n "${CERTHIST_BIN:-}" ]; then
+  BIN=$CERTHIST_BIN
+else
+  cargo build $FLAG -q --bin certhist && cargo build $FLAG -q -p certhist-files --example bench_import
+  BIN=target/$PROFILE/certhist
+fi
+echo "== certhist binary: $BIN"
 
 echo "== generating $N eve.json tls records, $N Zeek ssl.log records, $S certificates in $DATA"
 python3 - "$DATA" "$N" <<'PY'
@@ -54,6 +61,7 @@ with open(f"{d}/eve.json", "w") as eve, open(f"{d}/ssl.log", "w") as zeek:
             "server_name": f"z{i}.example", "cert_chain_fps": [h.hex()]}, separators=(",", ":")) + "\n")
 PY
 if [ ! -f "$DATA/certs.pem" ] || [ "$(grep -c BEGIN "$DATA/certs.pem")" != "$S" ]; then
+  [ -x "$EX" ] || cargo build $FLAG -q -p certhist-files --example bench_import
   $EX gen "$DATA/gen" "$S" 1 >/dev/null
   mv "$DATA/gen/certs.pem" "$DATA/certs.pem"
   rm -rf "$DATA/gen"

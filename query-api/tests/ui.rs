@@ -2136,3 +2136,183 @@ async fn browser_accounts_tags_and_cryptnet() {
     );
     c.close().await.unwrap();
 }
+
+// ------------------------------------------------------------------------------ sensor stubs
+
+/// The address page lists the sightings of certificates known only by SHA-256 (a Zeek >= 4.1
+/// log, tests/data/passive): after the history, each hash a link to the stub's record and each
+/// CN a link to the certificates of that name, the log's text shown literally. Values from the
+/// fixture's EXPECTED.tsv (times, counts, CN) and its x509.log (issuer, validity).
+#[tokio::test]
+async fn browser_shows_stub_sightings_on_the_ip_page() {
+    /// Per (port, sha256): CN, first and last seen, count.
+    type Expected = (String, DateTime<Utc>, DateTime<Utc>, i64);
+    let Some(d) = driver().await else { return };
+    let db = seeded().await;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/passive/logs");
+    let report = certhist_files::import_files(
+        &db.store(),
+        std::sync::Arc::new(certhist_sensors::ZeekSsl {
+            source: "zeek".to_owned(),
+        }),
+        &[root.join("Kavya-Ilangovan__tls_metadata_ids/zeek_logs")],
+        &certhist_files::ImportOptions {
+            follow_cursors: false,
+            ..certhist_files::ImportOptions::default()
+        },
+        &certhist_files::NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(report.totals.sightings > 0);
+    // EXPECTED.tsv: the records of 54.187.159.182, all naming their leaf by SHA-256 only.
+    let ip = "54.187.159.182";
+    let tsv = std::fs::read_to_string(root.join("EXPECTED.tsv")).unwrap();
+    let mut want: std::collections::BTreeMap<(u16, String), Expected> =
+        std::collections::BTreeMap::new();
+    for l in tsv.lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        if !f[0].starts_with("Kavya-Ilangovan__tls_metadata_ids/zeek_logs/ssl.log") || f[3] != ip {
+            continue;
+        }
+        if f[6].is_empty() {
+            continue; // no certificate in clear
+        }
+        assert!(f[5].is_empty(), "a SHA-256-only record: {l}");
+        let t: DateTime<Utc> = f[2].parse().unwrap();
+        let e = want
+            .entry((f[4].parse().unwrap(), f[6].to_owned()))
+            .or_insert((f[7].to_owned(), t, t, 0));
+        e.1 = e.1.min(t);
+        e.2 = e.2.max(t);
+        e.3 += 1;
+    }
+    let stripe = "27452fa6a1be17c9738151ed60b066827196d3726dbdf0835d7d3cb053de9c19";
+    assert!(want.contains_key(&(443, stripe.to_owned())));
+
+    // A stub with hostile text on another address, written as a sensor would.
+    let hostile_sha256 = [0x5a_u8; 32];
+    {
+        let mut conn = db.store().conn().await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        tx.write_passive_batch(
+            &[certhist_model::PassiveSighting {
+                time: day(2025, 1, 2),
+                ip: "192.0.2.77".parse().unwrap(),
+                port: 443,
+                leaf: Some(certhist_model::CertRef::Sha256(hostile_sha256)),
+                stub: Some(certhist_model::CertStub {
+                    subject_dn: Some(format!("CN={SCRIPT}")),
+                    subject_cn: Some(SCRIPT.to_owned()),
+                    issuer_dn: Some(IMG.to_owned()),
+                    ..certhist_model::CertStub::default()
+                }),
+                sni: None,
+            }],
+            "zeek",
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    let (base, _stop) = serve(&db).await;
+    let c = browser(&d).await;
+    c.goto(&format!("{base}/ip/{ip}")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("stub-table"))
+        .await
+        .unwrap();
+    shot(&c, "ip-stubs").await;
+    assert_fits(&c, "stub sightings").await;
+    // No certificate of this address has its DER: no history rows, only the stubs.
+    assert!(c.find(Locator::Id("history")).await.is_err());
+    let rows = c
+        .find_all(Locator::Css("#stub-table tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), want.len());
+    for (row, ((port, sha256), (cn, first, last, count))) in rows.iter().zip(&want) {
+        let cells: Vec<String> = {
+            let mut v = Vec::new();
+            for td in row.find_all(Locator::Css("td")).await.unwrap() {
+                v.push(td.text().await.unwrap());
+            }
+            v
+        };
+        // Port, SHA-256 (short), CN, issuer, not before, not after, first, last, period, seen,
+        // sources.
+        assert_eq!(cells[0], port.to_string());
+        assert_eq!(cells[1], sha256[..12]);
+        assert_eq!(cells[2], *cn);
+        assert_eq!(cells[6], ymd(*first));
+        assert_eq!(cells[7], ymd(*last));
+        assert_eq!(cells[9], count.to_string());
+        assert_eq!(cells[10], "zeek");
+        let link = row.find(Locator::Css("a.sha256")).await.unwrap();
+        assert_eq!(
+            link.attr("title").await.unwrap().as_deref(),
+            Some(&sha256[..])
+        );
+        assert_eq!(
+            link.attr("href").await.unwrap().as_deref(),
+            Some(&format!("/api/v1/certificates/{sha256}")[..])
+        );
+        let name = row.find(Locator::Css("a.stub-cn")).await.unwrap();
+        let enc = form_urlencoded::byte_serialize(cn.as_bytes()).collect::<String>();
+        assert_eq!(
+            name.attr("href").await.unwrap().as_deref(),
+            Some(&format!("/names?field=name&q={enc}&match=exact")[..])
+        );
+        if sha256 == stripe {
+            // The x509.log row of this fingerprint (fixture text).
+            assert_eq!(
+                cells[3],
+                "CN=DigiCert TLS Hybrid ECC SHA384 2020 CA1,O=DigiCert Inc,C=US"
+            );
+            assert_eq!(cells[4], "2025-06-10");
+            assert_eq!(cells[5], "2025-10-02");
+        }
+    }
+    // The hash is a pivot to the stub's record (the log's text, as the API answers it).
+    c.find(Locator::Css(&format!(
+        "#stub-table a.sha256[title='{stripe}']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let at = path_of(&c).await;
+    assert_eq!(at, format!("/api/v1/certificates/{stripe}"));
+    let app = certhist_api::router(db.store(), ServeConfig::default());
+    let (status, _, body) = get(&app, &at).await;
+    assert_eq!(status, StatusCode::OK);
+    let record: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(record["stub"], true);
+    assert_eq!(record["sha256"], stripe);
+    assert_eq!(record["subject_cn"], "*.stripe.com");
+
+    // Hostile text from a log: literal, no dialog, no injected element.
+    c.goto(&format!("{base}/ip/192.0.2.77")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("stub-table"))
+        .await
+        .unwrap();
+    assert_no_dialog(&c, "hostile stub").await;
+    assert_eq!(
+        texts(&c, "#stub-table a.stub-cn").await,
+        vec![SCRIPT.to_owned()]
+    );
+    assert_eq!(
+        texts(&c, "#stub-table td.name").await,
+        vec![SCRIPT.to_owned(), IMG.to_owned()]
+    );
+    assert!(c.find(Locator::Css("#stub-table img")).await.is_err());
+    assert!(c.find(Locator::Css("#stub-table script")).await.is_err());
+    assert_eq!(
+        texts(&c, "#stub-table a.sha256").await,
+        vec!["5a".repeat(6)]
+    );
+    c.close().await.unwrap();
+}

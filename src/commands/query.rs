@@ -1,4 +1,4 @@
-//! `certhist query ip|cert|hosts|search|serial|overlap|expand`.
+//! `certhist query ip|clients|cert|hosts|search|serial|overlap|expand`.
 //!
 //! Every subcommand calls the same `certhist_store::read` function as the matching API route
 //! and prints the same view types: with `--json`, a record is one JSON object and a list is one
@@ -9,9 +9,9 @@ use std::io::Write;
 use std::net::IpAddr;
 
 use certhist_model::views::{
-    CertStubRecord, CertSummary, CertificateRecord, Commonness, ExpandGraph, HostItem,
-    IpHistoryItem, MatchMode, OverlapCertItem, OverlapIpItem, Period, SearchItem, StubSightingItem,
-    Target, TargetKind,
+    CertStubRecord, CertSummary, CertificateRecord, ClientContactItem, Commonness, ExpandGraph,
+    HostItem, IpHistoryItem, MatchMode, OverlapCertItem, OverlapIpItem, Period, SearchItem,
+    StubSightingItem, Target, TargetKind,
 };
 use certhist_model::{parse_cert_hash, parse_timestamp, CertHash, Serial, Sha1};
 use certhist_store::read::{self, ExpandRequest, MatchPattern, Seed, TimeWindow, ValidityFilter};
@@ -32,6 +32,9 @@ const PAGE: i64 = 1000;
 pub enum QueryCommand {
     /// Certificate history of an address or CIDR block.
     Ip(IpArgs),
+    /// Clients seen contacting a server address or CIDR block, with the certificate each
+    /// presented (stored only by `import pcap --keep-clients`).
+    Clients(IpArgs),
     /// A certificate's record and every IP:port that served it.
     Cert(CertArgs),
     /// Every IP:port that served a certificate (reverse search), with periods.
@@ -180,6 +183,7 @@ pub(crate) async fn run(cli: &Cli, command: &QueryCommand) -> Result<u8, Failure
     let json = cli.json;
     match command {
         QueryCommand::Ip(a) => ip(&store, a, json, &mut out).await,
+        QueryCommand::Clients(a) => clients(&store, a, json, &mut out).await,
         QueryCommand::Cert(a) => cert(&store, a, json, &mut out).await,
         QueryCommand::Hosts(a) => hosts(&store, a, json, &mut out).await,
         QueryCommand::Search(a) => search(&store, a, json, &mut out).await,
@@ -318,12 +322,18 @@ pub(crate) async fn ip(
         ndjson_all(out, &stubs)?;
         return Ok(exit::OK);
     }
-    if rows.is_empty() && stubs.is_empty() {
+    // Clients seen contacting it (only when a capture was imported with --keep-clients; not
+    // in the JSON output, which is the API's `/ip` stream: see `query clients`).
+    let contacts = all_clients(&conn, net, window, a.limit).await?;
+    if rows.is_empty() && stubs.is_empty() && contacts.is_empty() {
         writeln!(out, "no certificates seen on {net}")?;
         return Ok(exit::NOT_FOUND);
     }
     if rows.is_empty() {
-        print_stub_sightings(&stubs, out)?;
+        if !stubs.is_empty() {
+            print_stub_sightings(&stubs, out)?;
+        }
+        print_contacts_section(&contacts, a.limit, out)?;
         return Ok(exit::OK);
     }
     // Humans read a history in time order.
@@ -384,6 +394,7 @@ pub(crate) async fn ip(
             )?;
         }
     }
+    print_contacts_section(&contacts, a.limit, out)?;
     // Tags and notes of the address or block asked about (and of blocks containing it).
     let target = if net.prefix_len() == net.max_prefix_len() {
         Target::Ip(net.addr())
@@ -396,6 +407,94 @@ pub(crate) async fn ip(
         super::tag::print_target_tags(&tags, out)?;
     }
     Ok(exit::OK)
+}
+
+pub(crate) async fn clients(
+    store: &Store,
+    a: &IpArgs,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<u8, Failure> {
+    let net = parse_target(&a.target)?;
+    let window = parse_window(&a.window)?;
+    let conn = store.conn().await?;
+    let rows = all_clients(&conn, net, window, a.limit).await?;
+    if json {
+        ndjson_all(out, &rows)?;
+        return Ok(exit::OK);
+    }
+    if rows.is_empty() {
+        writeln!(
+            out,
+            "no clients seen contacting {net} (client addresses are stored only by `import pcap --keep-clients`)"
+        )?;
+        return Ok(exit::NOT_FOUND);
+    }
+    print_clients(&rows, out)?;
+    more_note(out, rows.len(), a.limit, "client contacts")?;
+    Ok(exit::OK)
+}
+
+async fn all_clients(
+    conn: &Conn,
+    net: IpNet,
+    window: TimeWindow,
+    limit: i64,
+) -> Result<Vec<ClientContactItem>, Failure> {
+    collect(
+        limit,
+        |r: &ClientContactItem| (r.server_ip, r.server_port, r.client_ip, r.client_cert_sha1),
+        |after, want| async move {
+            read::client_contacts(conn, &net, &window, after.as_ref(), want).await
+        },
+    )
+    .await
+}
+
+/// The clients of `query ip`'s human output, after a blank line (nothing when there are none).
+fn print_contacts_section(
+    contacts: &[ClientContactItem],
+    limit: i64,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    if contacts.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nclients seen contacting it (import pcap --keep-clients):"
+    )?;
+    print_clients(contacts, out)?;
+    more_note(out, contacts.len(), limit, "client contacts")
+}
+
+fn print_clients(rows: &[ClientContactItem], out: &mut impl Write) -> Result<(), Failure> {
+    let mut t = Table::new(&[
+        "SERVER",
+        "PORT",
+        "CLIENT",
+        "CLIENT CERT SHA1",
+        "FIRST SEEN",
+        "LAST SEEN",
+        "TIMES",
+        "SOURCES",
+    ]);
+    for r in rows {
+        t.row(vec![
+            r.server_ip.to_string(),
+            port_text(r.server_port),
+            r.client_ip.to_string(),
+            r.client_cert_sha1
+                .map(hex::encode)
+                .unwrap_or_else(|| "-".to_owned()),
+            time(&r.first_seen),
+            time(&r.last_seen),
+            r.times_seen.to_string(),
+            clean(&r.sources.join(",")),
+        ]);
+    }
+    t.print(out)?;
+    Ok(())
 }
 
 async fn all_hosts(

@@ -1188,6 +1188,65 @@ async fn keep_clients_stores_clients_apart_from_servers() {
         (r.get(0), r.get(1))
     };
     assert_eq!((stored, observed), (1, 0));
+    // The contacts are readable: `query clients` (NDJSON = the API's items), the API route, and
+    // a section of `query ip` for the server.
+    let want = |sha: &str, t: &str| {
+        serde_json::json!({
+            "server_ip": server[3], "server_port": port, "client_ip": client_ip,
+            "client_cert_sha1": if sha.is_empty() { serde_json::Value::Null } else { sha.into() },
+            "first_seen": ts(t).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            "last_seen": ts(t).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            "times_seen": 1, "sources": ["pcap"],
+        })
+    };
+    // Ordered by the client certificate: none (empty) first.
+    let expected = vec![want("", server[2]), want(client_sha1, client_row[2])];
+    let cli = ok(&with, &["--json", "query", "clients", server[3]]);
+    let lines: Vec<serde_json::Value> = cli
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, expected, "{cli}");
+    let block = format!("{}/24", server[3]);
+    let api = Server::start(&with);
+    let page: serde_json::Value = serde_json::from_str(
+        &api.get(
+            &format!("/api/v1/clients/{}", block.replace('/', "%2F")),
+            false,
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(page["items"], serde_json::Value::from(expected.clone()));
+    assert_eq!(page["next_cursor"], serde_json::Value::Null);
+    // Paged one by one: the same rows.
+    let first: serde_json::Value = serde_json::from_str(
+        &api.get(&format!("/api/v1/clients/{}?limit=1", server[3]), false)
+            .await,
+    )
+    .unwrap();
+    assert_eq!(first["items"][0], expected[0]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second: serde_json::Value = serde_json::from_str(
+        &api.get(
+            &format!("/api/v1/clients/{}?limit=1&cursor={cursor}", server[3]),
+            false,
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(second["items"][0], expected[1]);
+    assert_eq!(second["next_cursor"], serde_json::Value::Null);
+    // The client is no server: nobody contacted it.
+    let as_server = ok(&with, &["--json", "query", "clients", client_ip]);
+    assert_eq!(as_server, "");
+    let text = ok(&with, &["query", "ip", server[3]]);
+    assert!(
+        text.contains("clients seen contacting it") && text.contains(client_sha1),
+        "{text}"
+    );
+    let text = ok(&without, &["query", "ip", server[3]]);
+    assert!(!text.contains("clients seen"), "{text}");
     let none: i64 = client(&without)
         .await
         .query_one("SELECT count(*) FROM client_contacts", &[])

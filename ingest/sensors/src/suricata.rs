@@ -200,8 +200,10 @@ impl EveParser {
         } else {
             None
         };
+        // The log's certificate text matters only for a leaf known by SHA-256 alone (it becomes
+        // the stub's); a SHA-1 leaf is written as an observation, its text is not stored.
         let subject_dn = tls.subject.map(Cow::into_owned);
-        let stub = leaf.map(|_| CertStub {
+        let stub = matches!(leaf, Some(CertRef::Sha256(_))).then(|| CertStub {
             subject_cn: subject_dn.as_deref().and_then(dn::common_name),
             subject_dn,
             issuer_dn: tls.issuerdn.map(Cow::into_owned),

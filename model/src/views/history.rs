@@ -146,3 +146,30 @@ pub struct IpHistoryPage {
     /// or stream NDJSON).
     pub stub_sightings_truncated: bool,
 }
+
+/// A client seen talking TLS to a server (`import pcap --keep-clients` only: client addresses
+/// are not stored by default), with the certificate it presented, if any.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ClientContactItem {
+    /// The server address the client contacted.
+    #[schema(value_type = String, example = "192.0.2.10")]
+    pub server_ip: IpAddr,
+    /// The server's TCP port (0 = unknown).
+    pub server_port: u16,
+    /// The client's address.
+    #[schema(value_type = String, example = "198.51.100.7")]
+    pub client_ip: IpAddr,
+    /// SHA-1 (hex) of the certificate the client presented (TLS client authentication); `null`
+    /// when it presented none.
+    #[serde(with = "crate::serde_hex::option")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{40}$")]
+    pub client_cert_sha1: Option<Sha1>,
+    /// First contact seen.
+    pub first_seen: DateTime<Utc>,
+    /// Last contact seen.
+    pub last_seen: DateTime<Utc>,
+    /// Number of contacts (handshakes) seen.
+    pub times_seen: i64,
+    /// Sources that reported it.
+    pub sources: Vec<String>,
+}

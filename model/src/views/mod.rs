@@ -28,7 +28,9 @@ pub use graph::{
     CertPeriod, ExpandGraph, GraphEdge, GraphNode, IpPeriod, NodeKind, OverlapCertItem,
     OverlapIpItem, Period, Pruned,
 };
-pub use history::{CertStubRecord, HostItem, IpHistoryItem, IpHistoryPage, StubSightingItem};
+pub use history::{
+    CertStubRecord, ClientContactItem, HostItem, IpHistoryItem, IpHistoryPage, StubSightingItem,
+};
 pub use search::{MatchMode, SearchField, SearchItem};
 pub use stats::{Counts, Health, Stats};
 pub use tags::{

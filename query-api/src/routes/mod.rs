@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod certificates;
+pub(crate) mod clients;
 pub(crate) mod expand;
 pub(crate) mod export;
 pub(crate) mod ip;
@@ -26,6 +27,7 @@ pub(crate) fn openapi_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(ip::ip_history))
         .routes(routes!(ip::ip_history_cidr))
+        .routes(routes!(clients::clients))
         .routes(routes!(certificates::certificate))
         .routes(routes!(certificates::hosts))
         .routes(routes!(search::search))

@@ -9,7 +9,9 @@ use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use certhist_model::views::{CertSummary, CertificateRecord, MatchMode, Role, Target};
+use certhist_model::views::{
+    CertSummary, CertificateRecord, MatchMode, Role, StubSightingItem, Target,
+};
 use certhist_model::{CertHash, Serial, Sha1};
 use certhist_store::read::{self, MatchPattern, SearchKey, ValidityFilter};
 use chrono::{DateTime, Utc};
@@ -204,6 +206,53 @@ pub(crate) struct IpRow {
     pub tags: Vec<Link>,
 }
 
+/// A sighting of a certificate known only by SHA-256 (a sensor-log stub), as the address page
+/// lists it after the history: the log's text, the hash a pivot to the stub's record.
+#[derive(Debug)]
+pub(crate) struct StubRow {
+    pub ip: String,
+    pub ip_href: String,
+    pub port: u16,
+    pub sha256: String,
+    pub sha256_short: String,
+    /// The stub's record (`/api/v1/certificates/{sha256}`: the log's text and its hosts are
+    /// one request away; the certificate page needs the DER).
+    pub href: String,
+    /// Subject CN as the log gave it, a link to the certificates with that name.
+    pub cn: Link,
+    pub issuer: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub period: String,
+    pub times_seen: i64,
+    pub sources: String,
+}
+
+impl StubRow {
+    fn new(s: &StubSightingItem) -> Self {
+        let cn = s.subject_cn.as_deref().filter(|c| !c.is_empty());
+        StubRow {
+            ip: s.ip.to_string(),
+            ip_href: links::ip(s.ip),
+            port: s.port,
+            sha256: hex::encode(s.sha256),
+            sha256_short: short(&s.sha256),
+            href: format!("/api/v1/certificates/{}", hex::encode(s.sha256)),
+            cn: cn.map_or_else(|| Link::plain(""), |c| Link::to(c, links::exact("name", c))),
+            issuer: visible(s.issuer_dn.as_deref().unwrap_or_default()),
+            not_before: s.not_before.map(date).unwrap_or_default(),
+            not_after: s.not_after.map(date).unwrap_or_default(),
+            first_seen: date(s.first_seen),
+            last_seen: date(s.last_seen),
+            period: period(s.first_seen, s.last_seen),
+            times_seen: s.times_seen,
+            sources: visible(&s.sources.join(", ")),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "ip.html")]
 struct IpPage {
@@ -212,6 +261,10 @@ struct IpPage {
     target: String,
     is_block: bool,
     rows: Vec<IpRow>,
+    /// Sightings of certificates known only by SHA-256, on the first page.
+    stubs: Vec<StubRow>,
+    /// More stub sightings than listed.
+    stubs_truncated: bool,
     timeline: Option<Timeline>,
     next: Option<String>,
     first_page: Option<String>,
@@ -275,6 +328,13 @@ async fn ip_page(principal: Viewer, state: AppState, text: &str, raw: Option<&st
     sha1s.dedup();
     let threshold = state.config.shared_threshold;
     let counts = read::distinct_ip_counts(&conn, &sha1s, threshold + 1).await?;
+    // Certificates known only by SHA-256 (sensor logs): on the first page, as the API has them.
+    let (mut stubs, mut stubs_truncated) = (Vec::new(), false);
+    if after.is_none() {
+        stubs = read::stub_sightings(&conn, &net, &window, None, limit + 1).await?;
+        stubs_truncated = stubs.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        stubs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    }
     let base = links::net(&net);
     let page_target = if is_block {
         Target::Cidr(net.trunc())
@@ -382,6 +442,8 @@ async fn ip_page(principal: Viewer, state: AppState, text: &str, raw: Option<&st
             is_block,
             timeline: Timeline::new(&spans),
             rows,
+            stubs: stubs.iter().map(StubRow::new).collect(),
+            stubs_truncated,
             first_page: after.map(|_| base.clone()),
             next,
             api: api_path,

@@ -1,4 +1,5 @@
-//! Read queries, by subject: the certificate history of addresses ([`mod@ip`]), certificates and
+//! Read queries, by subject: the certificate history of addresses ([`mod@ip`]), the clients seen contacting them
+//! ([`mod@clients`]), certificates and
 //! their hosts ([`mod@certificate`]), field search ([`mod@search`]), serials and OCSP CertIDs
 //! ([`mod@serials`]), overlap and graph expansion ([`mod@graph`]) table sizes ([`mod@stats`]) and tags and notes ([`mod@tags`]). The CLI,
 //! the HTTP API and the web UI call the same functions, and they return the view types of
@@ -9,6 +10,7 @@
 
 pub mod accounts;
 pub mod certificate;
+pub mod clients;
 pub mod graph;
 pub mod ip;
 pub mod search;
@@ -25,6 +27,7 @@ pub use certificate::{
     hosts_batch, names_batch, resolve_hash, stub_hosts, CertDetails, CertHost, CertNameRow,
     ResolvedHash, Sightings, StoredCert,
 };
+pub use clients::{client_contacts, ClientContactKey};
 pub use graph::{
     distinct_ip_counts, edges_from_certs, edges_from_ips, expand, overlap_by_certs, overlap_by_ips,
     resolve_members, ExpandRequest, Seed,

@@ -1,9 +1,9 @@
--- Merge sightings of certificates known only by SHA-256 (combined per (ip, port, sha256) by the
--- writer) into observations_sha256, as merge_observations.sql does for observations.
+-- Merge staged sightings of certificates known only by SHA-256 (combined per (ip, port, sha256)
+-- by the writer, COPYed into stage_observations_sha256) into observations_sha256, as
+-- merge_observations.sql does for observations.
 INSERT INTO observations_sha256 (ip, port, sha256, first_seen, last_seen, times_seen, sources)
-SELECT ip, port, sha256, first_seen, last_seen, times_seen, ARRAY[$7::text]
-FROM unnest($1::inet[], $2::int4[], $3::bytea[], $4::timestamptz[], $5::timestamptz[], $6::int8[])
-    AS u (ip, port, sha256, first_seen, last_seen, times_seen)
+SELECT ip, port, sha256, first_seen, last_seen, times_seen, sources
+FROM stage_observations_sha256
 ON CONFLICT (ip, port, sha256) DO UPDATE SET
     first_seen = least(observations_sha256.first_seen, excluded.first_seen),
     last_seen  = greatest(observations_sha256.last_seen, excluded.last_seen),

@@ -1,9 +1,9 @@
--- Merge a batch of SNI names (combined per (ip, port, name) by the writer, sorted by key) into
--- sni_names: least first seen, greatest last seen, summed count, united sources ($7 = the label).
+-- Merge staged SNI names (combined per (ip, port, name) by the writer, sorted by key, COPYed into
+-- stage_sni_names) into sni_names: least first seen, greatest last seen, summed count, united
+-- sources.
 INSERT INTO sni_names (ip, port, name, first_seen, last_seen, times_seen, sources)
-SELECT ip, port, name, first_seen, last_seen, times_seen, ARRAY[$7::text]
-FROM unnest($1::inet[], $2::int4[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::int8[])
-    AS u (ip, port, name, first_seen, last_seen, times_seen)
+SELECT ip, port, name, first_seen, last_seen, times_seen, sources
+FROM stage_sni_names
 ON CONFLICT (ip, port, name) DO UPDATE SET
     first_seen = least(sni_names.first_seen, excluded.first_seen),
     last_seen  = greatest(sni_names.last_seen, excluded.last_seen),

@@ -13,7 +13,7 @@ use super::StoreTx;
 use crate::StoreError;
 
 /// Staged sightings into `observations`.
-const MERGE_OBSERVATIONS: &str = include_str!("merge_observations.sql");
+pub(super) const MERGE_OBSERVATIONS: &str = include_str!("merge_observations.sql");
 
 /// One (ip, port, sha1) key of a batch after combining its rows.
 #[derive(Debug)]
@@ -62,10 +62,16 @@ impl StoreTx<'_> {
         }
         self.ensure_staging().await?;
         let merged = combine_observations(rows);
-        let keyed = merged
-            .iter()
-            .map(|(k, m)| (*k, m.first_seen, m.last_seen, m.times_seen, &m.sources[..]));
-        self.copy_observation_rows("stage_observations", keyed)
+        let keyed = merged.iter().map(|(k, m)| {
+            (
+                (k.0, k.1, &k.2[..]),
+                m.first_seen,
+                m.last_seen,
+                m.times_seen,
+                &m.sources[..],
+            )
+        });
+        self.copy_sighting_rows("stage_observations", Type::BYTEA, keyed)
             .await?;
         let written = self.tx.execute(MERGE_OBSERVATIONS, &[]).await?;
         self.tx.batch_execute("TRUNCATE stage_observations").await?;
@@ -81,27 +87,32 @@ impl StoreTx<'_> {
         let sources: Vec<[&str; 1]> = rows.iter().map(|r| [r.source.as_str()]).collect();
         let keyed = rows.iter().zip(&sources).map(|(r, s)| {
             (
-                (r.ip, r.port, r.sha1),
+                (r.ip, r.port, &r.sha1[..]),
                 r.first_seen,
                 r.last_seen,
                 r.times_seen,
                 &s[..],
             )
         });
-        self.copy_observation_rows(
+        self.copy_sighting_rows(
             "observations (ip, port, sha1, first_seen, last_seen, times_seen, sources)",
+            Type::BYTEA,
             keyed,
         )
         .await
     }
 
-    /// COPYs observation rows (key, first, last, count, sources) into `target`.
-    async fn copy_observation_rows<'r>(
+    /// COPYs sighting rows ((ip, port, key), first, last, count, sources) into `target`, whose
+    /// third column has type `key_type` (`bytea` for a SHA-1 or SHA-256, `text` for a name):
+    /// the one COPY of every sighting table (`observations`, `observations_sha256`,
+    /// `sni_names`) and their staging tables.
+    pub(super) async fn copy_sighting_rows<'r, K: ToSql + Sync>(
         &mut self,
         target: &str,
+        key_type: Type,
         rows: impl Iterator<
             Item = (
-                (IpAddr, u16, Sha1),
+                (IpAddr, u16, K),
                 DateTime<Utc>,
                 DateTime<Utc>,
                 i64,
@@ -112,7 +123,7 @@ impl StoreTx<'_> {
         let types = [
             Type::INET,
             Type::INT4,
-            Type::BYTEA,
+            key_type,
             Type::TIMESTAMPTZ,
             Type::TIMESTAMPTZ,
             Type::INT8,
@@ -123,12 +134,12 @@ impl StoreTx<'_> {
             .copy_in(&format!("COPY {target} FROM STDIN (FORMAT binary)"))
             .await?;
         let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
-        for ((ip, port, sha1), first_seen, last_seen, times_seen, sources) in rows {
+        for ((ip, port, key), first_seen, last_seen, times_seen, sources) in rows {
             let port = i32::from(port);
             let row: [&(dyn ToSql + Sync); 7] = [
                 &ip,
                 &port,
-                &&sha1[..],
+                &key,
                 &first_seen,
                 &last_seen,
                 &times_seen,

@@ -7,11 +7,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use certhist_model::{
-    CertRef, CertStub, ClientContact, ObservationRow, PassiveSighting, Sha1, Sha256,
-};
+use certhist_model::{CertRef, CertStub, ClientContact, PassiveSighting, Sha1, Sha256};
 use chrono::{DateTime, Utc};
-use postgres_types::Type;
+use postgres_types::{ToSql, Type};
 
 use super::StoreTx;
 use crate::StoreError;
@@ -69,6 +67,43 @@ fn fold<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Span>, key: K, t: DateTime
         })
         .or_insert((t, t, 1));
 }
+
+/// The keys of `map` in key order (the primary key's order: inet orders IPv4 before IPv6, then
+/// by address, like `IpAddr`), so the merge's index inserts are local.
+fn sorted<K: Ord>(map: HashMap<K, Span>) -> Vec<(K, Span)> {
+    let mut keys: Vec<_> = map.into_iter().collect();
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    keys
+}
+
+/// A table of sightings keyed by (ip, port, key) and how a batch is merged into it: COPYed
+/// into its staging table, then one `INSERT … SELECT … ON CONFLICT` from there.
+struct SightingTable {
+    /// The staging table (staging.sql).
+    stage: &'static str,
+    /// The type of the key column after (ip, port).
+    key_type: Type,
+    /// The merge statement, from `stage` into the table.
+    merge: &'static str,
+}
+
+const OBSERVATIONS: SightingTable = SightingTable {
+    stage: "stage_observations",
+    key_type: Type::BYTEA,
+    merge: super::observations::MERGE_OBSERVATIONS,
+};
+
+const OBSERVATIONS_SHA256: SightingTable = SightingTable {
+    stage: "stage_observations_sha256",
+    key_type: Type::BYTEA,
+    merge: MERGE_OBSERVATIONS_SHA256,
+};
+
+const SNI_NAMES: SightingTable = SightingTable {
+    stage: "stage_sni_names",
+    key_type: Type::TEXT,
+    merge: MERGE_SNI_NAMES,
+};
 
 /// Moves the sightings of stubs whose certificate (by SHA-256) is now stored into
 /// `observations`, and drops those stubs. Returns the sightings moved.
@@ -133,11 +168,11 @@ impl StoreTx<'_> {
                 }
             }
         }
-        let mut rows: Vec<ObservationRow> = Vec::new();
+        let mut by1: HashMap<(IpAddr, u16, Sha1), Span> = HashMap::with_capacity(sightings.len());
         let mut by256: HashMap<(IpAddr, u16, Sha256), Span> = HashMap::new();
         let mut stubs: HashMap<Sha256, &CertStub> = HashMap::new();
         let empty = CertStub::default();
-        let mut sni: HashMap<(IpAddr, u16, &str), Span> = HashMap::new();
+        let mut sni: HashMap<(IpAddr, u16, &str), Span> = HashMap::with_capacity(sightings.len());
         for s in sightings {
             let sha1 = match &s.leaf {
                 Some(CertRef::Sha1(h)) => Some(*h),
@@ -158,21 +193,19 @@ impl StoreTx<'_> {
             };
             if let Some(sha1) = sha1 {
                 stats.sightings += 1;
-                rows.push(ObservationRow {
-                    ip: s.ip,
-                    port: s.port,
-                    sha1,
-                    first_seen: s.time,
-                    last_seen: s.time,
-                    times_seen: 1,
-                    source: source.to_owned(),
-                });
+                fold(&mut by1, (s.ip, s.port, sha1), s.time);
             }
             if let Some(name) = s.sni.as_deref().filter(|n| !n.is_empty()) {
                 fold(&mut sni, (s.ip, s.port, name), s.time);
             }
         }
-        stats.observation_keys = self.write_observations(&rows).await?;
+        stats.observation_keys = self
+            .merge_spans(
+                &OBSERVATIONS,
+                sorted(by1).iter().map(|(k, v)| ((k.0, k.1, &k.2[..]), *v)),
+                source,
+            )
+            .await?;
 
         if !stubs.is_empty() {
             let mut list: Vec<(&Sha256, &&CertStub)> = stubs.iter().collect();
@@ -208,59 +241,50 @@ impl StoreTx<'_> {
                     ],
                 )
                 .await?;
-            let mut keys: Vec<_> = by256.into_iter().collect();
-            keys.sort_unstable_by_key(|e| e.0);
-            let ips: Vec<IpAddr> = keys.iter().map(|e| e.0 .0).collect();
-            let ports: Vec<i32> = keys.iter().map(|e| i32::from(e.0 .1)).collect();
-            let hashes: Vec<&[u8]> = keys.iter().map(|e| &e.0 .2[..]).collect();
-            let firsts: Vec<DateTime<Utc>> = keys.iter().map(|e| e.1 .0).collect();
-            let lasts: Vec<DateTime<Utc>> = keys.iter().map(|e| e.1 .1).collect();
-            let counts: Vec<i64> = keys.iter().map(|e| e.1 .2).collect();
             stats.stub_keys = self
-                .tx
-                .execute_typed(
-                    MERGE_OBSERVATIONS_SHA256,
-                    &[
-                        (&ips, Type::INET_ARRAY),
-                        (&ports, Type::INT4_ARRAY),
-                        (&hashes, Type::BYTEA_ARRAY),
-                        (&firsts, Type::TIMESTAMPTZ_ARRAY),
-                        (&lasts, Type::TIMESTAMPTZ_ARRAY),
-                        (&counts, Type::INT8_ARRAY),
-                        (&source, Type::TEXT),
-                    ],
+                .merge_spans(
+                    &OBSERVATIONS_SHA256,
+                    sorted(by256)
+                        .iter()
+                        .map(|(k, v)| ((k.0, k.1, &k.2[..]), *v)),
+                    source,
                 )
                 .await?;
             // A certificate stored meanwhile by another writer joins its stub now.
             resolve_stubs(&*self.tx, &sha).await?;
         }
 
-        if !sni.is_empty() {
-            let mut keys: Vec<_> = sni.into_iter().collect();
-            keys.sort_unstable_by_key(|e| e.0);
-            let ips: Vec<IpAddr> = keys.iter().map(|e| e.0 .0).collect();
-            let ports: Vec<i32> = keys.iter().map(|e| i32::from(e.0 .1)).collect();
-            let names: Vec<&str> = keys.iter().map(|e| e.0 .2).collect();
-            let firsts: Vec<DateTime<Utc>> = keys.iter().map(|e| e.1 .0).collect();
-            let lasts: Vec<DateTime<Utc>> = keys.iter().map(|e| e.1 .1).collect();
-            let counts: Vec<i64> = keys.iter().map(|e| e.1 .2).collect();
-            stats.sni_keys = self
-                .tx
-                .execute_typed(
-                    MERGE_SNI_NAMES,
-                    &[
-                        (&ips, Type::INET_ARRAY),
-                        (&ports, Type::INT4_ARRAY),
-                        (&names, Type::TEXT_ARRAY),
-                        (&firsts, Type::TIMESTAMPTZ_ARRAY),
-                        (&lasts, Type::TIMESTAMPTZ_ARRAY),
-                        (&counts, Type::INT8_ARRAY),
-                        (&source, Type::TEXT),
-                    ],
-                )
-                .await?;
-        }
+        stats.sni_keys = self
+            .merge_spans(
+                &SNI_NAMES,
+                sorted(sni).iter().map(|(k, v)| (*k, *v)),
+                source,
+            )
+            .await?;
         Ok(stats)
+    }
+
+    /// Merges combined sightings (one per key, in key order, all labelled `source`) into
+    /// `table` through its staging table. Returns the keys written.
+    async fn merge_spans<K: ToSql + Sync>(
+        &mut self,
+        table: &SightingTable,
+        keys: impl ExactSizeIterator<Item = ((IpAddr, u16, K), Span)>,
+        source: &str,
+    ) -> Result<u64, StoreError> {
+        if keys.len() == 0 {
+            return Ok(0);
+        }
+        self.ensure_staging().await?;
+        let sources = [source];
+        let rows = keys.map(|(k, (first, last, n))| (k, first, last, n, &sources[..]));
+        self.copy_sighting_rows(table.stage, table.key_type.clone(), rows)
+            .await?;
+        let written = self.tx.execute(table.merge, &[]).await?;
+        self.tx
+            .batch_execute(&format!("TRUNCATE {}", table.stage))
+            .await?;
+        Ok(written)
     }
 
     /// Stores client contacts (`import pcap --keep-clients`) labelled `source` in

@@ -22,3 +22,11 @@ CREATE TEMP TABLE IF NOT EXISTS stage_ct_entries (
     log_id integer, entry_index bigint, sha1 bytea, entry_timestamp timestamptz, entry_type text,
     leaf_hash bytea
 );
+CREATE TEMP TABLE IF NOT EXISTS stage_observations_sha256 (
+    ip inet, port integer, sha256 bytea, first_seen timestamptz, last_seen timestamptz,
+    times_seen bigint, sources text[]
+);
+CREATE TEMP TABLE IF NOT EXISTS stage_sni_names (
+    ip inet, port integer, name text, first_seen timestamptz, last_seen timestamptz,
+    times_seen bigint, sources text[]
+);
