@@ -284,6 +284,13 @@ fn route_table() -> Vec<Route> {
         ),
         route(
             "get",
+            "/api/v1/clients/{query}",
+            reader,
+            "/api/v1/clients/192.0.2.10",
+            &[200],
+        ),
+        route(
+            "get",
             "/api/v1/export",
             reader,
             "/api/v1/export?format=ndjson&ip=192.0.2.10",
