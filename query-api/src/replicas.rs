@@ -21,7 +21,7 @@
 //! audit) and authentication keep `AppState::conn` (the primary).
 //!
 //! A replica can die between a health check and a read, or between checkout and query; a
-//! standby can also cancel a read that conflicts with recovery. [`retry_on_primary`] (a layer
+//! standby can also cancel a read that conflicts with recovery. `retry_on_primary` (a layer
 //! of every `GET`/`HEAD` route when replicas are configured) runs such a request again on the
 //! primary when a replica served it and the answer was a server error (503: the replica is
 //! also marked down at once), so a replica's failure costs the client nothing but time.

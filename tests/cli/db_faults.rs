@@ -45,6 +45,25 @@ fn start_cluster_with(home: &Path, extra: &[(&str, &str)]) -> ClusterInfo {
     }
 }
 
+/// A cluster of the test's own under `$TMPDIR/certhist-{name}-fault-PID` (removed when the guard
+/// drops) with two databases: `crashed` (the run that is interrupted) and `clean` (the reference).
+async fn fault_cluster(name: &str) -> (PathBuf, ClusterGuard, ClusterInfo) {
+    let tmp = std::env::var_os("TMPDIR").unwrap_or_else(|| "/tmp".into());
+    let home = Path::new(&tmp).join(format!("certhist-{name}-fault-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let guard = ClusterGuard(home.clone());
+    let h = home.clone();
+    let info = tokio::task::spawn_blocking(move || start_cluster(&h))
+        .await
+        .unwrap();
+    for db in ["crashed", "clean"] {
+        certhist_store::ensure_database(&info.pg_config(db))
+            .await
+            .unwrap();
+    }
+    (home, guard, info)
+}
+
 /// Stops the test's cluster and removes its directory when the test ends, passed or not.
 struct ClusterGuard(PathBuf);
 
@@ -191,19 +210,7 @@ fn write_observations(path: &Path, rows: u32) {
 
 #[tokio::test]
 async fn an_import_whose_database_is_killed_fails_clearly_and_a_rerun_equals_a_clean_run() {
-    let tmp = std::env::var_os("TMPDIR").unwrap_or_else(|| "/tmp".into());
-    let home = Path::new(&tmp).join(format!("certhist-import-fault-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
-    let _guard = ClusterGuard(home.clone());
-    let h = home.clone();
-    let info = tokio::task::spawn_blocking(move || start_cluster(&h))
-        .await
-        .unwrap();
-    for db in ["crashed", "clean"] {
-        certhist_store::ensure_database(&info.pg_config(db))
-            .await
-            .unwrap();
-    }
+    let (home, _guard, info) = fault_cluster("import").await;
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.csv.gz");
@@ -340,19 +347,7 @@ async fn run_ok(mut cmd: Command, what: &str) -> std::process::Output {
 
 #[tokio::test]
 async fn a_ct_ingest_whose_database_is_killed_fails_clearly_and_a_rerun_equals_a_clean_run() {
-    let tmp = std::env::var_os("TMPDIR").unwrap_or_else(|| "/tmp".into());
-    let home = Path::new(&tmp).join(format!("certhist-ct-fault-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
-    let _guard = ClusterGuard(home.clone());
-    let h = home.clone();
-    let info = tokio::task::spawn_blocking(move || start_cluster(&h))
-        .await
-        .unwrap();
-    for db in ["crashed", "clean"] {
-        certhist_store::ensure_database(&info.pg_config(db))
-            .await
-            .unwrap();
-    }
+    let (home, _guard, info) = fault_cluster("ct").await;
     let srv = crate::ct::log_server::start(1024, crate::ct::NAVIGLI_ROOT_1024).await;
     // Tiles 1–3 are held back: the ingest commits tile 0 (256 entries), then waits for tile 1.
     srv.held
@@ -733,19 +728,7 @@ async fn full_disk(wal_on_tmpfs: bool) {
 #[tokio::test]
 async fn a_scan_file_import_whose_database_is_killed_fails_clearly_and_a_rerun_equals_a_clean_run()
 {
-    let tmp = std::env::var_os("TMPDIR").unwrap_or_else(|| "/tmp".into());
-    let home = Path::new(&tmp).join(format!("certhist-scan-fault-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
-    let _guard = ClusterGuard(home.clone());
-    let h = home.clone();
-    let info = tokio::task::spawn_blocking(move || start_cluster(&h))
-        .await
-        .unwrap();
-    for db in ["crashed", "clean"] {
-        certhist_store::ensure_database(&info.pg_config(db))
-            .await
-            .unwrap();
-    }
+    let (home, _guard, info) = fault_cluster("scan").await;
     let hosts = crate::support::data("scans/crocs-muni__cevast/10000-hosts.gz");
     let p = hosts.to_str().unwrap().to_owned();
     let import = |info: &ClusterInfo, dbname: &str| {
