@@ -9,15 +9,13 @@
 //! checks when the venv is missing). The server is the real binary on a loopback port.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use certhist_test_support::TestDb;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::support::{certhist, data, demo_db, ok, pem_blocks, sha1_hex, stdout, url};
+use crate::support::{certhist, data, demo_db, ok, pem_blocks, sha1_hex, stdout, Server};
 
 const WIKI: &str = "390917308a9acfd9af6fbe16586c31eaf62a3bd5";
 /// Served on 203.0.113.5 and 2001:db8::5: tagged in the test.
@@ -107,65 +105,27 @@ fn expansion(rows: &[Obs], seed: &str) -> Vec<Obs> {
         .collect()
 }
 
-/// `certhist serve --listen 127.0.0.1:0` on the test database; stopped on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(db: &TestDb) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_certhist"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("DATABASE_URL", url(db))
-            .env_remove("RUST_LOG")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start certhist serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut line = String::new();
-        BufReader::new(stderr)
-            .read_line(&mut line)
-            .expect("read the serving line");
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .and_then(|w| w.strip_suffix("/api/v1"))
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        Server { child, base }
-    }
-
-    /// (status, content-type, content-disposition, body).
-    async fn get(&self, path: &str) -> (u16, String, String, String) {
-        let resp = reqwest::Client::new()
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request");
-        let h = |n: &str| {
-            resp.headers()
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned()
-        };
-        let (ct, cd) = (h("content-type"), h("content-disposition"));
-        (
-            resp.status().as_u16(),
-            ct,
-            cd,
-            resp.text().await.expect("body"),
-        )
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `GET path` from `server`: (status, content-type, content-disposition, body).
+async fn get(server: &Server, path: &str) -> (u16, String, String, String) {
+    let resp = reqwest::Client::new()
+        .get(format!("{}{path}", server.base))
+        .send()
+        .await
+        .expect("request");
+    let h = |n: &str| {
+        resp.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (ct, cd) = (h("content-type"), h("content-disposition"));
+    (
+        resp.status().as_u16(),
+        ct,
+        cd,
+        resp.text().await.expect("body"),
+    )
 }
 
 /// The venv's python, or `None` when the checks may be skipped.
@@ -363,9 +323,11 @@ async fn exports_of_every_selector_in_every_format() {
             let mut args = vec!["export", "--format", format];
             args.extend(case.cli.iter().copied());
             let cli = ok(&db, &args);
-            let (status, ct, cd, api) = server
-                .get(&format!("/api/v1/export?format={format}&{}", case.query))
-                .await;
+            let (status, ct, cd, api) = get(
+                &server,
+                &format!("/api/v1/export?format={format}&{}", case.query),
+            )
+            .await;
             assert_eq!(status, 200, "{} {format}: {api}", case.name);
             assert_eq!(
                 cli, api,
@@ -655,16 +617,18 @@ async fn bad_selectors_are_400_naming_the_parameter() {
         ("format=csv&tag=", "`tag`"),
         ("format=csv&ip=198.51.100.21&bogus=1", "`bogus`"),
     ] {
-        let (status, ct, _, body) = server.get(&format!("/api/v1/export?{query}")).await;
+        let (status, ct, _, body) = get(&server, &format!("/api/v1/export?{query}")).await;
         assert_eq!(status, 400, "{query}: {body}");
         assert!(ct.starts_with("application/json"), "{query}");
         assert!(body.contains(param), "{query}: {body} should name {param}");
     }
     // Unknown certificate: 404 from the API, exit 3 from the CLI, nothing written.
     let unknown = "0123456789abcdef0123456789abcdef01234567";
-    let (status, _, _, body) = server
-        .get(&format!("/api/v1/export?format=stix&sha1={unknown}"))
-        .await;
+    let (status, _, _, body) = get(
+        &server,
+        &format!("/api/v1/export?format=stix&sha1={unknown}"),
+    )
+    .await;
     assert_eq!(status, 404, "{body}");
     let o = certhist(&db, &["export", "--format", "stix", "cert", unknown]);
     assert_eq!(o.status.code(), Some(3));

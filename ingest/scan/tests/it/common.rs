@@ -64,3 +64,35 @@ pub async fn cert_exists(c: &tokio_postgres::Client, sha1_hex: &str) -> bool {
 pub async fn scalar(c: &tokio_postgres::Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).await.unwrap().get(0)
 }
+
+// ---- hand-built TLS 1.2 server messages (RFC 5246), for the hostile and absurd peers
+
+/// `n` as a TLS u24 (big-endian, 3 bytes).
+pub fn u24(n: usize) -> [u8; 3] {
+    let b = u32::try_from(n).unwrap().to_be_bytes();
+    [b[1], b[2], b[3]]
+}
+
+/// A TLS 1.2 record (RFC 5246 §6.2.1) of content type 22 (handshake) holding `msg_type` with `body`
+/// (§7.4).
+pub fn handshake_record(msg_type: u8, body: &[u8]) -> Vec<u8> {
+    let mut msg = vec![msg_type];
+    msg.extend(u24(body.len()));
+    msg.extend(body);
+    let mut rec = vec![22, 3, 3];
+    rec.extend(u16::try_from(msg.len()).unwrap().to_be_bytes());
+    rec.extend(msg);
+    rec
+}
+
+/// ServerHello (§7.4.1.3): TLS 1.2, a fixed random (no RFC 8446 §4.1.3 downgrade marker), no
+/// session id, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, no compression, no extensions.
+pub fn server_hello() -> Vec<u8> {
+    let mut b = vec![3, 3];
+    b.extend([0x42; 32]);
+    b.push(0);
+    b.extend([0xc0, 0x2b]);
+    b.push(0);
+    b.extend([0, 0]);
+    handshake_record(2, &b)
+}

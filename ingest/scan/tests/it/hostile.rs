@@ -13,35 +13,10 @@ use certhist_scan::scanner::{client_config, grab_chain, FailureKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::common::{server_hello, u24};
+
 /// The per-target timeout of these scans.
 const TIMEOUT: Duration = Duration::from_secs(2);
-
-fn u24(n: usize) -> [u8; 3] {
-    let b = u32::try_from(n).unwrap().to_be_bytes();
-    [b[1], b[2], b[3]]
-}
-
-/// A TLS 1.2 handshake record (RFC 5246 §6.2.1, §7.4) holding `msg_type` with `body`.
-fn handshake_record(msg_type: u8, body: &[u8]) -> Vec<u8> {
-    let mut msg = vec![msg_type];
-    msg.extend(u24(body.len()));
-    msg.extend(body);
-    let mut rec = vec![22, 3, 3];
-    rec.extend(u16::try_from(msg.len()).unwrap().to_be_bytes());
-    rec.extend(msg);
-    rec
-}
-
-/// ServerHello (§7.4.1.3): TLS 1.2, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, no extensions.
-fn server_hello() -> Vec<u8> {
-    let mut b = vec![3, 3];
-    b.extend([0x42; 32]);
-    b.push(0);
-    b.extend([0xc0, 0x2b]);
-    b.push(0);
-    b.extend([0, 0]);
-    handshake_record(2, &b)
-}
 
 /// What one hostile server does after reading the ClientHello.
 #[derive(Clone, Copy)]

@@ -16,7 +16,7 @@ use certhist_scan::scanner::{
 use certhist_test_support::TestDb;
 use sha1::Digest;
 
-use crate::common::{client, observations, scalar};
+use crate::common::{client, handshake_record, observations, scalar, server_hello, u24};
 
 fn sha1_hex(der: &[u8]) -> String {
     hex::encode(sha1::Sha1::digest(der))
@@ -24,35 +24,6 @@ fn sha1_hex(der: &[u8]) -> String {
 
 fn v4(last: u8) -> IpAddr {
     IpAddr::from([127, 0, 0, last])
-}
-
-fn u24(n: usize) -> [u8; 3] {
-    let b = u32::try_from(n).unwrap().to_be_bytes();
-    [b[1], b[2], b[3]]
-}
-
-/// A TLS 1.2 record (RFC 5246 §6.2.1) of content type 22 (handshake) holding `msg_type` with `body`
-/// (§7.4).
-fn handshake_record(msg_type: u8, body: &[u8]) -> Vec<u8> {
-    let mut msg = vec![msg_type];
-    msg.extend(u24(body.len()));
-    msg.extend(body);
-    let mut rec = vec![22, 3, 3];
-    rec.extend(u16::try_from(msg.len()).unwrap().to_be_bytes());
-    rec.extend(msg);
-    rec
-}
-
-/// ServerHello (§7.4.1.3): TLS 1.2, a fixed random (no RFC 8446 §4.1.3 downgrade marker), no
-/// session id, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, no compression, no extensions.
-fn server_hello() -> Vec<u8> {
-    let mut b = vec![3, 3];
-    b.extend([0x42; 32]);
-    b.push(0);
-    b.extend([0xc0, 0x2b]);
-    b.push(0);
-    b.extend([0, 0]);
-    handshake_record(2, &b)
 }
 
 /// Certificate (§7.4.2) with `certs` as its entries, each with a correct u24 length.
