@@ -136,6 +136,11 @@ enum Capture {
     Setting,
 }
 
+/// The message of a reader error.
+fn not_well_formed(e: impl std::fmt::Display) -> String {
+    format!("not well-formed XML: {e}")
+}
+
 /// Reads a TRX request. Only the first `Entity` counts (as in maltego-trx); elements not listed
 /// in [`TrxRequest`] are skipped. Errors name what is wrong.
 pub(crate) fn parse_request(xml: &[u8]) -> Result<TrxRequest, String> {
@@ -156,60 +161,40 @@ pub(crate) fn parse_request(xml: &[u8]) -> Result<TrxRequest, String> {
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| format!("not well-formed XML: {e}"))?;
+        let event = reader.read_event_into(&mut buf).map_err(not_well_formed)?;
         match event {
             Event::DocType(_) => {
                 return Err("a document type declaration (DTD) is not accepted".to_owned())
             }
-            Event::Start(e) => {
-                let name = local_name(&e);
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let name = local_name(e);
                 on_open(
                     &mut req,
                     &path,
                     &name,
-                    &e,
+                    e,
                     &mut entities_seen,
                     &mut saw_request,
                     &mut capture,
                     &mut field_name,
                 )?;
                 text.clear();
-                path.push(name);
-            }
-            Event::Empty(e) => {
-                let name = local_name(&e);
-                on_open(
-                    &mut req,
-                    &path,
-                    &name,
-                    &e,
-                    &mut entities_seen,
-                    &mut saw_request,
-                    &mut capture,
-                    &mut field_name,
-                )?;
-                text.clear();
-                close(&mut req, capture, &field_name, &text);
-                capture = Capture::None;
-            }
-            Event::Text(t) => {
-                if capture != Capture::None {
-                    let s = t
-                        .decode()
-                        .map_err(|e| format!("not well-formed XML: {e}"))?;
-                    text.push_str(&s);
+                if matches!(event, Event::Empty(_)) {
+                    // <Field …/>: opened and closed at once.
+                    close(&mut req, capture, &field_name, &text);
+                    capture = Capture::None;
+                } else {
+                    path.push(name);
                 }
             }
-            Event::CData(t) => {
-                if capture != Capture::None {
-                    let s = t
-                        .decode()
-                        .map_err(|e| format!("not well-formed XML: {e}"))?;
-                    text.push_str(&s);
-                }
+            // Text outside a captured element (whitespace between elements) is not decoded.
+            Event::Text(t) if capture != Capture::None => {
+                text.push_str(&t.decode().map_err(not_well_formed)?)
             }
+            Event::CData(t) if capture != Capture::None => {
+                text.push_str(&t.decode().map_err(not_well_formed)?)
+            }
+            Event::Text(_) | Event::CData(_) => {}
             Event::GeneralRef(r) => {
                 let s = resolve_ref(&r)?;
                 if capture != Capture::None {
@@ -254,11 +239,9 @@ fn local_name(e: &BytesStart<'_>) -> String {
 
 fn attr(e: &BytesStart<'_>, name: &str) -> Result<Option<String>, String> {
     for a in e.attributes() {
-        let a = a.map_err(|e| format!("not well-formed XML: {e}"))?;
+        let a = a.map_err(not_well_formed)?;
         if a.key.local_name().as_ref() == name.as_bytes() {
-            let v = a
-                .unescape_value()
-                .map_err(|e| format!("not well-formed XML: {e}"))?;
+            let v = a.unescape_value().map_err(not_well_formed)?;
             return Ok(Some(v.into_owned()));
         }
     }
@@ -276,9 +259,7 @@ fn resolve_ref(r: &BytesRef<'_>) -> Result<String, String> {
             .map(String::from)
             .ok_or_else(|| "not well-formed XML: a bad character reference".to_owned());
     }
-    let name = r
-        .decode()
-        .map_err(|e| format!("not well-formed XML: {e}"))?;
+    let name = r.decode().map_err(not_well_formed)?;
     Ok(match name.as_ref() {
         "lt" => "<",
         "gt" => ">",
