@@ -121,11 +121,11 @@ for size in $SIZES; do
   B="http://127.0.0.1:$PORT"
   for conns in $CONNS; do
     stop_server
-    $BIN --home "$HOME_DIR" serve --listen "127.0.0.1:$PORT" --max-connections "$conns" >"$WORK/server.log" 2>&1 &
+    $BIN --home "$HOME_DIR" serve --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 100); do curl -fs "$B/healthz" >/dev/null && break; sleep 0.1; done
     [[ " $ONLY " == *" expand "* && ! -s $WORK/expand.sql ]] && api_capture_sql expand "$B" "$LOG"
-    echo "  -- $conns connection(s), server pool $conns; load $(load); ${DURATION}s per run after ${WARMUP}s warm-up"
+    echo "  -- $conns connection(s), server pool default; load $(load); ${DURATION}s per run after ${WARMUP}s warm-up"
     echo "  endpoint                               API p50     p99   p99.9     req/s | pgbench p50     p99   p99.9    tps | p99 API/pg"
     for key in $ONLY; do
       api_measure "$key" "$conns" "$B" || exit 1

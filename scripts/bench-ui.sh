@@ -20,7 +20,7 @@ PSQL=(psql "$URL" -X -q -At -v ON_ERROR_STOP=1)
 WORK=$(mktemp -d)
 trap 'kill "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-$BIN --home "$BENCH_HOME" serve --listen "127.0.0.1:$PORT" --max-connections "$CONNS" >"$WORK/server.log" 2>&1 &
+$BIN --home "$BENCH_HOME" serve --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 

@@ -58,7 +58,7 @@ impl CertHash {
 
 impl fmt::Display for CertHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.as_bytes()))
+        f.write_str(&crate::hex_lower(self.as_bytes()))
     }
 }
 

@@ -136,15 +136,13 @@ percentiles() {
 
 # api_measure KEY CONNS BASE: wrk on PATHS[KEY] (WARMUP s unmeasured, then DURATION s), then
 # pgbench on $WORK/KEY.sql with as many clients. Sets W_P50 W_P99 W_P999 W_RPS W_NON2XX
-# W_SOCKERR and PG_P50 PG_P99 PG_P999 PG_TPS. With STAGE_RESET=1 the server's stage report is
-# emptied before the measured wrk run.
+# W_SOCKERR and PG_P50 PG_P99 PG_P999 PG_TPS.
 api_measure() {
   local key=$1 conns=$2 base=$3 path=${PATHS[$1]}
   local threads=$(( conns < 2 ? 1 : 2 ))
   local code; code=$(curl -s -o /dev/null -w '%{http_code}' "$base$path")
   [[ $code == 200 ]] || { echo "$key: $path answered $code" >&2; return 1; }
   (( WARMUP > 0 )) && wrk -t"$threads" -c"$conns" -d"${WARMUP}s" "$base$path" >/dev/null
-  [[ ${STAGE_RESET:-0} == 1 ]] && curl -fs -X DELETE "$base/debug/stage-timing" >/dev/null
   local out; out=$(wrk -t"$threads" -c"$conns" -d"${DURATION}s" -s scripts/wrk-percentiles.lua "$base$path")
   local stats; stats=$(grep '^WRKSTATS' <<<"$out")
   local -A w; local kv

@@ -48,9 +48,12 @@ pub struct ServeArgs {
     /// Largest `limit` accepted.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=9999))]
     pub max_page_size: i64,
-    /// Pooled database connections.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub max_connections: u32,
+    /// Pooled database connections [default: two per CPU core, at most 32]. Requests beyond
+    /// them wait in the pool, first come first served; more backends than cores only move the
+    /// queue into the kernel's scheduler, where it becomes tail latency (docs/BENCHMARKS.md,
+    /// "API tail latency").
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_connections: Option<u32>,
     /// Serve without authentication on any address (every request acts as an admin). Without
     /// it, a non-loopback --listen needs at least one account (`certhist user add`).
     #[arg(long)]
@@ -155,7 +158,22 @@ fn parse_rate(text: &str) -> Result<RateArg, String> {
     })))
 }
 
+/// The default pool: two connections per core (at least 2, at most 32). On the 20M dataset at
+/// 8 and 32 client connections on 2 cores, 4 pooled connections gave the throughput of 8 or 32
+/// and a p99 4–12× lower: with more backends than the cores can run, a backend waits for a CPU
+/// for up to ~300 ms when the scheduler favours the other process group (PostgreSQL's session
+/// against the server's).
+pub fn default_pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    u32::try_from(2 * cores).unwrap_or(u32::MAX).clamp(2, 32)
+}
+
 impl ServeArgs {
+    /// Pooled database connections: `--max-connections`, else [`default_pool_size`].
+    pub fn pool_size(&self) -> u32 {
+        self.max_connections.unwrap_or_else(default_pool_size)
+    }
+
     /// The typed configuration.
     pub fn config(&self) -> ServeConfig {
         ServeConfig {
@@ -189,7 +207,7 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
     // Certificate problems are reported before the database is opened.
     let tls = tls_setup(cli, args)?;
     let mut db = crate::db_config(cli);
-    db.max_connections = args.max_connections as usize;
+    db.max_connections = args.pool_size() as usize;
     let store = Store::open(&db).await?;
     let mut config = args.config();
     config.replicas = replicas(args, &store, &config).await?;
@@ -241,7 +259,7 @@ async fn replicas(
     for url in &args.replica_urls {
         let name = certhist_store::redact_url(url);
         let usage = |e: certhist_store::StoreError| Failure::Usage(format!("--replica-url: {e}"));
-        let reads = Store::connect_replica(url, args.max_connections as usize)
+        let reads = Store::connect_replica(url, args.pool_size() as usize)
             .map_err(usage)?
             .with_statement_timeout(config.statement_timeout)?;
         let checks = Store::connect_replica(url, 1).map_err(usage)?;

@@ -29,8 +29,10 @@ pub struct CertSummary {
     /// Issuer organizationName.
     pub issuer_o: Option<String>,
     /// Start of validity.
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub not_before: Option<DateTime<Utc>>,
     /// End of validity.
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub not_after: Option<DateTime<Utc>>,
     /// CA certificate (basicConstraints cA).
     pub is_ca: bool,
@@ -106,6 +108,7 @@ pub struct CtEntry {
     /// Entry index.
     pub entry_index: i64,
     /// Entry timestamp (the SCT's).
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub entry_timestamp: DateTime<Utc>,
     /// x509 | precert.
     pub entry_type: CtEntryType,
@@ -199,14 +202,18 @@ pub struct CacheEntry {
     /// What the artifact is.
     pub kind: CacheEntryKind,
     /// When the machine downloaded it.
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub downloaded_at: Option<DateTime<Utc>>,
     /// HTTP Last-Modified.
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub last_modified: Option<DateTime<Utc>>,
     /// OCSP certStatus, when the response was in the cache.
     pub ocsp_status: Option<OcspStatus>,
     /// OCSP thisUpdate.
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub this_update: Option<DateTime<Utc>>,
     /// OCSP nextUpdate.
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub next_update: Option<DateTime<Utc>>,
 }
 
@@ -261,6 +268,7 @@ pub struct CertificateRecord {
     #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub tbs_noct_sha256: Option<Vec<u8>>,
     /// When certhist stored it.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub added_at: DateTime<Utc>,
     /// Names (CN, SAN, email), by kind then name.
     pub names: Vec<CertName>,
@@ -269,6 +277,7 @@ pub struct CertificateRecord {
     /// CT log entries of this certificate and its siblings, oldest first.
     pub ct_entries: Vec<CtEntry>,
     /// Earliest CT timestamp of the certificate or a sibling.
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub first_seen_in_ct: Option<DateTime<Utc>>,
     /// Cache artifacts naming this certificate's CertID.
     pub cache_entries: Vec<CacheEntry>,

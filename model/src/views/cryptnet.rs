@@ -104,8 +104,10 @@ pub struct ServingHost {
     /// Port (0 = unknown).
     pub port: u16,
     /// First sighting (RFC 3339, UTC).
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub first_seen: DateTime<Utc>,
     /// Last sighting (RFC 3339, UTC).
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub last_seen: DateTime<Utc>,
     /// Sightings.
     pub times_seen: i64,
@@ -124,8 +126,10 @@ pub struct CertIdMatch {
     /// Issuer DN (for serial-only candidates: the candidate's issuer).
     pub issuer: Option<String>,
     /// Start of validity (RFC 3339, UTC).
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub not_before: Option<DateTime<Utc>>,
     /// End of validity (RFC 3339, UTC).
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub not_after: Option<DateTime<Utc>>,
     /// Names (CN, SAN), deduplicated.
     pub names: Vec<String>,
@@ -159,6 +163,7 @@ impl CertIdResolution {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct CryptnetRow {
     /// When the entry was downloaded (MetaData LastDownloadTime; RFC 3339, UTC).
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub time: Option<DateTime<Utc>>,
     /// Where the entry was read: a MetaData file path or `file:line`.
     pub source: String,
@@ -184,10 +189,13 @@ pub struct CryptnetRow {
     /// Status of this CertID in the cached OCSP response.
     pub status: Option<OcspStatus>,
     /// Revocation time when revoked (RFC 3339, UTC).
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub revoked_at: Option<DateTime<Utc>>,
     /// thisUpdate of the OCSP response or CRL, else of the MetaData (RFC 3339, UTC).
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub this_update: Option<DateTime<Utc>>,
     /// nextUpdate (RFC 3339, UTC).
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub next_update: Option<DateTime<Utc>>,
     /// What is known about the CertID (absent when not resolved or not an OCSP request).
     pub resolution: Option<CertIdResolution>,

@@ -14,8 +14,10 @@ use crate::{serde_hex, Sha1};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Period {
     /// Start.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub start: DateTime<Utc>,
     /// End.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub end: DateTime<Utc>,
 }
 
@@ -49,8 +51,10 @@ pub struct IpPeriod {
     #[schema(value_type = String, example = "192.0.2.10")]
     pub ip: IpAddr,
     /// First sighting (all ports).
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub first_seen: DateTime<Utc>,
     /// Last sighting (all ports).
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub last_seen: DateTime<Utc>,
     /// Sightings (all ports).
     pub times_seen: i64,
@@ -82,8 +86,10 @@ pub struct CertPeriod {
     #[schema(value_type = String, pattern = "^[0-9a-f]{40}$")]
     pub sha1: Sha1,
     /// First sighting (all ports).
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub first_seen: DateTime<Utc>,
     /// Last sighting (all ports).
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub last_seen: DateTime<Utc>,
     /// Sightings (all ports).
     pub times_seen: i64,
@@ -148,8 +154,10 @@ pub struct GraphEdge {
     /// Ports (0 = unknown).
     pub ports: Vec<u16>,
     /// First sighting.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub first_seen: DateTime<Utc>,
     /// Last sighting.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub last_seen: DateTime<Utc>,
     /// Sightings summed over ports.
     pub times_seen: i64,

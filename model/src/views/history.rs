@@ -23,8 +23,10 @@ pub struct IpHistoryItem {
     #[schema(value_type = String, pattern = "^[0-9a-f]{40}$")]
     pub sha1: Sha1,
     /// First sighting.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub first_seen: DateTime<Utc>,
     /// Last sighting.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub last_seen: DateTime<Utc>,
     /// Number of sightings.
     pub times_seen: i64,
@@ -49,8 +51,10 @@ pub struct HostItem {
     /// TCP port (0 = unknown).
     pub port: u16,
     /// First sighting.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub first_seen: DateTime<Utc>,
     /// Last sighting.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub last_seen: DateTime<Utc>,
     /// Number of sightings.
     pub times_seen: i64,
@@ -80,14 +84,17 @@ pub struct CertStubRecord {
     /// Serial as the sensor wrote it (hex).
     pub serial: Option<String>,
     /// Validity start.
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub not_before: Option<DateTime<Utc>>,
     /// Validity end.
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub not_after: Option<DateTime<Utc>>,
     /// SAN dNSNames the sensor listed.
     pub san_dns: Vec<String>,
     /// Sources that reported it.
     pub sources: Vec<String>,
     /// When it was first stored.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub added_at: DateTime<Utc>,
 }
 
@@ -109,8 +116,10 @@ pub struct StubSightingItem {
     #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub sha256: crate::Sha256,
     /// First sighting.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub first_seen: DateTime<Utc>,
     /// Last sighting.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub last_seen: DateTime<Utc>,
     /// Number of sightings.
     pub times_seen: i64,
@@ -125,8 +134,10 @@ pub struct StubSightingItem {
     /// Serial as the sensor log gave it (hex).
     pub serial: Option<String>,
     /// Validity start, when the log gave it.
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub not_before: Option<DateTime<Utc>>,
     /// Validity end, when the log gave it.
+    #[serde(serialize_with = "crate::serde_time::option_utc")]
     pub not_after: Option<DateTime<Utc>>,
 }
 
@@ -165,8 +176,10 @@ pub struct ClientContactItem {
     #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{40}$")]
     pub client_cert_sha1: Option<Sha1>,
     /// First contact seen.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub first_seen: DateTime<Utc>,
     /// Last contact seen.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub last_seen: DateTime<Utc>,
     /// Number of contacts (handshakes) seen.
     pub times_seen: i64,

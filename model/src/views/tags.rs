@@ -197,7 +197,7 @@ impl Target {
         match self {
             Target::Ip(ip) => ip.to_string(),
             Target::Cidr(net) => net.to_string(),
-            Target::Certificate(sha1) => hex::encode(sha1),
+            Target::Certificate(sha1) => crate::hex_lower(sha1),
             Target::Name(name) => name.clone(),
         }
     }
@@ -306,6 +306,7 @@ pub struct Tag {
     /// command line).
     pub author: String,
     /// When it was added.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -323,6 +324,7 @@ pub struct Note {
     /// Who wrote it.
     pub author: String,
     /// When.
+    #[serde(serialize_with = "crate::serde_time::utc")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -163,7 +163,7 @@ pub(crate) async fn query(
         let mut ext = Map::new();
         let mut certificates = Vec::new();
         for (sha1, per) in &order {
-            let key = hex::encode(sha1);
+            let key = certhist_model::hex_lower(sha1);
             let mut sighting = per.to_json();
             match subjects.get(*sha1) {
                 Some(subject) => {
@@ -214,7 +214,7 @@ pub(crate) async fn cquery(
         .map(|(ip, per)| (ip.to_string(), per.to_json()))
         .collect();
     let mut body = json!({
-        "certificate": hex::encode(sha1),
+        "certificate": certhist_model::hex_lower(sha1),
         "hits": seen.len(),
         "seen": seen,
         "x_certhist": ext,
@@ -255,7 +255,7 @@ pub(crate) async fn cfetch(
                     .as_deref()
                     .map(|e| format!(" ({})", shorten(e)))
                     .unwrap_or_default(),
-                hex::encode(sha1)
+                certhist_model::hex_lower(sha1)
             ),
         ));
     };
@@ -294,7 +294,7 @@ pub(crate) async fn cfetch(
             "extension": extension,
         },
         "x_certhist": {
-            "sha256": hex::encode(s.sha256),
+            "sha256": certhist_model::hex_lower(s.sha256),
             "serial": s.serial.as_ref().map(ToString::to_string),
             "key_algorithm": record.key_algorithm,
             "signature_algorithm": record.signature_algorithm,

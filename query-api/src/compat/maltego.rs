@@ -610,7 +610,7 @@ fn ip_type(ip: &IpAddr) -> &'static str {
 }
 
 fn day(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d").to_string()
+    certhist_model::ymd(t)
 }
 
 /// Properties of a sighting span, and the link label (`first..last :ports`).
@@ -634,10 +634,10 @@ fn sighting_fields(e: &mut Entity, seen: &PerIp) {
 
 /// A certificate entity: value = SHA-1; its fields when stored; the sightings given.
 fn cert_entity(sha1: &Sha1, details: Option<&CertDetails>, seen: Option<&PerIp>) -> Entity {
-    let mut e = Entity::new(CERT_TYPE, hex::encode(sha1));
+    let mut e = Entity::new(CERT_TYPE, certhist_model::hex_lower(sha1));
     if let Some(d) = details {
         let s = &d.summary;
-        e.field("sha256", "SHA-256", hex::encode(s.sha256));
+        e.field("sha256", "SHA-256", certhist_model::hex_lower(s.sha256));
         if let Some(serial) = &s.serial {
             e.field("serial", "Serial number", serial.to_hex());
         }
@@ -848,7 +848,10 @@ async fn certificate_to_ips(
         ));
     }
     if total == 0 {
-        out.inform(format!("no address was seen serving {}", hex::encode(sha1)));
+        out.inform(format!(
+            "no address was seen serving {}",
+            certhist_model::hex_lower(sha1)
+        ));
     }
     Ok(out)
 }
@@ -866,7 +869,7 @@ async fn certificate_to_names(
     if !stored {
         out.inform(format!(
             "certhist has seen {} but does not store the certificate, so it knows no names in it",
-            hex::encode(sha1)
+            certhist_model::hex_lower(sha1)
         ));
         return Ok(out);
     }

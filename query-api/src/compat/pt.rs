@@ -209,7 +209,7 @@ pub(crate) async fn history(
     reader(principal)?;
     let (q, _) = query_param(raw.as_deref())?;
     let conn = state.read_conn().await?;
-    let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
+    let day = certhist_model::ymd;
     let results: Vec<Value> = match subject_of(&conn, &q).await? {
         Subject::Unknown => Vec::new(),
         Subject::Ip(ip) => {
@@ -237,7 +237,7 @@ pub(crate) async fn history(
             list.into_iter()
                 .map(|(sha1, first, last)| {
                     json!({
-                        "sha1": hex::encode(sha1),
+                        "sha1": certhist_model::hex_lower(sha1),
                         "firstSeen": day(first),
                         "lastSeen": day(last),
                         "ipAddresses": [ip.to_string()],
@@ -253,7 +253,7 @@ pub(crate) async fn history(
             let ips: BTreeSet<IpAddr> = rows.iter().map(|r| r.ip).collect();
             // A stored certificate never seen on an address keeps its record, with null dates.
             vec![json!({
-                "sha1": hex::encode(sha1),
+                "sha1": certhist_model::hex_lower(sha1),
                 "firstSeen": first.map(day),
                 "lastSeen": last.map(day),
                 "ipAddresses": ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -431,7 +431,7 @@ pub(crate) async fn keyword(
         for h in hits {
             if seen.insert((h.cert.sha1, name)) {
                 results.push(json!({
-                    "focusPoint": hex::encode(h.cert.sha1),
+                    "focusPoint": certhist_model::hex_lower(h.cert.sha1),
                     "matchType": "sha1",
                     "fieldMatch": name,
                 }));
@@ -520,7 +520,7 @@ fn record(d: &CertDetails, sans: Vec<String>) -> Value {
         }
     }
     let colons: Vec<String> = s.sha1.iter().map(|b| format!("{b:02x}")).collect();
-    out.insert("sha1".to_owned(), json!(hex::encode(s.sha1)));
+    out.insert("sha1".to_owned(), json!(certhist_model::hex_lower(s.sha1)));
     out.insert("fingerprint".to_owned(), json!(colons.join(":")));
     out.insert(
         "serialNumber".to_owned(),

@@ -18,7 +18,7 @@ const SCO_NAMESPACE: [u8; 16] = [
 ];
 
 fn format(b: &[u8; 16]) -> String {
-    let h = hex::encode(b);
+    let h = certhist_model::hex_lower(b);
     format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],

@@ -113,7 +113,7 @@ impl Writer {
             "last_seen": time(&s.last_seen),
             "comment": format!(
                 "served certificate SHA-1 {} on port {}; seen {} times{}",
-                hex::encode(s.sha1), s.port, s.times_seen, sources
+                certhist_model::hex_lower(s.sha1), s.port, s.times_seen, sources
             ),
         });
         if !s.tags.is_empty() {
@@ -184,13 +184,13 @@ impl Writer {
         attrs.push((
             "x509-fingerprint-sha1",
             "x509-fingerprint-sha1",
-            hex::encode(sha1),
+            certhist_model::hex_lower(sha1),
         ));
         if let Some(d) = info.and_then(|i| i.details.as_ref()) {
             attrs.push((
                 "x509-fingerprint-sha256",
                 "x509-fingerprint-sha256",
-                hex::encode(d.summary.sha256),
+                certhist_model::hex_lower(d.summary.sha256),
             ));
             if let Some(s) = &d.summary.serial {
                 attrs.push(("serial-number", "text", s.to_hex()));

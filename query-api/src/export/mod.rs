@@ -86,8 +86,8 @@ impl Selector {
                 }
             }
             Selector::Cert(hash) => match hash {
-                CertHash::Sha1(h) => format!("cert {}", hex::encode(h)),
-                CertHash::Sha256(h) => format!("cert {}", hex::encode(h)),
+                CertHash::Sha1(h) => format!("cert {}", certhist_model::hex_lower(h)),
+                CertHash::Sha256(h) => format!("cert {}", certhist_model::hex_lower(h)),
             },
             Selector::Search { field, value, .. } => format!("search {field} {value}"),
             Selector::Expand(req) => format!("expand {}", req.seed_text),
@@ -287,7 +287,7 @@ pub fn cof_row(s: &Sighting) -> CofRow {
     CofRow {
         ip: s.ip,
         port: s.port,
-        cert_sha1: hex::encode(s.sha1),
+        cert_sha1: certhist_model::hex_lower(s.sha1),
         time_first: s.first_seen.timestamp(),
         time_last: s.last_seen.timestamp(),
         count: s.times_seen,
@@ -314,7 +314,7 @@ fn csv_rows(rows: &[Sighting], out: &mut Vec<u8>) {
         let _ = w.write_record([
             s.ip.to_string(),
             s.port.to_string(),
-            hex::encode(s.sha1),
+            certhist_model::hex_lower(s.sha1),
             ids::time(&s.first_seen),
             ids::time(&s.last_seen),
             s.times_seen.to_string(),

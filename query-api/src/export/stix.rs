@@ -49,7 +49,10 @@ fn serial_of(info: Option<&CertInfo>) -> Option<String> {
 /// The id of the certificate SCO: `hashes` (stix2 keeps one, SHA-1 before SHA-256) and
 /// `serial_number`, canonical (keys sorted, no spaces).
 pub(crate) fn cert_id(sha1: &[u8; 20], serial: Option<&str>) -> String {
-    let hashes = format!("{{\"SHA-1\":{}}}", json_str(&hex::encode(sha1)));
+    let hashes = format!(
+        "{{\"SHA-1\":{}}}",
+        json_str(&certhist_model::hex_lower(sha1))
+    );
     let name = match serial {
         Some(s) => format!("{{\"hashes\":{hashes},\"serial_number\":{}}}", json_str(s)),
         None => format!("{{\"hashes\":{hashes}}}"),
@@ -127,7 +130,7 @@ impl Writer {
             "{}|{}|{}|{}|{}|{}",
             s.ip,
             s.port,
-            hex::encode(s.sha1),
+            certhist_model::hex_lower(s.sha1),
             time(&s.first_seen),
             time(&s.last_seen),
             s.times_seen
@@ -198,9 +201,12 @@ fn certificate(sha1: &[u8; 20], id: &str, info: &CertInfo) -> Value {
     m.insert("spec_version".into(), json!("2.1"));
     m.insert("id".into(), json!(id));
     let mut hashes = Map::new();
-    hashes.insert("SHA-1".into(), json!(hex::encode(sha1)));
+    hashes.insert("SHA-1".into(), json!(certhist_model::hex_lower(sha1)));
     if let Some(d) = d {
-        hashes.insert("SHA-256".into(), json!(hex::encode(d.summary.sha256)));
+        hashes.insert(
+            "SHA-256".into(),
+            json!(certhist_model::hex_lower(d.summary.sha256)),
+        );
     }
     m.insert("hashes".into(), Value::Object(hashes));
     if let Some(s) = serial {

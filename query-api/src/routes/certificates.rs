@@ -72,12 +72,12 @@ pub(crate) async fn certificate(
         Some("der") => Ok(download(
             record.der,
             "application/pkix-cert",
-            &format!("{}.der", hex::encode(sha1)),
+            &format!("{}.der", certhist_model::hex_lower(sha1)),
         )),
         Some("pem") => Ok(download(
             pem(&record.der).into_bytes(),
             "application/x-pem-file",
-            &format!("{}.pem", hex::encode(sha1)),
+            &format!("{}.pem", certhist_model::hex_lower(sha1)),
         )),
         Some(other) => Err(bad_request(
             "format",

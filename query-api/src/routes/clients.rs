@@ -23,7 +23,9 @@ fn key_of(r: &ClientContactItem) -> Cursor {
         r.server_ip,
         r.server_port,
         r.client_ip,
-        r.client_cert_sha1.map(hex::encode).unwrap_or_default(),
+        r.client_cert_sha1
+            .map(certhist_model::hex_lower)
+            .unwrap_or_default(),
     )
 }
 

@@ -21,7 +21,7 @@ use crate::{json, AppState};
 struct Cursor(IpAddr, u16, String);
 
 fn key_of(r: &IpHistoryItem) -> Cursor {
-    Cursor(r.ip, r.port, hex::encode(r.sha1))
+    Cursor(r.ip, r.port, certhist_model::hex_lower(r.sha1))
 }
 
 fn store_key(c: &Cursor) -> Result<IpHistoryKey, ApiError> {

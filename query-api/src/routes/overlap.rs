@@ -62,7 +62,7 @@ pub(crate) async fn overlap(
             let rows =
                 read::overlap_by_ips(&conn, &addrs, &window, after.as_ref(), limit + 1).await?;
             Ok(json(&page(rows, limit, |r: &OverlapCertItem| {
-                hex::encode(r.sha1)
+                certhist_model::hex_lower(r.sha1)
             })))
         }
         (true, false) => {

@@ -146,6 +146,6 @@ pub(crate) async fn search(
     let rows =
         read::search_filtered(&conn, field, &pattern, &validity, after.as_ref(), limit + 1).await?;
     Ok(json(&page(rows, limit, |h: &SearchItem| {
-        Cursor(h.matched.clone(), hex::encode(h.cert.sha1))
+        Cursor(h.matched.clone(), certhist_model::hex_lower(h.cert.sha1))
     })))
 }

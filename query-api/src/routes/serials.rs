@@ -73,6 +73,6 @@ pub(crate) async fn serials(
     )
     .await?;
     Ok(json(&page(rows, limit, |r: &CertSummary| {
-        Cursor(hex::encode(r.sha1))
+        Cursor(certhist_model::hex_lower(r.sha1))
     })))
 }

@@ -582,7 +582,7 @@ async fn cryptnet_import(
     let upload = CryptnetUpload {
         label: label.clone(),
         size_bytes: spooled.size_bytes,
-        content_sha256: hex::encode(content_sha256),
+        content_sha256: certhist_model::hex_lower(content_sha256),
         rows: analysis.rows,
         warnings,
     };
@@ -758,7 +758,7 @@ async fn run_import_paths(
             tokio::task::spawn_blocking(move || certhist_files::input::content_sha256(&path))
                 .await
                 .map_err(|e| internal(&e))?
-                .map(hex::encode)
+                .map(certhist_model::hex_lower)
                 .map_err(|e| internal(&e))?;
     }
     summary.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

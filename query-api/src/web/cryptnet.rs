@@ -111,14 +111,14 @@ pub(crate) async fn page(viewer: Viewer) -> PageResult {
 }
 
 fn day(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d").to_string()
+    certhist_model::ymd(t)
 }
 
 fn match_cell(m: &CertIdMatch) -> MatchCell {
     let sha1_bytes = hex::decode(&m.sha1).unwrap_or_default();
     MatchCell {
         href: links::cert(&sha1_bytes),
-        sha1: hex::encode(&sha1_bytes),
+        sha1: certhist_model::hex_lower(&sha1_bytes),
         kind: m.match_kind.as_str(),
         subject: visible(m.subject.as_deref().unwrap_or_default()),
         names: m

@@ -458,7 +458,7 @@ pub(crate) mod links {
 
     /// `/certificate/{sha1}`.
     pub fn cert(sha1: &[u8]) -> String {
-        format!("/certificate/{}", hex::encode(sha1))
+        format!("/certificate/{}", certhist_model::hex_lower(sha1))
     }
 
     /// A query string of `pairs`, percent-encoded.

@@ -28,12 +28,11 @@ use crate::AppState;
 type PageResult = Result<Response, PageError>;
 
 fn date(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d").to_string()
+    certhist_model::ymd(t)
 }
 
 fn datetime(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
+    t.map(certhist_model::ymd_hm).unwrap_or_default()
 }
 
 /// "for 3 months", "for 1 day".
@@ -49,7 +48,7 @@ fn period(first: DateTime<Utc>, last: DateTime<Utc>) -> String {
 }
 
 fn short(sha1: &[u8]) -> String {
-    hex::encode(sha1.get(..6).unwrap_or(sha1))
+    certhist_model::hex_lower(sha1.get(..6).unwrap_or(sha1))
 }
 
 /// A text with an optional link.
@@ -101,7 +100,7 @@ impl CertCell {
         }
         CertCell {
             href: links::cert(&c.sha1),
-            sha1: hex::encode(c.sha1),
+            sha1: certhist_model::hex_lower(c.sha1),
             sha1_short: short(&c.sha1),
             cn: visible(c.subject_cn.as_deref().unwrap_or_default()),
             issuer: visible(
@@ -119,7 +118,7 @@ impl CertCell {
     fn hash_only(sha1: &Sha1) -> Self {
         CertCell {
             href: links::cert(sha1),
-            sha1: hex::encode(sha1),
+            sha1: certhist_model::hex_lower(sha1),
             sha1_short: short(sha1),
             cn: String::new(),
             issuer: String::new(),
@@ -237,9 +236,12 @@ impl StubRow {
             ip: s.ip.to_string(),
             ip_href: links::ip(s.ip),
             port: s.port,
-            sha256: hex::encode(s.sha256),
+            sha256: certhist_model::hex_lower(s.sha256),
             sha256_short: short(&s.sha256),
-            href: format!("/api/v1/certificates/{}", hex::encode(s.sha256)),
+            href: format!(
+                "/api/v1/certificates/{}",
+                certhist_model::hex_lower(s.sha256)
+            ),
             cn: cn.map_or_else(|| Link::plain(""), |c| Link::to(c, links::exact("name", c))),
             issuer: visible(s.issuer_dn.as_deref().unwrap_or_default()),
             not_before: s.not_before.map(date).unwrap_or_default(),
@@ -345,7 +347,10 @@ async fn ip_page(principal: Viewer, state: AppState, text: &str, raw: Option<&st
     drop(conn);
     let next = if more {
         rows.last().map(|r| {
-            links::with_cursor(&base, &encode_cursor(&(r.ip, r.port, hex::encode(r.sha1))))
+            links::with_cursor(
+                &base,
+                &encode_cursor(&(r.ip, r.port, certhist_model::hex_lower(r.sha1))),
+            )
         })
     } else {
         None
@@ -377,7 +382,7 @@ async fn ip_page(principal: Viewer, state: AppState, text: &str, raw: Option<&st
                     r.ip,
                     r.port,
                     visible(&name),
-                    hex::encode(r.sha1),
+                    certhist_model::hex_lower(r.sha1),
                     date(r.first_seen),
                     date(r.last_seen),
                     period(r.first_seen, r.last_seen)
@@ -550,7 +555,7 @@ fn opt_field(label: &'static str, value: Option<&String>, field: &str) -> Option
 
 fn hex_field(label: &'static str, value: Option<&Vec<u8>>, search: Option<&str>) -> Option<Field> {
     value.map(|v| {
-        let h = hex::encode(v);
+        let h = certhist_model::hex_lower(v);
         Field {
             label,
             values: vec![match search {
@@ -644,8 +649,8 @@ fn record_fields(r: &CertificateRecord) -> Vec<Field> {
         None,
     ));
     if let (Some(serial), Some(n)) = (&s.serial, &r.issuer_name_hash) {
-        let n = hex::encode(n);
-        let k = r.issuer_key_hash.as_ref().map(hex::encode);
+        let n = certhist_model::hex_lower(n);
+        let k = r.issuer_key_hash.as_ref().map(certhist_model::hex_lower);
         f.push(Field {
             label: "OCSP CertID",
             values: vec![Link::to(
@@ -661,12 +666,12 @@ fn record_fields(r: &CertificateRecord) -> Vec<Field> {
     }
     f.push(Field {
         label: "SHA-256",
-        values: vec![Link::plain(hex::encode(s.sha256))],
+        values: vec![Link::plain(certhist_model::hex_lower(s.sha256))],
         mono: true,
     });
     f.push(Field {
         label: "SHA-1",
-        values: vec![Link::plain(hex::encode(s.sha1))],
+        values: vec![Link::plain(certhist_model::hex_lower(s.sha1))],
         mono: true,
     });
     if let Some(t) = r.first_seen_in_ct {
@@ -763,7 +768,7 @@ pub(crate) async fn certificate(
     drop(conn);
     let more = hosts.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     hosts.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let sha1_hex = hex::encode(sha1);
+    let sha1_hex = certhist_model::hex_lower(sha1);
     let base = links::cert(&sha1);
     let next = if more {
         hosts
@@ -1016,7 +1021,7 @@ pub(crate) async fn names(
         rows.last().map(|r| {
             links::with_cursor(
                 &base,
-                &encode_cursor(&(r.matched.clone(), hex::encode(r.cert.sha1))),
+                &encode_cursor(&(r.matched.clone(), certhist_model::hex_lower(r.cert.sha1))),
             )
         })
     } else {
@@ -1118,12 +1123,12 @@ pub(crate) async fn serial(
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
-    let n_hex = name_hash.map(hex::encode);
-    let k_hex = key_hash.map(hex::encode);
+    let n_hex = name_hash.map(certhist_model::hex_lower);
+    let k_hex = key_hash.map(certhist_model::hex_lower);
     let base = links::serial(&clean, n_hex.as_deref(), k_hex.as_deref());
     let next = if more {
         rows.last()
-            .map(|r| links::with_cursor(&base, &encode_cursor(&hex::encode(r.sha1))))
+            .map(|r| links::with_cursor(&base, &encode_cursor(&certhist_model::hex_lower(r.sha1))))
     } else {
         None
     };
@@ -1364,9 +1369,9 @@ pub(crate) async fn overlap(
         let more = rows.len() > limit_rows;
         rows.truncate(limit_rows);
         if more {
-            page.next = rows
-                .last()
-                .map(|r| links::with_cursor(&base, &encode_cursor(&hex::encode(r.sha1))));
+            page.next = rows.last().map(|r| {
+                links::with_cursor(&base, &encode_cursor(&certhist_model::hex_lower(r.sha1)))
+            });
         }
         for (g, r) in rows.iter().enumerate() {
             let name = r
@@ -1380,7 +1385,7 @@ pub(crate) async fn overlap(
                     title: format!(
                         "{} · {} · {} → {}",
                         ip.ip,
-                        hex::encode(r.sha1),
+                        certhist_model::hex_lower(r.sha1),
                         date(ip.first_seen),
                         date(ip.last_seen)
                     ),
@@ -1441,7 +1446,7 @@ pub(crate) async fn overlap(
                     title: format!(
                         "{} · {} · {} → {}",
                         r.ip,
-                        hex::encode(c.sha1),
+                        certhist_model::hex_lower(c.sha1),
                         date(c.first_seen),
                         date(c.last_seen)
                     ),
@@ -1633,7 +1638,7 @@ pub(crate) async fn graph(
         .iter()
         .filter_map(|e| {
             let a = pos.get(e.ip.to_string().as_str())?;
-            let b = pos.get(hex::encode(e.sha1).as_str())?;
+            let b = pos.get(certhist_model::hex_lower(e.sha1).as_str())?;
             Some(GEdge {
                 x1: a.0,
                 y1: a.1,
@@ -1827,7 +1832,7 @@ pub(crate) async fn export_ip_csv(
                 &[
                     &r.ip.to_string(),
                     &r.port.to_string(),
-                    &hex::encode(r.sha1),
+                    &certhist_model::hex_lower(r.sha1),
                     c.and_then(|c| c.subject_cn.as_deref()).unwrap_or_default(),
                     c.and_then(|c| c.issuer_cn.as_deref()).unwrap_or_default(),
                     &rfc3339(c.and_then(|c| c.not_before)),
@@ -1906,8 +1911,8 @@ pub(crate) async fn export_search_csv(
                 &mut out,
                 &[
                     &r.matched,
-                    &hex::encode(c.sha1),
-                    &hex::encode(c.sha256),
+                    &certhist_model::hex_lower(c.sha1),
+                    &certhist_model::hex_lower(c.sha256),
                     &c.serial.as_ref().map(Serial::to_hex).unwrap_or_default(),
                     c.subject_cn.as_deref().unwrap_or_default(),
                     c.subject_o.as_deref().unwrap_or_default(),

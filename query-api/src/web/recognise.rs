@@ -209,8 +209,8 @@ fn url_readings(url: &str) -> Vec<Reading> {
             let sha1 = id.hash_algorithm == HashAlgorithm::Sha1;
             let r = Reading::CertId {
                 serial: id.serial.to_hex(),
-                name_hash: sha1.then(|| hex::encode(&id.issuer_name_hash)),
-                key_hash: sha1.then(|| hex::encode(&id.issuer_key_hash)),
+                name_hash: sha1.then(|| certhist_model::hex_lower(&id.issuer_name_hash)),
+                key_hash: sha1.then(|| certhist_model::hex_lower(&id.issuer_key_hash)),
             };
             if !out.contains(&r) {
                 out.push(r);

@@ -68,7 +68,7 @@ pub(crate) struct TagPanel {
 }
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+    format!("{} UTC", certhist_model::ymd_hm(t))
 }
 
 /// The page of a target.
