@@ -26,9 +26,19 @@ pub mod exit {
 
 /// Runs one command.
 pub async fn run(cli: cli::Cli) -> ExitCode {
+    let started = chrono::Utc::now();
+    // The managed cluster's home, whose server log can say why a connection went away.
+    let managed_home = cli.database_url.is_none().then(|| cli.home.clone());
     match commands::dispatch(cli).await {
         Ok(code) => ExitCode::from(code),
-        Err(failure) => {
+        Err(mut failure) => {
+            if let Some(home) = managed_home.filter(|_| failure.is_unavailable()) {
+                if let Some((file, line)) =
+                    certhist_store::cluster::server_log_failure(&home, started)
+                {
+                    failure = failure.with_server_log(file, line);
+                }
+            }
             // Error text can quote attacker-controlled input (URLs, names, server answers).
             let text = failure.to_string();
             let lines: Vec<String> = text.lines().map(output::clean).collect();

@@ -51,8 +51,10 @@ impl fmt::Display for Failure {
             Failure::Other(e) => {
                 // The context chain, "outer: inner: …", without a cause the text already says
                 // (errors that print their source in their own message would repeat it).
+                // A server log quote (outermost context, see `with_server_log`) goes last.
+                let server_log = e.downcast_ref::<ServerLog>();
                 let mut text = String::new();
-                for cause in e.chain() {
+                for cause in e.chain().skip(usize::from(server_log.is_some())) {
                     let s = cause.to_string();
                     if !text.contains(&s) {
                         if !text.is_empty() {
@@ -67,10 +69,14 @@ impl fmt::Display for Failure {
                     .chain()
                     .filter_map(|c| c.downcast_ref::<StoreError>())
                     .any(StoreError::is_unavailable);
+                if let Some(log) = server_log {
+                    write!(f, "\n{log}")?;
+                }
                 let disk_full = e
                     .chain()
                     .filter_map(|c| c.downcast_ref::<StoreError>())
-                    .any(StoreError::is_disk_full);
+                    .any(StoreError::is_disk_full)
+                    || server_log.is_some_and(ServerLog::disk_full);
                 if disk_full {
                     f.write_str("\nthe database server's disk is full; free space (or move the data directory to a larger disk), then run the same command again (imports resume where they stopped, without duplicates)")?;
                 } else if unavailable {
@@ -78,6 +84,57 @@ impl fmt::Display for Failure {
                 }
                 Ok(())
             }
+        }
+    }
+}
+
+/// What the managed cluster's server log said when the connection to it went away: the server
+/// stopped itself (a PANIC, e.g. when its WAL cannot be written for lack of space), and the
+/// client saw only a closed connection. Added by [`Failure::with_server_log`].
+#[derive(Debug)]
+pub struct ServerLog {
+    file: std::path::PathBuf,
+    line: String,
+}
+
+impl ServerLog {
+    fn disk_full(&self) -> bool {
+        self.line.contains("No space left on device")
+    }
+}
+
+impl fmt::Display for ServerLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the database server stopped; its log ({}) says: {}",
+            self.file.display(),
+            self.line
+        )
+    }
+}
+
+impl std::error::Error for ServerLog {}
+
+impl Failure {
+    /// True when the database went away or could not be reached (see
+    /// [`StoreError::is_unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Failure::Other(e) => e
+                .chain()
+                .filter_map(|c| c.downcast_ref::<StoreError>())
+                .any(StoreError::is_unavailable),
+            _ => false,
+        }
+    }
+
+    /// This failure with the managed cluster's own account of it (`certhist_store::cluster::
+    /// server_log_failure`), printed after the error and choosing the hint.
+    pub fn with_server_log(self, file: std::path::PathBuf, line: String) -> Self {
+        match self {
+            Failure::Other(e) => Failure::Other(e.context(ServerLog { file, line })),
+            other => other,
         }
     }
 }

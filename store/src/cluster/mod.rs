@@ -507,9 +507,75 @@ pub fn status_with(home: &Path, config: &ClusterConfig) -> Result<ClusterStatus,
     })
 }
 
+/// Bytes read from the end of the server log by [`server_log_failure`].
+const LOG_FAILURE_WINDOW: u64 = 256 * 1024;
+
+/// Why the managed cluster under `home` went away, in its own words: the first line of its
+/// server log written at or after `since` that reports a crash (`PANIC:`) or a full disk (`No
+/// space left on device`), without the time and process prefix, with the log's path. A client
+/// whose connection was closed sees only that; when the WAL cannot be written, PostgreSQL stops
+/// itself and the cause is only in this log (issue 16).
+pub fn server_log_failure(
+    home: &Path,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Option<(PathBuf, String)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let layout = Layout::new(&absolute_home(home).ok()?);
+    let mut file = fs::File::open(&layout.log_file).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(LOG_FAILURE_WINDOW)))
+        .ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    // Lines start with `log_line_prefix`'s default, `%m [%p] `: "2026-12-04 17:12:46.718 UTC [10340] ".
+    let since = since.naive_utc() - chrono::Duration::seconds(1);
+    text.lines().find_map(|line| {
+        let stamp = line.get(..23)?;
+        let at = chrono::NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d %H:%M:%S%.3f").ok()?;
+        let failure = line.contains("PANIC:") || line.contains("No space left on device");
+        let (_, message) = line.split_once("] ")?;
+        (at >= since && failure).then(|| (layout.log_file.clone(), message.trim().to_owned()))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_log_names_a_failure_after_the_command_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().canonicalize().unwrap();
+        let at = |s: &str| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+                .unwrap()
+                .and_utc()
+        };
+        assert_eq!(server_log_failure(&home, at("2026-12-04 17:00:00")), None);
+        std::fs::write(
+            home.join("postgres.log"),
+            "2026-12-04 16:00:00.000 UTC [7] PANIC:  an old crash\n\
+             2026-12-04 17:00:00.500 UTC [9] LOG:  checkpoint starting: wal\n\
+             2026-12-04 17:00:01.250 UTC [9] PANIC:  could not write to file \"pg_wal/xlogtemp.9\": No space left on device\n\
+             2026-12-04 17:00:01.300 UTC [1] LOG:  server process (PID 9) was terminated by signal 6: Aborted\n",
+        )
+        .unwrap();
+        let (file, line) = server_log_failure(&home, at("2026-12-04 17:00:00")).unwrap();
+        assert_eq!(file, home.join("postgres.log"));
+        assert_eq!(
+            line,
+            "PANIC:  could not write to file \"pg_wal/xlogtemp.9\": No space left on device"
+        );
+        // A crash before the command started is not its cause.
+        assert_eq!(server_log_failure(&home, at("2026-12-04 17:00:05")), None);
+        assert_eq!(
+            server_log_failure(&home, at("2026-12-04 15:00:00"))
+                .unwrap()
+                .1,
+            "PANIC:  an old crash"
+        );
+    }
 
     #[test]
     fn percent_encoding() {
