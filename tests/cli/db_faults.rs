@@ -3,7 +3,9 @@
 //! command must stop with a clear message and a non-zero exit (no hang, no panic), and after the
 //! cluster is restarted a re-run must leave the same observations as one clean run (checksum
 //! over every row, counts and sum of sightings: no duplicates, no gaps). The same for
-//! `certhist ingest ct` against the loopback static-CT log of ct.rs.
+//! `certhist ingest ct` against the loopback static-CT log of ct.rs, and for `import sonar`,
+//! `import zeek` and `import certs` (`killed_mid_import`); a full data or WAL disk for
+//! `import observations`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -732,14 +734,112 @@ async fn full_disk(wal_on_tmpfs: bool) {
 #[tokio::test]
 async fn a_scan_file_import_whose_database_is_killed_fails_clearly_and_a_rerun_equals_a_clean_run()
 {
-    let (home, _guard, info) = fault_cluster("scan").await;
     let hosts = crate::support::data("scans/crocs-muni__cevast/10000-hosts.gz");
-    let p = hosts.to_str().unwrap().to_owned();
-    let import = |info: &ClusterInfo, dbname: &str| {
+    let p = hosts.to_str().unwrap();
+    let args = [
+        "import", "sonar", "--hosts", p, "--date", "20200608", "--batch", "10",
+    ];
+    let run = killed_mid_import("scan", &args, "SELECT rows_done FROM imported_files").await;
+    // 10,000 sightings (counted independently in scan_import.rs), each once.
+    let clean = digest(&run.restarted, "clean").await;
+    assert_eq!(clean.1, 10_000);
+    assert_eq!(digest(&run.restarted, "crashed").await, clean);
+    run.assert_same_tables();
+}
+
+/// The same for a passive sensor log: `certhist import zeek` of the real 49,483-line Zeek
+/// ssl.log of brimdata/zed-sample-data (with its x509.log), in batches of 100.
+#[tokio::test]
+async fn a_zeek_import_whose_database_is_killed_fails_clearly_and_a_rerun_equals_a_clean_run() {
+    let dir = crate::support::data("passive/logs/brimdata__zed-sample-data/zeek-default");
+    let args = ["import", "zeek", dir.to_str().unwrap(), "--batch", "100"];
+    let run = killed_mid_import("zeek", &args, "SELECT rows_done FROM imported_files").await;
+    run.assert_same_tables();
+    // Its certificates are known by SHA-256 only (no x509.log hashes): sightings by SHA-256.
+    assert!(run.rows("observations_sha256") > 0, "{:?}", run.clean);
+}
+
+/// The same for certificate files: `certhist import certs` of one PEM bundle holding the
+/// PEM files of tests/data/certs 40 times over (duplicates are merged), in batches of 10.
+#[tokio::test]
+async fn a_certificate_import_whose_database_is_killed_fails_clearly_and_a_rerun_equals_a_clean_run(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle.pem");
+    let mut pems = String::new();
+    for entry in walk(&crate::support::data("certs")) {
+        if let Ok(text) = std::fs::read_to_string(&entry) {
+            if text.contains("-----BEGIN CERTIFICATE-----") {
+                pems.push_str(&text);
+                pems.push('\n');
+            }
+        }
+    }
+    assert!(!pems.is_empty());
+    std::fs::write(&bundle, pems.repeat(40)).unwrap();
+    let args = [
+        "import",
+        "certs",
+        bundle.to_str().unwrap(),
+        "--batch-size",
+        "10",
+    ];
+    let run = killed_mid_import("certs", &args, "SELECT count(*) FROM certificates").await;
+    run.assert_same_tables();
+    assert!(run.rows("certificates") > 100, "{:?}", run.clean);
+}
+
+/// Files under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A command interrupted by a database kill and run again (see [`killed_mid_import`]).
+struct KilledRun {
+    _guard: ClusterGuard,
+    restarted: ClusterInfo,
+    crashed: Vec<(String, i64, String)>,
+    clean: Vec<(String, i64, String)>,
+}
+
+impl KilledRun {
+    /// Every table of the interrupted-and-resumed database equals the clean run's.
+    fn assert_same_tables(&self) {
+        assert_eq!(self.crashed.len(), self.clean.len());
+        for (a, b) in self.crashed.iter().zip(&self.clean) {
+            assert_eq!(a, b, "table {} differs from the clean run's", b.0);
+        }
+    }
+
+    /// Rows of a table in the clean run.
+    fn rows(&self, table: &str) -> i64 {
+        self.clean
+            .iter()
+            .find(|(n, _, _)| n == table)
+            .map_or(0, |(_, c, _)| *c)
+    }
+}
+
+/// Runs `certhist ARGS` into database `crashed` of a cluster of its own, SIGKILLs the
+/// postmaster once `progress` (a one-value query) is above 0 — a batch committed — and the
+/// command is still running, checks the clear failure, restarts the cluster, runs the same
+/// command again into `crashed` and once into `clean`. Returns the restarted cluster and the
+/// digests of both databases.
+async fn killed_mid_import(name: &str, args: &[&str], progress: &str) -> KilledRun {
+    let (home, guard, info) = fault_cluster(name).await;
+    let run = |info: &ClusterInfo, dbname: &str| {
         Command::new(env!("CARGO_BIN_EXE_certhist"))
-            .args([
-                "import", "sonar", "--hosts", &p, "--date", "20200608", "--batch", "10",
-            ])
+            .args(args)
             .env("DATABASE_URL", conninfo(info, dbname))
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
@@ -747,12 +847,12 @@ async fn a_scan_file_import_whose_database_is_killed_fails_clearly_and_a_rerun_e
             .spawn()
             .unwrap()
     };
-    let mut child = import(&info, "crashed");
+    let mut child = run(&info, "crashed");
     let c = connect(&info, "crashed").await;
     let started = Instant::now();
     loop {
         let done: Option<i64> = c
-            .query_opt("SELECT rows_done FROM imported_files", &[])
+            .query_opt(progress, &[])
             .await
             .ok()
             .flatten()
@@ -761,21 +861,21 @@ async fn a_scan_file_import_whose_database_is_killed_fails_clearly_and_a_rerun_e
             break;
         }
         if let Some(status) = child.try_wait().unwrap() {
-            panic!("the import ended before a batch was seen committed: {status}");
+            panic!("{name}: the command ended before a batch was seen committed: {status}");
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "the import committed nothing in 60 s"
+            "{name}: nothing committed in 60 s"
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     drop(c);
     assert!(
         child.try_wait().unwrap().is_none(),
-        "the import finished before the kill"
+        "{name}: the command finished before the kill"
     );
     kill_postmaster(&info);
-    let out = wait_bounded(child, 120, "certhist import sonar").await;
+    let out = wait_bounded(child, 120, name).await;
     assert_clear_unavailable_failure(&out);
 
     let h = home.clone();
@@ -784,22 +884,17 @@ async fn a_scan_file_import_whose_database_is_killed_fails_clearly_and_a_rerun_e
         .unwrap();
     assert_ne!(restarted.pid, info.pid);
     for db in ["crashed", "clean"] {
-        let out = wait_bounded(import(&restarted, db), 120, "an import after the restart").await;
+        let out = wait_bounded(run(&restarted, db), 120, "a run after the restart").await;
         assert!(
             out.status.success(),
-            "{db}: {}",
+            "{name} {db}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let crashed = digest(&restarted, "crashed").await;
-    let clean = digest(&restarted, "clean").await;
-    // 10,000 sightings (counted independently in scan_import.rs), each once.
-    assert_eq!(clean.1, 10_000);
-    assert_eq!(crashed, clean);
-    let crashed = database_digest(&restarted, "crashed").await;
-    let clean = database_digest(&restarted, "clean").await;
-    assert_eq!(crashed.len(), clean.len());
-    for (a, b) in crashed.iter().zip(&clean) {
-        assert_eq!(a, b, "table {} differs from the clean run's", b.0);
+    KilledRun {
+        crashed: database_digest(&restarted, "crashed").await,
+        clean: database_digest(&restarted, "clean").await,
+        restarted,
+        _guard: guard,
     }
 }
