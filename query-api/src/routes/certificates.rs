@@ -153,6 +153,7 @@ pub(crate) async fn hosts(
     if let (CertHash::Sha1(sha1), false) = (&hash, ndjson::wanted(&headers)) {
         let rows = read::cert_hosts(&conn, sha1, &window, after, limit + 1).await?;
         if !rows.is_empty() {
+            drop(conn); // back to the pool before the answer is built (issue 17)
             return Ok(json(&page(rows, limit, |r: &HostItem| {
                 Cursor(r.ip, r.port)
             })));

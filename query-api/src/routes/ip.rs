@@ -126,6 +126,7 @@ async fn history(
         stub_sightings_truncated = stub_sightings.len() as i64 > limit;
         stub_sightings.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     }
+    drop(conn); // back to the pool before the answer is built (issue 17)
     let p = page(rows, limit, key_of);
     Ok(json(&IpHistoryPage {
         items: p.items,

@@ -61,6 +61,7 @@ pub(crate) async fn overlap(
             let conn = state.read_conn().await?;
             let rows =
                 read::overlap_by_ips(&conn, &addrs, &window, after.as_ref(), limit + 1).await?;
+            drop(conn); // back to the pool before the answer is built (issue 17)
             Ok(json(&page(rows, limit, |r: &OverlapCertItem| {
                 certhist_model::hex_lower(r.sha1)
             })))
@@ -76,6 +77,7 @@ pub(crate) async fn overlap(
             let cursor: Option<IpAddr> = p.cursor()?;
             p.finish()?;
             let rows = read::overlap_by_certs(&conn, &keys, &window, cursor, limit + 1).await?;
+            drop(conn);
             Ok(json(&page(rows, limit, |r: &OverlapIpItem| r.ip)))
         }
         (true, true) => Err(bad_request(

@@ -145,6 +145,7 @@ pub(crate) async fn search(
     let conn = state.read_conn().await?;
     let rows =
         read::search_filtered(&conn, field, &pattern, &validity, after.as_ref(), limit + 1).await?;
+    drop(conn); // back to the pool before the answer is built (issue 17)
     Ok(json(&page(rows, limit, |h: &SearchItem| {
         Cursor(h.matched.clone(), certhist_model::hex_lower(h.cert.sha1))
     })))
