@@ -401,10 +401,15 @@ async fn upgrade(cli: &Cli, batch_rows: i64, out: &mut impl Write) -> Result<u8,
         )?;
         out.flush()?;
     }
+    // Tests slow the batches down to kill the command between two of them.
+    let pause = std::env::var("CERTHIST_UPGRADE_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(std::time::Duration::from_millis);
     let started = std::time::Instant::now();
     let mut row_time = std::time::Duration::ZERO;
     let mut rows_this_run: i64 = 0;
-    let mut last_report = std::time::Instant::now() - std::time::Duration::from_secs(60);
+    let mut last_report: Option<std::time::Instant> = None;
     loop {
         let t0 = std::time::Instant::now();
         let step = convert::convert_batch(&mut conn, batch_rows).await?;
@@ -446,8 +451,9 @@ async fn upgrade(cli: &Cli, batch_rows: i64, out: &mut impl Write) -> Result<u8,
                 progress.keys_done,
                 started.elapsed().as_secs_f64()
             )?;
-        } else if last_report.elapsed() >= std::time::Duration::from_secs(2) {
-            last_report = std::time::Instant::now();
+        } else if !matches!(last_report, Some(t) if t.elapsed() < std::time::Duration::from_secs(2))
+        {
+            last_report = Some(std::time::Instant::now());
             match (phase, rate, left) {
                 ("keys", _, _) => writeln!(
                     out,
@@ -469,6 +475,9 @@ async fn upgrade(cli: &Cli, batch_rows: i64, out: &mut impl Write) -> Result<u8,
         out.flush()?;
         if finished {
             break;
+        }
+        if let Some(pause) = pause {
+            tokio::time::sleep(pause).await;
         }
     }
     Ok(exit::OK)

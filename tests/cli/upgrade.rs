@@ -47,7 +47,7 @@ fn batches() -> Vec<Vec<ObservationRow>> {
             _ => 443,
         };
         let mut sha1 = [0u8; 20];
-        sha1[..4].copy_from_slice(&((i * 2654435761u32) % 331).to_be_bytes());
+        sha1[..4].copy_from_slice(&(i.wrapping_mul(2654435761) % 331).to_be_bytes());
         sha1[19] = (i % 13) as u8;
         let first = t0
             + chrono::Duration::seconds(i64::from(i) * 3607)
@@ -204,6 +204,7 @@ async fn a_v6_database_converted_with_a_kill_in_between_equals_a_fresh_v7_databa
     let mut child = Command::new(env!("CARGO_BIN_EXE_certhist"))
         .args(["--json", "db", "upgrade", "--batch-rows", "7"])
         .env("DATABASE_URL", url(&old))
+        .env("CERTHIST_UPGRADE_PAUSE_MS", "15")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

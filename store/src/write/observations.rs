@@ -104,11 +104,17 @@ impl StoreTx<'_> {
         self.tx.execute(MERGE_OBSERVATION_KEYS, &[]).await?;
         self.tx
             .batch_execute(
-                "INSERT INTO sightings (cert_id, first_seen, last_seen, times_seen, port, sources, ip)
+                "WITH sets AS MATERIALIZED (
+                     SELECT d.sources, source_set_id(d.sources) AS id
+                     FROM (SELECT DISTINCT sources FROM stage_observations) d
+                 )
+                 INSERT INTO sightings (cert_id, first_seen, last_seen, times_seen, port, sources, ip)
                  SELECT k.id, s2k(o.first_seen), s2k(o.last_seen),
                         least(o.times_seen, 2147483647)::integer, (o.port - 32768)::smallint,
-                        source_set_id(o.sources), o.ip
-                 FROM stage_observations o JOIN cert_keys k ON k.sha1 = o.sha1;
+                        sets.id, o.ip
+                 FROM stage_observations o
+                 JOIN cert_keys k ON k.sha1 = o.sha1
+                 JOIN sets ON sets.sources = o.sources;
                  TRUNCATE stage_observations",
             )
             .await?;
