@@ -53,7 +53,7 @@ const KEYS_BATCH: &str = "WITH b AS MATERIALIZED (
         INSERT INTO cert_keys (sha1) SELECT sha1 FROM b ORDER BY sha1
         ON CONFLICT (sha1) DO NOTHING
     )
-    SELECT count(*), max(sha1) FROM b";
+    SELECT count(*), (SELECT sha1 FROM b ORDER BY sha1 DESC LIMIT 1) FROM b";
 
 const ROWS_BATCH: &str = "WITH b AS MATERIALIZED (
         SELECT ip, port, sha1, first_seen, last_seen, times_seen, sources
@@ -151,20 +151,14 @@ pub async fn convert_batch(conn: &mut Conn, batch: i64) -> Result<ConversionStep
     if !exists {
         return Ok(ConversionStep::Nothing);
     }
-    let Some(state) = tx
-        .query_opt(&format!("{STATE} FOR UPDATE"), &[])
-        .await?
-    else {
+    let Some(state) = tx.query_opt(&format!("{STATE} FOR UPDATE"), &[]).await? else {
         return Ok(ConversionStep::Nothing);
     };
     let keys_complete: bool = state.get(3);
     if !keys_complete {
         let cursor: Option<Vec<u8>> = state.get(4);
         let r = tx
-            .query_typed(
-                KEYS_BATCH,
-                &[(&cursor, Type::BYTEA), (&batch, Type::INT8)],
-            )
+            .query_typed(KEYS_BATCH, &[(&cursor, Type::BYTEA), (&batch, Type::INT8)])
             .await?;
         let (n, last): (i64, Option<Vec<u8>>) = (r[0].get(0), r[0].get(1));
         tx.execute(

@@ -52,7 +52,9 @@ async fn main() -> anyhow::Result<()> {
     let (client, conn) = pg_config.connect(tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
     client
-        .batch_execute("TRUNCATE sightings, cert_keys, imported_files; TRUNCATE certificates CASCADE")
+        .batch_execute(
+            "TRUNCATE sightings, cert_keys, imported_files; TRUNCATE certificates CASCADE",
+        )
         .await?;
 
     // (a) scan throughput
@@ -134,7 +136,9 @@ async fn main() -> anyhow::Result<()> {
     let import_rate = lines as f64 / import_s;
     println!("import: {lines} Sonar hosts lines in {import_s:.2} s = {import_rate:.0} rows/s ({} sightings)", sums[0].sightings);
 
-    client.batch_execute("TRUNCATE sightings, cert_keys").await?;
+    client
+        .batch_execute("TRUNCATE sightings, cert_keys")
+        .await?;
     let date = Utc
         .with_ymd_and_hms(2020, 1, 1, 0, 0, 0)
         .single()
@@ -162,7 +166,8 @@ async fn main() -> anyhow::Result<()> {
         .query_one("SELECT source_set_id('{sonar}')", &[])
         .await?
         .get(0);
-    let seconds = i32::try_from((date - Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()).num_seconds())?;
+    let seconds =
+        i32::try_from((date - Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()).num_seconds())?;
     let sink = tx.copy_in("COPY sightings (cert_id, first_seen, last_seen, times_seen, port, sources, ip) FROM STDIN (FORMAT binary)").await?;
     let types = [
         Type::INT8,
@@ -178,8 +183,7 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..lines {
         let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000u32 + i as u32));
         let id = first_id + i as i64;
-        let row: [&(dyn ToSql + Sync); 7] =
-            [&id, &seconds, &seconds, &1i32, &port, &sources, &ip];
+        let row: [&(dyn ToSql + Sync); 7] = [&id, &seconds, &seconds, &1i32, &port, &sources, &ip];
         writer.as_mut().write(&row).await?;
     }
     writer.finish().await?;

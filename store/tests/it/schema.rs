@@ -487,8 +487,14 @@ async fn sightings_are_lean_and_the_observations_view_keeps_the_old_shape() {
         .await
         .unwrap();
     assert_eq!(r.get::<_, i32>(0), 443);
-    assert_eq!(r.get::<_, String>(1), "00112233445566778899aabbccddeeff00112233");
-    assert!(r.get::<_, bool>(2), "seconds since 2000, sub-second parts dropped");
+    assert_eq!(
+        r.get::<_, String>(1),
+        "00112233445566778899aabbccddeeff00112233"
+    );
+    assert!(
+        r.get::<_, bool>(2),
+        "seconds since 2000, sub-second parts dropped"
+    );
     assert_eq!(r.get::<_, i64>(3), 3);
     assert_eq!(r.get::<_, Vec<String>>(4), ["scan", "sonar"]);
 }
