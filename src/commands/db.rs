@@ -376,11 +376,14 @@ async fn upgrade(cli: &Cli, batch_rows: i64, out: &mut impl Write) -> Result<u8,
         return Err(Failure::Usage("--batch-rows must be at least 1".to_owned()));
     }
     let store = crate::open_store_unchecked(cli).await?;
-    let Some(mut conn) = store.conversion_conn().await? else {
-        return Err(Failure::Usage(
-            "another `certhist db upgrade` is converting this database; wait for it to finish"
-                .to_owned(),
-        ));
+    let mut conn = match store.conversion_conn().await? {
+        Some(conn) => conn,
+        None => {
+            // Another upgrade, or the server session of one just killed (it holds the lock until
+            // it has rolled back its batch).
+            eprintln!("waiting for another `certhist db upgrade` of this database to stop …");
+            store.conversion_conn_wait().await?
+        }
     };
     let Some(mut progress) = convert::conversion_progress(&conn).await? else {
         if cli.json {

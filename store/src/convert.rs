@@ -123,7 +123,7 @@ impl Store {
     }
 
     /// A connection holding the conversion's advisory lock (session level), or `None` when
-    /// another process holds it.
+    /// another session holds it.
     pub async fn conversion_conn(&self) -> Result<Option<Conn>, StoreError> {
         let conn = self.conn().await?;
         let locked: bool = conn
@@ -132,6 +132,16 @@ impl Store {
             .await?
             .get(0);
         Ok(locked.then_some(conn))
+    }
+
+    /// [`Store::conversion_conn`], waiting for the lock: the backend of a conversion killed
+    /// mid-batch holds it until it has rolled back that batch.
+    pub async fn conversion_conn_wait(&self) -> Result<Conn, StoreError> {
+        let conn = self.conn().await?;
+        conn.client()
+            .execute("SELECT pg_advisory_lock($1)", &[&CONVERSION_LOCK_KEY])
+            .await?;
+        Ok(conn)
     }
 }
 
