@@ -19,5 +19,4 @@ mod secrets;
 mod support;
 mod tags;
 mod tls;
-mod upgrade;
 mod views;
