@@ -65,17 +65,11 @@ impl fmt::Display for Failure {
                 }
                 f.write_str(&text)?;
                 // The database went away (killed, restarted, unreachable): say what to do.
-                let unavailable = e
-                    .chain()
-                    .filter_map(|c| c.downcast_ref::<StoreError>())
-                    .any(StoreError::is_unavailable);
+                let unavailable = any_store_error(e, StoreError::is_unavailable);
                 if let Some(log) = server_log {
                     write!(f, "\n{log}")?;
                 }
-                let disk_full = e
-                    .chain()
-                    .filter_map(|c| c.downcast_ref::<StoreError>())
-                    .any(StoreError::is_disk_full)
+                let disk_full = any_store_error(e, StoreError::is_disk_full)
                     || server_log.is_some_and(ServerLog::disk_full);
                 if disk_full {
                     f.write_str("\nthe database server's disk is full; free space (or move the data directory to a larger disk), then run the same command again (imports resume where they stopped, without duplicates)")?;
@@ -86,6 +80,13 @@ impl fmt::Display for Failure {
             }
         }
     }
+}
+
+/// True when a store error in the cause chain of `e` passes `test`.
+fn any_store_error(e: &anyhow::Error, test: fn(&StoreError) -> bool) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<StoreError>())
+        .any(test)
 }
 
 /// What the managed cluster's server log said when the connection to it went away: the server
@@ -120,13 +121,7 @@ impl Failure {
     /// True when the database went away or could not be reached (see
     /// [`StoreError::is_unavailable`]).
     pub fn is_unavailable(&self) -> bool {
-        match self {
-            Failure::Other(e) => e
-                .chain()
-                .filter_map(|c| c.downcast_ref::<StoreError>())
-                .any(StoreError::is_unavailable),
-            _ => false,
-        }
+        matches!(self, Failure::Other(e) if any_store_error(e, StoreError::is_unavailable))
     }
 
     /// This failure with the managed cluster's own account of it (`certhist_store::cluster::

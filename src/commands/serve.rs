@@ -160,7 +160,7 @@ fn parse_rate(text: &str) -> Result<RateArg, String> {
 
 /// The default pool: two connections per core (at least 2, at most 32). On the 20M dataset at
 /// 8 and 32 client connections on 2 cores, 4 pooled connections gave the throughput of 8 or 32
-/// and a p99 4–12× lower: with more backends than the cores can run, a backend waits for a CPU
+/// and a p99 2–18× lower: with more backends than the cores can run, a backend waits for a CPU
 /// for up to ~300 ms when the scheduler favours the other process group (PostgreSQL's session
 /// against the server's).
 pub fn default_pool_size() -> u32 {

@@ -95,11 +95,15 @@ async fn wait_bounded(child: std::process::Child, secs: u64, what: &str) -> std:
 
 /// SIGKILL to the cluster's postmaster (its backends notice and exit; nothing is shut down).
 fn kill_postmaster(info: &ClusterInfo) {
-    let killed = Command::new("kill")
-        .args(["-KILL", &info.pid.to_string()])
+    assert!(kill_pid(info.pid), "kill -KILL {}", info.pid);
+}
+
+/// SIGKILL to a process; true when the signal was sent.
+fn kill_pid(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
         .status()
-        .unwrap();
-    assert!(killed.success());
+        .is_ok_and(|s| s.success())
 }
 
 /// Asserts a command that lost its database failed with the clear message and no panic.
@@ -421,10 +425,7 @@ async fn a_ct_ingest_whose_database_is_killed_fails_clearly_and_a_rerun_equals_a
     assert_eq!(rows(&clean, "ct_entries"), Some(1024));
     assert_eq!(rows(&clean, "certificates"), Some(1029));
     assert_eq!(rows(&clean, "ct_logs"), Some(1));
-    for (a, b) in crashed.iter().zip(&clean) {
-        assert_eq!(a, b, "table {} differs from the clean run's", b.0);
-    }
-    assert_eq!(crashed.len(), clean.len());
+    assert_same_tables(&crashed, &clean);
 }
 
 /// Set to 1 to skip the full-disk test where a tmpfs cannot be mounted (not root, no
@@ -665,9 +666,7 @@ async fn full_disk(wal_on_tmpfs: bool) {
             // was in crash recovery after a checkpointer PANIC never completed. A kill leaves
             // one more crash for the restart's recovery to handle, which the checks below see.
             eprintln!("the cluster did not stop ({e}); killing postmaster {postmaster}");
-            let _ = Command::new("kill")
-                .args(["-KILL", &postmaster.to_string()])
-                .status();
+            kill_pid(postmaster);
             let deadline = Instant::now() + Duration::from_secs(30);
             while Path::new(&format!("/proc/{postmaster}")).exists() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(100));
@@ -736,9 +735,7 @@ async fn full_disk(wal_on_tmpfs: bool) {
     assert_eq!(resumed, clean);
     let resumed = database_digest(&info, "certhist").await;
     let clean = database_digest(&info, "clean").await;
-    for (a, b) in resumed.iter().zip(&clean) {
-        assert_eq!(a, b, "table {} differs from the clean run's", b.0);
-    }
+    assert_same_tables(&resumed, &clean);
     drop(fs);
 }
 
@@ -817,6 +814,14 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Every table of `resumed` (a digest of [`database_digest`]) equals the clean run's.
+fn assert_same_tables(resumed: &[(String, i64, String)], clean: &[(String, i64, String)]) {
+    assert_eq!(resumed.len(), clean.len());
+    for (a, b) in resumed.iter().zip(clean) {
+        assert_eq!(a, b, "table {} differs from the clean run's", b.0);
+    }
+}
+
 /// A command interrupted by a database kill and run again (see [`killed_mid_import`]).
 struct KilledRun {
     _guard: ClusterGuard,
@@ -828,10 +833,7 @@ struct KilledRun {
 impl KilledRun {
     /// Every table of the interrupted-and-resumed database equals the clean run's.
     fn assert_same_tables(&self) {
-        assert_eq!(self.crashed.len(), self.clean.len());
-        for (a, b) in self.crashed.iter().zip(&self.clean) {
-            assert_eq!(a, b, "table {} differs from the clean run's", b.0);
-        }
+        assert_same_tables(&self.crashed, &self.clean);
     }
 
     /// Rows of a table in the clean run.
