@@ -638,6 +638,34 @@ async fn path_of(c: &Client) -> String {
     }
 }
 
+/// Marks the page in view, before a click that leaves it.
+async fn leave(c: &Client) {
+    c.execute("document.documentElement.dataset.left = '1';", vec![])
+        .await
+        .unwrap();
+}
+
+/// Waits until the browser shows a page loaded after `leave`: waiting for an element
+/// alone can find it on the page being left.
+async fn arrive(c: &Client) {
+    for _ in 0..400 {
+        let v = c
+            .execute(
+                "return document.readyState === 'complete' && !document.documentElement.dataset.left;",
+                vec![],
+            )
+            .await;
+        if matches!(v, Ok(serde_json::Value::Bool(true))) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!(
+        "no new page 10 s after the click: still at {}",
+        c.current_url().await.unwrap()
+    );
+}
+
 /// The page fits 1280 px: no horizontal scrolling.
 async fn assert_fits(c: &Client, what: &str) {
     let dims = c
@@ -742,6 +770,7 @@ async fn browser_walks_the_seed_workflow() {
     shot(&c, "ip").await;
 
     // Click the GitHub certificate.
+    leave(&c).await;
     c.find(Locator::Css(&format!(
         "#history a.sha1[title='{}']",
         GITHUB.sha1
@@ -751,6 +780,7 @@ async fn browser_walks_the_seed_workflow() {
     .click()
     .await
     .unwrap();
+    arrive(&c).await;
     c.wait().for_element(Locator::Id("record")).await.unwrap();
     assert_eq!(path_of(&c).await, format!("/certificate/{}", GITHUB.sha1));
     assert_eq!(texts(&c, "#heading").await, vec![GITHUB.cn.to_owned()]);
@@ -800,6 +830,7 @@ async fn browser_walks_the_seed_workflow() {
     shot(&c, "certificate").await;
 
     // Click a SAN → search results.
+    leave(&c).await;
     c.find(Locator::XPath(
         "//table[@id='names']//a[text()='www.github.com']",
     ))
@@ -808,6 +839,7 @@ async fn browser_walks_the_seed_workflow() {
     .click()
     .await
     .unwrap();
+    arrive(&c).await;
     c.wait().for_element(Locator::Id("query")).await.unwrap();
     assert_eq!(
         path_of(&c).await,
@@ -825,16 +857,19 @@ async fn browser_walks_the_seed_workflow() {
     shot(&c, "results").await;
 
     // Result → certificate → another IP.
+    leave(&c).await;
     c.find(Locator::Css("#results a.sha1"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    arrive(&c).await;
     c.wait()
         .for_element(Locator::Id("host-table"))
         .await
         .unwrap();
+    leave(&c).await;
     c.find(Locator::XPath(
         "//table[@id='host-table']//a[text()='192.0.2.11']",
     ))
@@ -843,6 +878,7 @@ async fn browser_walks_the_seed_workflow() {
     .click()
     .await
     .unwrap();
+    arrive(&c).await;
     c.wait().for_element(Locator::Id("history")).await.unwrap();
     assert_eq!(path_of(&c).await, "/ip/192.0.2.11");
     let mut titles = Vec::new();
@@ -950,12 +986,14 @@ async fn browser_walks_the_seed_workflow() {
     assert_fits(&c, "graph").await;
     shot(&c, "graph").await;
     // Clicking a node pivots to its page.
+    leave(&c).await;
     c.find(Locator::Css("#graph a[href='/ip/192.0.2.12']"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    arrive(&c).await;
     c.wait().for_element(Locator::Id("history")).await.unwrap();
     assert_eq!(path_of(&c).await, "/ip/192.0.2.12");
 
@@ -1043,7 +1081,9 @@ async fn browser_shows_hostile_certificates_literally() {
         .unwrap();
     let href = js.attr("href").await.unwrap().unwrap();
     assert!(href.starts_with("/names?"), "{href}");
+    leave(&c).await;
     js.click().await.unwrap();
+    arrive(&c).await;
     c.wait().for_element(Locator::Id("query")).await.unwrap();
     assert_no_dialog(&c, "after clicking the javascript: SAN").await;
     assert_eq!(texts(&c, "#query").await, vec![JS_URL.to_owned()]);
@@ -1059,12 +1099,14 @@ async fn browser_shows_hostile_certificates_literally() {
         .send_keys(IMG)
         .await
         .unwrap();
+    leave(&c).await;
     c.find(Locator::Id("note-submit"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    arrive(&c).await;
     c.wait()
         .for_element(Locator::Id("note-list"))
         .await
@@ -1141,7 +1183,11 @@ async fn browser_pages_through_250_hosts() {
             seen.push(t.parse().unwrap());
         }
         match c.find(Locator::Id("next-page")).await {
-            Ok(next) => next.click().await.unwrap(),
+            Ok(next) => {
+                leave(&c).await;
+                next.click().await.unwrap();
+                arrive(&c).await;
+            }
             Err(_) => break,
         }
         assert!(pages < 10, "paging does not end");
@@ -1744,12 +1790,14 @@ async fn browser_accounts_tags_and_cryptnet() {
                 .send_keys(password)
                 .await
                 .unwrap();
+            leave(&c).await;
             c.find(Locator::Id("login-submit"))
                 .await
                 .unwrap()
                 .click()
                 .await
                 .unwrap();
+            arrive(&c).await;
             if c.wait().for_element(Locator::Css("main")).await.is_err() {
                 panic!(
                     "after signing in: {} {}",
@@ -1809,12 +1857,14 @@ async fn browser_accounts_tags_and_cryptnet() {
                 .send_keys(tag)
                 .await
                 .unwrap();
+            leave(&c).await;
             c.find(Locator::Id("tag-submit"))
                 .await
                 .unwrap()
                 .click()
                 .await
                 .unwrap();
+            arrive(&c).await;
             c.wait().for_element(Locator::Css("main")).await.unwrap();
         }
     };
@@ -1844,12 +1894,14 @@ async fn browser_accounts_tags_and_cryptnet() {
         .send_keys(&hostile_note)
         .await
         .unwrap();
+    leave(&c).await;
     c.find(Locator::Id("note-submit"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    arrive(&c).await;
     c.wait()
         .for_element(Locator::Id("note-list"))
         .await
@@ -1952,12 +2004,14 @@ async fn browser_accounts_tags_and_cryptnet() {
         .send_keys("case-17")
         .await
         .unwrap();
+    leave(&c).await;
     c.find(Locator::Id("upload-submit"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    arrive(&c).await;
     c.wait()
         .for_element(Locator::Id("cryptnet-report"))
         .await
@@ -2041,12 +2095,14 @@ async fn browser_accounts_tags_and_cryptnet() {
         .send_keys(&format!("{ocsp_url}\n{fixture_url}\n{hostile_url}"))
         .await
         .unwrap();
+    leave(&c).await;
     c.find(Locator::Id("paste-submit"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    arrive(&c).await;
     c.wait()
         .for_element(Locator::Id("cryptnet-report"))
         .await
@@ -2060,12 +2116,14 @@ async fn browser_accounts_tags_and_cryptnet() {
     shot(&c, "cryptnet").await;
 
     // Sign out: the session ends (its cookie no longer works anywhere).
+    leave(&c).await;
     c.find(Locator::Id("logout"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    arrive(&c).await;
     c.wait()
         .for_element(Locator::Id("login-user"))
         .await
@@ -2275,6 +2333,7 @@ async fn browser_shows_stub_sightings_on_the_ip_page() {
         }
     }
     // The hash is a pivot to the stub's record (the log's text, as the API answers it).
+    leave(&c).await;
     c.find(Locator::Css(&format!(
         "#stub-table a.sha256[title='{stripe}']"
     )))
@@ -2283,6 +2342,7 @@ async fn browser_shows_stub_sightings_on_the_ip_page() {
     .click()
     .await
     .unwrap();
+    arrive(&c).await;
     let at = path_of(&c).await;
     assert_eq!(at, format!("/api/v1/certificates/{stripe}"));
     let app = certhist_api::router(db.store(), ServeConfig::default());

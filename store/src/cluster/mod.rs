@@ -423,6 +423,16 @@ pub fn stop(home: &Path) -> Result<bool, ClusterError> {
 
 /// [`stop`], looking for the server binaries as `config` says.
 pub fn stop_with(home: &Path, config: &ClusterConfig) -> Result<bool, ClusterError> {
+    stop_within(home, config, Duration::from_secs(PG_CTL_TIMEOUT_SECS))
+}
+
+/// [`stop_with`], giving the fast shutdown `fast_timeout` (whole seconds, at least one) to
+/// finish before it is made immediate.
+pub fn stop_within(
+    home: &Path,
+    config: &ClusterConfig,
+    fast_timeout: Duration,
+) -> Result<bool, ClusterError> {
     if !home.exists() {
         return Ok(false);
     }
@@ -438,19 +448,36 @@ pub fn stop_with(home: &Path, config: &ClusterConfig) -> Result<bool, ClusterErr
     }
     let bins = find_binaries(config, layout.data_version().as_deref(), &layout.data_dir)?;
     let account = server_account(&layout)?;
-    let mut cmd = server_command(&bins.pg_ctl(), account.as_ref(), &layout.home);
-    cmd.arg("stop")
-        .arg("-D")
-        .arg(&layout.data_dir)
-        .args(["-m", "fast", "-w", "-s", "-t"])
-        .arg(PG_CTL_TIMEOUT_SECS.to_string());
-    let out = run(&mut cmd, "pg_ctl stop")?;
+    let pg_ctl_stop = |mode: &str, timeout_secs: u64| {
+        let mut cmd = server_command(&bins.pg_ctl(), account.as_ref(), &layout.home);
+        cmd.arg("stop")
+            .arg("-D")
+            .arg(&layout.data_dir)
+            .args(["-m", mode, "-w", "-s", "-t"])
+            .arg(timeout_secs.max(1).to_string());
+        run(&mut cmd, "pg_ctl stop")
+    };
+    let out = pg_ctl_stop("fast", fast_timeout.as_secs())?;
     if !out.status.success() && is_live_postmaster(pid_file.pid, &layout.data_dir) {
-        return Err(ClusterError::Other(format!(
-            "pg_ctl stop failed for {}: {}",
-            layout.data_dir.display(),
+        // A fast shutdown can fail to finish: seen with a server in crash recovery after a
+        // checkpointer PANIC (full disk). An immediate shutdown ends the processes without a
+        // checkpoint; the next start replays the WAL, as after a crash, so nothing committed is
+        // lost.
+        tracing::warn!(
+            cluster.data_dir = %layout.data_dir.display(),
+            cluster.pid = pid_file.pid,
+            "fast shutdown did not finish ({}); stopping immediately",
             output_text(&out)
-        )));
+        );
+        // The postmaster kills children that ignore the immediate shutdown after 5 s.
+        let out = pg_ctl_stop("immediate", PG_CTL_TIMEOUT_SECS)?;
+        if !out.status.success() && is_live_postmaster(pid_file.pid, &layout.data_dir) {
+            return Err(ClusterError::Other(format!(
+                "pg_ctl stop failed for {}, fast and immediate: {}",
+                layout.data_dir.display(),
+                output_text(&out)
+            )));
+        }
     }
     tracing::info!(cluster.data_dir = %layout.data_dir.display(), cluster.pid = pid_file.pid, "stopped cluster");
     Ok(true)

@@ -299,6 +299,61 @@ fn kill_9_of_the_postmaster_is_survived() {
     );
 }
 
+/// A fast shutdown that cannot finish (here: a backend frozen with SIGSTOP never acts on the
+/// postmaster's SIGTERM; in CI once: a server in crash recovery after a full disk) is made
+/// immediate: the server stops, and what was committed is there after the restart.
+#[test]
+fn a_fast_shutdown_that_hangs_is_made_immediate() {
+    let home = Home::new();
+    let info = cluster::ensure_running(home.path()).unwrap();
+    batch(
+        &info,
+        "SET synchronous_commit = on; CREATE TABLE kept (v int); INSERT INTO kept VALUES (11)",
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (client, backend) = rt.block_on(async {
+        let (client, connection) = info.pg_config("postgres").connect(NoTls).await.unwrap();
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        (client, pid)
+    });
+    let backend_pid = nix::unistd::Pid::from_raw(backend);
+    nix::sys::signal::kill(backend_pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+
+    let started = Instant::now();
+    let was_running = cluster::stop_within(
+        home.path(),
+        &ClusterConfig::default(),
+        Duration::from_secs(2),
+    );
+    let took = started.elapsed();
+    // Whatever happened, the frozen backend must not outlive the test.
+    let _ = nix::sys::signal::kill(backend_pid, nix::sys::signal::Signal::SIGKILL);
+    assert!(was_running.unwrap(), "the cluster was running");
+    wait_gone(info.pid);
+    assert!(process_gone(u32::try_from(backend).unwrap()));
+    assert!(!cluster::status(home.path()).unwrap().running);
+    // 2 s of fast shutdown, then the postmaster's 5 s grace before it kills the frozen child.
+    eprintln!("stopped after {took:?}");
+    drop(client);
+    drop(rt);
+
+    let after = cluster::ensure_running(home.path()).unwrap();
+    assert_eq!(
+        query_text(&after, "postgres", "SELECT v::text FROM kept"),
+        "11"
+    );
+}
+
 #[test]
 fn pid_file_naming_a_live_non_postgres_process_is_stale() {
     let home = Home::new();
