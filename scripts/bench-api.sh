@@ -13,6 +13,9 @@
 #   POOL=N           database pool of the server (default: the server's own default, two per
 #                    core; POOL=conns gives it as many connections as wrk has)
 #   DURATION=10      seconds per measurement;  WARMUP=2 seconds of unmeasured load first
+#   ROUNDS=1         measurements per endpoint and connection count, API and pgbench
+#                    alternating; with more than one, a last table gives the median of each
+#                    figure over the rounds (this 2-core VM varies by 10-20 % from run to run)
 #   ONLY="ip hosts"  a subset of: ip hosts suffix substring overlap uiip
 #   STAGES=0         skip the stage split lines;  STAGE_DURATION=3 seconds of load per split
 #   BIN=path         another certhist binary (a before/after comparison); default: build
@@ -25,6 +28,7 @@ CONNS=${CONNS:-1 8 32}
 PORT=${PORT:-18080}
 ONLY=${ONLY:-ip hosts suffix substring overlap uiip}
 STAGES=${STAGES:-1}
+ROUNDS=${ROUNDS:-1}
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 1; }
 command -v pgbench >/dev/null || { echo "pgbench not found: apt-get install -y postgresql-contrib" >&2; exit 1; }
 command -v jq >/dev/null || { echo "jq not found: apt-get install -y jq" >&2; exit 1; }
@@ -50,14 +54,40 @@ echo "machine: $(nproc) cores; $(uptime | sed 's/.*load/load/'); ${DURATION}s pe
 # The SQL each request runs (store/src/read), parameters bound as literals: $WORK/KEY.sql.
 api_write_sql
 
-run() { # key conns
-  local key=$1 conns=$2 base="http://127.0.0.1:$PORT"
-  api_measure "$key" "$conns" "$base" || exit 1
-  local errs=""
-  (( W_NON2XX + W_SOCKERR > 0 )) && errs=" ($W_NON2XX non-2xx, $W_SOCKERR socket errors!)"
+# One result row: conns name api-p50 p99 p99.9 rps pg-p50 p99 p99.9 tps [suffix].
+row() {
   printf '%-5s %-34s API %7.2f %7.2f %7.2f ms %6s/s | pgbench %7.2f %7.2f %7.2f ms %6s/s | p99 %4.1fx  thr %3.0f%%%s\n' \
-    "$conns" "${NAMES[$key]}" "$W_P50" "$W_P99" "$W_P999" "$W_RPS" "$PG_P50" "$PG_P99" "$PG_P999" "$PG_TPS" \
-    "$(awk "BEGIN{print $W_P99/$PG_P99}")" "$(awk "BEGIN{print 100*$W_RPS/$PG_TPS}")" "$errs"
+    "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10}" \
+    "$(awk "BEGIN{print $4/$8}")" "$(awk "BEGIN{print 100*$6/${10}}")" "${11:-}"
+}
+
+run() { # key conns: ROUNDS measurements, one row each; the figures go to $WORK/rounds
+  local key=$1 conns=$2 base="http://127.0.0.1:$PORT" round
+  for round in $(seq 1 "$ROUNDS"); do
+    api_measure "$key" "$conns" "$base" || exit 1
+    local errs=""
+    (( W_NON2XX + W_SOCKERR > 0 )) && errs=" ($W_NON2XX non-2xx, $W_SOCKERR socket errors!)"
+    (( ROUNDS > 1 )) && errs+=" [round $round]"
+    row "$conns" "${NAMES[$key]}" "$W_P50" "$W_P99" "$W_P999" "$W_RPS" "$PG_P50" "$PG_P99" "$PG_P999" "$PG_TPS" "$errs"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$conns" "$key" "$W_P50" "$W_P99" "$W_P999" "$W_RPS" \
+      "$PG_P50" "$PG_P99" "$PG_P999" "$PG_TPS" >>"$WORK/rounds"
+  done
+}
+
+# The median of each figure over the rounds, per connection count and endpoint (ratios of the
+# medians).
+medians() {
+  local conns key
+  echo
+  echo "== median of $ROUNDS rounds"
+  for conns in $CONNS; do
+    for key in $ONLY; do
+      # shellcheck disable=SC2046
+      row "$conns" "${NAMES[$key]}" $(awk -F'\t' -v c="$conns" -v k="$key" '$1 == c && $2 == k' "$WORK/rounds" \
+        | perl -e 'my @cols; while (<STDIN>) { chomp; my @f = split /\t/; push @{$cols[$_]}, $f[$_] for 2..9; }
+                   print join(" ", map { my @v = sort { $a <=> $b } @{$cols[$_]}; $v[int($#v / 2)] } 2..9), "\n"')
+    done
+  done
 }
 
 stages() { # key conns: the stage split of the server started with --stage-timing
@@ -97,4 +127,5 @@ for conns in $CONNS; do
   fi
 done
 stop_server
+(( ROUNDS > 1 )) && medians
 echo "done; $(uptime | sed 's/.*load/load/')"

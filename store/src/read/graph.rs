@@ -20,6 +20,7 @@ use certhist_model::views::{
 use certhist_model::{parse_cert_hash, CertHash, Sha1};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
+use tokio_postgres::types::Type;
 
 use super::search::{search, MatchPattern};
 use super::{
@@ -48,9 +49,16 @@ pub async fn overlap_by_ips(
     let after = after.map(|s| s.to_vec());
     let rows = timed(
         Stage::Query,
-        conn.client().query(
+        conn.client().query_typed(
             OVERLAP_BY_IPS,
-            &[&ips, &window.since, &window.until, &n, &after, &limit],
+            &[
+                (&ips, Type::INET_ARRAY),
+                (&window.since, Type::TIMESTAMPTZ),
+                (&window.until, Type::TIMESTAMPTZ),
+                (&n, Type::INT8),
+                (&after, Type::BYTEA),
+                (&limit, Type::INT8),
+            ],
         ),
     )
     .await?;
@@ -110,9 +118,16 @@ pub async fn overlap_by_certs(
     let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
     let rows = timed(
         Stage::Query,
-        conn.client().query(
+        conn.client().query_typed(
             OVERLAP_BY_CERTS,
-            &[&keys, &window.since, &window.until, &n, &after, &limit],
+            &[
+                (&keys, Type::BYTEA_ARRAY),
+                (&window.since, Type::TIMESTAMPTZ),
+                (&window.until, Type::TIMESTAMPTZ),
+                (&n, Type::INT8),
+                (&after, Type::INET),
+                (&limit, Type::INT8),
+            ],
         ),
     )
     .await?;
@@ -206,9 +221,14 @@ pub async fn edges_from_ips(
     let limit = check_limit(limit)?;
     let rows = conn
         .client()
-        .query(
+        .query_typed(
             EDGES_FROM_IPS,
-            &[&ips, &window.since, &window.until, &limit],
+            &[
+                (&ips, Type::INET_ARRAY),
+                (&window.since, Type::TIMESTAMPTZ),
+                (&window.until, Type::TIMESTAMPTZ),
+                (&limit, Type::INT8),
+            ],
         )
         .await?;
     rows.iter().map(edge_from).collect()
@@ -226,9 +246,14 @@ pub async fn edges_from_certs(
     let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
     let rows = conn
         .client()
-        .query(
+        .query_typed(
             EDGES_FROM_CERTS,
-            &[&keys, &window.since, &window.until, &limit],
+            &[
+                (&keys, Type::BYTEA_ARRAY),
+                (&window.since, Type::TIMESTAMPTZ),
+                (&window.until, Type::TIMESTAMPTZ),
+                (&limit, Type::INT8),
+            ],
         )
         .await?;
     rows.iter().map(edge_from).collect()
@@ -247,12 +272,12 @@ pub async fn distinct_ip_counts(
     let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
     let rows = timed(
         Stage::Query,
-        conn.client().query(
+        conn.client().query_typed(
             "SELECT s.sha1,
                     (SELECT count(*) FROM (SELECT DISTINCT o.ip FROM observations o
                                            WHERE o.sha1 = s.sha1 LIMIT $2) d)
              FROM unnest($1::bytea[]) AS s(sha1)",
-            &[&keys, &cap.max(1)],
+            &[(&keys, Type::BYTEA_ARRAY), (&cap.max(1), Type::INT8)],
         ),
     )
     .await?;
@@ -272,9 +297,9 @@ async fn subject_cns(
     let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
     let rows = conn
         .client()
-        .query(
+        .query_typed(
             "SELECT sha1, subject_cn FROM certificates WHERE sha1 = ANY($1)",
-            &[&keys],
+            &[(&keys, Type::BYTEA_ARRAY)],
         )
         .await?;
     rows.iter()
