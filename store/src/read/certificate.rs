@@ -66,7 +66,10 @@ pub async fn certificate(
     let ct_siblings = match &tbs {
         Some(t) => conn
             .client()
-            .query(CT_SIBLINGS, &[t, &summary.sha1.to_vec()])
+            .query_typed(
+                CT_SIBLINGS,
+                &[(t, Type::BYTEA), (&summary.sha1.to_vec(), Type::BYTEA)],
+            )
             .await?
             .iter()
             .map(|row| summary_from(row, 0))
@@ -77,7 +80,7 @@ pub async fn certificate(
     family.extend(ct_siblings.iter().map(|c: &CertSummary| c.sha1.to_vec()));
     let ct_entries = conn
         .client()
-        .query(CT_ENTRIES, &[&family])
+        .query_typed(CT_ENTRIES, &[(&family, Type::BYTEA_ARRAY)])
         .await?
         .iter()
         .map(|e| {
@@ -150,7 +153,10 @@ async fn cache_entries_of(
     let limit = check_limit(limit)?;
     let rows = conn
         .client()
-        .query(CACHE_ENTRIES_OF, &[&sha1.to_vec(), &limit])
+        .query_typed(
+            CACHE_ENTRIES_OF,
+            &[(&sha1.to_vec(), Type::BYTEA), (&limit, Type::INT8)],
+        )
         .await?;
     rows.iter()
         .map(|r| {
@@ -182,9 +188,9 @@ async fn cache_entries_of(
 pub async fn cert_names(conn: &Conn, sha1: &Sha1) -> Result<Vec<CertName>, StoreError> {
     let rows = conn
         .client()
-        .query(
+        .query_typed(
             "SELECT kind, name, registered_domain FROM certificate_name_kinds WHERE sha1 = $1 ORDER BY kind, name",
-            &[&sha1.to_vec()],
+            &[(&sha1.to_vec(), Type::BYTEA)],
         )
         .await?;
     rows.iter()
@@ -298,9 +304,9 @@ pub async fn certs_batch(conn: &Conn, sha1s: &[Sha1]) -> Result<Vec<StoredCert>,
     let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
     let rows = conn
         .client()
-        .query(
+        .query_typed(
             "SELECT sha1, der FROM certificates WHERE sha1 = ANY($1)",
-            &[&keys],
+            &[(&keys, Type::BYTEA_ARRAY)],
         )
         .await?;
     rows.iter()
@@ -329,9 +335,9 @@ pub async fn names_batch(conn: &Conn, sha1s: &[Sha1]) -> Result<Vec<CertNameRow>
     let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
     let rows = conn
         .client()
-        .query(
+        .query_typed(
             "SELECT sha1, kind, name FROM certificate_name_kinds WHERE sha1 = ANY($1) ORDER BY sha1, kind, name",
-            &[&keys],
+            &[(&keys, Type::BYTEA_ARRAY)],
         )
         .await?;
     rows.iter()
@@ -374,7 +380,10 @@ pub async fn hosts_batch(
     let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
     let rows = conn
         .client()
-        .query(HOSTS_BATCH, &[&keys, &per_cert])
+        .query_typed(
+            HOSTS_BATCH,
+            &[(&keys, Type::BYTEA_ARRAY), (&per_cert, Type::INT8)],
+        )
         .await?;
     rows.iter()
         .map(|r| {
@@ -434,7 +443,10 @@ pub async fn details_batch(
     let keys: Vec<Vec<u8>> = sha1s.iter().map(|s| s.to_vec()).collect();
     let rows = conn
         .client()
-        .query(DETAILS_BATCH, &[&keys, &with_sightings])
+        .query_typed(
+            DETAILS_BATCH,
+            &[(&keys, Type::BYTEA_ARRAY), (&with_sightings, Type::BOOL)],
+        )
         .await?;
     rows.iter()
         .map(|r| {
