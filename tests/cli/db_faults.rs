@@ -95,15 +95,11 @@ async fn wait_bounded(child: std::process::Child, secs: u64, what: &str) -> std:
 
 /// SIGKILL to the cluster's postmaster (its backends notice and exit; nothing is shut down).
 fn kill_postmaster(info: &ClusterInfo) {
-    assert!(kill_pid(info.pid), "kill -KILL {}", info.pid);
-}
-
-/// SIGKILL to a process; true when the signal was sent.
-fn kill_pid(pid: u32) -> bool {
-    Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
+    let killed = Command::new("kill")
+        .args(["-KILL", &info.pid.to_string()])
         .status()
-        .is_ok_and(|s| s.success())
+        .unwrap();
+    assert!(killed.success(), "kill -KILL {}", info.pid);
 }
 
 /// Asserts a command that lost its database failed with the clear message and no panic.

@@ -336,11 +336,13 @@ fn a_fast_shutdown_that_hangs_is_made_immediate() {
         Duration::from_secs(2),
     );
     let took = started.elapsed();
+    // Looked at before the cleanup below, which would end it anyway.
+    let backend_gone = process_gone(u32::try_from(backend).unwrap());
     // Whatever happened, the frozen backend must not outlive the test.
     let _ = nix::sys::signal::kill(backend_pid, nix::sys::signal::Signal::SIGKILL);
     assert!(was_running.unwrap(), "the cluster was running");
     wait_gone(info.pid);
-    assert!(process_gone(u32::try_from(backend).unwrap()));
+    assert!(backend_gone, "the frozen backend outlived the stop");
     assert!(!cluster::status(home.path()).unwrap().running);
     // 2 s of fast shutdown, then the postmaster's 5 s grace before it kills the frozen child.
     eprintln!("stopped after {took:?}");
