@@ -44,15 +44,20 @@ SHA1=390917308a9acfd9af6fbe16586c31eaf62a3bd5
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  cores: $(nproc)  commit: $(git rev-parse --short HEAD)  profile: $PROFILE"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "generating $N hosts of $SHA1 in SQL …"
-"${PSQL[@]}" -c "DELETE FROM observations WHERE sha1 = '\\x$SHA1';
-  INSERT INTO observations (ip, port, sha1, first_seen, last_seen, times_seen, sources)
-  SELECT '10.0.0.0'::inet + i, CASE WHEN i % 3 = 0 THEN 8443 ELSE 443 END, '\\x$SHA1'::bytea,
-         timestamptz '2025-01-01' + make_interval(secs => i), timestamptz '2025-06-01' + make_interval(secs => i * 2),
-         1 + i % 97, ARRAY['bench']
+"${PSQL[@]}" -c "INSERT INTO cert_keys (sha1) VALUES ('\\x$SHA1'), ('\\x876020057ffa1c2993f6b0f6dd3e6a5cb70ff499')
+    ON CONFLICT (sha1) DO NOTHING;
+  DELETE FROM sightings WHERE cert_id = (SELECT id FROM cert_keys WHERE sha1 = '\\x$SHA1');
+  INSERT INTO sightings (cert_id, first_seen, last_seen, times_seen, port, sources, ip)
+  SELECT (SELECT id FROM cert_keys WHERE sha1 = '\\x$SHA1'),
+         s2k(timestamptz '2025-01-01' + make_interval(secs => i)), s2k(timestamptz '2025-06-01' + make_interval(secs => i * 2)),
+         1 + i % 97, ((CASE WHEN i % 3 = 0 THEN 8443 ELSE 443 END) - 32768)::smallint, source_set_id('{bench}'),
+         '10.0.0.0'::inet + i
   FROM generate_series(1, $N) i;
-  INSERT INTO observations (ip, port, sha1, first_seen, last_seen, times_seen, sources)
-  VALUES ('192.0.2.1', 443, '\\x876020057ffa1c2993f6b0f6dd3e6a5cb70ff499', '2025-01-01', '2025-01-02', 1, ARRAY['bench']);
-  ANALYZE observations;"
+  INSERT INTO sightings (cert_id, first_seen, last_seen, times_seen, port, sources, ip)
+  SELECT id, s2k('2025-01-01'), s2k('2025-01-02'), 1, (443 - 32768)::smallint, source_set_id('{bench}'), '192.0.2.1'
+  FROM cert_keys WHERE sha1 = '\\x876020057ffa1c2993f6b0f6dd3e6a5cb70ff499'
+  ON CONFLICT DO NOTHING;
+  ANALYZE sightings;"
 
 measure() { # label args...
   local label=$1; shift

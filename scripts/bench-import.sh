@@ -24,7 +24,7 @@ export CERTHIST_HOME="$HOME_DIR"
 unset DATABASE_URL
 $BIN db start >/dev/null
 URL=$($BIN db url)
-reset_tables() { psql -q "$URL" -c "TRUNCATE certificates, certificate_names, names, observations, imported_files" -c "VACUUM ANALYZE" >/dev/null; }
+reset_tables() { psql -q "$URL" -c "TRUNCATE certificates, certificate_names, names, sightings, cert_keys, imported_files" -c "VACUUM ANALYZE" >/dev/null; }
 
 echo "== ceiling: COPY (FORMAT binary) of the same rows straight into the same tables"
 reset_tables

@@ -94,7 +94,7 @@ trap '$BIN db stop >/dev/null 2>&1 || true' EXIT
 sql() { psql -X -q -v ON_ERROR_STOP=1 "$URL" "$@"; }
 now() { date +%s.%N; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
-reset() { sql -c "TRUNCATE certificates, certificate_names, names, observations, observations_sha256, certificate_stubs, sni_names, imported_files, followed_files" -c "VACUUM ANALYZE" >/dev/null; }
+reset() { sql -c "TRUNCATE certificates, certificate_names, names, sightings, cert_keys, observations_sha256, certificate_stubs, sni_names, imported_files, followed_files" -c "VACUUM ANALYZE" >/dev/null; }
 # COPY of the rows of table $1 (columns $2) as the import left them: dumped (not timed), the
 # table truncated, then the timed COPY back in (text format through psql).
 ceiling() {

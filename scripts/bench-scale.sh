@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Growth curves (issue 15): for each size, a fresh managed cluster filled by scripts/gen-dataset.sh
 # with N observations (certificates N/20, registered domains Zipf-skewed), then
-#   1. bytes per observation: heap and each index of `observations` (pg_relation_size) ÷ rows,
+#   1. bytes per observation: heap and each index of `sightings` (pg_relation_size) ÷ rows,
 #      indexes as freshly built, and again after the import of step 3 (grown by inserts);
 #   2. p50 / p99 / p99.9 of /api/v1/ip/{ip}, /certificates/{h}/hosts, /search suffix and
 #      substring, /overlap and /expand with wrk, next to pgbench on the same SQL
@@ -10,7 +10,7 @@
 #      `certhist import observations` into the grown table, then — the same rows deleted and the
 #      table vacuumed — the raw COPY ceiling of the same rows into the same table
 #      (scripts/lib/copy-ceiling.sh: the rows converted to the table's columns untimed, then one
-#      psql COPY straight into `observations`).
+#      psql COPY and INSERT … SELECT into `sightings`, scripts/lib/copy-ceiling.sh).
 # The request keys have the same result sizes at every size (a page of 101 rows), so a slower
 # lookup at a larger size is the cost of the larger table: the address with 2000 certificates,
 # the certificate on exactly 1000 addresses (Zipf head scaled with N), a registered domain with
@@ -91,8 +91,8 @@ for size in $SIZES; do
   # --- bytes per observation ------------------------------------------------------------------
   sizes_of() { # label rows → prints and records heap / each index / total per row
     local label=$1 rows=$2 line
-    line=$("${PSQL[@]}" -F' ' -c "SELECT pg_relation_size('observations'),
-        pg_relation_size('observations_pkey'), pg_relation_size('observations_sha1_idx'), pg_indexes_size('observations')")
+    line=$("${PSQL[@]}" -F' ' -c "SELECT pg_relation_size('sightings'),
+        pg_relation_size('sightings_pkey'), pg_relation_size('sightings_cert_id_idx'), pg_indexes_size('sightings')")
     read -r HEAP PK REV IDX <<<"$line"
     awk -v r="$rows" -v h="$HEAP" -v p="$PK" -v v="$REV" -v i="$IDX" -v l="$label" 'BEGIN{
       printf "  bytes/observation (%s, %d rows): heap %.1f + primary key %.1f + reverse %.1f = %.1f B (all indexes %.1f; table %.2f GiB)\n",
@@ -102,7 +102,7 @@ for size in $SIZES; do
     rec "bytes_reverse_$label" - - "$(awk "BEGIN{printf \"%.2f\", $REV/$rows}")"
     rec "bytes_total_$label" - - "$(awk "BEGIN{printf \"%.2f\", ($HEAP+$IDX)/$rows}")"
   }
-  ROWS=$("${PSQL[@]}" -c "SELECT count(*) FROM observations")
+  ROWS=$("${PSQL[@]}" -c "SELECT count(*) FROM sightings")
   rec rows - - "$ROWS"
   rec certificates - - "$("${PSQL[@]}" -c "SELECT count(*) FROM certificates")"
   sizes_of fresh "$ROWS"
@@ -152,9 +152,10 @@ for size in $SIZES; do
   say "import: $IMPORT_ROWS rows through certhist import observations (into $ROWS rows)"
   J=$($BIN --home "$HOME_DIR" --json import observations "$FILE")
   IMP=$(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); print(round(o["rows"]/o["seconds"]))' "$J")
-  sizes_of after_import "$("${PSQL[@]}" -c "SELECT count(*) FROM observations")"
+  sizes_of after_import "$("${PSQL[@]}" -c "SELECT count(*) FROM sightings")"
   say "removing the imported rows, VACUUM"
-  "${PSQL[@]}" -c "DELETE FROM observations WHERE sources = '{scaleimport}'" -c "VACUUM observations"
+  "${PSQL[@]}" -c "DELETE FROM sightings WHERE sources = (SELECT id FROM source_sets WHERE names = '{scaleimport}')" \
+    -c "VACUUM sightings"
   say "ceiling: COPY of the same rows straight into the same table"
   C=$(DATABASE_URL=$URL scripts/lib/copy-ceiling.sh "$FILE")
   CEIL=$(sed 's/.*ceiling_obs_per_s=//' <<<"$C")

@@ -40,9 +40,14 @@ say() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
 
 say "dropping indexes for the bulk load"
 "${PSQL[@]}" <<'SQL'
-TRUNCATE observations, names, certificate_names, certificates CASCADE;
-ALTER TABLE observations DROP CONSTRAINT IF EXISTS observations_pkey;
-DROP INDEX IF EXISTS observations_sha1_idx;
+TRUNCATE sightings, cert_keys, names, certificate_names, certificates CASCADE;
+ALTER TABLE sightings DROP CONSTRAINT IF EXISTS sightings_pkey;
+DROP INDEX IF EXISTS sightings_cert_id_idx;
+-- Sightings are generated in the old row shape, then given their certificate keys and source
+-- sets and copied into `sightings` in one pass (schema V7).
+DROP TABLE IF EXISTS gen_observations;
+CREATE UNLOGGED TABLE gen_observations (ip inet, port integer, sha1 bytea, first_seen timestamptz,
+  last_seen timestamptz, times_seen bigint, sources text[]);
 DROP INDEX IF EXISTS certificate_names_name_idx, names_reverse_idx, names_trgm_idx;
 ALTER TABLE certificate_names DROP CONSTRAINT IF EXISTS certificate_names_pkey;
 ALTER TABLE names DROP CONSTRAINT IF EXISTS names_pkey;
@@ -82,7 +87,7 @@ obs_chunks() { # name total select-template(with __LO__ __HI__)
   for ((lo = 1; lo <= total; lo += CHUNK)); do
     hi=$(( lo + CHUNK - 1 < total ? lo + CHUNK - 1 : total ))
     sql=${tpl//__LO__/$lo}; sql=${sql//__HI__/$hi}
-    "${PSQL[@]}" -c "SET synchronous_commit = off; INSERT INTO observations (ip, port, sha1, first_seen, last_seen, times_seen, sources) $sql"
+    "${PSQL[@]}" -c "SET synchronous_commit = off; INSERT INTO gen_observations (ip, port, sha1, first_seen, last_seen, times_seen, sources) $sql"
     say "$name $hi / $total"
   done
 }
@@ -96,36 +101,51 @@ obs_chunks "stored certificates on one address" "$CERTS" "
   FROM generate_series(__LO__::bigint, __HI__) AS i"
 say "Zipf-shared certificates (10.64.0.0/10, certificate c on $ZIPF/c addresses)"
 "${PSQL[@]}" -c "
-  INSERT INTO observations (ip, port, sha1, first_seen, last_seen, times_seen, sources)
+  INSERT INTO gen_observations (ip, port, sha1, first_seen, last_seen, times_seen, sources)
   SELECT DISTINCT ON (1, 3) '10.64.0.0'::inet + ((c * 1000003 + j * 7) % 4194304), 443, decode(md5('c'||c) || substr(md5('s'||c), 1, 8), 'hex'),
          timestamptz '2020-01-01' + (j % 1000) * interval '1 day', timestamptz '2021-01-01' + (j % 1000) * interval '1 day', 1 + j % 50, '{scan}'
   FROM generate_series(1, 1000) AS c, LATERAL generate_series(1, $ZIPF / c) AS j"
 say "long-history addresses ($HOT_IPS × 2000 certificates)"
 "${PSQL[@]}" -c "
-  INSERT INTO observations (ip, port, sha1, first_seen, last_seen, times_seen, sources)
+  INSERT INTO gen_observations (ip, port, sha1, first_seen, last_seen, times_seen, sources)
   SELECT '172.16.0.0'::inet + a, 443, decode(md5('c'||i) || substr(md5('s'||i), 1, 8), 'hex'),
          timestamptz '2016-01-01' + k * interval '1 day', timestamptz '2016-01-01' + (k + 30) * interval '1 day', 1 + k % 5, '{scan}'
   FROM generate_series(0, $HOT_IPS - 1) AS a, generate_series(1, 2000) AS k, LATERAL (SELECT 1 + ((a * 2000 + k) * 31) % $CERTS AS i) x"
 
 # Keys are unique by construction (distinct address ranges / sha1 per part), so the primary key
 # can be rebuilt directly.
-say "rebuilding indexes (the schema's definitions, V1 to V3)"
+say "certificate keys, source sets, sightings (schema V7)"
+"${PSQL[@]}" <<'SQL'
+SET synchronous_commit = off;
+INSERT INTO cert_keys (sha1) SELECT DISTINCT sha1 FROM gen_observations ORDER BY sha1;
+SELECT count(source_set_id(sources)) FROM (SELECT DISTINCT sources FROM gen_observations) d;
+INSERT INTO sightings (cert_id, first_seen, last_seen, times_seen, port, sources, ip)
+SELECT k.id, s2k(o.first_seen), s2k(o.last_seen), least(o.times_seen, 2147483647)::integer,
+       (o.port - 32768)::smallint, ss.id, o.ip
+FROM gen_observations o
+JOIN cert_keys k ON k.sha1 = o.sha1
+JOIN source_sets ss ON ss.names = o.sources
+ORDER BY o.ip, o.port, k.id;
+DROP TABLE gen_observations;
+SQL
+say "rebuilding indexes (the schema's definitions, V1 to V7)"
 while IFS= read -r stmt; do
   [[ -z $stmt ]] && continue
   PGOPTIONS="-c maintenance_work_mem=512MB" "${PSQL[@]}" -c "$stmt"
   say "  ${stmt:0:90}"
 done <<'SQL'
-ALTER TABLE observations ADD PRIMARY KEY (ip, port, sha1)
-CREATE INDEX observations_sha1_idx ON observations (sha1, ip, port)
+ALTER TABLE sightings ADD PRIMARY KEY (ip, port, cert_id)
+CREATE INDEX sightings_cert_id_idx ON sightings (cert_id)
 ALTER TABLE certificate_names ADD PRIMARY KEY (sha1, name)
 CREATE INDEX certificate_names_name_idx ON certificate_names (name text_pattern_ops)
 INSERT INTO names (name) SELECT DISTINCT name FROM certificate_names
 ALTER TABLE names ADD PRIMARY KEY (name)
 CREATE INDEX names_reverse_idx ON names (reverse(name) text_pattern_ops)
 CREATE INDEX names_trgm_idx ON names USING gin (name gin_trgm_ops) WITH (gin_pending_list_limit = 16384)
-VACUUM ANALYZE certificates, certificate_names, names, observations
+VACUUM ANALYZE certificates, certificate_names, names, sightings, cert_keys, source_sets
 SQL
 "${PSQL[@]}" -c "SELECT (SELECT count(*) FROM certificates) AS certificates, (SELECT count(*) FROM certificate_names) AS names,
-                        (SELECT count(*) FROM observations) AS observations,
-                        pg_size_pretty(pg_total_relation_size('observations')) AS observations_size"
+                        (SELECT count(*) FROM sightings) AS observations,
+                        pg_size_pretty(pg_total_relation_size('sightings')) AS sightings_size,
+                        pg_size_pretty(pg_total_relation_size('cert_keys')) AS cert_keys_size"
 say "done"

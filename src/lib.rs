@@ -67,8 +67,17 @@ pub fn cluster_config(cli: &cli::Cli) -> ClusterConfig {
     }
 }
 
-/// Opens the store (starting the managed cluster when needed).
+/// Opens the store (starting the managed cluster when needed); refuses while the observations
+/// are being converted to schema V7's layout (`certhist db upgrade` finishes that).
 pub async fn open_store(cli: &cli::Cli) -> Result<Store, Failure> {
+    let store = open_store_unchecked(cli).await?;
+    store.refuse_if_converting().await?;
+    Ok(store)
+}
+
+/// [`open_store`] without the conversion check: for `db start|url|upgrade`, which do not touch
+/// observations.
+pub async fn open_store_unchecked(cli: &cli::Cli) -> Result<Store, Failure> {
     Store::open(&db_config(cli)).await.map_err(Failure::from)
 }
 

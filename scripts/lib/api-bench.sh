@@ -53,7 +53,7 @@ api_write_sql() {
   # /ip/{ip} HTML page: the same two, then "also on N other addresses" for the 100 shown.
   UI_SHAS=$(page_sha1s "SELECT DISTINCT sha1, 0 FROM (SELECT sha1 FROM ($IP_SQL) h(ip, port, sha1, c4, c5, c6, c7, c8, c9) LIMIT 100) h" c1)
   { cat "$WORK/ip.sql"
-    echo "SELECT s.sha1, (SELECT count(*) FROM (SELECT DISTINCT o.ip FROM observations o WHERE o.sha1 = s.sha1 LIMIT 51) d)
+    echo "SELECT s.sha1, (SELECT count(*) FROM (SELECT DISTINCT o.ip FROM cert_keys k JOIN sightings o ON o.cert_id = k.id WHERE k.sha1 = s.sha1 LIMIT 51) d)
           FROM unnest('$UI_SHAS'::bytea[]) AS s(sha1);"; } >"$WORK/uiip.sql"
   # /api/v1/certificates/{h}/hosts: cert_hosts (limit 101) + the page's tags.
   HOSTS_SQL=$(bind store/src/read/cert_hosts.sql "'\\x$SHA1'::bytea" $NOW $NOW "NULL::inet" "NULL::int4" "101::int8")

@@ -47,6 +47,14 @@ pub enum DbCommand {
         #[arg(long, requires = "tcp")]
         with_password: bool,
     },
+    /// Finish a schema upgrade that converts data in place: the observations of a database
+    /// created before schema V7 are copied into the lean layout in committed batches, with
+    /// progress and an estimate of the time left. Interrupted, it continues where it stopped.
+    Upgrade {
+        /// Rows (and certificate identities) per committed batch.
+        #[arg(long, default_value_t = 50_000, value_name = "N")]
+        batch_rows: i64,
+    },
     /// Read replicas of the managed cluster (hot standbys by streaming replication) for
     /// `certhist serve --replica-url`.
     #[command(subcommand)]
@@ -69,6 +77,9 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
         return super::replica::run(cli, command).await;
     }
     let mut out = std::io::stdout().lock();
+    if let DbCommand::Upgrade { batch_rows } = command {
+        return upgrade(cli, *batch_rows, &mut out).await;
+    }
     if cli.database_url.is_some() {
         return external(cli, command, &mut out).await;
     }
@@ -99,7 +110,7 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
                     .context("cluster thread failed")?
                     .map_err(certhist_store::StoreError::from)?;
             // Create and migrate the certhist database too, so `db url` works with psql at once.
-            crate::open_store(cli).await?;
+            crate::open_store_unchecked(cli).await?;
             if cli.json {
                 ndjson(
                     &mut out,
@@ -210,6 +221,7 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
             })
         }
         DbCommand::Replica(command) => super::replica::run(cli, command).await,
+        DbCommand::Upgrade { .. } => unreachable!("handled above"),
         DbCommand::Url { tcp, with_password } => {
             let h = home.clone();
             let options = StartOptions {
@@ -221,7 +233,7 @@ pub(crate) async fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
                     .await
                     .context("cluster thread failed")?
                     .map_err(certhist_store::StoreError::from)?;
-            crate::open_store(cli).await?;
+            crate::open_store_unchecked(cli).await?;
             if *tcp {
                 writeln!(out, "{}", tcp_url(&home, &info, *with_password)?)?;
             } else {
@@ -314,6 +326,7 @@ fn print_counts(c: &read::Counts, out: &mut impl Write) -> std::io::Result<()> {
 /// With DATABASE_URL the server is not ours: only status and url make sense.
 async fn external(cli: &Cli, command: &DbCommand, out: &mut impl Write) -> Result<u8, Failure> {
     match command {
+        DbCommand::Upgrade { .. } => unreachable!("handled by run"),
         DbCommand::Start { .. } | DbCommand::Stop | DbCommand::Replica(_) => Err(Failure::Usage(
             "DATABASE_URL is set: certhist does not start or stop that server (unset DATABASE_URL to use the managed cluster)".to_owned(),
         )),
@@ -339,4 +352,136 @@ async fn external(cli: &Cli, command: &DbCommand, out: &mut impl Write) -> Resul
             Ok(exit::OK)
         }
     }
+}
+
+/// One line of `db upgrade --json`.
+#[derive(Serialize)]
+struct UpgradeEvent<'a> {
+    /// "keys" (certificate identities), "rows" (the copy), "finished" or "current".
+    phase: &'a str,
+    rows_done: i64,
+    rows_total: i64,
+    keys_done: i64,
+    /// Rows per second of this run's row batches so far.
+    rows_per_second: Option<f64>,
+    /// Rows left ÷ rows per second.
+    seconds_left: Option<f64>,
+    elapsed_seconds: f64,
+}
+
+/// `certhist db upgrade`: applies pending migrations and finishes an in-place conversion.
+async fn upgrade(cli: &Cli, batch_rows: i64, out: &mut impl Write) -> Result<u8, Failure> {
+    use certhist_store::convert::{self, ConversionStep};
+    if batch_rows < 1 {
+        return Err(Failure::Usage("--batch-rows must be at least 1".to_owned()));
+    }
+    let store = crate::open_store_unchecked(cli).await?;
+    let mut conn = match store.conversion_conn().await? {
+        Some(conn) => conn,
+        None => {
+            // Another upgrade, or the server session of one just killed (it holds the lock until
+            // it has rolled back its batch).
+            eprintln!("waiting for another `certhist db upgrade` of this database to stop …");
+            store.conversion_conn_wait().await?
+        }
+    };
+    let Some(mut progress) = convert::conversion_progress(&conn).await? else {
+        if cli.json {
+            ndjson(
+                out,
+                &serde_json::json!({"phase": "current", "schema_version": certhist_store::applied_versions().last().map(|v| v.0)}),
+            )?;
+        } else {
+            writeln!(out, "the database is up to date (nothing to convert)")?;
+        }
+        return Ok(exit::OK);
+    };
+    if !cli.json {
+        writeln!(
+            out,
+            "converting {} observations to the lean layout (schema V7), {} per batch; interrupt at any time, run again to continue",
+            progress.rows_total, batch_rows
+        )?;
+        out.flush()?;
+    }
+    // Tests slow the batches down to kill the command between two of them.
+    let pause = std::env::var("CERTHIST_UPGRADE_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(std::time::Duration::from_millis);
+    let started = std::time::Instant::now();
+    let mut row_time = std::time::Duration::ZERO;
+    let mut rows_this_run: i64 = 0;
+    let mut last_report: Option<std::time::Instant> = None;
+    loop {
+        let t0 = std::time::Instant::now();
+        let step = convert::convert_batch(&mut conn, batch_rows).await?;
+        let phase = match step {
+            ConversionStep::Nothing => break,
+            ConversionStep::Keys(n) => {
+                progress.keys_done += n;
+                "keys"
+            }
+            ConversionStep::Rows(n) => {
+                row_time += t0.elapsed();
+                rows_this_run += n;
+                progress.rows_done += n;
+                "rows"
+            }
+            ConversionStep::Finished => "finished",
+        };
+        let rate = (rows_this_run > 0).then(|| rows_this_run as f64 / row_time.as_secs_f64());
+        let left = rate.map(|r| (progress.rows_total - progress.rows_done).max(0) as f64 / r);
+        let finished = phase == "finished";
+        if cli.json {
+            ndjson(
+                out,
+                &UpgradeEvent {
+                    phase,
+                    rows_done: progress.rows_done,
+                    rows_total: progress.rows_total,
+                    keys_done: progress.keys_done,
+                    rows_per_second: rate,
+                    seconds_left: left,
+                    elapsed_seconds: started.elapsed().as_secs_f64(),
+                },
+            )?;
+        } else if finished {
+            writeln!(
+                out,
+                "done: {} rows, {} certificate keys in {:.1} s; indexes built, old table dropped",
+                progress.rows_done,
+                progress.keys_done,
+                started.elapsed().as_secs_f64()
+            )?;
+        } else if !matches!(last_report, Some(t) if t.elapsed() < std::time::Duration::from_secs(2))
+        {
+            last_report = Some(std::time::Instant::now());
+            match (phase, rate, left) {
+                ("keys", _, _) => writeln!(
+                    out,
+                    "certificate keys: {} (then {} rows)",
+                    progress.keys_done, progress.rows_total
+                )?,
+                (_, Some(rate), Some(left)) => writeln!(
+                    out,
+                    "rows: {} of {} ({:.1} %), {:.0} rows/s, about {:.0} s left",
+                    progress.rows_done,
+                    progress.rows_total,
+                    100.0 * progress.rows_done as f64 / progress.rows_total.max(1) as f64,
+                    rate,
+                    left
+                )?,
+                _ => {}
+            }
+        }
+        out.flush()?;
+        if finished {
+            break;
+        }
+        if let Some(pause) = pause {
+            tokio::time::sleep(pause).await;
+        }
+    }
+    Ok(exit::OK)
 }

@@ -209,6 +209,7 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
     let mut db = crate::db_config(cli);
     db.max_connections = args.pool_size() as usize;
     let store = Store::open(&db).await?;
+    store.refuse_if_converting().await?;
     let mut config = args.config();
     config.replicas = replicas(args, &store, &config).await?;
     let auth_mode = check_auth(&store, &config).await?;

@@ -56,6 +56,17 @@ pub enum StoreError {
         "database schema version {0} is newer than this certhist knows ({1}); upgrade certhist"
     )]
     SchemaTooNew(u32, u32),
+    /// The database's observations are being converted to the lean layout of schema V7; the
+    /// conversion must finish (`certhist db upgrade`) before observations are read or written.
+    #[error(
+        "this database's observations are being converted to the lean layout of schema V7 ({rows_done} of {rows_total} rows copied); run `certhist db upgrade` to finish the conversion (it continues where it stopped), then run this command again"
+    )]
+    ConversionPending {
+        /// Rows copied so far.
+        rows_done: i64,
+        /// Rows to copy.
+        rows_total: i64,
+    },
     /// A query parameter is invalid (the message says which and why).
     #[error("{0}")]
     InvalidInput(String),

@@ -10,6 +10,7 @@
 //! together; dropping a `StoreTx` without committing rolls everything back.
 
 pub mod cluster;
+pub mod convert;
 mod error;
 mod migrate;
 pub mod read;

@@ -19,4 +19,5 @@ mod secrets;
 mod support;
 mod tags;
 mod tls;
+mod upgrade;
 mod views;

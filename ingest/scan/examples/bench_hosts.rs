@@ -52,7 +52,9 @@ async fn main() -> anyhow::Result<()> {
     let (client, conn) = pg_config.connect(tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
     client
-        .batch_execute("TRUNCATE observations, imported_files; TRUNCATE certificates CASCADE")
+        .batch_execute(
+            "TRUNCATE sightings, cert_keys, imported_files; TRUNCATE certificates CASCADE",
+        )
         .await?;
 
     // (a) scan throughput
@@ -109,7 +111,7 @@ async fn main() -> anyhow::Result<()> {
         gen.elapsed().as_secs_f64()
     );
     client
-        .batch_execute("TRUNCATE observations, imported_files")
+        .batch_execute("TRUNCATE sightings, cert_keys, imported_files")
         .await?;
     let t = Instant::now();
     let sums = certhist_scan::import_sonar(
@@ -124,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let import_s = t.elapsed().as_secs_f64();
     let rows: i64 = client
-        .query_one("SELECT count(*) FROM observations", &[])
+        .query_one("SELECT count(*) FROM sightings", &[])
         .await?
         .get(0);
     anyhow::ensure!(
@@ -134,7 +136,9 @@ async fn main() -> anyhow::Result<()> {
     let import_rate = lines as f64 / import_s;
     println!("import: {lines} Sonar hosts lines in {import_s:.2} s = {import_rate:.0} rows/s ({} sightings)", sums[0].sightings);
 
-    client.batch_execute("TRUNCATE observations").await?;
+    client
+        .batch_execute("TRUNCATE sightings, cert_keys")
+        .await?;
     let date = Utc
         .with_ymd_and_hms(2020, 1, 1, 0, 0, 0)
         .single()
@@ -142,30 +146,51 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let mut client = client;
     let tx = client.transaction().await?;
-    let sink = tx.copy_in("COPY observations (ip, port, sha1, first_seen, last_seen, times_seen, sources) FROM STDIN (FORMAT binary)").await?;
+    // The layout's raw path (schema V7): the certificate keys (one COPY), then the sightings
+    // with the keys' ids (one COPY; ids read back in the same transaction).
+    let sink = tx
+        .copy_in("COPY cert_keys (sha1) FROM STDIN (FORMAT binary)")
+        .await?;
+    let mut writer = pin!(BinaryCopyInWriter::new(sink, &[Type::BYTEA]));
+    for i in 0..lines {
+        let sha = sha1_for(i);
+        let row: [&(dyn ToSql + Sync); 1] = [&&sha[..]];
+        writer.as_mut().write(&row).await?;
+    }
+    writer.finish().await?;
+    let first_id: i64 = tx
+        .query_one("SELECT min(id) FROM cert_keys", &[])
+        .await?
+        .get(0);
+    let sources: i16 = tx
+        .query_one("SELECT source_set_id('{sonar}')", &[])
+        .await?
+        .get(0);
+    let seconds =
+        i32::try_from((date - Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()).num_seconds())?;
+    let sink = tx.copy_in("COPY sightings (cert_id, first_seen, last_seen, times_seen, port, sources, ip) FROM STDIN (FORMAT binary)").await?;
     let types = [
-        Type::INET,
-        Type::INT4,
-        Type::BYTEA,
-        Type::TIMESTAMPTZ,
-        Type::TIMESTAMPTZ,
         Type::INT8,
-        Type::TEXT_ARRAY,
+        Type::INT4,
+        Type::INT4,
+        Type::INT4,
+        Type::INT2,
+        Type::INT2,
+        Type::INET,
     ];
     let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
-    let sources = vec!["sonar".to_owned()];
+    let port = (443 - 32768) as i16;
     for i in 0..lines {
         let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000u32 + i as u32));
-        let sha = sha1_for(i);
-        let row: [&(dyn ToSql + Sync); 7] =
-            [&ip, &443i32, &&sha[..], &date, &date, &1i64, &sources];
+        let id = first_id + i as i64;
+        let row: [&(dyn ToSql + Sync); 7] = [&id, &seconds, &seconds, &1i32, &port, &sources, &ip];
         writer.as_mut().write(&row).await?;
     }
     writer.finish().await?;
     tx.commit().await?;
     let copy_s = t.elapsed().as_secs_f64();
     let copy_rate = lines as f64 / copy_s;
-    println!("ceiling: raw binary COPY of the same {lines} rows into observations in {copy_s:.2} s = {copy_rate:.0} rows/s");
+    println!("ceiling: raw binary COPY of the same {lines} rows into cert_keys and sightings in {copy_s:.2} s = {copy_rate:.0} rows/s");
     println!("import / ceiling = {:.0}%", 100.0 * import_rate / copy_rate);
 
     drop(store);

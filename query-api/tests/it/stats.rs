@@ -34,10 +34,14 @@ async fn a_query_over_the_statement_timeout_is_a_503_without_internals() {
     tokio::spawn(connection);
     client
         .batch_execute(
-            "INSERT INTO observations (ip, port, sha1, first_seen, last_seen, times_seen)
-             SELECT ('10.' || (i / 65536) % 256 || '.' || (i / 256) % 256 || '.' || i % 256)::inet, 443,
-                    decode(md5(i::text) || '00000000', 'hex'), now(), now(), 1
-             FROM generate_series(1, 400000) AS i",
+            "INSERT INTO cert_keys (sha1)
+             SELECT decode(md5(i::text) || '00000000', 'hex') FROM generate_series(1, 400000) AS i
+             ON CONFLICT (sha1) DO NOTHING;
+             INSERT INTO sightings (cert_id, first_seen, last_seen, times_seen, port, ip)
+             SELECT k.id, s2k(now()), s2k(now()), 1, (443 - 32768)::smallint,
+                    ('10.' || (i / 65536) % 256 || '.' || (i / 256) % 256 || '.' || i % 256)::inet
+             FROM generate_series(1, 400000) AS i
+             JOIN cert_keys k ON k.sha1 = decode(md5(i::text) || '00000000', 'hex')",
         )
         .await
         .unwrap();

@@ -1,10 +1,14 @@
 -- Reverse search: every ip:port that served certificate $1, overlapping the window
--- [$2 since, $3 until], in (ip, port) order after ($4, $5); at most $6 rows.
-SELECT ip, port, first_seen, last_seen, times_seen, sources
-FROM observations
-WHERE sha1 = $1
-  AND ($2::timestamptz IS NULL OR last_seen >= $2)
-  AND ($3::timestamptz IS NULL OR first_seen <= $3)
-  AND ($4::inet IS NULL OR (ip, port) > ($4, $5))
-ORDER BY ip, port
+-- [$2 since, $3 until], in (ip, port) order after ($4, $5); at most $6 rows. The certificate's
+-- key, then its sightings by the (cert_id) index, sorted by address (schema V7).
+SELECT o.ip, o.port + 32768, s2k_time(o.first_seen), s2k_time(o.last_seen),
+       o.times_seen::bigint, ss.names
+FROM cert_keys k
+JOIN sightings o ON o.cert_id = k.id
+JOIN source_sets ss ON ss.id = o.sources
+WHERE k.sha1 = $1
+  AND ($2::timestamptz IS NULL OR s2k_time(o.last_seen) >= $2)
+  AND ($3::timestamptz IS NULL OR s2k_time(o.first_seen) <= $3)
+  AND ($4::inet IS NULL OR (o.ip, o.port) > ($4, ($5 - 32768)::smallint))
+ORDER BY o.ip, o.port
 LIMIT $6

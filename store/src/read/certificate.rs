@@ -277,7 +277,8 @@ pub async fn resolve_hash(
                 .client()
                 .query_typed(
                     "SELECT EXISTS (SELECT 1 FROM certificates WHERE sha1 = $1),
-                            EXISTS (SELECT 1 FROM observations WHERE sha1 = $1)",
+                            EXISTS (SELECT 1 FROM cert_keys k JOIN sightings o ON o.cert_id = k.id
+                                    WHERE k.sha1 = $1)",
                     &[(&h.to_vec(), Type::BYTEA)],
                 )
                 .await?

@@ -9,6 +9,7 @@ SELECT c.sha1, c.sha256, c.serial, c.subject_cn, c.subject_o, c.issuer_cn, c.iss
        c.spki_sha256, c.key_sha1, c.key_algorithm, c.key_bits, c.signature_algorithm,
        c.issuer_name_hash, c.issuer_key_hash, c.authority_key_id, c.subject_key_id, c.tbs_noct_sha256,
        c.added_at,
-       (SELECT count(DISTINCT ip) FROM observations o WHERE o.sha1 = c.sha1)
+       (SELECT count(DISTINCT o.ip) FROM cert_keys k JOIN sightings o ON o.cert_id = k.id
+        WHERE k.sha1 = c.sha1)
 FROM certificates c
 WHERE c.{column} = $1

@@ -11,10 +11,11 @@ SELECT c.sha1, c.sha256, c.serial, c.subject_cn, c.subject_o, c.issuer_cn, c.iss
        s.first_seen, s.last_seen, s.times_seen
 FROM certificates c
 CROSS JOIN LATERAL (
-    SELECT min(o.first_seen) AS first_seen, max(o.last_seen) AS last_seen,
+    SELECT s2k_time(min(o.first_seen)) AS first_seen, s2k_time(max(o.last_seen)) AS last_seen,
            sum(o.times_seen)::int8 AS times_seen
-    FROM observations o
-    WHERE $2::bool AND o.sha1 = c.sha1
+    FROM cert_keys k
+    JOIN sightings o ON o.cert_id = k.id
+    WHERE $2::bool AND k.sha1 = c.sha1
 ) s
 WHERE c.sha1 = ANY($1)
 ORDER BY c.sha1

@@ -5,10 +5,11 @@
 //! - [`expand`]: a bounded breadth-first expansion IP ↔ certificate from a seed. Certificates
 //!   served by more than the shared threshold of addresses (CDN defaults, appliance
 //!   certificates) are marked `shared` and not expanded unless asked; what was left out is
-//!   listed. Commonness is computed at query time, never stored: `observations_sha1_idx`
-//!   (sha1, ip, port) lets PostgreSQL count the distinct addresses of one certificate with an
-//!   index-only scan that stops after `cap` addresses, so the cost is bounded by the cap, not by
-//!   how common the certificate is.
+//!   listed. Commonness is computed at query time, never stored: the distinct addresses of one
+//!   certificate, counted up to `cap` from its rows (`sightings_cert_id_idx`, schema V7: the
+//!   reverse index holds the certificate key alone, so the rows are read from the heap and their
+//!   addresses hashed; a certificate on N addresses costs N heap rows, which only the Zipf head
+//!   — CDN defaults — makes large).
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -274,8 +275,9 @@ pub async fn distinct_ip_counts(
         Stage::Query,
         conn.client().query_typed(
             "SELECT s.sha1,
-                    (SELECT count(*) FROM (SELECT DISTINCT o.ip FROM observations o
-                                           WHERE o.sha1 = s.sha1 LIMIT $2) d)
+                    (SELECT count(*) FROM (SELECT DISTINCT o.ip
+                                           FROM cert_keys k JOIN sightings o ON o.cert_id = k.id
+                                           WHERE k.sha1 = s.sha1 LIMIT $2) d)
              FROM unnest($1::bytea[]) AS s(sha1)",
             &[(&keys, Type::BYTEA_ARRAY), (&cap.max(1), Type::INT8)],
         ),

@@ -93,7 +93,7 @@ pub async fn ips_in_net(conn: &Conn, net: &IpNet, limit: i64) -> Result<Vec<IpAd
     let rows = conn
         .client()
         .query(
-            "SELECT DISTINCT ip FROM observations WHERE ip <<= $1::text::cidr ORDER BY ip LIMIT $2",
+            "SELECT DISTINCT ip FROM sightings WHERE ip <<= $1::text::cidr ORDER BY ip LIMIT $2",
             &[&net.trunc().to_string(), &limit],
         )
         .await?;

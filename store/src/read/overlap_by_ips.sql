@@ -3,13 +3,15 @@
 -- addresses in order, each with its first/last sighting and count over all ports, then the
 -- certificate's summary when it is stored.
 WITH per AS (
-    SELECT o.sha1, o.ip, min(o.first_seen) AS f, max(o.last_seen) AS l, sum(o.times_seen)::bigint AS t
-    FROM observations o
+    SELECT k.sha1, o.ip, s2k_time(min(o.first_seen)) AS f, s2k_time(max(o.last_seen)) AS l,
+           sum(o.times_seen)::bigint AS t
+    FROM sightings o
+    JOIN cert_keys k ON k.id = o.cert_id
     WHERE o.ip = ANY($1::inet[])
-      AND ($2::timestamptz IS NULL OR o.last_seen >= $2)
-      AND ($3::timestamptz IS NULL OR o.first_seen <= $3)
-      AND ($5::bytea IS NULL OR o.sha1 > $5)
-    GROUP BY o.sha1, o.ip
+      AND ($2::timestamptz IS NULL OR s2k_time(o.last_seen) >= $2)
+      AND ($3::timestamptz IS NULL OR s2k_time(o.first_seen) <= $3)
+      AND ($5::bytea IS NULL OR k.sha1 > $5)
+    GROUP BY k.sha1, o.ip
 ), shared AS (
     SELECT sha1, array_agg(ip ORDER BY ip) AS ips, array_agg(f ORDER BY ip) AS fs,
            array_agg(l ORDER BY ip) AS ls, array_agg(t ORDER BY ip) AS ts

@@ -13,8 +13,8 @@ pub async fn counts(conn: &Conn) -> Result<Counts, StoreError> {
             "SELECT (SELECT count(*) FROM certificates),
                     (SELECT count(*) FROM certificates WHERE parse_error IS NOT NULL),
                     (SELECT count(*) FROM certificate_names),
-                    (SELECT count(*) FROM observations),
-                    (SELECT count(DISTINCT ip) FROM observations),
+                    (SELECT count(*) FROM sightings),
+                    (SELECT count(DISTINCT ip) FROM sightings),
                     (SELECT count(*) FROM ct_entries),
                     (SELECT count(*) FROM cache_entries)",
             &[],
@@ -40,11 +40,11 @@ pub async fn stats(conn: &Conn, exact_below: i64) -> Result<Stats, StoreError> {
         .query_one(
             "SELECT (SELECT reltuples::bigint FROM pg_class WHERE oid = 'certificates'::regclass),
                     (SELECT reltuples::bigint FROM pg_class WHERE oid = 'certificate_names'::regclass),
-                    (SELECT reltuples::bigint FROM pg_class WHERE oid = 'observations'::regclass),
+                    (SELECT reltuples::bigint FROM pg_class WHERE oid = 'sightings'::regclass),
                     (SELECT reltuples::bigint FROM pg_class WHERE oid = 'ct_entries'::regclass),
                     (SELECT reltuples::bigint FROM pg_class WHERE oid = 'cache_entries'::regclass),
                     (SELECT n_distinct::float8 FROM pg_stats
-                      WHERE schemaname = current_schema() AND tablename = 'observations' AND attname = 'ip')",
+                      WHERE schemaname = current_schema() AND tablename = 'sightings' AND attname = 'ip')",
             &[],
         )
         .await?;
@@ -59,7 +59,7 @@ pub async fn stats(conn: &Conn, exact_below: i64) -> Result<Stats, StoreError> {
     let parts = [
         figure(est.get(0), "certificates"),
         figure(est.get(1), "certificate_names"),
-        figure(est.get(2), "observations"),
+        figure(est.get(2), "sightings"),
         figure(est.get(3), "ct_entries"),
         figure(est.get(4), "cache_entries"),
     ];
@@ -78,7 +78,7 @@ pub async fn stats(conn: &Conn, exact_below: i64) -> Result<Stats, StoreError> {
     let observations_exact = parts[2].0;
     let distinct_ips = if observations_exact {
         conn.client()
-            .query_one("SELECT count(DISTINCT ip) FROM observations", &[])
+            .query_one("SELECT count(DISTINCT ip) FROM sightings", &[])
             .await?
             .get(0)
     } else {

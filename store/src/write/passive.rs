@@ -18,6 +18,7 @@ const MERGE_SNI_NAMES: &str = include_str!("merge_sni_names.sql");
 const MERGE_OBSERVATIONS_SHA256: &str = include_str!("merge_observations_sha256.sql");
 const UPSERT_STUBS: &str = include_str!("upsert_stubs.sql");
 const RESOLVE_STUBS: &str = include_str!("resolve_stubs.sql");
+const RESOLVE_STUB_KEYS: &str = include_str!("resolve_stub_keys.sql");
 const MERGE_CLIENT_CONTACTS: &str = include_str!("merge_client_contacts.sql");
 
 /// What [`StoreTx::write_passive_batch`] did.
@@ -83,6 +84,8 @@ struct SightingTable {
     stage: &'static str,
     /// The type of the key column after (ip, port).
     key_type: Type,
+    /// Statements run before `merge` (the certificate keys the sightings need).
+    before: &'static [&'static str],
     /// The merge statement, from `stage` into the table.
     merge: &'static str,
 }
@@ -90,18 +93,21 @@ struct SightingTable {
 const OBSERVATIONS: SightingTable = SightingTable {
     stage: "stage_observations",
     key_type: Type::BYTEA,
+    before: &[super::observations::MERGE_OBSERVATION_KEYS],
     merge: super::observations::MERGE_OBSERVATIONS,
 };
 
 const OBSERVATIONS_SHA256: SightingTable = SightingTable {
     stage: "stage_observations_sha256",
     key_type: Type::BYTEA,
+    before: &[],
     merge: MERGE_OBSERVATIONS_SHA256,
 };
 
 const SNI_NAMES: SightingTable = SightingTable {
     stage: "stage_sni_names",
     key_type: Type::TEXT,
+    before: &[],
     merge: MERGE_SNI_NAMES,
 };
 
@@ -114,6 +120,9 @@ pub(crate) async fn resolve_stubs(
     if sha256s.is_empty() {
         return Ok(0);
     }
+    client
+        .execute_typed(RESOLVE_STUB_KEYS, &[(&sha256s, Type::BYTEA_ARRAY)])
+        .await?;
     let rows = client
         .query_typed(RESOLVE_STUBS, &[(&sha256s, Type::BYTEA_ARRAY)])
         .await?;
@@ -280,6 +289,9 @@ impl StoreTx<'_> {
         let rows = keys.map(|(k, (first, last, n))| (k, first, last, n, &sources[..]));
         self.copy_sighting_rows(table.stage, table.key_type.clone(), rows)
             .await?;
+        for statement in table.before {
+            self.tx.execute(*statement, &[]).await?;
+        }
         let written = self.tx.execute(table.merge, &[]).await?;
         self.tx
             .batch_execute(&format!("TRUNCATE {}", table.stage))

@@ -165,7 +165,9 @@ async fn every_table_has_a_primary_key() {
     for t in [
         "certificates",
         "certificate_names",
-        "observations",
+        "sightings",
+        "cert_keys",
+        "source_sets",
         "ct_logs",
         "ct_entries",
         "cache_entries",
@@ -201,11 +203,19 @@ async fn key_tables_have_their_keys_and_lookup_indexes() {
         table_indexes(&all, "certificates")
     );
 
-    // observations: one row per (ip, port, sha1); reverse lookup by sha1.
-    assert_eq!(primary_key(&all, "observations"), ["ip", "port", "sha1"]);
+    // sightings (schema V7, seen through the `observations` view): one row per (ip, port,
+    // certificate key); reverse lookup by the key; the key by SHA-1.
+    assert_eq!(primary_key(&all, "sightings"), ["ip", "port", "cert_id"]);
     assert!(
-        has_btree_leading(&all, "observations", "sha1"),
-        "observations needs an index leading with sha1"
+        has_btree_leading(&all, "sightings", "cert_id"),
+        "sightings needs an index leading with cert_id"
+    );
+    assert_eq!(primary_key(&all, "cert_keys"), ["id"]);
+    assert!(
+        table_indexes(&all, "cert_keys")
+            .iter()
+            .any(|i| i.unique && !i.partial && i.columns == ["sha1"]),
+        "cert_keys needs a unique index on sha1"
     );
 
     // ct_entries: position in a log; lookup by certificate.
@@ -293,7 +303,7 @@ async fn hash_columns_check_their_length() {
         "certificates.spki_sha256",
         "certificates.key_sha1",
         "certificate_names.sha1",
-        "observations.sha1",
+        "cert_keys.sha1",
         "ct_entries.sha1",
         "imported_files.content_sha256",
     ] {
@@ -418,4 +428,73 @@ async fn test_databases_are_migrated_isolated_and_dropped() {
         !exists(a_name).await,
         "dropping TestDb must drop its database"
     );
+}
+
+/// Schema V7 (docs/SCALING.md §3): a sighting of an IPv4 address is a 55-byte heap tuple (60 B
+/// with alignment and its line pointer), and the `observations` view keeps the old columns.
+/// Sizes per row of real data are measured by scripts (docs/BENCHMARKS.md), not asserted here.
+#[tokio::test]
+async fn sightings_are_lean_and_the_observations_view_keeps_the_old_shape() {
+    let db = TestDb::new().await;
+    let client = client(&db).await;
+    client
+        .batch_execute(
+            "INSERT INTO cert_keys (sha1) VALUES ('\\x00112233445566778899aabbccddeeff00112233');
+             INSERT INTO sightings (cert_id, first_seen, last_seen, times_seen, port, sources, ip)
+             SELECT id, s2k('2024-01-01T00:00:00.75Z'), s2k('2024-02-01Z'), 3, (443 - 32768)::smallint,
+                    source_set_id('{sonar,scan,sonar}'), '192.0.2.1'
+             FROM cert_keys",
+        )
+        .await
+        .unwrap();
+    let size: i32 = client
+        .query_one("SELECT pg_column_size(s.*) FROM sightings s", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(size, 55, "24-byte tuple header + 31 bytes of data");
+    let types: Vec<(String, String)> = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+             WHERE a.attrelid = 'observations'::regclass AND a.attnum > 0 ORDER BY a.attnum",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let want = [
+        ("ip", "inet"),
+        ("port", "integer"),
+        ("sha1", "bytea"),
+        ("first_seen", "timestamp with time zone"),
+        ("last_seen", "timestamp with time zone"),
+        ("times_seen", "bigint"),
+        ("sources", "text[]"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(types, want);
+    let r = client
+        .query_one(
+            "SELECT port, encode(sha1, 'hex'), first_seen = '2024-01-01Z', times_seen,
+                    sources FROM observations",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, i32>(0), 443);
+    assert_eq!(
+        r.get::<_, String>(1),
+        "00112233445566778899aabbccddeeff00112233"
+    );
+    assert!(
+        r.get::<_, bool>(2),
+        "seconds since 2000, sub-second parts dropped"
+    );
+    assert_eq!(r.get::<_, i64>(3), 3);
+    assert_eq!(r.get::<_, Vec<String>>(4), ["scan", "sonar"]);
 }

@@ -31,8 +31,14 @@ async fn rebind(addr: SocketAddr) -> tokio::net::TcpListener {
     panic!("cannot rebind {addr}")
 }
 
+/// The scan's start in whole seconds: observation times are stored in whole seconds (schema V7).
+fn whole_second(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::Timelike;
+    t.with_nanosecond(0).unwrap()
+}
+
 fn within(o: &Obs, s: &ScanSummary) -> bool {
-    o.first_seen >= s.started_at && o.first_seen <= s.finished_at
+    o.first_seen >= whole_second(s.started_at) && o.first_seen <= s.finished_at
 }
 
 #[tokio::test]
@@ -113,7 +119,7 @@ async fn scan_records_chains_rotation_and_failures() {
         );
         assert!(within(o, &first), "{o:?}");
         assert!(
-            o.last_seen >= second.started_at && o.last_seen <= second.finished_at,
+            o.last_seen >= whole_second(second.started_at) && o.last_seen <= second.finished_at,
             "{o:?}"
         );
         assert_eq!(o.sources, vec!["scan".to_owned()]);
