@@ -135,7 +135,7 @@ while IFS= read -r stmt; do
   say "  ${stmt:0:90}"
 done <<'SQL'
 ALTER TABLE sightings ADD PRIMARY KEY (ip, port, cert_id)
-CREATE INDEX sightings_cert_id_idx ON sightings (cert_id)
+CREATE INDEX sightings_cert_id_idx ON sightings (cert_id, ip)
 ALTER TABLE certificate_names ADD PRIMARY KEY (sha1, name)
 CREATE INDEX certificate_names_name_idx ON certificate_names (name text_pattern_ops)
 INSERT INTO names (name) SELECT DISTINCT name FROM certificate_names

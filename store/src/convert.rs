@@ -80,7 +80,7 @@ const ROWS_BATCH: &str = "WITH b AS MATERIALIZED (
 
 const FINISH: &str = "SET LOCAL maintenance_work_mem = '256MB';
     ALTER TABLE sightings ADD PRIMARY KEY (ip, port, cert_id);
-    CREATE INDEX sightings_cert_id_idx ON sightings (cert_id);
+    CREATE INDEX sightings_cert_id_idx ON sightings (cert_id, ip);
     DROP TABLE observations_v6;
     DROP TABLE observation_conversion";
 

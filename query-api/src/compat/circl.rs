@@ -133,7 +133,7 @@ pub(crate) async fn query(
             ),
         ));
     }
-    // Per address, per certificate: sightings merged over ports (rows come in (ip, port, sha1)
+    // Per address, per certificate: sightings merged over ports (rows come in (ip, port)
     // order).
     let mut per_ip: BTreeMap<IpAddr, BTreeMap<Sha1, PerIp>> = BTreeMap::new();
     for r in &rows {

@@ -35,7 +35,8 @@ fn store_key(c: &Cursor) -> Result<IpHistoryKey, ApiError> {
 }
 
 /// Certificate history of an address or CIDR block (the block percent-encoded, `10.0.0.0%2F24`,
-/// or as two path segments, `/ip/10.0.0.0/24`), in (ip, port, sha1) order. Sightings of
+/// or as two path segments, `/ip/10.0.0.0/24`), in (ip, port) order (one ip:port's certificates in
+/// the order certhist first saw them). Sightings of
 /// certificates known only by SHA-256 (sensor logs, until their DER arrives) come in
 /// `stub_sightings` on the first page, and after the history rows in the NDJSON stream (lines
 /// with `"stub": true`).

@@ -6,10 +6,9 @@
 //!   served by more than the shared threshold of addresses (CDN defaults, appliance
 //!   certificates) are marked `shared` and not expanded unless asked; what was left out is
 //!   listed. Commonness is computed at query time, never stored: the distinct addresses of one
-//!   certificate, counted up to `cap` from its rows (`sightings_cert_id_idx`, schema V7: the
-//!   reverse index holds the certificate key alone, so the rows are read from the heap and their
-//!   addresses hashed; a certificate on N addresses costs N heap rows, which only the Zipf head
-//!   — CDN defaults — makes large).
+//!   certificate, counted up to `cap` from the reverse index (`sightings_cert_id_idx`
+//!   (cert_id, ip), schema V7: addresses in order, so the count stops at `cap` however common
+//!   the certificate).
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -275,9 +274,10 @@ pub async fn distinct_ip_counts(
         Stage::Query,
         conn.client().query_typed(
             "SELECT s.sha1,
-                    (SELECT count(*) FROM (SELECT DISTINCT o.ip
-                                           FROM cert_keys k JOIN sightings o ON o.cert_id = k.id
-                                           WHERE k.sha1 = s.sha1 LIMIT $2) d)
+                    (SELECT count(*) FROM (SELECT DISTINCT o.ip FROM sightings o
+                                           WHERE o.cert_id = (SELECT k.id FROM cert_keys k
+                                                              WHERE k.sha1 = s.sha1)
+                                           LIMIT $2) d)
              FROM unnest($1::bytea[]) AS s(sha1)",
             &[(&keys, Type::BYTEA_ARRAY), (&cap.max(1), Type::INT8)],
         ),

@@ -13,11 +13,13 @@ use crate::{Conn, StoreError};
 
 pub(crate) const IP_HISTORY: &str = include_str!("ip_history.sql");
 
-/// Paging key of [`ip_history`]: (ip, port, sha1) of the last row seen.
+/// Paging key of [`ip_history`]: (ip, port, sha1) of the last row seen (the SHA-1 stands for
+/// its compact key, which orders the rows of one ip:port).
 pub type IpHistoryKey = (IpAddr, u16, Sha1);
 
-/// Certificates served by an address or block, overlapping the time window, in (ip, port, sha1)
-/// order after `after`.
+/// Certificates served by an address or block, overlapping the time window, in (ip, port) order
+/// after `after`; the certificates of one ip:port in the order certhist first saw them (the
+/// primary key's order, so a page costs its own rows however long the history).
 pub async fn ip_history(
     conn: &Conn,
     net: &IpNet,

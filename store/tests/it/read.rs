@@ -13,6 +13,7 @@ use crate::support::{cert, certs, obs, sha1, t};
 const GOOGLE: &str = "certificate-transparency/python/ct/crypto/testdata/google_cert.pem";
 const WIKIPEDIA: &str = "rustls/rustls-test/benches/data/cert-wikipedia.0.der";
 const GITHUB: &str = "rustls/rustls-test/benches/data/cert-github.0.der";
+const EMBEDDED: &str = "certificate-transparency/test/testdata/test-embedded-cert.pem";
 
 async fn loaded() -> (TestDb, Store) {
     let db = TestDb::new().await;
@@ -23,7 +24,7 @@ async fn loaded() -> (TestDb, Store) {
         WIKIPEDIA,
         GITHUB,
         "certificate-transparency/python/ct/crypto/testdata/null_chars.pem",
-        "certificate-transparency/test/testdata/test-embedded-cert.pem",
+        EMBEDDED,
         "certificate-transparency/test/testdata/test-embedded-pre-cert.pem",
     ] {
         batch.extend(certs(f));
@@ -345,4 +346,100 @@ async fn record_lookup_and_precert_link() {
         .await
         .unwrap()
         .is_none());
+}
+
+/// Schema V7 pages an address's history in its primary key's order (ip, port, compact key): the
+/// certificates of one ip:port come in the order certhist first saw them, and the page key (the
+/// last row's SHA-1) resumes exactly after its row. Reverse search pages in (ip, port) order.
+#[tokio::test]
+async fn one_port_with_many_certificates_pages_in_first_seen_order() {
+    let (_db, store) = loaded().await;
+    let mut conn = store.conn().await.unwrap();
+    let hex_of = |f: &str| hex::encode(cert(f).sha1);
+    // Three transactions on 203.0.113.5:443: GitHub (new), then the embedded-SCT test
+    // certificate (new; its SHA-1 0a45… sorts first), then Google and Wikipedia (first seen in
+    // `loaded`); Wikipedia also on :8443 and on 203.0.113.4.
+    let at = |ip: &str, port: u16, f: &str| {
+        obs(
+            ip,
+            port,
+            &hex_of(f),
+            "2024-07-01T00:00:00Z",
+            "2024-07-02T00:00:00Z",
+            1,
+            "scan",
+        )
+    };
+    for batch in [
+        vec![at("203.0.113.5", 443, GITHUB)],
+        vec![at("203.0.113.5", 443, EMBEDDED)],
+        vec![
+            at("203.0.113.5", 443, GOOGLE),
+            at("203.0.113.5", 443, WIKIPEDIA),
+            at("203.0.113.5", 8443, WIKIPEDIA),
+            at("203.0.113.4", 443, WIKIPEDIA),
+        ],
+    ] {
+        let mut tx = conn.begin().await.unwrap();
+        tx.write_observations(&batch).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    // First seen: Google and Wikipedia in `loaded` (one batch: SHA-1 order), then GitHub, then
+    // the embedded-SCT certificate — not SHA-1 order.
+    let (g, w) = (cert(GOOGLE).sha1, cert(WIKIPEDIA).sha1);
+    let (gh, emb) = (cert(GITHUB).sha1, cert(EMBEDDED).sha1);
+    let mut first_two = [g, w];
+    first_two.sort();
+    let expected_443 = vec![first_two[0], first_two[1], gh, emb];
+    let mut by_sha1 = expected_443.clone();
+    by_sha1.sort();
+    assert_ne!(expected_443, by_sha1);
+    let net: ipnet::IpNet = "203.0.113.5/32".parse().unwrap();
+    let all = TimeWindow::default();
+    let whole = read::ip_history(&conn, &net, &all, None, 100)
+        .await
+        .unwrap();
+    let order: Vec<_> = whole.iter().map(|r| (r.port, r.sha1)).collect();
+    let mut expected: Vec<_> = expected_443.iter().map(|s| (443, *s)).collect();
+    expected.push((8443, w));
+    assert_eq!(order, expected);
+    for size in [1, 2, 3] {
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = read::ip_history(&conn, &net, &all, after.as_ref(), size)
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some((last.ip, last.port, last.sha1));
+            paged.extend(page.iter().map(|r| (r.port, r.sha1)));
+        }
+        assert_eq!(paged, expected, "pages of {size}");
+    }
+    // A page key whose SHA-1 certhist never saw resumes at the start of that ip:port (no
+    // error, nothing before the key's ip:port repeated).
+    let unknown = read::ip_history(&conn, &net, &all, Some(&(whole[0].ip, 443, [7u8; 20])), 100)
+        .await
+        .unwrap();
+    assert_eq!(unknown.len(), 5);
+    // Reverse search of Wikipedia: every ip:port, in (ip, port) order, one row per page.
+    let mut hosts = Vec::new();
+    let mut after = None;
+    loop {
+        let page = read::cert_hosts(&conn, &w, &all, after, 1).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.ip, last.port));
+        hosts.push(format!("{}:{}", last.ip, last.port));
+    }
+    assert_eq!(
+        hosts,
+        vec![
+            "192.0.2.200:8443",
+            "198.51.100.1:443",
+            "203.0.113.4:443",
+            "203.0.113.5:443",
+            "203.0.113.5:8443",
+            "2001:db8::1:443"
+        ]
+    );
 }
