@@ -47,7 +47,7 @@ trap 'stop_server; rm -rf "$WORK"' EXIT
 
 source scripts/lib/api-bench.sh   # keys, the SQL of each request, api_measure
 api_pick_keys
-echo "dataset: $("${PSQL[@]}" -c "SELECT (SELECT reltuples::bigint FROM pg_class WHERE relname='certificates') || ' certificates, ' || (SELECT reltuples::bigint FROM pg_class WHERE relname='observations') || ' observations'")"
+echo "dataset: $("${PSQL[@]}" -c "SELECT (SELECT reltuples::bigint FROM pg_class WHERE relname='certificates') || ' certificates, ' || (SELECT reltuples::bigint FROM pg_class WHERE relname='sightings') || ' observations'")"
 echo "keys: ip=$IP sha1=$SHA1 suffix=*.$DOMAIN substring=*$SUBSTR* overlap=$OIP1,$OIP2"
 echo "machine: $(nproc) cores; $(uptime | sed 's/.*load/load/'); ${DURATION}s per run after ${WARMUP}s warm-up"
 

@@ -101,6 +101,16 @@ for size in $SIZES; do
     rec "bytes_pkey_$label" - - "$(awk "BEGIN{printf \"%.2f\", $PK/$rows}")"
     rec "bytes_reverse_$label" - - "$(awk "BEGIN{printf \"%.2f\", $REV/$rows}")"
     rec "bytes_total_$label" - - "$(awk "BEGIN{printf \"%.2f\", ($HEAP+$IDX)/$rows}")"
+    # The identity rows of the compact key (schema V7): one per SHA-1 ever sighted, so per
+    # observation they cost (bytes per key) × (keys per observation) — a property of the data.
+    line=$("${PSQL[@]}" -F' ' -c "SELECT count(*), pg_total_relation_size('cert_keys') FROM cert_keys")
+    read -r KEYS KBYTES <<<"$line"
+    awk -v r="$rows" -v k="$KEYS" -v kb="$KBYTES" -v h="$HEAP" -v i="$IDX" -v l="$label" 'BEGIN{
+      printf "  certificate keys (%s): %d (%.3f per observation) × %.1f B = %.1f B per observation; sightings + keys %.1f B per observation\n",
+        l, k, k/r, kb/k, kb/r, (h+i+kb)/r}'
+    rec "keys_per_observation_$label" - - "$(awk "BEGIN{printf \"%.4f\", $KEYS/$rows}")"
+    rec "bytes_per_key_$label" - - "$(awk "BEGIN{printf \"%.2f\", $KBYTES/$KEYS}")"
+    rec "bytes_all_$label" - - "$(awk "BEGIN{printf \"%.2f\", ($HEAP+$IDX+$KBYTES)/$rows}")"
   }
   ROWS=$("${PSQL[@]}" -c "SELECT count(*) FROM sightings")
   rec rows - - "$ROWS"
@@ -150,12 +160,13 @@ for size in $SIZES; do
         1 + i % 30, 'scaleimport' FROM generate_series(1::bigint, $IMPORT_ROWS) AS i) TO STDOUT (FORMAT csv)" |
     { echo "ip,port,sha1,first_seen,last_seen,count,source"; cat; } >"$FILE"
   say "import: $IMPORT_ROWS rows through certhist import observations (into $ROWS rows)"
+  KEYS_BEFORE=$("${PSQL[@]}" -c "SELECT coalesce(max(id), 0) FROM cert_keys")
   J=$($BIN --home "$HOME_DIR" --json import observations "$FILE")
   IMP=$(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); print(round(o["rows"]/o["seconds"]))' "$J")
   sizes_of after_import "$("${PSQL[@]}" -c "SELECT count(*) FROM sightings")"
   say "removing the imported rows, VACUUM"
   "${PSQL[@]}" -c "DELETE FROM sightings WHERE sources = (SELECT id FROM source_sets WHERE names = '{scaleimport}')" \
-    -c "VACUUM sightings"
+    -c "DELETE FROM cert_keys WHERE id > $KEYS_BEFORE" -c "VACUUM sightings" -c "VACUUM cert_keys"
   say "ceiling: COPY of the same rows straight into the same table"
   C=$(DATABASE_URL=$URL scripts/lib/copy-ceiling.sh "$FILE")
   CEIL=$(sed 's/.*ceiling_obs_per_s=//' <<<"$C")

@@ -363,7 +363,7 @@ fn router_and_timing(
         .then(|| std::sync::Arc::new(stage_timing::Recorder::default()));
     // The API's own pool: every connection carries the statement timeout from its startup.
     let import_store = store.clone();
-    let store = match store.with_statement_timeout(config.statement_timeout) {
+    let store = match store.for_requests(config.statement_timeout) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot build a pool with statement_timeout; queries run without it");

@@ -262,7 +262,7 @@ async fn replicas(
         let usage = |e: certhist_store::StoreError| Failure::Usage(format!("--replica-url: {e}"));
         let reads = Store::connect_replica(url, args.pool_size() as usize)
             .map_err(usage)?
-            .with_statement_timeout(config.statement_timeout)?;
+            .for_requests(config.statement_timeout)?;
         let checks = Store::connect_replica(url, 1).map_err(usage)?;
         list.push(ReplicaPools {
             name,
@@ -272,7 +272,7 @@ async fn replicas(
     }
     let set = ReplicaSet::new(list, Duration::from_secs_f64(args.replica_max_lag));
     // The checks' own pool on the primary (a busy API pool never delays them).
-    let primary = &primary.with_statement_timeout(replicas::CHECK_TIMEOUT)?;
+    let primary = &primary.for_requests(replicas::CHECK_TIMEOUT)?;
     set.check_once(primary).await;
     for st in set.states() {
         match &st.reason {

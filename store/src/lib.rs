@@ -189,20 +189,24 @@ impl Store {
         })
     }
 
-    /// A second pool on the same database whose connections run every statement under
-    /// `statement_timeout` (set once per connection in the startup packet, so it costs no round
-    /// trip per query). Used by the HTTP API; `Duration::ZERO` means no timeout.
-    pub fn with_statement_timeout(
-        &self,
-        timeout: std::time::Duration,
-    ) -> Result<Store, StoreError> {
+    /// A second pool on the same database for request handling: its connections run every
+    /// statement under `statement_timeout` (`Duration::ZERO`: none) and without parallel plans
+    /// (`max_parallel_workers_per_gather = 0`), both set once per connection in the startup
+    /// packet, so they cost no round trip per query. Used by the HTTP API. Parallel plans are
+    /// left to the other pool's long statements (exports, ingest): for a request they start
+    /// worker processes that take milliseconds to launch and compete with the pool's other
+    /// connections for the same cores — at 100 M observations the planner chose one for a
+    /// two-address `/overlap` (1,393 rows estimated, 23 read) and made it 8× slower.
+    pub fn for_requests(&self, timeout: std::time::Duration) -> Result<Store, StoreError> {
         let mut config = self.pg_config.clone();
         let ms = timeout.as_millis().min(i32::MAX as u128);
         let mut options = config.get_options().unwrap_or_default().to_owned();
         if !options.is_empty() {
             options.push(' ');
         }
-        options.push_str(&format!("-c statement_timeout={ms}"));
+        options.push_str(&format!(
+            "-c statement_timeout={ms} -c max_parallel_workers_per_gather=0"
+        ));
         config.options(&options);
         Store::connect_only(config, self.max_connections)
     }
@@ -309,6 +313,16 @@ impl Conn {
             )
             .await?;
         Ok(())
+    }
+
+    /// The value of a server setting on this connection (`current_setting`), e.g. to check
+    /// what a pool's startup options set.
+    pub async fn setting(&self, name: &str) -> Result<String, StoreError> {
+        let row = self
+            .client
+            .query_one("SELECT current_setting($1)", &[&name])
+            .await?;
+        Ok(row.get(0))
     }
 
     /// Checks that the server answers (`SELECT 1`).

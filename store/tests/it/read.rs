@@ -443,3 +443,23 @@ async fn one_port_with_many_certificates_pages_in_first_seen_order() {
         ]
     );
 }
+
+async fn setting(c: &certhist_store::Conn, name: &str) -> String {
+    c.setting(name).await.unwrap()
+}
+
+/// The request pool (`Store::for_requests`) carries its settings from the startup packet:
+/// the statement timeout, and no parallel plans; the ordinary pool keeps the server's defaults.
+#[tokio::test]
+async fn the_request_pool_times_out_statements_and_plans_without_workers() {
+    let (_db, store) = loaded().await;
+    let requests = store
+        .for_requests(std::time::Duration::from_millis(2500))
+        .unwrap();
+    let rc = requests.conn().await.unwrap();
+    assert_eq!(setting(&rc, "statement_timeout").await, "2500ms");
+    assert_eq!(setting(&rc, "max_parallel_workers_per_gather").await, "0");
+    let oc = store.conn().await.unwrap();
+    assert_eq!(setting(&oc, "statement_timeout").await, "0");
+    assert_eq!(setting(&oc, "max_parallel_workers_per_gather").await, "2");
+}
