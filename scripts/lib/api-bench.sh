@@ -149,7 +149,9 @@ api_measure() {
   for kv in ${stats#WRKSTATS }; do w[${kv%%=*}]=${kv#*=}; done
   W_P50=${w[p50]} W_P99=${w[p99]} W_P999=${w[p999]} W_NON2XX=${w[non2xx]} W_SOCKERR=${w[socket_errors]}
   W_RPS=$(awk "BEGIN{printf \"%.0f\", ${w[requests]}/${w[seconds]}}")
-  (cd "$WORK" && rm -f pgbench_log.* && pgbench -n -M extended -c "$conns" -j "$threads" -T "$DURATION" -l -f "$key.sql" "$URL" >pgbench.out 2>&1) \
+  # pgbench's sessions get the settings of the server's request pool (Store::for_requests: no
+  # parallel plans), so both sides run the same plans.
+  (cd "$WORK" && rm -f pgbench_log.* && PGOPTIONS="-c max_parallel_workers_per_gather=0" pgbench -n -M extended -c "$conns" -j "$threads" -T "$DURATION" -l -f "$key.sql" "$URL" >pgbench.out 2>&1) \
     || { echo "pgbench failed on $key:" >&2; cat "$WORK/pgbench.out" >&2; return 1; }
   PG_TPS=$(awk '/^tps/ {printf "%.0f", $3; exit}' "$WORK/pgbench.out")
   cat "$WORK"/pgbench_log.* | awk '{print $3}' >"$WORK/lat"
