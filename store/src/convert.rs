@@ -40,6 +40,8 @@ pub enum ConversionStep {
     Finished,
 }
 
+/// Whether a conversion is pending (its cursor table exists; dropped when it has finished).
+const PENDING: &str = "SELECT to_regclass('observation_conversion') IS NOT NULL";
 const STATE: &str = "SELECT rows_total, rows_done, keys_done, keys_complete, key_cursor,
                             row_cursor_ip, row_cursor_port, row_cursor_sha1
                      FROM observation_conversion";
@@ -86,14 +88,7 @@ const FINISH: &str = "SET LOCAL maintenance_work_mem = '256MB';
 
 /// The progress of a pending conversion, `None` when there is none.
 pub async fn conversion_progress(conn: &Conn) -> Result<Option<ConversionProgress>, StoreError> {
-    let exists: bool = conn
-        .client()
-        .query_one(
-            "SELECT to_regclass('observation_conversion') IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0);
+    let exists: bool = conn.client().query_one(PENDING, &[]).await?.get(0);
     if !exists {
         return Ok(None);
     }
@@ -151,13 +146,7 @@ impl Store {
 pub async fn convert_batch(conn: &mut Conn, batch: i64) -> Result<ConversionStep, StoreError> {
     let batch = batch.max(1);
     let tx = conn.client.transaction().await?;
-    let exists: bool = tx
-        .query_one(
-            "SELECT to_regclass('observation_conversion') IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0);
+    let exists: bool = tx.query_one(PENDING, &[]).await?.get(0);
     if !exists {
         return Ok(ConversionStep::Nothing);
     }

@@ -11,7 +11,6 @@ JOIN source_sets ss ON ss.id = o.sources
 WHERE o.cert_id = (SELECT id FROM cert_keys WHERE sha1 = $1)
   AND ($2::timestamptz IS NULL OR s2k_time(o.last_seen) >= $2)
   AND ($3::timestamptz IS NULL OR s2k_time(o.first_seen) <= $3)
-  AND ($4::inet IS NULL OR o.ip >= $4)
   AND ($4::inet IS NULL OR (o.ip, o.port) > ($4, ($5 - 32768)::smallint))
 ORDER BY o.ip, o.port
 LIMIT $6
