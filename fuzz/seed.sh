@@ -4,6 +4,7 @@
 # copied (libFuzzer reads at most -max_len bytes of an input anyway).
 set -eu  # no pipefail: `… | head -c` ends its writer early on purpose
 cd "$(dirname "$0")"
+TMPDIR=${TMPDIR:-/tmp}
 DATA=../tests/data
 C=corpus
 MAX=65536

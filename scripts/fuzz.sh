@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets of fuzz/ (cargo-fuzz, libFuzzer, AddressSanitizer, nightly toolchain)
-# and runs each for SECONDS (default 60), one after the other, seeded from tests/data
+# and runs each for SECONDS (default 60), FUZZ_PARALLEL at a time (default 1), seeded from tests/data
 # (fuzz/seed.sh). An allocation over the limit, an RSS over the limit, one input taking longer
 # than the timeout, a panic or a sanitizer report is a failure: the input is kept under
 # fuzz/artifacts/<target>/ and the run goes on with the next target.
@@ -9,8 +9,11 @@
 #
 # Prints a table (target, executions, CPU seconds, wall seconds, coverage, peak RSS, result) and
 # appends one line per target to fuzz/runs.tsv. Exits non-zero when any target failed.
+# After each run the target's corpus is minimized (libFuzzer -merge) in place: fuzz/corpus/ is
+# committed, so the next run, on any machine, starts where this one ended.
 # Environment: FUZZ_RSS_MB (default 2048), FUZZ_TIMEOUT (seconds per input, default 10),
-# FUZZ_MAX_LEN (default 65536), FUZZ_JOBS_CARGO (cargo -j, default 2).
+# FUZZ_MAX_LEN (default 65536), FUZZ_JOBS_CARGO (cargo -j, default 2), FUZZ_PARALLEL (targets
+# fuzzed at once, default 1; one per core at most), FUZZ_MINIMIZE (0 keeps the corpus as is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -20,6 +23,8 @@ shift || true
 RSS_MB=${FUZZ_RSS_MB:-2048}
 TIMEOUT=${FUZZ_TIMEOUT:-10}
 MAX_LEN=${FUZZ_MAX_LEN:-65536}
+PARALLEL=${FUZZ_PARALLEL:-1}
+MINIMIZE=${FUZZ_MINIMIZE:-1}
 CARGO_FUZZ_VERSION=0.13.1
 export TMPDIR=${TMPDIR:-/tmp}
 
@@ -65,35 +70,32 @@ MACHINE="$(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/
 WORK=$(mktemp -d "$TMPDIR/certhist-fuzz.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-FAILED=0
-ROWS=()
-for t in $TARGETS; do
-  [ -x "$BIN/$t" ] || { echo "fuzz.sh: $BIN/$t was not built" >&2; exit 1; }
+# run_target T: fuzzes T for SECONDS_EACH, then shrinks fuzz/corpus/T to the inputs that keep its
+# coverage (libFuzzer -merge), so the committed corpus carries each run's progress to the next.
+# Writes its table row to $WORK/T.row, and $WORK/T.failed when it failed.
+run_target() {
+  local t=$1 d dict=()
   mkdir -p "fuzz/artifacts/$t" "fuzz/corpus/$t"
-  : >"$WORK/dict"
-  for d in $(dicts_of "$t"); do cat "fuzz/dict/$d.dict" >>"$WORK/dict"; done
-  DICT=()
-  [ -s "$WORK/dict" ] && DICT=(-dict="$WORK/dict")
+  : >"$WORK/$t.dict"
+  for d in $(dicts_of "$t"); do cat "fuzz/dict/$d.dict" >>"$WORK/$t.dict"; done
+  [ -s "$WORK/$t.dict" ] && dict=(-dict="$WORK/$t.dict")
   echo "== $t: ${SECONDS_EACH}s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  local start rc wall cpu execs rss cov result
   start=$(date +%s)
-  set +e
   # CPU seconds of the fuzzer process (user + system) from GNU time.
-  /usr/bin/time -f '%U %S' -o "$WORK/time" \
-    "$BIN/$t" "fuzz/corpus/$t" "${DICT[@]}" \
+  /usr/bin/time -f '%U %S' -o "$WORK/$t.time" \
+    "$BIN/$t" "fuzz/corpus/$t" "${dict[@]}" \
     -max_total_time="$SECONDS_EACH" -rss_limit_mb="$RSS_MB" -malloc_limit_mb="$RSS_MB" \
     -timeout="$TIMEOUT" -max_len="$MAX_LEN" -print_final_stats=1 \
-    -artifact_prefix="fuzz/artifacts/$t/" >"$WORK/$t.log" 2>&1
-  rc=$?
-  set -e
+    -artifact_prefix="fuzz/artifacts/$t/" >"$WORK/$t.log" 2>&1 && rc=0 || rc=$?
   wall=$(( $(date +%s) - start ))
-  cpu=$(awk '{printf "%d", $1 + $2}' "$WORK/time" 2>/dev/null || echo "?")
+  cpu=$(awk '{printf "%d", $1 + $2}' "$WORK/$t.time" 2>/dev/null || echo "?")
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$WORK/$t.log" | tail -1)
   rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$WORK/$t.log" | tail -1)
-  cov=$(grep -oE 'cov: [0-9]+' "$WORK/$t.log" | tail -1 | cut -d' ' -f2)
+  cov=$(grep -oE 'cov: [0-9]+' "$WORK/$t.log" | tail -1 | cut -d' ' -f2 || true)
   if [ $rc -eq 0 ]; then
     result=ok
   else
-    FAILED=1
     if grep -q 'ERROR: libFuzzer: timeout' "$WORK/$t.log"; then result=TIMEOUT
     elif grep -qE 'out-of-memory|malloc\(.*\) exceeds' "$WORK/$t.log"; then result=OOM
     elif grep -q 'panicked' "$WORK/$t.log"; then result=PANIC
@@ -101,13 +103,48 @@ for t in $TARGETS; do
     result="$result $(grep -oE "fuzz/artifacts/$t/[^ ]+" "$WORK/$t.log" | tail -1)"
     cp "$WORK/$t.log" "fuzz/artifacts/$t/last-failure.log"
   fi
+  if [ "$MINIMIZE" = 1 ]; then
+    local before after
+    before=$(find "fuzz/corpus/$t" -type f | wc -l)
+    rm -rf "$WORK/$t.min" && mkdir "$WORK/$t.min"
+    if "$BIN/$t" -merge=1 -rss_limit_mb="$RSS_MB" -malloc_limit_mb="$RSS_MB" -timeout="$TIMEOUT" \
+        -max_len="$MAX_LEN" "$WORK/$t.min" "fuzz/corpus/$t" >"$WORK/$t.merge.log" 2>&1; then
+      rm -rf "fuzz/corpus/$t" && mv "$WORK/$t.min" "fuzz/corpus/$t"
+      after=$(find "fuzz/corpus/$t" -type f | wc -l)
+      echo "== $t: $result; corpus $before -> $after inputs (minimized)"
+    else
+      echo "== $t: $result; corpus minimization failed (kept as is): $WORK/$t.merge.log" >&2
+      tail -5 "$WORK/$t.merge.log" >&2
+    fi
+  else
+    echo "== $t: $result"
+  fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$MACHINE" "$t" "$wall" \
     "${execs:-?}" "$cpu" "${cov:-?}" "${rss:-?}" "$result" >>"$LOG"
-  ROWS+=("$(printf '%-18s %12s %7s %7s %6s %8s  %s' "$t" "${execs:-?}" "$cpu" "$wall" "${cov:-?}" "${rss:-?}" "$result")")
+  printf '%-18s %12s %7s %7s %6s %8s  %s\n' "$t" "${execs:-?}" "$cpu" "$wall" "${cov:-?}" "${rss:-?}" \
+    "$result" >"$WORK/$t.row"
+  [ "$result" = ok ] || touch "$WORK/$t.failed"
+}
+
+for t in $TARGETS; do
+  [ -x "$BIN/$t" ] || { echo "fuzz.sh: $BIN/$t was not built" >&2; exit 1; }
 done
+for t in $TARGETS; do
+  # At most FUZZ_PARALLEL targets at once (one per core is the sensible most).
+  while [ "$(jobs -rp | wc -l)" -ge "$PARALLEL" ]; do wait -n || true; done
+  run_target "$t" &
+done
+wait
+FAILED=0
+for t in $TARGETS; do [ ! -e "$WORK/$t.failed" ] || FAILED=1; done
 
 echo
 printf '%-18s %12s %7s %7s %6s %8s  %s\n' target execs cpu_s wall_s cov rss_mb result
-for r in "${ROWS[@]}"; do echo "$r"; done
+for t in $TARGETS; do cat "$WORK/$t.row"; done
 echo "(appended to $LOG; failing inputs under fuzz/artifacts/<target>/)"
+echo
+echo "CPU time per target without a failure, all runs in $LOG (since the target's last failure):"
+awk -F'\t' 'NR > 1 { if ($9 == "ok") cpu[$3] += $6; else { cpu[$3] = 0; failed[$3] = $1 } }
+  END { for (t in cpu) printf "  %-18s %6.2f CPU-hours%s\n", t, cpu[t] / 3600,
+        (t in failed) ? "  (last failure " failed[t] ")" : "" }' "$LOG" | sort
 exit $FAILED
