@@ -145,6 +145,7 @@ echo "(appended to $LOG; failing inputs under fuzz/artifacts/<target>/)"
 echo
 echo "CPU time per target without a failure, all runs in $LOG (since the target's last failure):"
 awk -F'\t' 'NR > 1 { if ($9 == "ok") cpu[$3] += $6; else { cpu[$3] = 0; failed[$3] = $1 } }
-  END { for (t in cpu) printf "  %-18s %6.2f CPU-hours%s\n", t, cpu[t] / 3600,
-        (t in failed) ? "  (last failure " failed[t] ")" : "" }' "$LOG" | sort
+  END { for (t in cpu) printf "  %-18s %7.1f CPU-minutes  %s%s\n", t, cpu[t] / 60,
+        cpu[t] >= 3600 ? "goal met (>= 60)" : "short of the goal (60)",
+        (t in failed) ? "; last failure " failed[t] : "" }' "$LOG" | sort
 exit $FAILED
