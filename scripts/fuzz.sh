@@ -6,6 +6,8 @@
 # fuzz/artifacts/<target>/ and the run goes on with the next target.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET…]      e.g. scripts/fuzz.sh 3600  (the goal: an hour each)
+#   scripts/fuzz.sh --ledger                 prints the CPU-time ledger of fuzz/runs.tsv as a
+#                                            markdown table (docs/RELIABILITY.md) and runs nothing
 #
 # Prints a table (target, executions, CPU seconds, wall seconds, coverage, peak RSS, result) and
 # appends one line per target to fuzz/runs.tsv. Exits non-zero when any target failed.
@@ -17,6 +19,54 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+LOG=fuzz/runs.tsv
+GOAL_CPU_S=3600
+ALL=$(sed -n 's/^name = "\([a-z0-9_]*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^certhist-fuzz$')
+
+# ledger FORMAT: per target, the runs of $LOG since its last failure (a failing run resets the
+# count): runs, executions, longest run and total CPU time, coverage of the last run. FORMAT is
+# "text" (the summary after a run) or "markdown" (the table of docs/RELIABILITY.md). Targets
+# without a run are listed too, with zeros.
+ledger() {
+  awk -F'\t' -v format="$1" -v goal="$GOAL_CPU_S" -v all="$(echo "$ALL" | sort | tr "\n" " ")" '
+    function thousands(n,   s) {
+      s = sprintf("%d", n)
+      while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]([,]|$)/, ",&", s)
+      return s
+    }
+    NR > 1 {
+      t = $3
+      if ($9 != "ok") { runs[t] = execs[t] = cpu[t] = longest[t] = 0; cov[t] = "-"; failed[t] = $1; next }
+      runs[t]++; execs[t] += $5; cpu[t] += $6; cov[t] = $7
+      if ($6 > longest[t]) longest[t] = $6
+    }
+    END {
+      n = split(all, names, " ")
+      if (format == "markdown") {
+        print "| target | runs | executions | longest run, CPU s | total, CPU min | coverage (edges, last run) | ≥ 60 CPU-min |"
+        print "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
+      }
+      for (i = 1; i <= n; i++) {
+        t = names[i]; met_t = cpu[t] >= goal; met += met_t; total += cpu[t]
+        if (format == "markdown")
+          printf "| %s | %d | %s | %s | %.1f | %s | %s |\n", t, runs[t], thousands(execs[t]),
+            thousands(longest[t]), cpu[t] / 60, (t in cov) ? thousands(cov[t]) : "-",
+            met_t ? "**yes**" : "no"
+        else
+          printf "  %-18s %7.1f CPU-minutes  %s%s\n", t, cpu[t] / 60,
+            met_t ? "goal met (>= " goal / 60 ")" : "short of the goal (" goal / 60 ")",
+            (t in failed) ? "; last failure " failed[t] : ""
+      }
+      printf "%s%d of %d targets at %d CPU-minutes; %.1f CPU-hours in all\n",
+        format == "markdown" ? "\n" : "  ", met, n, goal / 60, total / 3600
+    }' "$LOG"
+}
+
+if [ "${1:-}" = --ledger ]; then
+  [ -f "$LOG" ] || { echo "fuzz.sh: no $LOG yet" >&2; exit 2; }
+  ledger markdown
+  exit 0
+fi
 
 SECONDS_EACH=${1:-60}
 shift || true
@@ -37,7 +87,6 @@ if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
   cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
 fi
 
-ALL=$(sed -n 's/^name = "\([a-z0-9_]*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^certhist-fuzz$')
 TARGETS=${*:-$ALL}
 for t in $TARGETS; do
   echo "$ALL" | grep -qx "$t" || { echo "fuzz.sh: no target $t (targets: $(echo $ALL))" >&2; exit 2; }
@@ -64,7 +113,6 @@ CARGO_BUILD_JOBS="${FUZZ_JOBS_CARGO:-2}" cargo +nightly fuzz build --codegen-uni
   | grep -E '^(error|warning: unused)|Finished' || true
 BIN=fuzz/target/x86_64-unknown-linux-gnu/release
 
-LOG=fuzz/runs.tsv
 [ -f "$LOG" ] || printf 'date\tmachine\ttarget\tseconds\texecs\tcpu_s\tcov\tpeak_rss_mb\tresult\n' >"$LOG"
 MACHINE="$(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(uname -m)"
 WORK=$(mktemp -d "$TMPDIR/certhist-fuzz.XXXXXX")
@@ -144,8 +192,5 @@ for t in $TARGETS; do cat "$WORK/$t.row"; done
 echo "(appended to $LOG; failing inputs under fuzz/artifacts/<target>/)"
 echo
 echo "CPU time per target without a failure, all runs in $LOG (since the target's last failure):"
-awk -F'\t' 'NR > 1 { if ($9 == "ok") cpu[$3] += $6; else { cpu[$3] = 0; failed[$3] = $1 } }
-  END { for (t in cpu) printf "  %-18s %7.1f CPU-minutes  %s%s\n", t, cpu[t] / 60,
-        cpu[t] >= 3600 ? "goal met (>= 60)" : "short of the goal (60)",
-        (t in failed) ? "; last failure " failed[t] : "" }' "$LOG" | sort
+ledger text
 exit $FAILED

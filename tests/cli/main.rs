@@ -7,6 +7,7 @@ mod ct;
 mod db;
 mod db_faults;
 mod demo;
+mod docs;
 mod escaping;
 mod export;
 mod import;
