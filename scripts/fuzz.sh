@@ -36,7 +36,7 @@ ledger() {
     }
     NR > 1 {
       t = $3
-      if ($9 != "ok") { runs[t] = execs[t] = cpu[t] = longest[t] = 0; cov[t] = "-"; failed[t] = $1; next }
+      if ($9 != "ok") { runs[t] = execs[t] = cpu[t] = longest[t] = 0; delete cov[t]; failed[t] = $1; next }
       runs[t]++; execs[t] += $5; cpu[t] += $6; cov[t] = $7
       if ($6 > longest[t]) longest[t] = $6
     }
