@@ -2,11 +2,15 @@
 # Seeds fuzz/corpus/<target>/ from the fixtures under tests/data (and a few generated inputs).
 # Idempotent: existing corpus entries (what earlier runs found) are kept. Only small files are
 # copied (libFuzzer reads at most -max_len bytes of an input anyway).
+#   fuzz/seed.sh [TARGET…]   seeds the named targets only (default: all). scripts/fuzz.sh passes the
+#                            targets it runs, so the committed corpora of the others stay as they are.
 set -eu  # no pipefail: `… | head -c` ends its writer early on purpose
 cd "$(dirname "$0")"
 TMPDIR=${TMPDIR:-/tmp}
 DATA=../tests/data
-C=corpus
+# Seeds are made in a scratch directory, then the wanted targets' seeds are copied into corpus/.
+C=$(mktemp -d "$TMPDIR/certhist-seed.XXXXXX")
+trap 'rm -rf "$C"' EXIT
 MAX=65536
 
 seed() { # seed TARGET FILE… : copy files under $MAX bytes into the target's corpus
@@ -116,4 +120,9 @@ for f in $(find $DATA/passive/logs -name '*.json' -path '*suricata*'); do
   head -c 16384 "$f" >"$C/suricata/head-$(basename "$(dirname "$f")")-$(basename "$f")"
 done
 
-for t in "$C"/*; do echo "$(basename "$t"): $(ls "$t" | wc -l) seeds"; done
+for t in ${*:-$(ls "$C")}; do
+  [ -d "$C/$t" ] || continue
+  mkdir -p "corpus/$t"
+  cp -r "$C/$t/." "corpus/$t/"
+  echo "$t: $(ls "$C/$t" | wc -l) seeds, $(ls "corpus/$t" | wc -l) inputs in corpus/$t"
+done

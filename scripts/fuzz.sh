@@ -106,7 +106,7 @@ dicts_of() {
 }
 
 echo "== seeding fuzz/corpus from tests/data"
-fuzz/seed.sh >/dev/null
+fuzz/seed.sh $TARGETS >/dev/null
 
 echo "== building $(echo $TARGETS | wc -w) fuzz targets (cargo +nightly fuzz build, address sanitizer)"
 CARGO_BUILD_JOBS="${FUZZ_JOBS_CARGO:-2}" cargo +nightly fuzz build --codegen-units 16 2>&1 \
