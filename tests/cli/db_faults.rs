@@ -750,7 +750,13 @@ async fn a_scan_file_import_whose_database_is_killed_fails_clearly_and_a_rerun_e
     let args = [
         "import", "sonar", "--hosts", p, "--date", "20200608", "--batch", "10",
     ];
-    let run = killed_mid_import("scan", &args, "SELECT rows_done FROM imported_files").await;
+    let run = killed_mid_import(
+        "scan",
+        &args,
+        "SELECT rows_done FROM imported_files",
+        "imported_files",
+    )
+    .await;
     // 10,000 sightings (counted independently in scan_import.rs), each once.
     let clean = digest(&run.restarted, "clean").await;
     assert_eq!(clean.1, 10_000);
@@ -764,7 +770,13 @@ async fn a_scan_file_import_whose_database_is_killed_fails_clearly_and_a_rerun_e
 async fn a_zeek_import_whose_database_is_killed_fails_clearly_and_a_rerun_equals_a_clean_run() {
     let dir = crate::support::data("passive/logs/brimdata__zed-sample-data/zeek-default");
     let args = ["import", "zeek", dir.to_str().unwrap(), "--batch", "100"];
-    let run = killed_mid_import("zeek", &args, "SELECT rows_done FROM imported_files").await;
+    let run = killed_mid_import(
+        "zeek",
+        &args,
+        "SELECT rows_done FROM imported_files",
+        "imported_files",
+    )
+    .await;
     run.assert_same_tables();
     // Its certificates are known by SHA-256 only (no x509.log hashes): sightings by SHA-256.
     assert!(run.rows("observations_sha256") > 0, "{:?}", run.clean);
@@ -795,7 +807,13 @@ async fn a_certificate_import_whose_database_is_killed_fails_clearly_and_a_rerun
         "--batch-size",
         "10",
     ];
-    let run = killed_mid_import("certs", &args, "SELECT count(*) FROM certificates").await;
+    let run = killed_mid_import(
+        "certs",
+        &args,
+        "SELECT count(*) FROM certificates",
+        "certificates",
+    )
+    .await;
     run.assert_same_tables();
     assert!(run.rows("certificates") > 100, "{:?}", run.clean);
 }
@@ -846,12 +864,18 @@ impl KilledRun {
     }
 }
 
-/// Runs `certhist ARGS` into database `crashed` of a cluster of its own, SIGKILLs the
-/// postmaster once `progress` (a one-value query) is above 0 — a batch committed — and the
-/// command is still running, checks the clear failure, restarts the cluster, runs the same
-/// command again into `crashed` and once into `clean`. Returns the restarted cluster and the
-/// digests of both databases.
-async fn killed_mid_import(name: &str, args: &[&str], progress: &str) -> KilledRun {
+/// Runs `certhist ARGS` into database `crashed` of a cluster of its own and SIGKILLs the
+/// postmaster with exactly the command's first batch committed and its second in flight, its
+/// writes uncommitted. The test holds the command there by locks, not by timing (a kill at an
+/// arbitrary moment once a batch was seen committed let a fast import finish first): it holds
+/// `LOCK TABLE hold IN SHARE MODE`, which every batch's transaction needs to write
+/// (`imported_files` for the cursor of a counted file, `certificates` for certificate files),
+/// before the command starts; once the first batch waits for it, releases it and at once asks
+/// for it again, so the first batch commits and the second waits behind the test. `progress` (a
+/// one-value query) must then be above 0. Checks the clear failure, restarts the cluster, runs
+/// the same command again into `crashed` and once into `clean`. Returns the restarted cluster
+/// and the digests of both databases.
+async fn killed_mid_import(name: &str, args: &[&str], progress: &str, hold: &str) -> KilledRun {
     let (home, guard, info) = fault_cluster(name).await;
     let run = |info: &ClusterInfo, dbname: &str| {
         Command::new(env!("CARGO_BIN_EXE_certhist"))
@@ -863,29 +887,49 @@ async fn killed_mid_import(name: &str, args: &[&str], progress: &str) -> KilledR
             .spawn()
             .unwrap()
     };
-    let mut child = run(&info, "crashed");
-    let c = connect(&info, "crashed").await;
-    let started = Instant::now();
-    loop {
-        let done: Option<i64> = c
-            .query_opt(progress, &[])
+    // One table only, so the command never holds a lock the test waits for while it waits for
+    // the test's (no deadlock): at most the test waits for the batch in flight to commit.
+    let lock = format!("BEGIN; LOCK TABLE {hold} IN SHARE MODE");
+    // The schema first (the command would create it), so there is a table to hold.
+    drop(
+        certhist_store::Store::open_with(info.pg_config("crashed"), 1)
             .await
-            .ok()
-            .flatten()
-            .map(|r| r.get(0));
-        if done.is_some_and(|d| d > 0) {
-            break;
+            .unwrap(),
+    );
+    let c = connect(&info, "crashed").await;
+    c.batch_execute(&lock).await.unwrap();
+    let mut child = run(&info, "crashed");
+    let waiting = format!(
+        "SELECT count(*) FROM pg_locks WHERE relation = '{hold}'::regclass AND NOT granted"
+    );
+    let wait_for_batch = async |child: &mut std::process::Child, which: &str| {
+        let started = Instant::now();
+        loop {
+            let n: i64 = c.query_one(&waiting, &[]).await.unwrap().get(0);
+            if n > 0 {
+                return;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("{name}: the command ended before its {which} batch waited for {hold}: {status}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{name}: the {which} batch did not wait for {hold} in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("{name}: the command ended before a batch was seen committed: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{name}: nothing committed in 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    drop(c);
+    };
+    wait_for_batch(&mut child, "first").await;
+    // The first batch is granted the lock as the test's transaction ends; the test's new request
+    // queues before the second batch's, which then waits behind it.
+    c.batch_execute(&format!("COMMIT; {lock}")).await.unwrap();
+    let done: i64 = c.query_one(progress, &[]).await.unwrap().get(0);
+    assert!(
+        done > 0,
+        "{name}: the first batch committed: {progress} = {done}"
+    );
+    eprintln!("{name}: first batch committed ({progress} = {done}), the second waits");
+    wait_for_batch(&mut child, "second").await;
     assert!(
         child.try_wait().unwrap().is_none(),
         "{name}: the command finished before the kill"
@@ -893,6 +937,7 @@ async fn killed_mid_import(name: &str, args: &[&str], progress: &str) -> KilledR
     kill_postmaster(&info);
     let out = wait_bounded(child, 120, name).await;
     assert_clear_unavailable_failure(&out);
+    drop(c);
 
     let h = home.clone();
     let restarted = tokio::task::spawn_blocking(move || start_cluster(&h))
