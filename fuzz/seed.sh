@@ -43,6 +43,11 @@ mkdir -p $C/ocsp_get_url
 i=0
 while read -r u; do i=$((i+1)); printf '%s' "$u" >"$C/ocsp_get_url/url-$i"; done <"$TMPDIR/certhist-fuzz-urls.txt"
 seed ocsp_get_url "$TMPDIR/certhist-fuzz-urls.txt"
+# Paths of many segments, which made the decoder quadratic (2026-12-06; see docs/RELIABILITY.md):
+# with one, a regression is a timeout as soon as the run reads its seeds.
+slashes() { head -c "$1" /dev/zero | tr '\0' /; }
+text ocsp_get_url slashes "http://h/$(slashes 60000)"
+text ocsp_get_url segments "http://h$(for _ in $(seq 6000); do printf /MIIBAAAA; done)"
 
 # Certificate files and DER.
 seed certfile $(find $DATA/certs $DATA/demo \( -name '*.pem' -o -name '*.der' -o -name '*.json' -o -name '*.crt' -o -name '*.cert' -o -name '*.chain' \) -size -64k | head -150)
@@ -105,6 +110,7 @@ text web_recognise sha1 '01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:4
 text web_recognise name '*.example.com'
 text web_recognise email 'user@example.org'
 text web_recognise serial '0x61E3AF17D9AFAE3019433B0D4255BEA'
+text web_recognise slashes "http://h/$(slashes 2030)"
 [ -s "$TMPDIR/certhist-fuzz-urls.txt" ] && text web_recognise ocsp "$(head -1 "$TMPDIR/certhist-fuzz-urls.txt")"
 
 # Network-sensor logs.
