@@ -285,6 +285,35 @@ fn header_fits(candidate: &[u8]) -> bool {
     total == decoded_len
 }
 
+/// An OCSP GET URL split for [`decode_get_url`]: the trimmed URL's `scheme://host` and the path
+/// after it, without the query and fragment (never part of the base64 alphabet).
+fn split_get_url(url: &str) -> Result<(&str, &str), UrlDecodeError> {
+    let url = url.trim();
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let after_scheme = if lower.starts_with("http://") {
+        url.get(7..)
+    } else if lower.starts_with("https://") {
+        url.get(8..)
+    } else {
+        None
+    }
+    .ok_or(UrlDecodeError::NotHttp)?;
+    let scheme_len = url.len() - after_scheme.len();
+    let slash = after_scheme.find('/').ok_or(UrlDecodeError::NotHttp)?;
+    let host = url.get(..scheme_len + slash).unwrap_or_default();
+    let path = url.get(scheme_len + slash + 1..).unwrap_or_default();
+    Ok((host, path.split(['?', '#']).next().unwrap_or_default()))
+}
+
+/// The responder of a decoded URL: `host`, and the path `prefix` before the request if any.
+fn responder(host: &str, prefix: &str) -> String {
+    if prefix.is_empty() {
+        host.to_owned()
+    } else {
+        format!("{host}/{prefix}")
+    }
+}
+
 /// Finds and decodes the OCSPRequest in an OCSP GET URL.
 ///
 /// Tries, in order: the last raw path segment; the last 2, 3, … raw segments joined by `/` (for
@@ -299,22 +328,7 @@ fn header_fits(candidate: &[u8]) -> bool {
 /// exactly its length. (Decoding every candidate in full was quadratic: 16 KiB of `/` took 42 s
 /// under the fuzzer's sanitizer.)
 pub fn decode_get_url(url: &str) -> Result<DecodedUrl, UrlDecodeError> {
-    let url = url.trim();
-    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    let after_scheme = if lower.starts_with("http://") {
-        url.get(7..)
-    } else if lower.starts_with("https://") {
-        url.get(8..)
-    } else {
-        None
-    }
-    .ok_or(UrlDecodeError::NotHttp)?;
-    let scheme_len = url.len() - after_scheme.len();
-    let slash = after_scheme.find('/').ok_or(UrlDecodeError::NotHttp)?;
-    let path_start = scheme_len + slash + 1;
-    let path = url.get(path_start..).unwrap_or_default();
-    // Query and fragment are never part of the base64 alphabet.
-    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let (host, path) = split_get_url(url)?;
     // Per segment: where it starts in `path` and in `cleaned`.
     let mut starts = Vec::new();
     let mut cleaned = Vec::with_capacity(path.len());
@@ -349,14 +363,8 @@ pub fn decode_get_url(url: &str) -> Result<DecodedUrl, UrlDecodeError> {
         };
         if let Ok(cert_ids) = parse_ocsp_request(&der) {
             let prefix = path.get(..raw_start.saturating_sub(1)).unwrap_or_default();
-            let host = url.get(..path_start - 1).unwrap_or_default();
-            let responder = if prefix.is_empty() {
-                host.to_owned()
-            } else {
-                format!("{host}/{prefix}")
-            };
             return Ok(DecodedUrl {
-                responder,
+                responder: responder(host, prefix),
                 cert_ids,
             });
         }
@@ -720,23 +728,10 @@ mod tests {
     }
 
     /// The decoder as it was before it was made linear (2026-12-06): every candidate percent-
-    /// decoded and decoded in full. The reference the linear one must agree with.
+    /// decoded and decoded in full (the URL split and the responder are shared). The reference
+    /// the linear one must agree with.
     fn decode_get_url_quadratic(url: &str) -> Result<DecodedUrl, UrlDecodeError> {
-        let url = url.trim();
-        let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-        let after_scheme = if lower.starts_with("http://") {
-            url.get(7..)
-        } else if lower.starts_with("https://") {
-            url.get(8..)
-        } else {
-            None
-        }
-        .ok_or(UrlDecodeError::NotHttp)?;
-        let scheme_len = url.len() - after_scheme.len();
-        let slash = after_scheme.find('/').ok_or(UrlDecodeError::NotHttp)?;
-        let path_start = scheme_len + slash + 1;
-        let path = url.get(path_start..).unwrap_or_default();
-        let path = path.split(['?', '#']).next().unwrap_or_default();
+        let (host, path) = split_get_url(url)?;
         let segments: Vec<&str> = path.split('/').collect();
         let n = segments.len();
         for k in 1..=n {
@@ -746,15 +741,8 @@ mod tests {
                 continue;
             };
             if let Ok(cert_ids) = parse_ocsp_request(&der) {
-                let prefix = segments[..first].join("/");
-                let host = &url[..path_start - 1];
-                let responder = if prefix.is_empty() {
-                    host.to_owned()
-                } else {
-                    format!("{host}/{prefix}")
-                };
                 return Ok(DecodedUrl {
-                    responder,
+                    responder: responder(host, &segments[..first].join("/")),
                     cert_ids,
                 });
             }
@@ -772,8 +760,9 @@ mod tests {
 
     /// The linear decoder gives what the quadratic one gave: on every input of up to 600 bytes of
     /// the two fuzz corpora that read URLs, on each of those holding a request with a `/`,
-    /// `%2F`, `=`, space or newline put at every place, and on 20,000 URLs made of pieces of a real request and of the characters that
-    /// matter (separators, padding, escapes, url-safe letters).
+    /// `%2F`, `=`, space or newline put at every place, and on 20,000 URLs made of pieces of a
+    /// real request and of the characters that matter (separators, padding, escapes, url-safe
+    /// letters).
     #[test]
     fn the_linear_decoder_agrees_with_the_quadratic_one() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
