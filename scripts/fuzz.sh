@@ -8,6 +8,8 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET…]      e.g. scripts/fuzz.sh 3600  (the goal: an hour each)
 #   scripts/fuzz.sh --ledger                 prints the CPU-time ledger of fuzz/runs.tsv as a
 #                                            markdown table (docs/RELIABILITY.md) and runs nothing
+#   scripts/fuzz.sh --reset TARGET REASON    records that TARGET's code changed (REASON, e.g. the
+#                                            commit): its CPU time counts again from zero
 #
 # Prints a table (target, executions, CPU seconds, wall seconds, coverage, peak RSS, result) and
 # appends one line per target to fuzz/runs.tsv. Exits non-zero when any target failed.
@@ -23,10 +25,11 @@ LOG=fuzz/runs.tsv
 GOAL_CPU_S=3600
 ALL=$(sed -n 's/^name = "\([a-z0-9_]*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^certhist-fuzz$')
 
-# ledger FORMAT: per target, the runs of $LOG since its last failure (a failing run resets the
-# count): runs, executions, longest run and total CPU time, coverage of the last run. FORMAT is
-# "text" (the summary after a run) or "markdown" (the table of docs/RELIABILITY.md). Targets
-# without a run are listed too, with zeros.
+# ledger FORMAT: per target, the runs of $LOG since its last failure or reset (a failing run, and
+# a RESET row of --reset, start the count again): runs, executions, longest run and total CPU
+# time, coverage of the last run, and since when it counts. FORMAT is "text" (the summary after a
+# run) or "markdown" (the table of docs/RELIABILITY.md). Targets without a run are listed too,
+# with zeros.
 ledger() {
   awk -F'\t' -v format="$1" -v goal="$GOAL_CPU_S" -v all="$(echo "$ALL" | sort | tr "\n" " ")" '
     function thousands(n,   s) {
@@ -36,26 +39,31 @@ ledger() {
     }
     NR > 1 {
       t = $3
-      if ($9 != "ok") { runs[t] = execs[t] = cpu[t] = longest[t] = 0; delete cov[t]; failed[t] = $1; next }
+      if ($9 != "ok") {
+        runs[t] = execs[t] = cpu[t] = longest[t] = 0; delete cov[t]
+        since[t] = ($9 ~ /^RESET/ ? "reset " : "failure ") substr($1, 1, 10)
+        why[t] = $9; sub(/^RESET */, "", why[t])
+        next
+      }
       runs[t]++; execs[t] += $5; cpu[t] += $6; cov[t] = $7
       if ($6 > longest[t]) longest[t] = $6
     }
     END {
       n = split(all, names, " ")
       if (format == "markdown") {
-        print "| target | runs | executions | longest run, CPU s | total, CPU min | coverage (edges, last run) | ≥ 60 CPU-min |"
-        print "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
+        print "| target | runs | executions | longest run, CPU s | total, CPU min | coverage (edges, last run) | counted since | ≥ 60 CPU-min |"
+        print "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"
       }
       for (i = 1; i <= n; i++) {
         t = names[i]; met_t = cpu[t] >= goal; met += met_t; total += cpu[t]
         if (format == "markdown")
-          printf "| %s | %d | %s | %s | %.1f | %s | %s |\n", t, runs[t], thousands(execs[t]),
+          printf "| %s | %d | %s | %s | %.1f | %s | %s | %s |\n", t, runs[t], thousands(execs[t]),
             thousands(longest[t]), cpu[t] / 60, (t in cov) ? thousands(cov[t]) : "-",
-            met_t ? "**yes**" : "no"
+            (t in since) ? since[t] : "first run", met_t ? "**yes**" : "no"
         else
           printf "  %-18s %7.1f CPU-minutes  %s%s\n", t, cpu[t] / 60,
             met_t ? "goal met (>= " goal / 60 ")" : "short of the goal (" goal / 60 ")",
-            (t in failed) ? "; last failure " failed[t] : ""
+            (t in since) ? "; counted since " since[t] " (" why[t] ")" : ""
       }
       printf "%s%d of %d targets at %d CPU-minutes; %.1f CPU-hours in all\n",
         format == "markdown" ? "\n" : "  ", met, n, goal / 60, total / 3600
@@ -65,6 +73,23 @@ ledger() {
 if [ "${1:-}" = --ledger ]; then
   [ -f "$LOG" ] || { echo "fuzz.sh: no $LOG yet" >&2; exit 2; }
   ledger markdown
+  exit 0
+fi
+machine() { echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(uname -m)"; }
+header() {
+  [ -f "$LOG" ] || printf 'date\tmachine\ttarget\tseconds\texecs\tcpu_s\tcov\tpeak_rss_mb\tresult\n' >"$LOG"
+}
+# --reset: the code a target exercises changed enough that its earlier hours say little about
+# the new code (a rewritten parser, not a renamed variable). Appends a RESET row; runs nothing.
+if [ "${1:-}" = --reset ]; then
+  t=${2:-} reason=${3:-}
+  echo "$ALL" | grep -qx "$t" || { echo "fuzz.sh --reset: no target '$t' (targets: $(echo $ALL))" >&2; exit 2; }
+  case $reason in
+    '' | *$'\t'* | *$'\n'*) echo "fuzz.sh --reset: give a REASON on one line, without tabs" >&2; exit 2 ;;
+  esac
+  header
+  printf '%s\t%s\t%s\t0\t0\t0\t-\t-\tRESET %s\n' "$(date -u +%FT%TZ)" "$(machine)" "$t" "$reason" >>"$LOG"
+  echo "fuzz.sh: $t counts from zero from now on ($reason)"
   exit 0
 fi
 
@@ -113,8 +138,8 @@ CARGO_BUILD_JOBS="${FUZZ_JOBS_CARGO:-2}" cargo +nightly fuzz build --codegen-uni
   | grep -E '^(error|warning: unused)|Finished' || true
 BIN=fuzz/target/x86_64-unknown-linux-gnu/release
 
-[ -f "$LOG" ] || printf 'date\tmachine\ttarget\tseconds\texecs\tcpu_s\tcov\tpeak_rss_mb\tresult\n' >"$LOG"
-MACHINE="$(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(uname -m)"
+header
+MACHINE=$(machine)
 WORK=$(mktemp -d "$TMPDIR/certhist-fuzz.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
@@ -191,6 +216,6 @@ printf '%-18s %12s %7s %7s %6s %8s  %s\n' target execs cpu_s wall_s cov rss_mb r
 for t in $TARGETS; do cat "$WORK/$t.row"; done
 echo "(appended to $LOG; failing inputs under fuzz/artifacts/<target>/)"
 echo
-echo "CPU time per target without a failure, all runs in $LOG (since the target's last failure):"
+echo "CPU time per target without a failure, all runs in $LOG (since the target's last failure or reset):"
 ledger text
 exit $FAILED
