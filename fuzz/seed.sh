@@ -38,11 +38,12 @@ for m in $(find $DATA/cryptnet -path '*MetaData/*' -type f | head -40); do
 done
 seed cryptnet_content $(find $DATA/cryptnet -path '*Content/*' -type f) \
   $(find $DATA/certs -name '*.der' -size -16k | head -30) $(find $DATA/certs -iname '*crl*' -size -64k)
-cut -f7 $DATA/cryptnet/EXPECTED.tsv | grep '^http' | head -200 >"$TMPDIR/certhist-fuzz-urls.txt" || true
+URLS=$C/urls.txt  # the fixture's URLs, one per line (the scratch directory goes with the run)
+cut -f7 $DATA/cryptnet/EXPECTED.tsv | grep '^http' | head -200 >"$URLS" || true
 mkdir -p $C/ocsp_get_url
 i=0
-while read -r u; do i=$((i+1)); printf '%s' "$u" >"$C/ocsp_get_url/url-$i"; done <"$TMPDIR/certhist-fuzz-urls.txt"
-seed ocsp_get_url "$TMPDIR/certhist-fuzz-urls.txt"
+while read -r u; do i=$((i+1)); printf '%s' "$u" >"$C/ocsp_get_url/url-$i"; done <"$URLS"
+cp "$URLS" "$C/ocsp_get_url/url-list"
 # Paths of many segments, which made the decoder quadratic (2026-12-06; see docs/RELIABILITY.md):
 # with one, a regression is a timeout as soon as the run reads its seeds.
 slashes() { head -c "$1" /dev/zero | tr '\0' /; }
@@ -111,7 +112,7 @@ text web_recognise name '*.example.com'
 text web_recognise email 'user@example.org'
 text web_recognise serial '0x61E3AF17D9AFAE3019433B0D4255BEA'
 text web_recognise slashes "http://h/$(slashes 2030)"
-[ -s "$TMPDIR/certhist-fuzz-urls.txt" ] && text web_recognise ocsp "$(head -1 "$TMPDIR/certhist-fuzz-urls.txt")"
+[ -s "$URLS" ] && text web_recognise ocsp "$(head -1 "$URLS")"
 
 # Network-sensor logs.
 mkdir -p $C/zeek
