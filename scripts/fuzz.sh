@@ -162,7 +162,9 @@ run_target() {
     -timeout="$TIMEOUT" -max_len="$MAX_LEN" -print_final_stats=1 \
     -artifact_prefix="fuzz/artifacts/$t/" >"$WORK/$t.log" 2>&1 && rc=0 || rc=$?
   wall=$(( $(date +%s) - start ))
-  cpu=$(awk '{printf "%d", $1 + $2}' "$WORK/$t.time" 2>/dev/null || echo "?")
+  # GNU time writes "Command exited with non-zero status N" first when the fuzzer failed.
+  cpu=$(tail -1 "$WORK/$t.time" 2>/dev/null | awk '{printf "%d", $1 + $2}' || true)
+  cpu=${cpu:-?}
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$WORK/$t.log" | tail -1)
   rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$WORK/$t.log" | tail -1)
   cov=$(grep -oE 'cov: [0-9]+' "$WORK/$t.log" | tail -1 | cut -d' ' -f2 || true)

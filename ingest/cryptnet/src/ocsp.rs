@@ -163,9 +163,14 @@ pub fn build_ocsp_request(ids: &[CertId]) -> Option<Vec<u8>> {
 }
 
 /// The OCSP GET URL for `ids` at `responder` (RFC 6960 Appendix A.1): the base64 of the DER
-/// request, with `+`, `/` and `=` percent-encoded as Windows does.
+/// request, with `+`, `/` and `=` percent-encoded as Windows does. `None` when a hash algorithm
+/// is neither SHA-1 nor SHA-256, or when the request's base64 is longer than
+/// [`MAX_GET_REQUEST_BASE64`] (a URL [`decode_get_url`] does not read, nor a server).
 pub fn build_get_url(responder: &str, ids: &[CertId]) -> Option<String> {
     let der = build_ocsp_request(ids)?;
+    if der.len().div_ceil(3) * 4 > MAX_GET_REQUEST_BASE64 {
+        return None;
+    }
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let enc = percent_encoding::utf8_percent_encode(&b64, BASE64_IN_PATH);
     Some(format!("{}/{}", responder.trim_end_matches('/'), enc))
@@ -181,8 +186,8 @@ const BASE64_IN_PATH: &percent_encoding::AsciiSet = &percent_encoding::AsciiSet:
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UrlDecodeError {
-    /// Not an `http(s)://host/path` URL.
-    #[error("not an http(s) URL with a path")]
+    /// Not an `http(s)://host/path` URL (an empty host, as in `http:///…`, included).
+    #[error("not an http(s) URL with a host and a path")]
     NotHttp,
     /// No part of the path is base64 of a DER OCSPRequest.
     #[error("no base64 OCSPRequest in the URL path")]
@@ -286,7 +291,9 @@ fn header_fits(candidate: &[u8]) -> bool {
 }
 
 /// An OCSP GET URL split for [`decode_get_url`]: the trimmed URL's `scheme://host` and the path
-/// after it, without the query and fragment (never part of the base64 alphabet).
+/// after it, without the query and fragment (never part of the base64 alphabet). A URL whose
+/// authority is empty (`http:///…`) is not one: RFC 9110 §4.2.1 has a recipient reject an
+/// http(s) URI with an empty host, and its responder `http://` would build no URL that decodes.
 fn split_get_url(url: &str) -> Result<(&str, &str), UrlDecodeError> {
     let url = url.trim();
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
@@ -299,7 +306,10 @@ fn split_get_url(url: &str) -> Result<(&str, &str), UrlDecodeError> {
     }
     .ok_or(UrlDecodeError::NotHttp)?;
     let scheme_len = url.len() - after_scheme.len();
-    let slash = after_scheme.find('/').ok_or(UrlDecodeError::NotHttp)?;
+    let slash = after_scheme
+        .find('/')
+        .filter(|&authority_len| authority_len > 0)
+        .ok_or(UrlDecodeError::NotHttp)?;
     let host = url.get(..scheme_len + slash).unwrap_or_default();
     let path = url.get(scheme_len + slash + 1..).unwrap_or_default();
     Ok((host, path.split(['?', '#']).next().unwrap_or_default()))
@@ -725,6 +735,57 @@ mod tests {
             Err(UrlDecodeError::NoRequest)
         );
         assert_eq!(decode_get_url("ftp://x/y"), Err(UrlDecodeError::NotHttp));
+    }
+
+    /// `build_get_url` builds only what `decode_get_url` reads: a request whose base64 is over
+    /// `MAX_GET_REQUEST_BASE64` gives no URL. (A decoded request can grow when rebuilt: a CertID
+    /// sent without the NULL parameters, or with a serial of 0x80…, gains two or one bytes.)
+    #[test]
+    fn build_get_url_stays_within_what_decode_reads() {
+        let id = CertId {
+            hash_algorithm: HashAlgorithm::Sha1,
+            issuer_name_hash: vec![1; 20],
+            issuer_key_hash: vec![2; 20],
+            serial: Serial::from_be_bytes(&[0x12, 0x34]),
+        };
+        // Each Request is 2 + 2 + (2 + 9) + 22 + 22 + 4 = 63 bytes.
+        let request_len = |n: usize| build_ocsp_request(&vec![id.clone(); n]).unwrap().len();
+        assert_eq!(request_len(6) - request_len(5), 63);
+        let fits = (1..1000)
+            .take_while(|&n| request_len(n).div_ceil(3) * 4 <= MAX_GET_REQUEST_BASE64)
+            .last()
+            .unwrap();
+        let url = build_get_url("http://h", &vec![id.clone(); fits]).unwrap();
+        assert_eq!(decode_get_url(&url).unwrap().cert_ids.len(), fits);
+        assert_eq!(build_get_url("http://h", &vec![id; fits + 1]), None);
+    }
+
+    /// Found by fuzzing (`fuzz/`, target `ocsp_get_url`, 2026-12-06): `http:////` followed by a
+    /// request decoded with the responder `http://`, from which `build_get_url` made
+    /// `http:/<request>`, which is no http URL. A URL with an empty host now carries no request;
+    /// with a host, the same path decodes and its rebuilt URL decodes to the same CertIDs.
+    #[test]
+    fn fuzz_regression_empty_host() {
+        let crash = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/cryptnet/fuzz-regressions/ocsp-get-url-empty-host"
+        ))
+        .unwrap();
+        assert_eq!(decode_get_url(&crash), Err(UrlDecodeError::NotHttp));
+        let with_host = crash.replacen("http:////", "http://h//", 1);
+        let d = decode_get_url(&with_host).unwrap();
+        assert_eq!(d.responder, "http://h");
+        assert_eq!(d.cert_ids.len(), 1);
+        let rebuilt = build_get_url(&d.responder, &d.cert_ids).unwrap();
+        assert!(rebuilt.starts_with("http://h/MF"), "{rebuilt}");
+        assert_eq!(decode_get_url(&rebuilt).unwrap().cert_ids, d.cert_ids);
+
+        let b64 = SEED.trim_start_matches("http://r3.o.lencr.org/");
+        for empty in ["http:///", "https:///", "HTTP:///ocsp/", "http:////"] {
+            let url = format!("{empty}{b64}");
+            assert_eq!(decode_get_url(&url), Err(UrlDecodeError::NotHttp), "{url}");
+        }
+        check_seed(&decode_get_url(&format!("http://h/{b64}")).unwrap());
     }
 
     /// The decoder as it was before it was made linear (2026-12-06): every candidate percent-
