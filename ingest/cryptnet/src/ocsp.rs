@@ -751,10 +751,16 @@ mod tests {
         // Each Request is 2 + 2 + (2 + 9) + 22 + 22 + 4 = 63 bytes.
         let request_len = |n: usize| build_ocsp_request(&vec![id.clone(); n]).unwrap().len();
         assert_eq!(request_len(6) - request_len(5), 63);
+        // The most CertIDs whose request's base64 (as encoded, padding included) fits.
+        let base64_len = |n: usize| {
+            let der = build_ocsp_request(&vec![id.clone(); n]).unwrap();
+            base64::engine::general_purpose::STANDARD.encode(der).len()
+        };
         let fits = (1..1000)
-            .take_while(|&n| request_len(n).div_ceil(3) * 4 <= MAX_GET_REQUEST_BASE64)
+            .take_while(|&n| base64_len(n) <= MAX_GET_REQUEST_BASE64)
             .last()
             .unwrap();
+        assert!(base64_len(fits + 1) > MAX_GET_REQUEST_BASE64);
         let url = build_get_url("http://h", &vec![id.clone(); fits]).unwrap();
         assert_eq!(decode_get_url(&url).unwrap().cert_ids.len(), fits);
         assert_eq!(build_get_url("http://h", &vec![id; fits + 1]), None);
